@@ -1,0 +1,1 @@
+"""Input side: bundled datasets as raw events, and validation into clean / quarantine."""

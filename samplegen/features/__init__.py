@@ -1,0 +1,90 @@
+"""Stage 1 (aggregate): raw events to clean events, indices, interaction rows and a profile."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from samplegen.config import Config
+from samplegen.data import completejourney
+from samplegen.data.validate import check_columns, split_clean_quarantine
+from samplegen.features.interactions import (
+    build_indices,
+    interaction_rows,
+    split_by_time,
+    training_view,
+    weighted_events,
+)
+from samplegen.features.profile import data_profile
+from samplegen.runinfo import StageResult, stage_timer
+from samplegen.tables import (
+    CATALOGUE,
+    DATA_PROFILE,
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    INTERACTIONS,
+    ITEM_INDEX,
+    RAW_EVENTS,
+    TRAINING_VIEW,
+    USER_INDEX,
+    read_table,
+    table_path,
+    write_table,
+)
+
+
+def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
+    """Load the configured source and write every stage-1 table.
+
+    Raises:
+        ValueError: when the events lack a required column or no user survives the filters.
+    """
+    result = StageResult(stage="aggregate", run_id=run_id)
+    lake = cfg.lakehouse
+    agg = cfg.aggregate
+    with stage_timer(result):
+        raw = completejourney.load_events(spark, cfg.data.max_users)
+        check_columns(raw, source=f"data.source={cfg.data.source}")
+        result.rows["raw_events"] = write_table(raw, lake, RAW_EVENTS)
+        result.rows["catalogue"] = write_table(completejourney.load_catalogue(spark), lake, CATALOGUE)
+
+        raw = read_table(spark, lake, RAW_EVENTS)
+        clean, quarantine = split_clean_quarantine(raw, agg.event_weights)
+        result.rows["events_clean"] = write_table(clean, lake, EVENTS_CLEAN)
+        result.rows["events_quarantine"] = write_table(quarantine, lake, EVENTS_QUARANTINE)
+        if result.rows["events_clean"] + result.rows["events_quarantine"] != result.rows["raw_events"]:
+            raise RuntimeError(
+                "row reconciliation failed: raw_events != events_clean + events_quarantine "
+                f"({result.rows})"
+            )
+
+        events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
+        events, cuts = split_by_time(events, agg.valid_fraction, agg.test_fraction)
+        events = events.cache()
+        catalogue = read_table(spark, lake, CATALOGUE)
+        users, items = build_indices(events, catalogue, agg)
+        result.rows["user_index"] = write_table(users, lake, USER_INDEX)
+        result.rows["item_index"] = write_table(items, lake, ITEM_INDEX)
+        if result.rows["user_index"] == 0:
+            raise ValueError(
+                "no user survives aggregate.min_user_items / aggregate.min_item_users; "
+                "lower them or load more data"
+            )
+        users = read_table(spark, lake, USER_INDEX)
+        items = read_table(spark, lake, ITEM_INDEX)
+        for split, table in INTERACTIONS.items():
+            rows = interaction_rows(events, users, items, split, agg.max_weight)
+            result.rows[table.name] = write_table(rows, lake, table)
+        events.unpersist()
+
+        train = read_table(spark, lake, INTERACTIONS["train"])
+        view = training_view(train, agg.max_items_per_user, agg.training_files)
+        result.rows["training_view"] = write_table(view, lake, TRAINING_VIEW)
+
+        profile = data_profile(spark, train, items, result.rows)
+        result.rows["data_profile"] = write_table(profile.to_spark(spark), lake, DATA_PROFILE)
+        result.metrics = {**profile.figures, **cuts}
+        result.outputs = {
+            t.name: table_path(lake, t)
+            for t in (EVENTS_CLEAN, EVENTS_QUARANTINE, USER_INDEX, ITEM_INDEX, TRAINING_VIEW)
+        } | {t.name: table_path(lake, t) for t in INTERACTIONS.values()}
+    return result

@@ -1,0 +1,98 @@
+"""What every stage returns and records: StageResult, run ids, log lines and the manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger("samplegen")
+
+
+@dataclass
+class StageResult:
+    """Outcome of one stage: row counts, duration, outputs and headline figures."""
+
+    stage: str
+    run_id: str
+    seconds: float = 0.0
+    rows: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """One line per event with a UTC timestamp, usable by schedulers and humans alike."""
+    if LOG.handlers:
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    formatter = logging.Formatter("%(asctime)s samplegen %(levelname)s %(message)s")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    LOG.addHandler(handler)
+    LOG.setLevel(level)
+    LOG.propagate = False
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id such as ``20261128T051500-3f9a2c``."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+@contextmanager
+def stage_timer(result: StageResult) -> Iterator[StageResult]:
+    """Log the stage's start and end lines and fill in its duration."""
+    LOG.info("stage=%s run_id=%s event=start", result.stage, result.run_id)
+    started = time.perf_counter()
+    yield result
+    result.seconds = round(time.perf_counter() - started, 2)
+    rows = " ".join(f"{name}={count}" for name, count in result.rows.items())
+    LOG.info(
+        "stage=%s run_id=%s event=end seconds=%.1f %s",
+        result.stage,
+        result.run_id,
+        result.seconds,
+        rows,
+    )
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the stack, for the manifest."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("samplegen", "pyspark", "delta-spark", "torch", "petastorm", "pyarrow", "numpy"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def update_manifest(
+    reports_root: str, run_id: str, config: dict[str, Any], result: StageResult
+) -> Path:
+    """Merge ``result`` into ``reports/<run_id>/manifest.json`` and return its path."""
+    path = Path(reports_root) / run_id / "manifest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    manifest.update(
+        {
+            "run_id": run_id,
+            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "config": config,
+            "versions": package_versions(),
+        }
+    )
+    manifest.setdefault("stages", {})[result.stage] = asdict(result)
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    return path

@@ -1,0 +1,110 @@
+"""SparkSession factory: local sessions with Delta jars wired in, or the active session.
+
+The Delta jars are not on PyPI. :func:`ensure_delta_jars` fetches them once with Maven into a
+cache folder; local sessions pass them as ``spark.jars``. On a cluster the user passes
+``--packages io.delta:delta-spark_2.13:4.0.0`` to spark-submit, and on Databricks Delta is
+built in: both use ``spark.master: active``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from samplegen.config import SparkConfig
+
+DELTA_VERSION = "4.0.0"
+DELTA_ARTIFACTS = (
+    f"io.delta:delta-spark_2.13:{DELTA_VERSION}",
+    f"io.delta:delta-storage:{DELTA_VERSION}",
+)
+
+
+def jars_dir() -> Path:
+    """Cache folder for the Delta jars (``SAMPLEGEN_JARS_DIR`` overrides it)."""
+    default = Path.home() / ".cache" / "samplegen" / f"delta-{DELTA_VERSION}"
+    return Path(os.environ.get("SAMPLEGEN_JARS_DIR", default))
+
+
+def delta_jar_paths() -> list[Path]:
+    """Paths of the Delta jars in the cache, in artifact order."""
+    folder = jars_dir()
+    return [folder / f"{artifact.split(':')[1]}-{DELTA_VERSION}.jar" for artifact in DELTA_ARTIFACTS]
+
+
+def ensure_delta_jars() -> list[Path]:
+    """Fetch the Delta jars with Maven unless they are already cached; return their paths."""
+    paths = delta_jar_paths()
+    missing = [p for p in paths if not p.exists()]
+    if not missing:
+        return paths
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError(
+            "Maven (mvn) is needed once to fetch the Delta jars into "
+            f"{jars_dir()}; install it or copy {', '.join(p.name for p in missing)} there"
+        )
+    jars_dir().mkdir(parents=True, exist_ok=True)
+    for artifact in DELTA_ARTIFACTS:
+        subprocess.run(
+            [
+                mvn,
+                "--batch-mode",
+                "--quiet",
+                "dependency:copy",
+                f"-Dartifact={artifact}",
+                f"-DoutputDirectory={jars_dir()}",
+            ],
+            check=True,
+        )
+    still_missing = [p for p in paths if not p.exists()]
+    if still_missing:
+        raise RuntimeError(f"Maven ran but these jars are missing: {still_missing}")
+    return paths
+
+
+def get_spark(config: SparkConfig) -> SparkSession:
+    """Return the SparkSession this run should use.
+
+    ``master: active`` reuses the running session (spark-submit, Databricks). Anything else
+    builds a local session with Delta enabled and the cached jars on the classpath.
+    """
+    if config.master == "active":
+        session = SparkSession.getActiveSession()
+        if session is None:
+            session = SparkSession.builder.appName(config.app_name).getOrCreate()
+        return session
+    return _local_session(config)
+
+
+def _local_session(config: SparkConfig) -> SparkSession:
+    jars = ",".join(str(p) for p in ensure_delta_jars())
+    # Executors must run the same interpreter (and so see the same packages) as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(config.master)
+        .appName(config.app_name)
+        .config("spark.jars", jars)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.driver.memory", config.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
+        .config("spark.databricks.delta.snapshotPartitions", "2")
+    )
+    for key, value in config.conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

@@ -1,0 +1,212 @@
+"""Every table's name and schema in one place, with the Delta read/write helpers.
+
+Tables live as path-based Delta tables under ``cfg.lakehouse`` (a local folder, or an object
+storage URI on a cluster). Stage-1 tables describe the current input and are replaced on each
+aggregate run; synthetic and evaluation tables are keyed by ``run_id`` and a rerun replaces only
+its own rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+
+@dataclass(frozen=True)
+class Table:
+    """A Delta table's name, schema and (for per-run tables) its run key."""
+
+    name: str
+    schema: T.StructType
+    per_run: bool = False
+
+
+def _schema(*fields: tuple[str, T.DataType, bool]) -> T.StructType:
+    return T.StructType([T.StructField(n, t, nullable) for n, t, nullable in fields])
+
+
+_INT_ARRAY = T.ArrayType(T.IntegerType(), containsNull=False)
+_FLOAT_ARRAY = T.ArrayType(T.FloatType(), containsNull=False)
+
+RAW_EVENTS_SCHEMA = _schema(
+    ("user_id", T.StringType(), True),
+    ("item_id", T.StringType(), True),
+    ("event_type", T.StringType(), True),
+    ("event_time", T.TimestampType(), True),
+    ("session_id", T.StringType(), True),
+    ("quantity", T.DoubleType(), True),
+    ("price", T.DoubleType(), True),
+    ("store_id", T.StringType(), True),
+)
+
+RAW_EVENTS = Table("raw_events", RAW_EVENTS_SCHEMA)
+CATALOGUE = Table(
+    "catalogue",
+    _schema(
+        ("item_id", T.StringType(), False),
+        ("category", T.StringType(), True),
+        ("department", T.StringType(), True),
+        ("brand", T.StringType(), True),
+        ("title", T.StringType(), True),
+    ),
+)
+EVENTS_CLEAN = Table("events_clean", RAW_EVENTS_SCHEMA)
+EVENTS_QUARANTINE = Table(
+    "events_quarantine",
+    T.StructType(RAW_EVENTS_SCHEMA.fields + [T.StructField("reason", T.StringType(), False)]),
+)
+USER_INDEX = Table(
+    "user_index",
+    _schema(
+        ("user_id", T.StringType(), False),
+        ("user_idx", T.IntegerType(), False),
+        ("n_items", T.LongType(), False),
+        ("n_events", T.LongType(), False),
+    ),
+)
+ITEM_INDEX = Table(
+    "item_index",
+    _schema(
+        ("item_id", T.StringType(), False),
+        ("item_idx", T.IntegerType(), False),
+        ("n_users", T.LongType(), False),
+        ("category", T.StringType(), True),
+    ),
+)
+_INTERACTIONS_SCHEMA = _schema(
+    ("user_idx", T.IntegerType(), False),
+    ("item_idx", _INT_ARRAY, False),
+    ("weight", _FLOAT_ARRAY, False),
+    ("n_items", T.IntegerType(), False),
+)
+INTERACTIONS = {
+    split: Table(f"interactions_{split}", _INTERACTIONS_SCHEMA) for split in ("train", "valid", "test")
+}
+TRAINING_VIEW = Table(
+    "training_view",
+    _schema(
+        ("user_idx", T.IntegerType(), False),
+        ("n_items", T.IntegerType(), False),
+        ("item_bytes", T.BinaryType(), False),
+        ("weight_bytes", T.BinaryType(), False),
+    ),
+)
+DATA_PROFILE = Table(
+    "data_profile",
+    _schema(("metric", T.StringType(), False), ("value", T.DoubleType(), True)),
+)
+_PROVENANCE = (
+    ("run_id", T.StringType(), False),
+    ("model", T.StringType(), False),
+    ("model_version", T.StringType(), False),
+    ("strategy", T.StringType(), False),
+    ("seed", T.LongType(), False),
+)
+SYNTHETIC_INTERACTIONS = Table(
+    "synthetic_interactions",
+    _schema(
+        *_PROVENANCE,
+        ("user_idx", T.IntegerType(), False),
+        ("item_idx", _INT_ARRAY, False),
+        ("weight", _FLOAT_ARRAY, False),
+    ),
+    per_run=True,
+)
+AUGMENTED_TRAIN = Table(
+    "augmented_train",
+    _schema(
+        ("run_id", T.StringType(), False),
+        ("user_idx", T.IntegerType(), False),
+        ("item_idx", _INT_ARRAY, False),
+        ("weight", _FLOAT_ARRAY, False),
+        ("is_synthetic", T.BooleanType(), False),
+    ),
+    per_run=True,
+)
+EVAL_METRICS = Table(
+    "eval_metrics",
+    _schema(
+        ("run_id", T.StringType(), False),
+        ("dataset", T.StringType(), False),
+        ("recommender", T.StringType(), False),
+        ("variant", T.StringType(), False),
+        ("slice", T.StringType(), False),
+        ("metric", T.StringType(), False),
+        ("k", T.IntegerType(), True),
+        ("value", T.DoubleType(), True),
+        ("ci_low", T.DoubleType(), True),
+        ("ci_high", T.DoubleType(), True),
+        ("seed", T.LongType(), True),
+        ("n_users", T.LongType(), True),
+    ),
+    per_run=True,
+)
+
+
+def table_path(lakehouse: str, table: Table) -> str:
+    """Location of ``table`` under the lakehouse root."""
+    return f"{lakehouse.rstrip('/')}/{table.name}"
+
+
+def read_table(spark: SparkSession, lakehouse: str, table: Table) -> DataFrame:
+    """Read a Delta table; a missing table is an error that names the stage to run first."""
+    path = table_path(lakehouse, table)
+    try:
+        return spark.read.format("delta").load(path)
+    except Exception as err:  # AnalysisException has no stable subclass for "not a Delta table"
+        if "DELTA_MISSING_DELTA_TABLE" in str(err) or "doesn't exist" in str(err).lower():
+            raise FileNotFoundError(
+                f"table {table.name!r} not found at {path}; run the stage that writes it first"
+            ) from err
+        raise
+
+
+def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None = None) -> int:
+    """Write ``df`` to ``table`` with its declared schema; return the number of rows written.
+
+    Per-run tables replace only the rows of ``run_id`` (Delta ``replaceWhere``), so rerunning a
+    run never duplicates and never touches other runs. Other tables are replaced whole.
+    """
+    ordered = df.select([f.name for f in table.schema.fields])
+    for field in table.schema.fields:
+        if ordered.schema[field.name].dataType.simpleString() != field.dataType.simpleString():
+            ordered = ordered.withColumn(field.name, ordered[field.name].cast(field.dataType))
+    writer = ordered.write.format("delta").mode("overwrite")
+    if table.per_run:
+        if not run_id:
+            raise ValueError(f"table {table.name!r} is keyed by run_id; pass the run_id")
+        if "'" in run_id:
+            raise ValueError(f"run_id may not contain quotes: {run_id!r}")
+        writer = writer.option("replaceWhere", f"run_id = '{run_id}'").partitionBy("run_id")
+    else:
+        writer = writer.option("overwriteSchema", "true")
+    writer.save(table_path(lakehouse, table))
+    return _rows_written(ordered.sparkSession, lakehouse, table)
+
+
+def _rows_written(spark: SparkSession, lakehouse: str, table: Table) -> int:
+    """Rows the last commit wrote, from the Delta log (no scan of the data)."""
+    from delta.tables import DeltaTable
+
+    last = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1).first()
+    return int(last["operationMetrics"].get("numOutputRows", 0))
+
+
+def table_row_count(
+    spark: SparkSession, lakehouse: str, table: Table, run_id: str | None = None
+) -> int:
+    """Rows currently in ``table`` (only ``run_id``'s rows for a per-run table)."""
+    df = read_table(spark, lakehouse, table)
+    if table.per_run and run_id is not None:
+        df = df.where(df.run_id == run_id)
+    return df.count()
+
+
+def delta_version(spark: SparkSession, lakehouse: str, table: Table) -> int:
+    """Current Delta version of ``table`` (recorded in manifests for traceability)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1)
+    return int(history.select("version").first()[0])

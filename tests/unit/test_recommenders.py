@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from samplegen.evaluate.metrics import top_k_items
+from samplegen.evaluate.recommenders import (
+    EASE_MAX_ITEMS,
+    RECOMMENDERS,
+    EASERecommender,
+    PopularityRecommender,
+    make_recommender,
+)
+
+
+def _block_matrix() -> np.ndarray:
+    """Users 0-9 buy within items 0-4, users 10-19 within items 5-9."""
+    rng = np.random.default_rng(0)
+    x = np.zeros((20, 10), dtype=np.float32)
+    for u in range(20):
+        group = range(0, 5) if u < 10 else range(5, 10)
+        chosen = rng.choice(list(group), size=3, replace=False)
+        x[u, chosen] = rng.integers(1, 5, size=3)
+    return x
+
+
+def test_popularity_counts_presence_not_strength():
+    x = np.array(
+        [
+            [50.0, 0.0, 1.0],
+            [0.0, 1.0, 1.0],
+            [0.0, 2.0, 3.0],
+        ],
+        dtype=np.float32,
+    )
+    model = PopularityRecommender().fit(x)
+    scores = model.score(np.zeros((2, 3), dtype=np.float32))
+    assert scores.dtype == np.float32
+    assert scores.shape == (2, 3)
+    np.testing.assert_array_equal(scores[0], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(scores[0], scores[1])
+    assert top_k_items(scores, 1, [np.array([], dtype=np.int64)] * 2).tolist() == [[2], [2]]
+
+
+def test_popularity_rejects_negative_and_unfitted():
+    with pytest.raises(ValueError, match="non-negative"):
+        PopularityRecommender().fit(np.array([[-1.0, 0.0]]))
+    with pytest.raises(RuntimeError, match="before fit"):
+        PopularityRecommender().score(np.zeros((1, 2)))
+
+
+def test_ease_weights_have_zero_diagonal_and_float32_scores():
+    x = _block_matrix()
+    model = EASERecommender(l2=10.0).fit(x)
+    assert model.weights is not None
+    np.testing.assert_array_equal(np.diag(model.weights), np.zeros(10))
+    scores = model.score(x[:3])
+    assert scores.dtype == np.float32
+    assert scores.shape == (3, 10)
+
+
+def test_ease_columns_equal_ridge_regression_on_the_other_items():
+    # EASE's diag(B) = 0 solution decouples into one ridge regression per item j on the others.
+    rng = np.random.default_rng(1)
+    x = (rng.random((60, 8)) < 0.3).astype(np.float32) * rng.integers(1, 4, size=(60, 8))
+    l2 = 5.0
+    weights = EASERecommender(l2=l2).fit(x).weights
+    x64 = x.astype(np.float64)
+    for j in range(8):
+        others = [i for i in range(8) if i != j]
+        xo = x64[:, others]
+        beta = np.linalg.solve(xo.T @ xo + l2 * np.eye(7), xo.T @ x64[:, j])
+        np.testing.assert_allclose(weights[others, j], beta, rtol=1e-4, atol=1e-6)
+
+
+def test_ease_recommends_in_group_items_on_block_data():
+    x = _block_matrix()
+    model = EASERecommender(l2=1.0).fit(x)
+    new_users = np.zeros((2, 10), dtype=np.float32)
+    new_users[0, [0, 1]] = 1.0  # unseen user from group A
+    new_users[1, [7]] = 2.0  # unseen user from group B
+    top = top_k_items(model.score(new_users), 3, [np.array([0, 1]), np.array([7])])
+    assert set(top[0].tolist()) <= {2, 3, 4}
+    assert set(top[1].tolist()) <= {5, 6, 8, 9}
+
+
+def test_ease_item_limit_guard():
+    too_wide = np.zeros((1, EASE_MAX_ITEMS + 1), dtype=np.float32)
+    with pytest.raises(ValueError, match="aggregate.top_n_items") as excinfo:
+        EASERecommender().fit(too_wide)
+    assert "20,000" in str(excinfo.value)
+
+
+def test_ease_rejects_non_positive_l2_and_wrong_width():
+    with pytest.raises(ValueError, match="l2"):
+        EASERecommender(l2=0.0)
+    model = EASERecommender().fit(_block_matrix())
+    with pytest.raises(ValueError, match="fitted items"):
+        model.score(np.zeros((1, 11), dtype=np.float32))
+
+
+def test_make_recommender_builds_registered_ones():
+    assert set(RECOMMENDERS) == {"popularity", "ease"}
+    assert isinstance(make_recommender("popularity"), PopularityRecommender)
+    ease = make_recommender("ease", l2=42.0)
+    assert isinstance(ease, EASERecommender)
+    assert ease.l2 == 42.0
+
+
+def test_make_recommender_unknown_name_lists_known_ones():
+    with pytest.raises(ValueError, match="'itemknn'") as excinfo:
+        make_recommender("itemknn")
+    assert "ease" in str(excinfo.value)
+    assert "popularity" in str(excinfo.value)
