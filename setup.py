@@ -26,7 +26,7 @@ DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4"]
 setup(
     name="samplegen",
     version="0.1.0",
-    description="Synthetic training samples for sparse, imbalanced e-commerce data on Spark + Delta + PyTorch",
+    description="Synthetic training samples for sparse e-commerce data on Spark, Delta and PyTorch",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["samplegen", "samplegen.*"]),
     package_data={"samplegen": ["py.typed"]},

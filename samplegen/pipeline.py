@@ -40,5 +40,5 @@ def run_stages(
 
 
 def run_pipeline(spark: SparkSession, cfg: Config, run_id: str) -> list[StageResult]:
-    """aggregate -> train -> generate -> evaluate for ``run_id``."""
+    """Aggregate -> train -> generate -> evaluate for ``run_id``."""
     return run_stages(spark, cfg, run_id, list(STAGES))

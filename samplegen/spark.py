@@ -34,7 +34,9 @@ def jars_dir() -> Path:
 def delta_jar_paths() -> list[Path]:
     """Paths of the Delta jars in the cache, in artifact order."""
     folder = jars_dir()
-    return [folder / f"{artifact.split(':')[1]}-{DELTA_VERSION}.jar" for artifact in DELTA_ARTIFACTS]
+    return [
+        folder / f"{artifact.split(':')[1]}-{DELTA_VERSION}.jar" for artifact in DELTA_ARTIFACTS
+    ]
 
 
 def ensure_delta_jars() -> list[Path]:
@@ -86,13 +88,18 @@ def _local_session(config: SparkConfig) -> SparkSession:
     jars = ",".join(str(p) for p in ensure_delta_jars())
     # Executors must run the same interpreter (and so see the same packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # A local session lives on one host: keep Spark (and torchrun's master) on loopback even
+    # where the hostname resolves to another interface.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(config.master)
         .appName(config.app_name)
         .config("spark.jars", jars)
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config(
+            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        )
         .config("spark.driver.memory", config.driver_memory)
         .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
         .config("spark.ui.showConsoleProgress", "false")

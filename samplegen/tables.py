@@ -82,7 +82,8 @@ _INTERACTIONS_SCHEMA = _schema(
     ("n_items", T.IntegerType(), False),
 )
 INTERACTIONS = {
-    split: Table(f"interactions_{split}", _INTERACTIONS_SCHEMA) for split in ("train", "valid", "test")
+    split: Table(f"interactions_{split}", _INTERACTIONS_SCHEMA)
+    for split in ("train", "valid", "test")
 }
 TRAINING_VIEW = Table(
     "training_view",

@@ -28,11 +28,16 @@ def _reason(event_types: Iterable[str], now: datetime) -> Column:
     rules: list[tuple[Column, str]] = [
         (_blank("user_id"), "null_or_empty_user_id"),
         (_blank("item_id"), "null_or_empty_item_id"),
-        (~F.col("event_type").isin(list(event_types)) | F.col("event_type").isNull(),
-         "unknown_event_type"),
+        (
+            ~F.col("event_type").isin(list(event_types)) | F.col("event_type").isNull(),
+            "unknown_event_type",
+        ),
         (F.col("event_time").isNull(), "null_event_time"),
-        ((F.col("event_time") < F.lit(EARLIEST_EVENT_TIME).cast("timestamp"))
-         | (F.col("event_time") > latest), "event_time_out_of_range"),
+        (
+            (F.col("event_time") < F.lit(EARLIEST_EVENT_TIME).cast("timestamp"))
+            | (F.col("event_time") > latest),
+            "event_time_out_of_range",
+        ),
         (F.isnan("quantity"), "nan_quantity"),
         (F.col("quantity") < 0, "negative_quantity"),
         (F.col("quantity") == 0, "zero_quantity"),

@@ -58,7 +58,9 @@ def _collect_rows(df: DataFrame) -> pd.DataFrame:
 
 
 def _fill(matrix: np.ndarray, rows: pd.DataFrame, position: dict[int, int], value: str) -> None:
-    for user, items, weights in zip(rows["user_idx"], rows["item_idx"], rows["weight"], strict=True):
+    for user, items, weights in zip(
+        rows["user_idx"], rows["item_idx"], rows["weight"], strict=True
+    ):
         row = position.get(int(user))
         if row is None:
             continue
@@ -115,15 +117,35 @@ def _metric_rows(
         per_user[variant] = values
         for slice_name, mask in _slices(data, evaluated).items():
             for metric, per in values.items():
-                low, high = bootstrap_ci(per[mask], cfg.evaluate.bootstrap_samples, cfg.evaluate.seed)
+                low, high = bootstrap_ci(
+                    per[mask], cfg.evaluate.bootstrap_samples, cfg.evaluate.seed
+                )
                 rows.append(
-                    _row(recommender, variant, slice_name, metric, k, float(np.nanmean(per[mask])),
-                         low, high, int(mask.sum()))
+                    _row(
+                        recommender,
+                        variant,
+                        slice_name,
+                        metric,
+                        k,
+                        float(np.nanmean(per[mask])),
+                        low,
+                        high,
+                        int(mask.sum()),
+                    )
                 )
             coverage = catalogue_coverage(top[mask], matrix.shape[1])
             rows.append(
-                _row(recommender, variant, slice_name, "coverage", k, coverage, None, None,
-                     int(mask.sum()))
+                _row(
+                    recommender,
+                    variant,
+                    slice_name,
+                    "coverage",
+                    k,
+                    coverage,
+                    None,
+                    None,
+                    int(mask.sum()),
+                )
             )
     return rows, per_user
 
@@ -163,8 +185,19 @@ def compute_metrics(data: EvalData, cfg: Config) -> pd.DataFrame:
                     cfg.evaluate.bootstrap_samples,
                     cfg.evaluate.seed,
                 )
-                rows.append(_row(recommender, DIFF_VARIANT, slice_name, metric, cfg.evaluate.k,
-                                 diff, low, high, int(mask.sum())))
+                rows.append(
+                    _row(
+                        recommender,
+                        DIFF_VARIANT,
+                        slice_name,
+                        metric,
+                        cfg.evaluate.k,
+                        diff,
+                        low,
+                        high,
+                        int(mask.sum()),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -208,7 +241,10 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
         }
         report = write_report(Path(cfg.reports_root) / run_id, run_id, metrics, summary)
-        result.outputs = {"report": str(report), "eval_metrics": table_path(cfg.lakehouse, EVAL_METRICS)}
+        result.outputs = {
+            "report": str(report),
+            "eval_metrics": table_path(cfg.lakehouse, EVAL_METRICS),
+        }
         result.metrics = {
             "verdict": verdicts,
             "headline": {

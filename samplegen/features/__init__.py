@@ -45,13 +45,18 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         raw = completejourney.load_events(spark, cfg.data.max_users)
         check_columns(raw, source=f"data.source={cfg.data.source}")
         result.rows["raw_events"] = write_table(raw, lake, RAW_EVENTS)
-        result.rows["catalogue"] = write_table(completejourney.load_catalogue(spark), lake, CATALOGUE)
+        result.rows["catalogue"] = write_table(
+            completejourney.load_catalogue(spark), lake, CATALOGUE
+        )
 
         raw = read_table(spark, lake, RAW_EVENTS)
         clean, quarantine = split_clean_quarantine(raw, agg.event_weights)
         result.rows["events_clean"] = write_table(clean, lake, EVENTS_CLEAN)
         result.rows["events_quarantine"] = write_table(quarantine, lake, EVENTS_QUARANTINE)
-        if result.rows["events_clean"] + result.rows["events_quarantine"] != result.rows["raw_events"]:
+        if (
+            result.rows["events_clean"] + result.rows["events_quarantine"]
+            != result.rows["raw_events"]
+        ):
             raise RuntimeError(
                 "row reconciliation failed: raw_events != events_clean + events_quarantine "
                 f"({result.rows})"

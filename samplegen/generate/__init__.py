@@ -72,14 +72,15 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows["synthetic_interactions"] = write_table(
             with_provenance(rows, cfg, run_id), lake, SYNTHETIC_INTERACTIONS, run_id
         )
-        synthetic = read_table(spark, lake, SYNTHETIC_INTERACTIONS).where(
-            F.col("run_id") == run_id
-        )
+        synthetic = read_table(spark, lake, SYNTHETIC_INTERACTIONS).where(F.col("run_id") == run_id)
         result.rows["augmented_train"] = write_table(
             augmented(real, synthetic, run_id), lake, AUGMENTED_TRAIN, run_id
         )
         result.outputs = {
             t.name: table_path(lake, t) for t in (SYNTHETIC_INTERACTIONS, AUGMENTED_TRAIN)
         }
-        result.metrics = {"strategy": STRATEGY, "densified_users": result.rows["synthetic_interactions"]}
+        result.metrics = {
+            "strategy": STRATEGY,
+            "densified_users": result.rows["synthetic_interactions"],
+        }
     return result

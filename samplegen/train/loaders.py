@@ -119,7 +119,9 @@ def batch_stream(
         with _petastorm_row_groups(files, shard, seed) as groups:
             yield _rebatch(groups, n_items, batch_size, seed + shard.rank)
     elif loader == "arrow":
-        yield _rebatch(_arrow_row_groups(files, shard, seed), n_items, batch_size, seed + shard.rank)
+        yield _rebatch(
+            _arrow_row_groups(files, shard, seed), n_items, batch_size, seed + shard.rank
+        )
     else:
         raise ValueError(f"unknown loader {loader!r} (train.loader); use petastorm or arrow")
 

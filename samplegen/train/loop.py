@@ -113,8 +113,12 @@ def train_loop(
         }
         history.append(record)
         if rank == 0:
-            _log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in record.items()))
+            _log(
+                " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in record.items()
+                )
+            )
             if checkpoint_dir is not None:
                 _save_checkpoint(checkpoint_dir, generator, optimizer, epoch, step)
         if distributed:

@@ -1,0 +1,76 @@
+"""Shared fixtures: one real Spark session (local-cluster, real executors) and one small run.
+
+The small run is the whole pipeline on the first 150 completejourney households, trained by
+TorchDistributor with ``local_mode=False`` on 2 processes (gloo) reading through petastorm.
+Several test modules assert on its tables, so it is built once per session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from samplegen.config import Config, load_config
+from samplegen.runinfo import configure_logging
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_ID = "test-run"
+SMALL_OVERRIDES = [
+    "spark.master=local-cluster[2,1,1024]",
+    "spark.driver_memory=2g",
+    "spark.shuffle_partitions=4",
+    "data.max_users=150",
+    "aggregate.min_item_users=5",
+    "aggregate.top_n_items=800",
+    "aggregate.training_files=4",
+    "train.epochs=4",
+    "train.batch_size=32",
+    "train.hidden_dims=[64, 16]",
+    "train.anneal_steps=20",
+    "train.num_processes=2",
+    "train.local_mode=false",
+    "train.loader=petastorm",
+    "generate.max_user_items=60",
+    "generate.items_per_user=5",
+    "evaluate.bootstrap_samples=100",
+]
+
+
+def small_config(root: Path, extra: list[str] | None = None) -> Config:
+    """The test configuration with every output under ``root``."""
+    overrides = SMALL_OVERRIDES + [
+        f"lakehouse={root / 'lakehouse'}",
+        f"models_root={root / 'models'}",
+        f"reports_root={root / 'reports'}",
+    ]
+    return load_config(REPO / "conf" / "local.yaml", overrides + (extra or []))
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("samplegen")
+
+
+@pytest.fixture(scope="session")
+def cfg(workdir: Path) -> Config:
+    return small_config(workdir)
+
+
+@pytest.fixture(scope="session")
+def spark(cfg: Config):
+    from samplegen.spark import get_spark
+
+    configure_logging()
+    session = get_spark(cfg.spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(spark, cfg: Config):
+    """Results of the whole pipeline on the small slice, by stage name."""
+    from samplegen.pipeline import run_pipeline
+
+    results = run_pipeline(spark, cfg, RUN_ID)
+    return {r.stage: r for r in results}

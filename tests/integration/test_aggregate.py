@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from samplegen.features.interactions import split_by_time, unpack_items
+from samplegen.tables import (
+    DATA_PROFILE,
+    EVENTS_CLEAN,
+    EVENTS_QUARANTINE,
+    INTERACTIONS,
+    ITEM_INDEX,
+    RAW_EVENTS,
+    TRAINING_VIEW,
+    USER_INDEX,
+    read_table,
+)
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def count(spark, cfg, table):
+    return read_table(spark, cfg.lakehouse, table).count()
+
+
+def test_rows_reconcile(spark, cfg, pipeline_run):
+    raw = count(spark, cfg, RAW_EVENTS)
+    assert raw > 10_000
+    assert raw == count(spark, cfg, EVENTS_CLEAN) + count(spark, cfg, EVENTS_QUARANTINE)
+    reasons = {r.reason for r in read_table(spark, cfg.lakehouse, EVENTS_QUARANTINE).collect()}
+    assert "zero_quantity" in reasons  # completejourney has zero-quantity lines
+
+
+def test_indices_are_dense_and_unique(spark, cfg, pipeline_run):
+    for table, column in ((USER_INDEX, "user_idx"), (ITEM_INDEX, "item_idx")):
+        values = sorted(
+            r[0] for r in read_table(spark, cfg.lakehouse, table).select(column).collect()
+        )
+        assert values == list(range(len(values)))
+    assert count(spark, cfg, ITEM_INDEX) <= cfg.aggregate.top_n_items
+
+
+def test_split_is_temporal(spark, cfg, pipeline_run):
+    events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN)
+    split, cuts = split_by_time(events, cfg.aggregate.valid_fraction, cfg.aggregate.test_fraction)
+    bounds = {
+        r.split: (r.lo, r.hi)
+        for r in split.groupBy("split")
+        .agg(F.min("event_time").alias("lo"), F.max("event_time").alias("hi"))
+        .collect()
+    }
+    assert bounds["train"][1] < bounds["valid"][0]
+    assert bounds["valid"][1] < bounds["test"][0]
+    assert cuts["valid_from"] < cuts["test_from"]
+
+
+def test_interaction_rows_are_sorted_and_within_vocabulary(spark, cfg, pipeline_run):
+    n_items = count(spark, cfg, ITEM_INDEX)
+    for table in INTERACTIONS.values():
+        for row in read_table(spark, cfg.lakehouse, table).collect():
+            items = np.asarray(row.item_idx)
+            assert len(items) == len(row.weight) == row.n_items > 0
+            assert np.all(np.diff(items) > 0)
+            assert items.min() >= 0 and items.max() < n_items
+            assert all(0 < w <= cfg.aggregate.max_weight for w in row.weight)
+
+
+def test_training_view_matches_train_rows(spark, cfg, pipeline_run):
+    train = {
+        r.user_idx: list(r.item_idx)
+        for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    }
+    view = read_table(spark, cfg.lakehouse, TRAINING_VIEW)
+    assert len(view.inputFiles()) >= cfg.train.num_processes
+    for row in view.collect():
+        assert unpack_items(row.item_bytes).tolist() == train[row.user_idx]
+
+
+def test_profile_has_the_headline_figures(spark, cfg, pipeline_run):
+    figures = {r.metric: r.value for r in read_table(spark, cfg.lakehouse, DATA_PROFILE).collect()}
+    for name in ("users", "items", "density", "item_popularity_gini", "items_per_user_p50"):
+        assert name in figures
+    assert 0 < figures["density"] < 1
+    assert 0 < figures["item_popularity_gini"] < 1

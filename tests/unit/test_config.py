@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+
+from samplegen.config import ConfigError, config_from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_local_yaml_loads_with_typed_values():
+    cfg = load_config(REPO / "conf" / "local.yaml")
+    assert cfg.spark.master == "local[*]"
+    assert cfg.train.hidden_dims == [600, 200]
+    assert isinstance(cfg.aggregate.max_weight, float)
+
+
+def test_overrides_are_typed_and_nested():
+    cfg = load_config(
+        REPO / "conf" / "local.yaml",
+        ["train.epochs=2", "train.hidden_dims=[8, 4]", "data.max_users=10", "train.use_gpu=true"],
+    )
+    assert cfg.train.epochs == 2
+    assert cfg.train.hidden_dims == [8, 4]
+    assert cfg.data.max_users == 10
+    assert cfg.train.use_gpu is True
+
+
+def test_unknown_key_in_file_names_key_and_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("train:\n  epocs: 3\n")
+    with pytest.raises(ConfigError, match=r"train\.epocs") as err:
+        load_config(path)
+    assert "bad.yaml" in str(err.value)
+
+
+def test_unknown_section_is_an_error():
+    with pytest.raises(ConfigError, match="trian"):
+        load_config(None, ["trian.epochs=3"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["train.epochs=three"], "train.epochs"),
+        (["train.epochs=0"], "train.epochs"),
+        (["train.loader=csv"], "train.loader"),
+        (["aggregate.test_fraction=0.7"], "aggregate.test_fraction"),
+        (["train.use_gpu=1"], "train.use_gpu"),
+        (["train.num_processes=4", "aggregate.training_files=2"], "aggregate.training_files"),
+    ],
+)
+def test_impossible_values_name_the_key(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, overrides)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_round_trip_through_dict():
+    cfg = load_config(REPO / "conf" / "local.yaml", ["train.epochs=3"])
+    assert config_from_dict(cfg.to_dict()) == cfg

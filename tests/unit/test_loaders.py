@@ -1,0 +1,79 @@
+import itertools
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from samplegen.features.interactions import pack_rows
+from samplegen.train.loaders import Shard, as_local_path, as_url, batch_stream
+
+N_ITEMS = 50
+
+
+@pytest.fixture(scope="module")
+def view_files(tmp_path_factory):
+    """Four Parquet files of packed rows; user u owns items {u % 50, (u + 1) % 50}."""
+    folder = tmp_path_factory.mktemp("view")
+    files = []
+    for part in range(4):
+        users = list(range(part * 10, part * 10 + 10))
+        batch = pd.DataFrame(
+            {
+                "user_idx": users,
+                "item_idx": [[u % N_ITEMS, (u + 1) % N_ITEMS] for u in users],
+                "weight": [[1.0, 1.0] for _ in users],
+            }
+        )
+        path = folder / f"part-{part}.parquet"
+        pq.write_table(pa.Table.from_pandas(pack_rows(batch, 100)), path)
+        files.append("file:" + str(path))
+    return files
+
+
+def rows_seen(files, loader, shard, batches=10, batch_size=4):
+    seen = []
+    with batch_stream(files, loader, N_ITEMS, batch_size, shard, seed=1) as stream:
+        for x in itertools.islice(stream, batches):
+            assert x.shape == (batch_size, N_ITEMS)
+            assert set(x.sum(dim=1).tolist()) == {2.0}
+            seen += [tuple(np.flatnonzero(row.numpy()).tolist()) for row in x]
+    return seen
+
+
+@pytest.mark.parametrize("loader", ["arrow", "petastorm"])
+def test_shards_are_disjoint_and_cover_everything(view_files, loader):
+    shards = [set(rows_seen(view_files, loader, Shard(rank, 2))) for rank in range(2)]
+    assert not shards[0] & shards[1]
+    assert len(shards[0] | shards[1]) == 40
+
+
+@pytest.mark.parametrize("loader", ["arrow", "petastorm"])
+def test_stream_is_endless_with_exact_batch_sizes(view_files, loader):
+    seen = rows_seen(view_files, loader, Shard(0, 1), batches=25, batch_size=7)
+    assert len(seen) == 175
+    assert len(set(seen)) == 40
+
+
+def test_more_ranks_than_row_groups_is_a_clear_error(view_files):
+    with (
+        pytest.raises(ValueError, match="training_files"),
+        batch_stream(view_files, "arrow", N_ITEMS, 4, Shard(5, 6), seed=0) as stream,
+    ):
+        next(stream)
+
+
+def test_unknown_loader_is_rejected(view_files):
+    with (
+        pytest.raises(ValueError, match="train.loader"),
+        batch_stream(view_files, "csv", N_ITEMS, 4, Shard(), seed=0),
+    ):
+        pass
+
+
+def test_uri_helpers():
+    assert as_local_path("file:/tmp/x.parquet") == "/tmp/x.parquet"
+    assert as_local_path("file:///tmp/x.parquet") == "/tmp/x.parquet"
+    assert as_url("/tmp/x.parquet") == "file:///tmp/x.parquet"
+    assert as_url("s3://bucket/x.parquet") == "s3://bucket/x.parquet"
