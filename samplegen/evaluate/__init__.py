@@ -202,19 +202,23 @@ def compute_metrics(data: EvalData, cfg: Config) -> pd.DataFrame:
 
 
 def verdict_lines(metrics: pd.DataFrame) -> list[str]:
-    """One plain line per recommender x slice: the NDCG difference and what it means."""
+    """One plain line per recommender x slice: NDCG of each variant, the difference, a verdict."""
+    ndcg = metrics[metrics["metric"] == "ndcg"].set_index(["recommender", "slice", "variant"])
     lines = []
-    diffs = metrics[(metrics["variant"] == DIFF_VARIANT) & (metrics["metric"] == "ndcg")]
-    for row in diffs.itertuples():
+    for (recommender, slice_name, variant), row in ndcg.iterrows():
+        if variant != DIFF_VARIANT:
+            continue
         if row.ci_low > 0:
             word = "augmented is better"
         elif row.ci_high < 0:
             word = "augmented is worse"
         else:
             word = "no significant difference"
+        real = ndcg.loc[(recommender, slice_name, "real"), "value"]
+        aug = ndcg.loc[(recommender, slice_name, "augmented"), "value"]
         lines.append(
-            f"{row.recommender} slice={row.slice} NDCG@{row.k} augmented-real="
-            f"{row.value:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]: {word}"
+            f"{recommender} slice={slice_name} NDCG@{row.k} real={real:.4f} augmented={aug:.4f} "
+            f"diff={row.value:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]: {word}"
         )
     return lines
 

@@ -44,11 +44,12 @@ def as_url(uri: str) -> str:
 
 
 def dense_rows(item_bytes: list[bytes], n_items: int) -> torch.Tensor:
-    """Binary (rows, n_items) float32 matrix from packed int32 item lists."""
+    """Binary (rows, n_items) float32 matrix from packed int32 item lists (one scatter)."""
+    lengths = np.fromiter((len(b) // 4 for b in item_bytes), dtype=np.int64, count=len(item_bytes))
+    items = np.frombuffer(b"".join(item_bytes), dtype="<i4").astype(np.int64)
+    rows = np.repeat(np.arange(len(item_bytes)), lengths)
     x = torch.zeros((len(item_bytes), n_items), dtype=torch.float32)
-    for row, packed in enumerate(item_bytes):
-        items = np.frombuffer(packed, dtype="<i4")
-        x[row, torch.from_numpy(items.astype(np.int64))] = 1.0
+    x[torch.from_numpy(rows), torch.from_numpy(items)] = 1.0
     return x
 
 
