@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 import torch
 
 from samplegen.models import make_generator
-from samplegen.train.loaders import Shard, as_local_path, batch_stream, dense_rows, prefetch
+from samplegen.train.loaders import (
+    Shard,
+    SparseRows,
+    as_local_path,
+    batch_stream,
+    dense_rows,
+    prefetch,
+)
 
 
 def timed_steps(generator, optimizer, batches, steps: int, warmup: int, device) -> float:
@@ -31,18 +38,23 @@ def timed_steps(generator, optimizer, batches, steps: int, warmup: int, device) 
     rows = 0
     for step in range(warmup + steps):
         if step == warmup:
-            torch.cuda.synchronize(device)
+            synchronize(device)
             started = time.perf_counter()
             rows = 0
         x = next(batches)
-        x = x.to_dense(generator.n_items, device) if hasattr(x, "to_dense") else x
+        x = x.to_dense(generator.n_items, device) if isinstance(x, SparseRows) else x
         loss, _ = generator.training_loss(module, x, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         rows += x.shape[0]
-    torch.cuda.synchronize(device)
+    synchronize(device)
     return rows / (time.perf_counter() - started)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def in_memory_batches(files, n_items, batch_size, device, seed):
@@ -64,16 +76,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke test")
     args = parser.parse_args()
 
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    torch.cuda.set_device(device)
-    torch.backends.cuda.matmul.allow_tf32 = True
+    if args.device == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        name = torch.cuda.get_device_name(device)
+    else:
+        device, name = torch.device("cpu"), "cpu"
     data = Path(args.data)
     files = sorted(str(p) for p in data.glob("*.parquet"))
     n_items = int((data / "n_items").read_text())
-    results = {"device": torch.cuda.get_device_name(device), "n_items": n_items,
-               "batch_size": args.batch_size, "steps": args.steps}
+    results = {
+        "device": name,
+        "n_items": n_items,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+    }
     for path in ("in_memory", "arrow_loader"):
         torch.manual_seed(0)
         generator = make_generator("multvae", n_items, {"hidden_dims": [600, 200]})
@@ -81,9 +102,11 @@ def main() -> None:
         optimizer = torch.optim.Adam(generator.module.parameters(), lr=1e-3)
         if path == "in_memory":
             batches = in_memory_batches(files, n_items, args.batch_size, device, 0)
-            results[path] = timed_steps(generator, optimizer, batches, args.steps, args.warmup, device)
+            results[path] = timed_steps(
+                generator, optimizer, batches, args.steps, args.warmup, device
+            )
         else:
-            with batch_stream(files, "arrow", n_items, args.batch_size, Shard(), 0) as stream:
+            with batch_stream(files, "arrow", args.batch_size, Shard(), 0) as stream:
                 batches = prefetch(stream, depth=4)
                 results[path] = timed_steps(
                     generator, optimizer, batches, args.steps, args.warmup, device

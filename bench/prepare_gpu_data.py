@@ -21,7 +21,9 @@ def main() -> None:
     out = Path(sys.argv[1])
     n_files = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     out.mkdir(parents=True, exist_ok=True)
-    lines = pd.read_parquet(_data_dir() / "transactions.parquet", columns=["household_id", "product_id"])
+    lines = pd.read_parquet(
+        _data_dir() / "transactions.parquet", columns=["household_id", "product_id"]
+    )
     items = {p: i for i, p in enumerate(np.sort(lines["product_id"].unique()))}
     users = {u: i for i, u in enumerate(np.sort(lines["household_id"].unique()))}
     pairs = pd.DataFrame(

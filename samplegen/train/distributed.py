@@ -52,7 +52,7 @@ def train_fn(spec: dict[str, Any]) -> str | None:
     import torch.distributed as dist
 
     from samplegen.models import make_generator
-    from samplegen.train.loaders import Shard, batch_stream
+    from samplegen.train.loaders import Shard, batch_stream, prefetch
     from samplegen.train.loop import train_loop
 
     rank, world_size, device = _process_group(bool(spec["use_gpu"]))
@@ -63,14 +63,13 @@ def train_fn(spec: dict[str, Any]) -> str | None:
         with batch_stream(
             spec["files"],
             spec["loader"],
-            int(spec["n_items"]),
             int(spec["batch_size"]),
             Shard(rank, world_size),
             int(spec["seed"]),
         ) as batches:
             history = train_loop(
                 generator,
-                batches,
+                prefetch(batches),
                 epochs=int(spec["epochs"]),
                 steps_per_epoch=int(spec["steps_per_epoch"]),
                 learning_rate=float(spec["learning_rate"]),

@@ -9,6 +9,8 @@ row group (``RANK`` of ``WORLD_SIZE``), cycle forever and are cut into batches o
 
 from __future__ import annotations
 
+import queue
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,14 +45,58 @@ def as_url(uri: str) -> str:
     return uri
 
 
-def dense_rows(item_bytes: list[bytes], n_items: int) -> torch.Tensor:
-    """Binary (rows, n_items) float32 matrix from packed int32 item lists (one scatter)."""
+@dataclass(frozen=True)
+class SparseRows:
+    """A batch of binary item rows as coordinates: row ``rows[i]`` owns item ``cols[i]``.
+
+    Batches travel in this form (a few MB) and become dense on the training device, so the
+    host never builds or copies a (batch, n_items) matrix.
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    n_rows: int
+
+    def to_dense(self, n_items: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The (n_rows, n_items) float32 0/1 matrix on ``device``."""
+        x = torch.zeros((self.n_rows, n_items), dtype=torch.float32, device=device)
+        x[self.rows.to(device, non_blocking=True), self.cols.to(device, non_blocking=True)] = 1.0
+        return x
+
+
+def sparse_rows(item_bytes: list[bytes]) -> SparseRows:
+    """Coordinates of packed int32 item lists (one ``np.frombuffer`` for the whole batch)."""
     lengths = np.fromiter((len(b) // 4 for b in item_bytes), dtype=np.int64, count=len(item_bytes))
-    items = np.frombuffer(b"".join(item_bytes), dtype="<i4").astype(np.int64)
+    cols = np.frombuffer(b"".join(item_bytes), dtype="<i4").astype(np.int64)
     rows = np.repeat(np.arange(len(item_bytes)), lengths)
-    x = torch.zeros((len(item_bytes), n_items), dtype=torch.float32)
-    x[torch.from_numpy(rows), torch.from_numpy(items)] = 1.0
-    return x
+    return SparseRows(torch.from_numpy(rows), torch.from_numpy(cols), len(item_bytes))
+
+
+def dense_rows(item_bytes: list[bytes], n_items: int) -> torch.Tensor:
+    """Binary (rows, n_items) float32 matrix from packed int32 item lists, on the CPU."""
+    return sparse_rows(item_bytes).to_dense(n_items)
+
+
+def prefetch(batches: Iterator[SparseRows], depth: int = 4) -> Iterator[SparseRows]:
+    """Read ahead ``depth`` batches on a background thread, overlapping I/O with training.
+
+    An exception in the reader is raised in the consumer at the batch where it happened.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+
+    def fill() -> None:
+        try:
+            for batch in batches:
+                buffer.put(batch)
+        except Exception as err:  # handed to the consumer, which re-raises it
+            buffer.put(err)
+
+    threading.Thread(target=fill, name="samplegen-prefetch", daemon=True).start()
+    while True:
+        item = buffer.get()
+        if isinstance(item, Exception):
+            raise item
+        yield item
 
 
 def _arrow_row_groups(files: list[str], shard: Shard, seed: int) -> Iterator[list[bytes]]:
@@ -101,35 +147,29 @@ def _petastorm_row_groups(
 def batch_stream(
     files: list[str],
     loader: str,
-    n_items: int,
     batch_size: int,
     shard: Shard,
     seed: int,
 ) -> Iterator[Iterator[torch.Tensor]]:
-    """Context manager yielding an endless iterator of (batch_size, n_items) tensors.
+    """Context manager yielding an endless iterator of ``batch_size``-row :class:`SparseRows`.
 
     Args:
         files: Parquet files of the training view (``DataFrame.inputFiles()``).
         loader: ``petastorm`` or ``arrow``.
-        n_items: width of the item vectors.
         batch_size: rows per batch, on this rank.
         shard: this process's rank and the world size.
         seed: shuffles row-group order (and row order inside the buffer).
     """
     if loader == "petastorm":
         with _petastorm_row_groups(files, shard, seed) as groups:
-            yield _rebatch(groups, n_items, batch_size, seed + shard.rank)
+            yield _rebatch(groups, batch_size, seed + shard.rank)
     elif loader == "arrow":
-        yield _rebatch(
-            _arrow_row_groups(files, shard, seed), n_items, batch_size, seed + shard.rank
-        )
+        yield _rebatch(_arrow_row_groups(files, shard, seed), batch_size, seed + shard.rank)
     else:
         raise ValueError(f"unknown loader {loader!r} (train.loader); use petastorm or arrow")
 
 
-def _rebatch(
-    groups: Iterator[list[bytes]], n_items: int, batch_size: int, seed: int
-) -> Iterator[torch.Tensor]:
+def _rebatch(groups: Iterator[list[bytes]], batch_size: int, seed: int) -> Iterator[SparseRows]:
     rng = np.random.default_rng(seed)
     buffer: list[bytes] = []
     for rows in groups:
@@ -138,4 +178,4 @@ def _rebatch(
             order = rng.permutation(len(buffer))
             buffer = [buffer[i] for i in order]
             batch, buffer = buffer[:batch_size], buffer[batch_size:]
-            yield dense_rows(batch, n_items)
+            yield sparse_rows(batch)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.distributed as dist
 
+from samplegen.train.loaders import SparseRows
+
 if TYPE_CHECKING:
     from samplegen.models.base import Generator
 
@@ -56,7 +58,7 @@ def _save_checkpoint(
 
 def train_loop(
     generator: Generator,
-    batches: Iterator[torch.Tensor],
+    batches: Iterator[SparseRows] | Iterator[torch.Tensor],
     epochs: int,
     steps_per_epoch: int,
     learning_rate: float = 1e-3,
@@ -88,7 +90,11 @@ def train_loop(
         totals = torch.zeros(3, dtype=torch.float32, device=device)
         rows = 0
         for _ in range(steps_per_epoch):
-            x = next(batches).to(device, non_blocking=True)
+            batch = next(batches)
+            if isinstance(batch, SparseRows):
+                x = batch.to_dense(generator.n_items, device)
+            else:
+                x = batch.to(device, non_blocking=True)
             loss, terms = generator.training_loss(module, x, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from samplegen.features.interactions import pack_rows
-from samplegen.train.loaders import Shard, as_local_path, as_url, batch_stream
+from samplegen.train.loaders import Shard, as_local_path, as_url, batch_stream, prefetch
 
 N_ITEMS = 50
 
@@ -34,8 +34,9 @@ def view_files(tmp_path_factory):
 
 def rows_seen(files, loader, shard, batches=10, batch_size=4):
     seen = []
-    with batch_stream(files, loader, N_ITEMS, batch_size, shard, seed=1) as stream:
-        for x in itertools.islice(stream, batches):
+    with batch_stream(files, loader, batch_size, shard, seed=1) as stream:
+        for batch in itertools.islice(prefetch(stream), batches):
+            x = batch.to_dense(N_ITEMS)
             assert x.shape == (batch_size, N_ITEMS)
             assert set(x.sum(dim=1).tolist()) == {2.0}
             seen += [tuple(np.flatnonzero(row.numpy()).tolist()) for row in x]
@@ -59,7 +60,7 @@ def test_stream_is_endless_with_exact_batch_sizes(view_files, loader):
 def test_more_ranks_than_row_groups_is_a_clear_error(view_files):
     with (
         pytest.raises(ValueError, match="training_files"),
-        batch_stream(view_files, "arrow", N_ITEMS, 4, Shard(5, 6), seed=0) as stream,
+        batch_stream(view_files, "arrow", 4, Shard(5, 6), seed=0) as stream,
     ):
         next(stream)
 
@@ -67,7 +68,7 @@ def test_more_ranks_than_row_groups_is_a_clear_error(view_files):
 def test_unknown_loader_is_rejected(view_files):
     with (
         pytest.raises(ValueError, match="train.loader"),
-        batch_stream(view_files, "csv", N_ITEMS, 4, Shard(), seed=0),
+        batch_stream(view_files, "csv", 4, Shard(), seed=0),
     ):
         pass
 
@@ -77,3 +78,14 @@ def test_uri_helpers():
     assert as_local_path("file:///tmp/x.parquet") == "/tmp/x.parquet"
     assert as_url("/tmp/x.parquet") == "file:///tmp/x.parquet"
     assert as_url("s3://bucket/x.parquet") == "s3://bucket/x.parquet"
+
+
+def test_prefetch_reraises_reader_errors():
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    stream = prefetch(broken())
+    assert next(stream) == 1
+    with pytest.raises(OSError, match="disk gone"):
+        next(stream)
