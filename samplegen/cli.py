@@ -4,7 +4,9 @@ Examples::
 
     samplegen run --conf conf/local.yaml
     samplegen run --conf conf/local.yaml --run-id nightly-2026-11-28 --set train.epochs=5
-    samplegen evaluate --conf conf/local.yaml --run-id nightly-2026-11-28
+    samplegen run --conf conf/local.yaml --run-id nightly-2026-11-28   # resumes a failed run
+    samplegen evaluate --conf conf/local.yaml --run-id nightly-2026-11-28 --force
+    samplegen runs --conf conf/local.yaml
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from samplegen.config import ConfigError, load_config
-from samplegen.runinfo import LOG, configure_logging, new_run_id
+from samplegen.config import ConfigError, config_reference, load_config
+from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id
 
 STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
 NEEDS_RUN_ID = ("generate", "evaluate")
@@ -31,18 +33,40 @@ def build_parser() -> argparse.ArgumentParser:
     run_help = {"run": "the whole pipeline: aggregate, train, generate, evaluate"}
     run_help |= {name: f"only the {name} stage" for name in STAGE_COMMANDS}
     for name, text in run_help.items():
-        sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument("--conf", required=True, help="YAML config, e.g. conf/local.yaml")
-        sub.add_argument("--run-id", help="run id (default: a new timestamped id)")
-        sub.add_argument(
-            "--set",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config key, e.g. --set train.epochs=5 (repeatable)",
+        example = f"example:\n  samplegen {name} --conf conf/local.yaml --run-id my-run"
+        sub = commands.add_parser(
+            name,
+            help=text,
+            description=text + ". Stages this run already finished are skipped (see --force).",
+            epilog=example,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        _add_config_arguments(sub)
+        sub.add_argument("--run-id", help="run id (default: a new timestamped id)")
+        sub.add_argument("--force", action="store_true", help="redo stages already finished")
+    runs = commands.add_parser(
+        "runs",
+        help="list runs with their stages and verdicts",
+        epilog="example:\n  samplegen runs --conf conf/local.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(runs)
     commands.add_parser("fetch-jars", help="download the Delta jars with Maven (once)")
+    commands.add_parser(
+        "config-reference", help="print every config key with its default, as Markdown"
+    )
     return parser
+
+
+def _add_config_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--conf", required=True, help="YAML config, e.g. conf/local.yaml")
+    sub.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.epochs=5 (repeatable)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +79,17 @@ def main(argv: list[str] | None = None) -> int:
         for path in ensure_delta_jars():
             print(path)
         return 0
+    if args.command == "config-reference":
+        print(config_reference(), end="")
+        return 0
     try:
         cfg = load_config(args.conf, args.set)
     except ConfigError as err:
         print(f"samplegen: config error: {err}", file=sys.stderr)
         return 2
+    if args.command == "runs":
+        _print_runs(cfg.reports_root)
+        return 0
     if args.command in NEEDS_RUN_ID and not args.run_id:
         print(f"samplegen: {args.command} needs --run-id of a trained run", file=sys.stderr)
         return 2
@@ -71,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     spark = get_spark(cfg.spark)
     try:
-        results = run_stages(spark, cfg, run_id, stages)
+        results = run_stages(spark, cfg, run_id, stages, force=args.force)
     except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
         LOG.exception("run_id=%s event=failed", run_id)
         print(f"samplegen: run {run_id} failed: {type(err).__name__}: {err}", file=sys.stderr)
@@ -86,11 +116,22 @@ def main(argv: list[str] | None = None) -> int:
 def _print_summary(run_id: str, results: list) -> None:
     print(f"\nrun {run_id} finished")
     for result in results:
-        print(f"  {result.stage:<9} {result.seconds:7.1f}s  rows: {result.rows}")
+        print(f"  {result.stage:<9} {result.status:<7} {result.seconds:7.1f}s  rows: {result.rows}")
         for name, location in result.outputs.items():
             print(f"  {'':<9} {name}: {location}")
         for line in result.metrics.get("verdict", []):
             print(f"  verdict: {line}")
+
+
+def _print_runs(reports_root: str) -> None:
+    runs = list_runs(reports_root)
+    if not runs:
+        print(f"no runs under {reports_root}")
+    for run in runs:
+        stages = " ".join(f"{name}={status}" for name, status in run["stages"].items())
+        print(f"{run['run_id']}  {run['updated_at']}  {stages}")
+        for line in run["verdict"]:
+            print(f"    {line}")
 
 
 if __name__ == "__main__":

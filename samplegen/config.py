@@ -7,7 +7,9 @@ silently falls back to a default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,103 +23,119 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
 
 
+def setting(default: Any, help: str) -> Any:
+    """A config field with its default and the one-line help the config reference prints."""
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+def section(cls: type, help: str) -> Any:
+    """A nested config section."""
+    return field(default_factory=cls, metadata={"help": help})
+
+
 @dataclass
 class SparkConfig:
-    """How the SparkSession is obtained.
+    """How the SparkSession is obtained."""
 
-    ``master`` is ``local[*]``, ``local[N]``, ``local-cluster[N,C,M]`` for a local session with
-    Delta jars wired in, or ``active`` to reuse the session a cluster or notebook already has.
-    """
-
-    master: str = "local[*]"
-    app_name: str = "samplegen"
-    driver_memory: str = "4g"
-    shuffle_partitions: int = 8
-    conf: dict[str, str] = field(default_factory=dict)
+    master: str = setting(
+        "local[*]",
+        "local[*], local[N] or local-cluster[N,C,M] for a local session with the Delta jars; "
+        "`active` reuses the session of spark-submit or Databricks",
+    )
+    app_name: str = setting("samplegen", "Spark application name")
+    driver_memory: str = setting("4g", "driver memory of a local session")
+    shuffle_partitions: int = setting(8, "spark.sql.shuffle.partitions of a local session")
+    conf: dict[str, str] = setting({}, "extra Spark settings for a local session")
 
 
 @dataclass
 class DataConfig:
-    """Which raw events feed stage 1.
+    """Which raw events feed stage 1."""
 
-    ``max_users`` keeps the first N users by id (deterministic), for small runs and tests.
-    """
-
-    source: str = "completejourney"
-    max_users: int | None = None
+    source: str = setting("completejourney", "input dataset: completejourney (bundled)")
+    max_users: int | None = setting(
+        None, "keep only the first N users by id (small runs and tests); null keeps all"
+    )
 
 
 @dataclass
 class AggregateConfig:
     """Stage 1: weights, filters, vocabulary and the temporal split."""
 
-    event_weights: dict[str, float] = field(
-        default_factory=lambda: {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0}
+    event_weights: dict[str, float] = setting(
+        {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0},
+        "weight of each event type; events of other types are quarantined",
     )
-    max_weight: float = 50.0
-    min_item_users: int = 10
-    min_user_items: int = 3
-    top_n_items: int = 5000
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    max_items_per_user: int = 2000
-    training_files: int = 8
+    max_weight: float = setting(50.0, "cap on the summed weight of one user-item pair")
+    min_item_users: int = setting(10, "items need at least this many distinct train users")
+    min_user_items: int = setting(3, "users need at least this many distinct vocabulary items")
+    top_n_items: int = setting(5000, "size of the item vocabulary (most popular first)")
+    valid_fraction: float = setting(0.1, "share of events (by time) in the validation split")
+    test_fraction: float = setting(0.1, "share of events (by time) in the test split")
+    max_items_per_user: int = setting(
+        2000, "training view keeps at most this many of a user's heaviest items"
+    )
+    training_files: int = setting(
+        8, "files of the training view; must be >= train.num_processes (one shard each)"
+    )
 
 
 @dataclass
 class TrainConfig:
     """Stage 2: the generator and how TorchDistributor runs it."""
 
-    model: str = "multvae"
-    hidden_dims: list[int] = field(default_factory=lambda: [600, 200])
-    dropout: float = 0.5
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    beta_cap: float = 0.2
-    anneal_steps: int = 2000
-    num_processes: int = 1
-    local_mode: bool = True
-    use_gpu: bool = False
-    loader: str = "petastorm"
-    seed: int = 42
+    model: str = setting("multvae", "generator: multvae")
+    hidden_dims: list[int] = setting([600, 200], "encoder layer sizes; the last is the latent size")
+    dropout: float = setting(0.5, "input dropout")
+    epochs: int = setting(30, "training epochs")
+    batch_size: int = setting(128, "users per batch on each process")
+    learning_rate: float = setting(1e-3, "Adam learning rate")
+    weight_decay: float = setting(0.0, "Adam weight decay")
+    beta_cap: float = setting(0.2, "largest KL weight")
+    anneal_steps: int = setting(2000, "steps for the KL weight to grow from 0 to beta_cap")
+    num_processes: int = setting(1, "TorchDistributor processes (GPUs with use_gpu)")
+    local_mode: bool = setting(True, "train on the driver (true) or on executors (false)")
+    use_gpu: bool = setting(False, "train on GPUs with nccl (true) or CPUs with gloo (false)")
+    loader: str = setting("petastorm", "training data reader: petastorm or arrow")
+    seed: int = setting(42, "seed of weights and batch order")
 
 
 @dataclass
 class GenerateConfig:
     """Stage 3: the ``densify`` strategy."""
 
-    strategy: str = "densify"
-    max_user_items: int = 20
-    items_per_user: int = 10
-    synthetic_weight: float = 0.5
-    seed: int = 7
+    strategy: str = setting("densify", "generation strategy: densify")
+    max_user_items: int = setting(20, "users with fewer train items than this are densified")
+    items_per_user: int = setting(10, "items drawn for each densified user")
+    synthetic_weight: float = setting(0.5, "weight of a synthetic interaction (real ones: 1)")
+    seed: int = setting(7, "run seed; each user's draw is seeded from (seed, user_idx)")
 
 
 @dataclass
 class EvaluateConfig:
     """Stage 4: downstream recommenders and metrics."""
 
-    k: int = 20
-    ease_lambda: float = 250.0
-    bootstrap_samples: int = 500
-    seed: int = 11
+    k: int = setting(20, "cut-off of Recall@K, NDCG@K and coverage")
+    ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
+    bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
+    seed: int = setting(11, "bootstrap seed")
 
 
 @dataclass
 class Config:
     """The whole run configuration; one YAML file per environment."""
 
-    lakehouse: str = "./lakehouse"
-    models_root: str = "./lakehouse/models"
-    reports_root: str = "./reports"
-    spark: SparkConfig = field(default_factory=SparkConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    aggregate: AggregateConfig = field(default_factory=AggregateConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    generate: GenerateConfig = field(default_factory=GenerateConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    lakehouse: str = setting("./lakehouse", "root folder or URI of the Delta tables")
+    models_root: str = setting("./lakehouse/models", "where models and checkpoints are written")
+    reports_root: str = setting("./reports", "where reports and manifests are written")
+    spark: SparkConfig = section(SparkConfig, "Spark session")
+    data: DataConfig = section(DataConfig, "input data")
+    aggregate: AggregateConfig = section(AggregateConfig, "stage 1")
+    train: TrainConfig = section(TrainConfig, "stage 2")
+    generate: GenerateConfig = section(GenerateConfig, "stage 3")
+    evaluate: EvaluateConfig = section(EvaluateConfig, "stage 4")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (for manifests and for shipping to workers)."""
@@ -254,10 +272,42 @@ def _validate(config: Config) -> None:
     ]
     for key, ok in checks:
         if not ok:
-            raise ConfigError(f"{key} has an impossible value")
+            section_name, name = key.split(".")
+            value = getattr(getattr(config, section_name), name)
+            raise ConfigError(f"{key} has an impossible value: {value!r}")
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
     if config.aggregate.training_files < config.train.num_processes:
         raise ConfigError(
             "aggregate.training_files must be >= train.num_processes so no rank gets an empty shard"
         )
+
+
+def _type_name(hint: Any) -> str:
+    """``int``, ``list[int]``, ``int or null``: a type as the reference prints it."""
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint)) if typing.get_origin(hint) is None else str(hint)
+
+
+def config_reference() -> str:
+    """Markdown table of every config key with its type, default and help (for the README)."""
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        defaults = cls()
+        for f in dataclasses.fields(cls):
+            hint = hints[f.name]
+            if dataclasses.is_dataclass(hint):
+                walk(hint, prefix + f.name + ".")
+                continue
+            default = json.dumps(getattr(defaults, f.name))
+            lines.append(
+                f"| `{prefix}{f.name}` | {_type_name(hint)} | `{default}` | {f.metadata['help']} |"
+            )
+
+    walk(Config, "")
+    return "\n".join(lines) + "\n"

@@ -10,7 +10,13 @@ from samplegen.config import Config
 from samplegen.evaluate import run_evaluate
 from samplegen.features import run_aggregate
 from samplegen.generate import run_generate
-from samplegen.runinfo import LOG, StageResult, update_manifest
+from samplegen.runinfo import (
+    LOG,
+    StageResult,
+    finished_stage,
+    manifest_path,
+    update_manifest,
+)
 from samplegen.train import run_train
 
 StageFn = Callable[[SparkSession, Config, str], StageResult]
@@ -24,21 +30,48 @@ STAGES: dict[str, StageFn] = {
 
 
 def run_stages(
-    spark: SparkSession, cfg: Config, run_id: str, stages: list[str]
+    spark: SparkSession, cfg: Config, run_id: str, stages: list[str], force: bool = False
 ) -> list[StageResult]:
-    """Run ``stages`` in order for ``run_id``; each result goes into the run's manifest."""
+    """Run ``stages`` in order for ``run_id``, recording each in the run's manifest.
+
+    A stage the manifest records as finished for this run is skipped (its recorded result is
+    returned with status ``skipped``) unless ``force``; so rerunning a failed or killed run
+    resumes from the first unfinished stage. A failing stage is recorded as ``failed``.
+    """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     results = []
-    for name in stages:
-        result = STAGES[name](spark, cfg, run_id)
-        manifest = update_manifest(cfg.reports_root, run_id, cfg.to_dict(), result)
+    for position, name in enumerate(stages, start=1):
+        done = None if force else finished_stage(cfg.reports_root, run_id, name)
+        if done is not None:
+            LOG.info(
+                "stage=%s run_id=%s event=skip reason=finished (use --force to redo)", name, run_id
+            )
+            done.status = "skipped"
+            results.append(done)
+            continue
+        LOG.info("run_id=%s step=%d/%d stage=%s", run_id, position, len(stages), name)
+        try:
+            result = STAGES[name](spark, cfg, run_id)
+        except Exception as err:
+            failed = StageResult(stage=name, run_id=run_id, status="failed")
+            failed.metrics = {"error": f"{type(err).__name__}: {err}"}
+            update_manifest(cfg.reports_root, run_id, cfg.to_dict(), failed)
+            raise
+        update_manifest(cfg.reports_root, run_id, cfg.to_dict(), result)
         results.append(result)
-    LOG.info("run_id=%s event=done lakehouse=%s manifest=%s", run_id, cfg.lakehouse, manifest)
+    LOG.info(
+        "run_id=%s event=done lakehouse=%s manifest=%s",
+        run_id,
+        cfg.lakehouse,
+        manifest_path(cfg.reports_root, run_id),
+    )
     return results
 
 
-def run_pipeline(spark: SparkSession, cfg: Config, run_id: str) -> list[StageResult]:
-    """Aggregate -> train -> generate -> evaluate for ``run_id``."""
-    return run_stages(spark, cfg, run_id, list(STAGES))
+def run_pipeline(
+    spark: SparkSession, cfg: Config, run_id: str, force: bool = False
+) -> list[StageResult]:
+    """Run aggregate, train, generate and evaluate for ``run_id``."""
+    return run_stages(spark, cfg, run_id, list(STAGES), force=force)

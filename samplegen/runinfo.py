@@ -24,6 +24,7 @@ class StageResult:
 
     stage: str
     run_id: str
+    status: str = "done"
     seconds: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
@@ -78,13 +79,32 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def manifest_path(reports_root: str, run_id: str) -> Path:
+    """``reports/<run_id>/manifest.json``."""
+    return Path(reports_root) / run_id / "manifest.json"
+
+
+def read_manifest(reports_root: str, run_id: str) -> dict[str, Any]:
+    """The run's manifest, or an empty dict for a run that has not started."""
+    path = manifest_path(reports_root, run_id)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def finished_stage(reports_root: str, run_id: str, stage: str) -> StageResult | None:
+    """The recorded result of ``stage`` if it finished for ``run_id``, else None."""
+    record = read_manifest(reports_root, run_id).get("stages", {}).get(stage)
+    if not record or record.get("status") != "done":
+        return None
+    return StageResult(**record)
+
+
 def update_manifest(
     reports_root: str, run_id: str, config: dict[str, Any], result: StageResult
 ) -> Path:
     """Merge ``result`` into ``reports/<run_id>/manifest.json`` and return its path."""
-    path = Path(reports_root) / run_id / "manifest.json"
+    path = manifest_path(reports_root, run_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    manifest: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    manifest = read_manifest(reports_root, run_id)
     manifest.update(
         {
             "run_id": run_id,
@@ -94,5 +114,24 @@ def update_manifest(
         }
     )
     manifest.setdefault("stages", {})[result.stage] = asdict(result)
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(manifest, indent=2, default=str))
+    partial.replace(path)
     return path
+
+
+def list_runs(reports_root: str) -> list[dict[str, Any]]:
+    """Every run with a manifest under ``reports_root``, newest first."""
+    runs = []
+    for path in Path(reports_root).glob("*/manifest.json"):
+        manifest = json.loads(path.read_text())
+        stages = manifest.get("stages", {})
+        runs.append(
+            {
+                "run_id": manifest.get("run_id", path.parent.name),
+                "updated_at": manifest.get("updated_at", ""),
+                "stages": {name: record.get("status") for name, record in stages.items()},
+                "verdict": stages.get("evaluate", {}).get("metrics", {}).get("verdict", []),
+            }
+        )
+    return sorted(runs, key=lambda run: run["updated_at"], reverse=True)

@@ -45,7 +45,6 @@ def train_fn(spec: dict[str, Any]) -> str | None:
     rank), ``epochs``, ``steps_per_epoch``, ``learning_rate``, ``weight_decay``, ``seed``,
     ``use_gpu``, ``output_dir``.
     """
-    import json as json_module
     from pathlib import Path
 
     import torch
@@ -81,11 +80,19 @@ def train_fn(spec: dict[str, Any]) -> str | None:
             return None
         generator.module.to("cpu")
         generator.save(output_dir)
-        (output_dir / "history.json").write_text(json_module.dumps(history, indent=2))
+        _append_history(output_dir / "history.json", history)
         return str(output_dir)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _append_history(path: Any, records: list[dict[str, float]]) -> None:
+    """Keep one record per epoch across resumed runs (a resumed run logs only new epochs)."""
+    previous = json.loads(path.read_text()) if path.exists() else []
+    first_new = min((r["epoch"] for r in records), default=None)
+    kept = [r for r in previous if first_new is None or r["epoch"] < first_new]
+    path.write_text(json.dumps(kept + records, indent=2))
 
 
 def main() -> None:

@@ -35,7 +35,13 @@ def _load_checkpoint(
     if folder is None or not (folder / CHECKPOINT_FILE).exists():
         return 0, 0
     state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
-    generator.module.load_state_dict(state["model"])
+    try:
+        generator.module.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ValueError(
+            f"the checkpoint in {folder} does not fit this model (different items or layers); "
+            "train under a new run id or delete that folder"
+        ) from err
     optimizer.load_state_dict(state["optimizer"])
     _log(f"event=resume epoch={state['epoch']} step={state['step']} from={folder}")
     return int(state["epoch"]) + 1, int(state["step"])

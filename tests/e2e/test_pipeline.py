@@ -48,10 +48,17 @@ def test_pipeline_trained_distributed_and_produced_every_table(spark, cfg, pipel
     assert all(count > 0 for count in snapshot(spark, cfg).values())
 
 
-def test_rerun_with_same_run_id_leaves_same_row_counts(spark, cfg, pipeline_run):
+def test_rerun_skips_finished_stages(spark, cfg, pipeline_run):
+    results = run_pipeline(spark, cfg, RUN_ID)
+    assert [r.status for r in results] == ["skipped"] * 4
+    assert results[0].rows == pipeline_run["aggregate"].rows
+
+
+def test_forced_rerun_with_same_run_id_leaves_same_row_counts(spark, cfg, pipeline_run):
     before = snapshot(spark, cfg)
     user_ids = read_table(spark, cfg.lakehouse, USER_INDEX).orderBy("user_idx").collect()
-    run_pipeline(spark, cfg, RUN_ID)
+    results = run_pipeline(spark, cfg, RUN_ID, force=True)
+    assert [r.status for r in results] == ["done"] * 4
     assert snapshot(spark, cfg) == before
     assert read_table(spark, cfg.lakehouse, USER_INDEX).orderBy("user_idx").collect() == user_ids
 
