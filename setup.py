@@ -21,7 +21,7 @@ INSTALL_REQUIRES = [
     "setuptools<70",
 ]
 
-DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4"]
+DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4", "build==1.2.2.post1"]
 
 setup(
     name="samplegen",

@@ -12,6 +12,7 @@ from samplegen.features import run_aggregate
 from samplegen.generate import run_generate
 from samplegen.runinfo import (
     LOG,
+    Progress,
     StageResult,
     finished_stage,
     manifest_path,
@@ -42,7 +43,8 @@ def run_stages(
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     results = []
-    for position, name in enumerate(stages, start=1):
+    progress = Progress(len(stages), f"run {run_id}")
+    for name in stages:
         done = None if force else finished_stage(cfg.reports_root, run_id, name)
         if done is not None:
             LOG.info(
@@ -50,8 +52,8 @@ def run_stages(
             )
             done.status = "skipped"
             results.append(done)
+            progress.advance(f"{name} skipped")
             continue
-        LOG.info("run_id=%s step=%d/%d stage=%s", run_id, position, len(stages), name)
         try:
             result = STAGES[name](spark, cfg, run_id)
         except Exception as err:
@@ -61,6 +63,7 @@ def run_stages(
             raise
         update_manifest(cfg.reports_root, run_id, cfg.to_dict(), result)
         results.append(result)
+        progress.advance(f"{name} done")
     LOG.info(
         "run_id=%s event=done lakehouse=%s manifest=%s",
         run_id,

@@ -66,11 +66,41 @@ def stage_timer(result: StageResult) -> Iterator[StageResult]:
     )
 
 
+class Progress:
+    """Progress of a step that a person waits for.
+
+    In a terminal it redraws one bar on stderr; elsewhere (schedulers, log files) it writes
+    one plain log line per step, so logs stay one line per event.
+    """
+
+    def __init__(self, total: int, label: str, stream: Any = None) -> None:
+        self.total = total
+        self.label = label
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def advance(self, note: str = "") -> None:
+        """Count one step as finished; ``note`` says which."""
+        self.done += 1
+        if self.interactive:
+            width = 24
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            end = "\n" if self.done >= self.total else ""
+            self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {note:<30}{end}")
+            self.stream.flush()
+        else:
+            LOG.info("progress=%s step=%d/%d %s", self.label, self.done, self.total, note)
+
+
 def package_versions() -> dict[str, str]:
     """Versions of the stack, for the manifest."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"python": platform.python_version()}
+    import samplegen
+
+    versions = {"python": platform.python_version(), "samplegen_from": str(samplegen.__file__)}
     for name in ("samplegen", "pyspark", "delta-spark", "torch", "petastorm", "pyarrow", "numpy"):
         try:
             versions[name] = version(name)
@@ -91,9 +121,20 @@ def read_manifest(reports_root: str, run_id: str) -> dict[str, Any]:
 
 
 def finished_stage(reports_root: str, run_id: str, stage: str) -> StageResult | None:
-    """The recorded result of ``stage`` if it finished for ``run_id``, else None."""
+    """The recorded result of ``stage`` if it finished for ``run_id``, else None.
+
+    A recorded stage whose local outputs have since disappeared does not count as finished.
+    """
     record = read_manifest(reports_root, run_id).get("stages", {}).get(stage)
     if not record or record.get("status") != "done":
+        return None
+    missing = [
+        location
+        for location in record.get("outputs", {}).values()
+        if ":/" not in str(location) and not Path(location).exists()
+    ]
+    if missing:
+        LOG.info("stage=%s run_id=%s outputs missing, rerunning: %s", stage, run_id, missing)
         return None
     return StageResult(**record)
 

@@ -67,3 +67,19 @@ def test_runs_lists_manifests(tmp_path, capsys):
     assert main(["runs", "--conf", str(conf)]) == 0
     out = capsys.readouterr().out
     assert "r1" in out and "evaluate=done" in out and "ease: better" in out
+
+
+def test_finished_stage_needs_its_outputs(tmp_path):
+    from samplegen.runinfo import StageResult, finished_stage, update_manifest
+
+    output = tmp_path / "table"
+    output.mkdir()
+    result = StageResult(stage="aggregate", run_id="r", outputs={"t": str(output)})
+    update_manifest(str(tmp_path), "r", {}, result)
+    assert finished_stage(str(tmp_path), "r", "aggregate").outputs == {"t": str(output)}
+    assert finished_stage(str(tmp_path), "r", "train") is None
+    output.rmdir()
+    assert finished_stage(str(tmp_path), "r", "aggregate") is None
+    failed = StageResult(stage="train", run_id="r", status="failed")
+    update_manifest(str(tmp_path), "r", {}, failed)
+    assert finished_stage(str(tmp_path), "r", "train") is None
