@@ -32,5 +32,5 @@ setup(
     package_data={"samplegen": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"dev": DEV_REQUIRES},
-    entry_points={"console_scripts": ["samplegen=samplegen.cli:main"]},
+    entry_points={"console_scripts": ["samplegen=samplegen.cli:run"]},
 )

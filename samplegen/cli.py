@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from samplegen.config import ConfigError, config_reference, load_config
-from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id
+from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id, result_lines
 
 STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
 NEEDS_RUN_ID = ("generate", "evaluate")
@@ -116,11 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print_summary(run_id: str, results: list) -> None:
     print(f"\nrun {run_id} finished")
     for result in results:
-        print(f"  {result.stage:<9} {result.status:<7} {result.seconds:7.1f}s  rows: {result.rows}")
-        for name, location in result.outputs.items():
-            print(f"  {'':<9} {name}: {location}")
-        for line in result.metrics.get("verdict", []):
-            print(f"  verdict: {line}")
+        print("\n".join("  " + line for line in result_lines(result)))
 
 
 def _print_runs(reports_root: str) -> None:
@@ -134,5 +130,14 @@ def _print_runs(reports_root: str) -> None:
             print(f"    {line}")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """Console-script entry point: exits with :func:`main`'s code.
+
+    Wheel-task launchers (Databricks) call the entry point and ignore what it returns, so a
+    failure must leave as an exit status for the task to fail.
+    """
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -31,6 +31,14 @@ class StageResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+def result_lines(result: StageResult) -> list[str]:
+    """A stage result as a few readable lines (the CLI's summary and the notebooks' output)."""
+    lines = [f"{result.stage}: {result.status} in {result.seconds:.1f}s, rows: {result.rows}"]
+    lines += [f"  {name}: {location}" for name, location in result.outputs.items()]
+    lines += [f"  verdict: {line}" for line in result.metrics.get("verdict", [])]
+    return lines
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """One line per event with a UTC timestamp, usable by schedulers and humans alike."""
     if LOG.handlers:

@@ -98,9 +98,8 @@ def test_notebook_is_databricks_source_that_only_calls_the_library(name):
         defined = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
         assert not defined, "notebooks call the library; functions belong in samplegen/"
     code = "\n".join(cell_code(cell) for cell in cells)
-    assert "cfg = load_config(conf, overrides)" in code
-    for source in ("SAMPLEGEN_CONF", "SAMPLEGEN_RUN_ID", "SAMPLEGEN_SET", "dbutils.widgets"):
-        assert source in code
+    required = "False" if name in ("01_aggregate", "quickstart") else "True"
+    assert f"cfg, run_id = notebook_params(globals(), require_run_id={required}" in code
     if name == "quickstart":
         assert "run_pipeline(spark, cfg, run_id)  # noqa: F821" in code
     else:
@@ -112,7 +111,7 @@ def test_notebook_is_databricks_source_that_only_calls_the_library(name):
 def test_a_new_run_id_is_made_when_none_is_given(name, notebook_env, capsys):
     namespace = run_cells(name, {}, upto=2)  # markdown + parameters
     assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", namespace["run_id"])
-    assert namespace["overrides"] == []
+    assert namespace["cfg"].lakehouse.endswith("lakehouse")
     assert f"run_id: {namespace['run_id']}" in capsys.readouterr().out
 
 

@@ -167,4 +167,4 @@ def test_entry_point_is_a_console_script_in_setup_py():
     scripts = dict(item.split("=", 1) for item in ast.literal_eval(entry_points)["console_scripts"])
     assert "samplegen" in scripts
     module, function = scripts["samplegen"].split(":")
-    assert (module, function) == ("samplegen.cli", "main")
+    assert (module, function) == ("samplegen.cli", "run")  # exits with main()'s code

@@ -83,3 +83,14 @@ def test_finished_stage_needs_its_outputs(tmp_path):
     failed = StageResult(stage="train", run_id="r", status="failed")
     update_manifest(str(tmp_path), "r", {}, failed)
     assert finished_stage(str(tmp_path), "r", "train") is None
+
+
+def test_console_entry_point_exits_with_the_code(monkeypatch):
+    from samplegen.cli import run
+
+    monkeypatch.setattr(
+        sys, "argv", ["samplegen", "generate", "--conf", str(REPO / "conf" / "local.yaml")]
+    )
+    with pytest.raises(SystemExit) as done:
+        run()
+    assert done.value.code == 2

@@ -1,0 +1,65 @@
+"""What the Databricks notebooks share: reading their parameters and printing results.
+
+On Databricks the parameters are widgets (``conf``, ``run_id``, ``overrides``); anywhere else
+they are the environment variables ``SAMPLEGEN_CONF``, ``SAMPLEGEN_RUN_ID`` and
+``SAMPLEGEN_SET``. Overrides are ``key=value`` pairs separated by ``;``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from samplegen.config import Config, load_config
+from samplegen.runinfo import StageResult, configure_logging, new_run_id, result_lines
+
+WIDGET_DEFAULT_CONF = "../conf/databricks.yaml"  # widgets resolve paths from the notebook
+ENV_DEFAULT_CONF = "conf/databricks.yaml"
+
+
+def _raw_params(namespace: dict[str, Any]) -> tuple[str, str, str]:
+    dbutils = namespace.get("dbutils")
+    if dbutils is not None:
+        dbutils.widgets.text("conf", WIDGET_DEFAULT_CONF)
+        dbutils.widgets.text("run_id", "")
+        dbutils.widgets.text("overrides", "")
+        return tuple(dbutils.widgets.get(name) for name in ("conf", "run_id", "overrides"))
+    return (
+        os.environ.get("SAMPLEGEN_CONF", ENV_DEFAULT_CONF),
+        os.environ.get("SAMPLEGEN_RUN_ID", ""),
+        os.environ.get("SAMPLEGEN_SET", ""),
+    )
+
+
+def notebook_params(
+    namespace: dict[str, Any], require_run_id: bool, previous: str = ""
+) -> tuple[Config, str]:
+    """The notebook's config and run id, from widgets or environment variables.
+
+    Args:
+        namespace: the notebook's ``globals()`` (where Databricks puts ``dbutils``).
+        require_run_id: later stages work on an existing run and need its id; otherwise a
+            new id is made when none is given.
+        previous: the notebook that makes the run, named in the error.
+
+    Raises:
+        ValueError: when ``require_run_id`` and no run id is given.
+    """
+    configure_logging()
+    conf, run_id, overrides_text = _raw_params(namespace)
+    if not run_id and require_run_id:
+        raise ValueError(
+            "no run id: set the `run_id` widget (or the SAMPLEGEN_RUN_ID environment variable) "
+            f"to the id of the run made by {previous or 'an earlier stage'}"
+        )
+    overrides = [item.strip() for item in overrides_text.split(";") if item.strip()]
+    cfg = load_config(conf, overrides)
+    run_id = run_id or new_run_id()
+    print(f"run_id: {run_id}")
+    return cfg, run_id
+
+
+def show(results: StageResult | list[StageResult]) -> None:
+    """Print one or several stage results."""
+    for result in results if isinstance(results, list) else [results]:
+        print("\n".join(result_lines(result)))
