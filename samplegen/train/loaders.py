@@ -131,10 +131,12 @@ def _petastorm_row_groups(
         num_epochs=None,
         cur_shard=shard.rank,
         shard_count=shard.world_size,
-        shuffle_row_groups=True,
+        # petastorm's own row-group shuffle is not reproducible across runs with the same seed;
+        # row groups come in file order and the seeded buffer in _rebatch shuffles rows.
+        shuffle_row_groups=False,
         seed=seed,
         reader_pool_type="thread",
-        workers_count=2,
+        workers_count=1,  # one reader thread keeps the row-group order reproducible
     )
     try:
         yield (list(batch.item_bytes) for batch in reader)

@@ -5,6 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from samplegen.features.interactions import pack_rows
 from samplegen.train.loaders import Shard, as_local_path, as_url, batch_stream, prefetch
@@ -89,3 +90,14 @@ def test_prefetch_reraises_reader_errors():
     assert next(stream) == 1
     with pytest.raises(OSError, match="disk gone"):
         next(stream)
+
+
+@pytest.mark.parametrize("loader", ["arrow", "petastorm"])
+def test_same_seed_gives_the_same_batches(view_files, loader):
+    def first_batches(seed):
+        with batch_stream(view_files, loader, 6, Shard(0, 1), seed=seed) as stream:
+            return [b.to_dense(N_ITEMS) for b in itertools.islice(prefetch(stream), 12)]
+
+    a, b, c = first_batches(3), first_batches(3), first_batches(4)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
