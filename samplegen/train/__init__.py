@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,13 +57,22 @@ def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
 
 
 def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
-    """Launch ``train_fn`` with TorchDistributor and record where the model went."""
+    """Launch ``train_fn`` with TorchDistributor and record where the model went.
+
+    An interrupted training of this run (checkpoints, no final model) resumes from its last
+    epoch; a finished one is replaced by a fresh training (the stage runs again only when
+    forced or when its manifest entry is gone).
+    """
     from pyspark.ml.torch.distributor import TorchDistributor
 
     from samplegen.train.distributed import train_fn
 
     result = StageResult(stage="train", run_id=run_id)
     with stage_timer(result):
+        folder = model_dir(cfg, run_id)
+        if (folder / "model.pt").exists():
+            LOG.info("stage=train run_id=%s event=retrain replacing=%s", run_id, folder)
+            shutil.rmtree(folder)
         spec = build_spec(spark, cfg, run_id)
         LOG.info(
             "stage=train model=%s users=%d items=%d processes=%d local_mode=%s loader=%s",
