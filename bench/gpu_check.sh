@@ -18,8 +18,8 @@ spec = {
     "model": "multvae", "n_items": int(open(f"{data}/n_items").read()),
     "params": {"hidden_dims": [600, 200], "dropout": 0.5, "beta_cap": 0.2, "anneal_steps": 200},
     "files": sorted(glob.glob(f"{data}/*.parquet")), "loader": "arrow", "batch_size": 1024,
-    "epochs": 3, "steps_per_epoch": 100, "learning_rate": 1e-3, "weight_decay": 0.0,
-    "seed": 42, "use_gpu": True, "output_dir": "/tmp/samplegen-gpu-model",
+    "epochs": 4, "steps_per_epoch": 200, "learning_rate": 1e-3, "weight_decay": 0.0,
+    "seed": 42, "use_gpu": True, "allow_tf32": True, "output_dir": "/tmp/samplegen-gpu-model",
 }
 json.dump(spec, open(f"{sys.argv[1]}/spec.json", "w"), indent=1)
 PY

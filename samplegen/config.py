@@ -98,6 +98,7 @@ class TrainConfig:
     num_processes: int = setting(1, "TorchDistributor processes (GPUs with use_gpu)")
     local_mode: bool = setting(True, "train on the driver (true) or on executors (false)")
     use_gpu: bool = setting(False, "train on GPUs with nccl (true) or CPUs with gloo (false)")
+    allow_tf32: bool = setting(True, "on GPUs, run float32 matmuls in TF32 (faster, ~1e-3 rel.)")
     loader: str = setting("petastorm", "training data reader: petastorm or arrow")
     seed: int = setting(42, "seed of weights and batch order")
 

@@ -52,6 +52,7 @@ def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "weight_decay": train.weight_decay,
         "seed": train.seed,
         "use_gpu": train.use_gpu,
+        "allow_tf32": train.allow_tf32,
         "output_dir": str(model_dir(cfg, run_id).resolve()),
     }
 

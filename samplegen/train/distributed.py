@@ -43,7 +43,7 @@ def train_fn(spec: dict[str, Any]) -> str | None:
 
     Spec keys: ``model``, ``n_items``, ``params``, ``files``, ``loader``, ``batch_size`` (per
     rank), ``epochs``, ``steps_per_epoch``, ``learning_rate``, ``weight_decay``, ``seed``,
-    ``use_gpu``, ``output_dir``.
+    ``use_gpu``, ``output_dir``; optional ``allow_tf32`` (default false).
     """
     from pathlib import Path
 
@@ -56,6 +56,7 @@ def train_fn(spec: dict[str, Any]) -> str | None:
 
     rank, world_size, device = _process_group(bool(spec["use_gpu"]))
     torch.manual_seed(int(spec["seed"]))
+    torch.backends.cuda.matmul.allow_tf32 = bool(spec.get("allow_tf32", False))
     generator = make_generator(spec["model"], int(spec["n_items"]), spec["params"])
     output_dir = Path(spec["output_dir"])
     try:

@@ -79,3 +79,14 @@ def test_missing_model_is_a_clear_error(spark, cfg, pipeline_run):
 def test_weights_are_float_arrays(spark, cfg, pipeline_run):
     row = synthetic(spark, cfg).first()
     assert np.asarray(row.weight).dtype == np.float64  # Spark returns Python floats
+
+
+def test_failed_stage_is_recorded_in_the_manifest(spark, cfg, pipeline_run):
+    from samplegen.pipeline import run_stages
+    from samplegen.runinfo import read_manifest
+
+    with pytest.raises(FileNotFoundError):
+        run_stages(spark, cfg, "failing-run", ["generate"])
+    record = read_manifest(cfg.reports_root, "failing-run")["stages"]["generate"]
+    assert record["status"] == "failed"
+    assert "samplegen train" in record["metrics"]["error"]
