@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,18 @@ CHUNK_ROWS = 256
 
 
 @lru_cache(maxsize=2)
-def _load_generator(model_dir: str) -> Generator:
+def _cached_generator(model_dir: str, modified_ns: int) -> Generator:
     torch.set_num_threads(1)
     return Generator.load(model_dir)
+
+
+def load_generator(model_dir: str) -> Generator:
+    """The generator saved in ``model_dir``, loaded once per Python worker.
+
+    The cache key includes the weights file's modification time, so a worker that outlives a
+    retraining (Spark reuses Python workers) loads the new weights.
+    """
+    return _cached_generator(model_dir, (Path(model_dir) / "model.pt").stat().st_mtime_ns)
 
 
 def user_rng(seed: int, user_idx: int) -> np.random.Generator:
@@ -65,7 +75,7 @@ def densify(
     """Synthetic rows ``(user_idx, item_idx, weight)`` for users with < ``max_user_items``."""
 
     def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        generator = _load_generator(model_dir)
+        generator = load_generator(model_dir)
         for batch in batches:
             yield densify_batch(batch, generator, k, weight, seed)
 

@@ -121,3 +121,26 @@ def test_same_seed_same_weights():
 
     a, b = trained(), trained()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_worker_cache_reloads_retrained_weights(tmp_path):
+    import os
+
+    from samplegen.generate.densify import load_generator
+
+    first = small_vae()
+    first.save(tmp_path / "m")
+    assert load_generator(str(tmp_path / "m")) is load_generator(str(tmp_path / "m"))
+    second = small_vae()
+    with torch.no_grad():
+        for p in second.module.parameters():
+            p.add_(1.0)
+    second.save(tmp_path / "m")
+    weights = tmp_path / "m" / "model.pt"
+    stamp = weights.stat().st_mtime_ns + 1_000_000
+    os.utime(weights, ns=(stamp, stamp))
+    reloaded = load_generator(str(tmp_path / "m"))
+    for a, b in zip(
+        reloaded.module.state_dict().values(), second.module.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
