@@ -156,7 +156,18 @@ def _slices(data: EvalData, evaluated: np.ndarray) -> dict[str, np.ndarray]:
     return {"all": np.ones_like(cold), "cold": cold}
 
 
-def _row(recommender, variant, slice_name, metric, k, value, low, high, n_users) -> dict:
+def _row(
+    recommender: str,
+    variant: str,
+    slice_name: str,
+    metric: str,
+    k: int,
+    value: float,
+    low: float | None,
+    high: float | None,
+    n_users: int,
+) -> dict[str, object]:
+    """One ``eval_metrics`` row (without the run-level columns)."""
     return {
         "recommender": recommender,
         "variant": variant,
