@@ -157,7 +157,7 @@ def read_table(spark: SparkSession, lakehouse: str, table: Table) -> DataFrame:
     try:
         return spark.read.format("delta").load(path)
     except Exception as err:  # AnalysisException has no stable subclass for "not a Delta table"
-        if "DELTA_MISSING_DELTA_TABLE" in str(err) or "doesn't exist" in str(err).lower():
+        if any(code in str(err) for code in ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")):
             raise FileNotFoundError(
                 f"table {table.name!r} not found at {path}; run the stage that writes it first"
             ) from err

@@ -44,3 +44,10 @@ def test_missing_required_column_is_named(spark):
     raw = spark.createDataFrame([("u", "i")], "user_id string, item_id string")
     with pytest.raises(ValueError, match="event_type, event_time"):
         check_columns(raw, source="events.csv")
+
+
+def test_missing_table_names_the_table_and_what_to_do(spark, tmp_path):
+    from samplegen.tables import EVAL_METRICS, read_table
+
+    with pytest.raises(FileNotFoundError, match="'eval_metrics' not found.*run the stage"):
+        read_table(spark, str(tmp_path / "lake"), EVAL_METRICS)
