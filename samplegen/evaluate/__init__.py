@@ -52,6 +52,11 @@ class EvalData:
     targets: list[np.ndarray]
     cold: np.ndarray
 
+    @property
+    def evaluated(self) -> np.ndarray:
+        """Mask of the users with at least one new test item (the ones that are scored)."""
+        return np.array([len(t) > 0 for t in self.targets])
+
 
 def _collect_rows(df: DataFrame) -> pd.DataFrame:
     return df.select("user_idx", "item_idx", "weight").toPandas()
@@ -98,24 +103,24 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
 
 
 def _metric_rows(
-    data: EvalData, recommender: str, cfg: Config
+    data: EvalData, recommender: str, cfg: Config, slices: dict[str, np.ndarray]
 ) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
     """Per-variant rows (mean and bootstrap CI) and the per-user values for pairing."""
     k = cfg.evaluate.k
-    evaluated = np.array([len(t) > 0 for t in data.targets])
+    evaluated = data.evaluated
+    rows_evaluated = np.flatnonzero(evaluated)
+    exclude = [data.train_items[i] for i in rows_evaluated]
+    targets = [data.targets[i] for i in rows_evaluated]
     rows: list[dict] = []
     per_user: dict[str, dict[str, np.ndarray]] = {}
     for variant in VARIANTS:
         matrix = data.real if variant == "real" else data.augmented
         params = {"l2": cfg.evaluate.ease_lambda} if recommender == "ease" else {}
         model = make_recommender(recommender, **params).fit(matrix)
-        scores = model.score(matrix[evaluated])
-        exclude = [data.train_items[i] for i in np.flatnonzero(evaluated)]
-        top = top_k_items(scores, k, exclude)
-        targets = [data.targets[i] for i in np.flatnonzero(evaluated)]
+        top = top_k_items(model.score(matrix[evaluated]), k, exclude)
         values = {"recall": recall_at_k(top, targets, k), "ndcg": ndcg_at_k(top, targets, k)}
         per_user[variant] = values
-        for slice_name, mask in _slices(data, evaluated).items():
+        for slice_name, mask in slices.items():
             for metric, per in values.items():
                 low, high = bootstrap_ci(
                     per[mask], cfg.evaluate.bootstrap_samples, cfg.evaluate.seed
@@ -150,9 +155,9 @@ def _metric_rows(
     return rows, per_user
 
 
-def _slices(data: EvalData, evaluated: np.ndarray) -> dict[str, np.ndarray]:
+def _slices(data: EvalData) -> dict[str, np.ndarray]:
     """Boolean masks over the evaluated users: everyone, and the bottom activity quartile."""
-    cold = data.cold[evaluated]
+    cold = data.cold[data.evaluated]
     return {"all": np.ones_like(cold), "cold": cold}
 
 
@@ -184,11 +189,11 @@ def _row(
 def compute_metrics(data: EvalData, cfg: Config) -> pd.DataFrame:
     """All metric rows: each variant, and the paired augmented - real difference."""
     rows: list[dict] = []
-    evaluated = np.array([len(t) > 0 for t in data.targets])
+    slices = _slices(data)
     for recommender in RECOMMENDERS:
-        variant_rows, per_user = _metric_rows(data, recommender, cfg)
+        variant_rows, per_user = _metric_rows(data, recommender, cfg, slices)
         rows += variant_rows
-        for slice_name, mask in _slices(data, evaluated).items():
+        for slice_name, mask in slices.items():
             for metric in ("recall", "ndcg"):
                 diff, low, high = paired_bootstrap_ci(
                     per_user["real"][metric][mask],
@@ -245,7 +250,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         ).astype({"ci_low": "float64", "ci_high": "float64"})
         frame = spark.createDataFrame(table_rows[[f.name for f in EVAL_METRICS.schema.fields]])
         result.rows["eval_metrics"] = write_table(frame, cfg.lakehouse, EVAL_METRICS, run_id)
-        result.rows["evaluated_users"] = int(sum(len(t) > 0 for t in data.targets))
+        result.rows["evaluated_users"] = int(data.evaluated.sum())
         verdicts = verdict_lines(metrics)
         for line in verdicts:
             LOG.info("stage=evaluate verdict %s", line)
