@@ -21,7 +21,10 @@ INSTALL_REQUIRES = [
     "setuptools<70",
 ]
 
-DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4", "build==1.2.2.post1"]
+#: Optional MLflow tracking of training runs (``train.mlflow_experiment``).
+TRACKING_REQUIRES = ["mlflow-skinny==2.19.0"]
+
+DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4", "build==1.2.2.post1", *TRACKING_REQUIRES]
 
 setup(
     name="samplegen",
@@ -31,6 +34,6 @@ setup(
     packages=find_packages(include=["samplegen", "samplegen.*"]),
     package_data={"samplegen": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": DEV_REQUIRES},
+    extras_require={"dev": DEV_REQUIRES, "tracking": TRACKING_REQUIRES},
     entry_points={"console_scripts": ["samplegen=samplegen.cli:run"]},
 )

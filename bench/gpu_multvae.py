@@ -97,7 +97,7 @@ def main() -> None:
     }
     for path in ("in_memory", "arrow_loader"):
         torch.manual_seed(0)
-        generator = make_generator("multvae", n_items, {"hidden_dims": [600, 200]})
+        generator = make_generator("multvae", {"n_items": n_items, "hidden_dims": [600, 200]})
         generator.module.to(device)
         optimizer = torch.optim.Adam(generator.module.parameters(), lr=1e-3)
         if path == "in_memory":

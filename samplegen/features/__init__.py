@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from samplegen.config import Config
-from samplegen.data import completejourney
+from samplegen.data import sources
 from samplegen.data.validate import check_columns, split_clean_quarantine
 from samplegen.features.interactions import (
     build_indices,
@@ -15,6 +15,7 @@ from samplegen.features.interactions import (
     weighted_events,
 )
 from samplegen.features.profile import data_profile
+from samplegen.features.tabular import write_tabular_tables
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
     CATALOGUE,
@@ -22,9 +23,12 @@ from samplegen.tables import (
     EVENTS_CLEAN,
     EVENTS_QUARANTINE,
     INTERACTIONS,
+    ITEM_FEATURES,
     ITEM_INDEX,
     RAW_EVENTS,
+    SAMPLES_CTR,
     TRAINING_VIEW,
+    USER_FEATURES,
     USER_INDEX,
     read_table,
     table_path,
@@ -42,11 +46,11 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     lake = cfg.lakehouse
     agg = cfg.aggregate
     with stage_timer(result):
-        raw = completejourney.load_events(spark, cfg.data.max_users)
+        raw = sources.load_events(spark, cfg.data)
         check_columns(raw, source=f"data.source={cfg.data.source}")
         result.rows["raw_events"] = write_table(raw, lake, RAW_EVENTS)
         result.rows["catalogue"] = write_table(
-            completejourney.load_catalogue(spark), lake, CATALOGUE
+            sources.load_catalogue(spark, cfg.data), lake, CATALOGUE
         )
 
         raw = read_table(spark, lake, RAW_EVENTS)
@@ -79,17 +83,30 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         for split, table in INTERACTIONS.items():
             rows = interaction_rows(events, users, items, split, agg.max_weight)
             result.rows[table.name] = write_table(rows, lake, table)
+        result.rows |= write_tabular_tables(
+            events, users, items, catalogue, agg, lake, train_cut=cuts["valid_from"]
+        )
         events.unpersist()
 
         train = read_table(spark, lake, INTERACTIONS["train"])
         view = training_view(train, agg.max_items_per_user, agg.training_files)
         result.rows["training_view"] = write_table(view, lake, TRAINING_VIEW)
 
-        profile = data_profile(spark, train, items, result.rows)
+        samples = read_table(spark, lake, SAMPLES_CTR)
+        profile = data_profile(spark, train, items, result.rows, samples)
         result.rows["data_profile"] = write_table(profile.to_spark(spark), lake, DATA_PROFILE)
         result.metrics = {**profile.figures, **cuts}
         result.outputs = {
             t.name: table_path(lake, t)
-            for t in (EVENTS_CLEAN, EVENTS_QUARANTINE, USER_INDEX, ITEM_INDEX, TRAINING_VIEW)
+            for t in (
+                EVENTS_CLEAN,
+                EVENTS_QUARANTINE,
+                USER_INDEX,
+                ITEM_INDEX,
+                TRAINING_VIEW,
+                USER_FEATURES,
+                ITEM_FEATURES,
+                SAMPLES_CTR,
+            )
         } | {t.name: table_path(lake, t) for t in INTERACTIONS.values()}
     return result

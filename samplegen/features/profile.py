@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from samplegen.tables import DATA_PROFILE
 
@@ -41,10 +42,36 @@ def head_share(counts: np.ndarray, head_fraction: float = 0.2) -> float:
     return float(values[:head].sum() / values.sum())
 
 
+def label_rates(samples: DataFrame) -> dict[str, float]:
+    """Label rates of ``samples_ctr`` per split.
+
+    ``purchase_rate_<split>``: share of real (user, item) pairs that were purchased;
+    ``ctr_label_rate_<split>``: share of label-1 rows once sampled negatives are added.
+    """
+    real = F.col("source") == "interaction"
+    per_split = samples.groupBy("split").agg(
+        F.avg(F.when(real, F.col("label"))).alias("purchase_rate"),
+        F.avg("label").alias("ctr_label_rate"),
+    )
+    figures: dict[str, float] = {}
+    for row in per_split.collect():
+        for name in ("purchase_rate", "ctr_label_rate"):
+            if row[name] is not None:
+                figures[f"{name}_{row.split}"] = float(row[name])
+    return figures
+
+
 def data_profile(
-    spark: SparkSession, train: DataFrame, items: DataFrame, rows: dict[str, int]
+    spark: SparkSession,
+    train: DataFrame,
+    items: DataFrame,
+    rows: dict[str, int],
+    samples: DataFrame | None = None,
 ) -> Profile:
-    """Figures over the train split plus the stage's row counts."""
+    """Figures over the train split plus the stage's row counts.
+
+    With ``samples`` (the ``samples_ctr`` table) the profile also carries its label rates.
+    """
     per_user = np.array([r[0] for r in train.select("n_items").collect()], dtype=np.float64)
     item_users = np.array([r[0] for r in items.select("n_users").collect()], dtype=np.float64)
     n_users, n_items = len(per_user), len(item_users)
@@ -62,4 +89,6 @@ def data_profile(
         for q in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99):
             figures[f"items_per_user_p{int(q * 100)}"] = float(np.quantile(per_user, q))
         figures["items_per_user_max"] = float(per_user.max())
+    if samples is not None:
+        figures.update(label_rates(samples))
     return Profile(figures)

@@ -20,6 +20,9 @@ from samplegen.tables import (
 )
 from samplegen.train import model_dir
 
+#: Models that draw items for users (what ``densify`` needs).
+INTERACTION_MODELS = ("multvae", "cvae", "gan")
+
 
 def with_provenance(rows: DataFrame, cfg: Config, run_id: str) -> DataFrame:
     """Add the provenance columns every synthetic row carries."""
@@ -56,6 +59,11 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     if not (folder / "model.pt").exists():
         raise FileNotFoundError(
             f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
+        )
+    if cfg.train.model not in INTERACTION_MODELS:
+        raise ValueError(
+            f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
+            f"train.model in {', '.join(INTERACTION_MODELS)}, not {cfg.train.model!r}"
         )
     lake = cfg.lakehouse
     gen = cfg.generate

@@ -14,64 +14,97 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from samplegen.models.base import Generator
+from samplegen.models.base import InteractionGenerator, StepTerms, distributed
+from samplegen.models.sampling import gumbel_top_k
 
 
 class MultVAEModule(nn.Module):
-    """Encoder [I, *hidden] -> (mu, logvar); decoder mirrors it back to I logits."""
+    """Encoder [I (+C), *hidden] -> (mu, logvar); decoder [latent (+C), ...] back to I logits.
 
-    def __init__(self, n_items: int, hidden_dims: list[int], dropout: float) -> None:
+    With ``condition_dim`` C > 0 both halves also read a condition vector (a conditional VAE);
+    with C = 0 this is exactly the Mult-VAE network.
+    """
+
+    def __init__(
+        self, n_items: int, hidden_dims: list[int], dropout: float, condition_dim: int = 0
+    ) -> None:
         super().__init__()
-        dims = [n_items, *hidden_dims]
-        self.latent_dim = dims[-1]
+        *hidden, self.latent_dim = hidden_dims
+        encoder_dims = [n_items + condition_dim, *hidden]
         encoder: list[nn.Module] = []
-        for d_in, d_out in zip(dims[:-2], dims[1:-1], strict=True):
+        for d_in, d_out in zip(encoder_dims[:-1], encoder_dims[1:], strict=True):
             encoder += [nn.Linear(d_in, d_out), nn.Tanh()]
         self.encoder = nn.Sequential(*encoder)
-        self.to_stats = nn.Linear(dims[-2], 2 * dims[-1])
+        self.to_stats = nn.Linear(encoder_dims[-1], 2 * self.latent_dim)
+        decoder_dims = [self.latent_dim + condition_dim, *hidden[::-1], n_items]
         decoder: list[nn.Module] = []
-        reversed_dims = dims[::-1]
-        for i, (d_in, d_out) in enumerate(zip(reversed_dims[:-1], reversed_dims[1:], strict=True)):
-            decoder.append(nn.Linear(d_in, d_out))
-            if i < len(reversed_dims) - 2:
-                decoder.append(nn.Tanh())
-        self.decoder = nn.Sequential(*decoder)
+        for d_in, d_out in zip(decoder_dims[:-1], decoder_dims[1:], strict=True):
+            decoder += [nn.Linear(d_in, d_out), nn.Tanh()]
+        self.decoder = nn.Sequential(*decoder[:-1])
         self.input_dropout = nn.Dropout(dropout)
         for layer in self.modules():
             if isinstance(layer, nn.Linear):
                 nn.init.xavier_normal_(layer.weight)
                 nn.init.normal_(layer.bias, std=0.001)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance for binary rows ``x``."""
+    @staticmethod
+    def _join(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return a if c is None else torch.cat([a, c], dim=1)
+
+    def encode(
+        self, x: torch.Tensor, c: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance for binary rows ``x`` (and conditions ``c``)."""
         h = self.input_dropout(F.normalize(x, p=2, dim=1))
-        stats = self.to_stats(self.encoder(h))
+        stats = self.to_stats(self.encoder(self._join(h, c)))
         return stats[:, : self.latent_dim], stats[:, self.latent_dim :]
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Item logits for latent codes ``z`` (and conditions ``c``)."""
+        return self.decoder(self._join(z, c))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits over items, mu and logvar (reparameterised sample while training)."""
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
-        return self.decoder(z), mu, logvar
+        return self.decode(z), mu, logvar
 
 
-class MultVAE(Generator):
-    """Mult-VAE behind the :class:`Generator` interface.
+class MultVAE(InteractionGenerator):
+    """Mult-VAE behind the :class:`InteractionGenerator` interface.
 
-    Params: ``hidden_dims`` (default [600, 200]), ``dropout`` (0.5), ``beta_cap`` (0.2),
-    ``anneal_steps`` (steps for beta to reach the cap).
+    Params: ``n_items``, ``hidden_dims`` (default [600, 200]: the [I-600-200-600-I] network of
+    the paper), ``dropout`` (0.5), ``beta_cap`` (0.2), ``anneal_steps`` (steps for beta to
+    reach the cap).
     """
 
     name = "multvae"
+    loss_terms = ("loss", "nll", "kl")
 
-    def __init__(self, n_items: int, params: dict[str, Any]) -> None:
-        super().__init__(n_items, params)
-        self.module = MultVAEModule(
-            n_items,
-            list(params.get("hidden_dims", [600, 200])),
-            float(params.get("dropout", 0.5)),
+    def __init__(self, params: dict[str, Any]) -> None:
+        super().__init__(params)
+        self.module = self.build_module()
+        self._train_module: nn.Module = self.module
+
+    def build_module(self) -> MultVAEModule:
+        """The network described by :attr:`params`."""
+        return MultVAEModule(
+            self.n_items,
+            list(self.params.get("hidden_dims", [600, 200])),
+            float(self.params.get("dropout", 0.5)),
         )
+
+    def setup_training(
+        self, learning_rate: float, weight_decay: float, device: torch.device
+    ) -> None:
+        """One Adam; under a process group the module trains through DDP."""
+        super().setup_training(learning_rate, weight_decay, device)
+        self._train_module = self.module
+        if distributed():
+            device_ids = [device.index] if device.type == "cuda" else None
+            self._train_module = DistributedDataParallel(self.module, device_ids=device_ids)
 
     def beta(self, step: int) -> float:
         """KL weight at ``step``: linear from 0 to ``beta_cap`` over ``anneal_steps``."""
@@ -81,13 +114,32 @@ class MultVAE(Generator):
 
     def training_loss(
         self, module: nn.Module, x: torch.Tensor, step: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
-        """Negative multinomial log-likelihood + beta * KL, averaged over the batch."""
+    ) -> tuple[torch.Tensor, StepTerms]:
+        """Negative multinomial log-likelihood + beta * KL, averaged over the batch.
+
+        ``module`` is :attr:`module` or its DDP wrapper.
+        """
         logits, mu, logvar = module(x)
         nll = -(F.log_softmax(logits, dim=1) * x).sum(dim=1).mean()
         kl = (0.5 * (-logvar + logvar.exp() + mu.pow(2) - 1).sum(dim=1)).mean()
         beta = self.beta(step)
         return nll + beta * kl, {"nll": nll.detach(), "kl": kl.detach(), "beta": beta}
+
+    def train_step(self, batch: torch.Tensor, step: int) -> StepTerms:
+        """One Adam step on the annealed ELBO."""
+        loss, terms = self.training_loss(self._train_module, batch, step)
+        optimizer = self.optimizers["model"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach(), **terms}
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits decoded from the posterior mean (the paper's recommendation rule)."""
+        module = self.module.eval()
+        mu, _ = module.encode(x)
+        return module.decode(mu)
 
     @torch.no_grad()
     def sample_items(
@@ -99,18 +151,10 @@ class MultVAE(Generator):
     ) -> np.ndarray:
         """Draw z from each user's posterior, then k items by Gumbel-top-k on the logits.
 
-        Gumbel-top-k draws k items without replacement from softmax(logits) restricted to the
-        allowed items. All randomness comes from ``rngs`` (one per row).
+        All randomness comes from ``rngs`` (one per row).
         """
         module = self.module.eval()
         mu, logvar = module.encode(x)
         eps = np.stack([rng.standard_normal(mu.shape[1]) for rng in rngs]).astype(np.float32)
-        logits = module.decoder(mu + torch.from_numpy(eps) * torch.exp(0.5 * logvar))
-        uniforms = np.stack([rng.uniform(1e-12, 1.0, size=logits.shape[1]) for rng in rngs])
-        gumbel = -np.log(-np.log(uniforms))
-        keys = logits.numpy().astype(np.float64) + gumbel
-        keys[exclude.numpy()] = -np.inf
-        k = min(k, keys.shape[1])
-        top = np.argsort(-keys, axis=1, kind="stable")[:, :k]
-        picked_keys = np.take_along_axis(keys, top, axis=1)
-        return np.where(np.isfinite(picked_keys), top, -1)
+        logits = module.decode(mu + torch.from_numpy(eps) * torch.exp(0.5 * logvar))
+        return gumbel_top_k(logits.numpy(), k, exclude.numpy(), rngs)

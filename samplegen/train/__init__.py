@@ -5,6 +5,7 @@ Spark is imported lazily so that :mod:`samplegen.train.distributed` runs on mach
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -24,30 +25,49 @@ def model_dir(cfg: Config, run_id: str) -> Path:
     return Path(cfg.models_root) / cfg.train.model / run_id
 
 
-def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
-    """Everything the training processes need, as plain values."""
-    from samplegen.tables import ITEM_INDEX, TRAINING_VIEW, read_table
+def item_categories(spark: SparkSession, cfg: Config) -> tuple[list[int], list[str]]:
+    """Each item's category index and the category names, for conditional models.
 
-    view = read_table(spark, cfg.lakehouse, TRAINING_VIEW)
-    n_users = view.count()
-    n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()
+    The ``train.n_categories - 1`` categories with the most vocabulary items keep their own
+    index (ties by name); the rest, and items without a category, share "other".
+    """
+    from samplegen.tables import ITEM_INDEX, read_table
+
+    items = read_table(spark, cfg.lakehouse, ITEM_INDEX).select("item_idx", "category")
+    frame = items.toPandas().sort_values("item_idx")
+    counts = frame["category"].dropna().value_counts()
+    ranked = sorted(counts.index, key=lambda name: (-counts[name], name))
+    keep = ranked if len(ranked) <= cfg.train.n_categories else ranked[: cfg.train.n_categories - 1]
+    names = [*keep, "other"] if len(keep) < len(ranked) or frame["category"].isna().any() else keep
+    index = {name: i for i, name in enumerate(keep)}
+    other = len(keep)
+    return [index.get(c, other) for c in frame["category"]], names
+
+
+def model_params(spark: SparkSession, cfg: Config, n_items: int) -> dict[str, Any]:
+    """The plain params that rebuild ``train.model`` (see each model's docstring)."""
     train = cfg.train
-    rows_per_rank = math.ceil(n_users / train.num_processes)
-    return {
-        "model": train.model,
-        "n_items": n_items,
-        "n_users": n_users,
-        "params": {
+    params: dict[str, Any] = {"n_items": n_items}
+    if train.model in ("multvae", "cvae"):
+        params |= {
             "hidden_dims": train.hidden_dims,
             "dropout": train.dropout,
             "beta_cap": train.beta_cap,
             "anneal_steps": train.anneal_steps,
-        },
-        "files": sorted(view.inputFiles()),
+        }
+    if train.model in ("cvae", "gan"):
+        params["item_categories"], params["categories"] = item_categories(spark, cfg)
+    if train.model == "gan":
+        params |= dataclasses.asdict(train.gan)
+    return params
+
+
+def _common_spec(cfg: Config, run_id: str) -> dict[str, Any]:
+    train = cfg.train
+    return {
+        "model": train.model,
         "loader": train.loader,
-        "batch_size": train.batch_size,
         "epochs": train.epochs,
-        "steps_per_epoch": max(1, math.ceil(rows_per_rank / train.batch_size)),
         "learning_rate": train.learning_rate,
         "weight_decay": train.weight_decay,
         "seed": train.seed,
@@ -55,6 +75,80 @@ def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         "allow_tf32": train.allow_tf32,
         "output_dir": str(model_dir(cfg, run_id).resolve()),
     }
+
+
+def _interaction_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """Training view files, sizes and validation users for an interaction model."""
+    from samplegen.tables import INTERACTIONS, ITEM_INDEX, TRAINING_VIEW, read_table
+
+    view = read_table(spark, cfg.lakehouse, TRAINING_VIEW)
+    n_users = view.count()
+    n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()
+    train = cfg.train
+    files = sorted(view.inputFiles())
+    validation = None
+    if train.validation_k > 0:
+        valid = read_table(spark, cfg.lakehouse, INTERACTIONS["valid"])
+        validation = {
+            "view_files": files,
+            "valid_files": sorted(valid.inputFiles()),
+            "max_users": train.validation_users,
+            "k": train.validation_k,
+        }
+    return {
+        "n_rows": n_users,
+        "params": model_params(spark, cfg, n_items),
+        "files": files,
+        "batch_size": train.batch_size,
+        "validation": validation,
+    }
+
+
+def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+    """``samples_ctr`` train rows, and the transformer fitted on a seeded sample of them."""
+    from pyspark.sql import functions as F
+
+    from samplegen.models.tabular import TabularGAN
+    from samplegen.tables import SAMPLES_CTR, read_table
+
+    tabular = cfg.train.tabular
+    columns = [*tabular.discrete_columns, *tabular.continuous_columns]
+    table = read_table(spark, cfg.lakehouse, SAMPLES_CTR)
+    missing = sorted(set(columns) - set(table.columns))
+    if missing:
+        raise ValueError(
+            f"samples_ctr has no column(s) {', '.join(missing)} "
+            "(train.tabular.discrete_columns / continuous_columns)"
+        )
+    rows = table.where(F.col("split") == "train").select(columns)
+    n_rows = rows.count()
+    if n_rows == 0:
+        raise ValueError("samples_ctr has no train rows; run aggregate first")
+    fraction = min(1.0, tabular.fit_rows / n_rows)
+    sample = rows.sample(fraction=fraction, seed=cfg.train.seed).toPandas()
+    generator = TabularGAN.from_frame(
+        sample, tabular.discrete_columns, params={"pac": tabular.pac}, seed=cfg.train.seed
+    )
+    return {
+        "n_rows": n_rows,
+        "params": generator.params,
+        "files": sorted(table.inputFiles()),
+        "columns": columns,
+        "where": ["split", "train"],
+        "batch_size": tabular.batch_size,
+        "validation": None,
+    }
+
+
+def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+    """Everything the training processes need, as plain values."""
+    if cfg.train.model == "tabular":
+        spec = _common_spec(cfg, run_id) | _tabular_spec(spark, cfg)
+    else:
+        spec = _common_spec(cfg, run_id) | _interaction_spec(spark, cfg)
+    rows_per_rank = math.ceil(spec["n_rows"] / cfg.train.num_processes)
+    spec["steps_per_epoch"] = max(1, math.ceil(rows_per_rank / spec["batch_size"]))
+    return spec
 
 
 def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
@@ -67,19 +161,20 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     from pyspark.ml.torch.distributor import TorchDistributor
 
     from samplegen.train.distributed import train_fn
+    from samplegen.train.tracking import log_training, require_mlflow
 
     result = StageResult(stage="train", run_id=run_id)
     with stage_timer(result):
+        require_mlflow(cfg.train.mlflow_experiment)
         folder = model_dir(cfg, run_id)
         if (folder / "model.pt").exists():
             LOG.info("stage=train run_id=%s event=retrain replacing=%s", run_id, folder)
             shutil.rmtree(folder)
         spec = build_spec(spark, cfg, run_id)
         LOG.info(
-            "stage=train model=%s users=%d items=%d processes=%d local_mode=%s loader=%s",
+            "stage=train model=%s rows=%d processes=%d local_mode=%s loader=%s",
             spec["model"],
-            spec["n_users"],
-            spec["n_items"],
+            spec["n_rows"],
             cfg.train.num_processes,
             cfg.train.local_mode,
             spec["loader"],
@@ -94,10 +189,20 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             raise RuntimeError("training finished but rank 0 returned no model folder")
         history = json.loads((Path(output) / "history.json").read_text())
         result.outputs = {"model_dir": output}
-        result.rows = {"training_users": spec["n_users"], "items": spec["n_items"]}
+        result.rows = {"training_rows": spec["n_rows"]}
+        if "n_items" in spec["params"]:
+            result.rows["items"] = spec["params"]["n_items"]
+        validated = [r for r in history if "valid_score" in r]
+        best = max(validated, key=lambda r: r["valid_score"], default=None)
         result.metrics = {
             "epochs": len(history),
             "final_loss": history[-1]["loss"] if history else None,
             "first_loss": history[0]["loss"] if history else None,
+            "best_epoch": best["epoch"] if best else None,
+            f"valid_ndcg@{cfg.train.validation_k}": best["valid_score"] if best else None,
         }
+        if cfg.train.mlflow_experiment:
+            result.outputs["mlflow_run_id"] = log_training(
+                cfg.train.mlflow_experiment, run_id, spec, Path(output)
+            )
     return result

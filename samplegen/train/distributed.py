@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -41,9 +43,11 @@ def _process_group(use_gpu: bool) -> tuple[int, int, Any]:
 def train_fn(spec: dict[str, Any]) -> str | None:
     """Train the spec's generator on this rank's shard; rank 0 returns the model folder.
 
-    Spec keys: ``model``, ``n_items``, ``params``, ``files``, ``loader``, ``batch_size`` (per
-    rank), ``epochs``, ``steps_per_epoch``, ``learning_rate``, ``weight_decay``, ``seed``,
-    ``use_gpu``, ``output_dir``; optional ``allow_tf32`` (default false).
+    Spec keys: ``model``, ``params``, ``files``, ``loader``, ``batch_size`` (per rank),
+    ``epochs``, ``steps_per_epoch``, ``learning_rate``, ``weight_decay``, ``seed``, ``use_gpu``,
+    ``output_dir``; optional ``allow_tf32`` (default false), ``validation`` (``view_files``,
+    ``valid_files``, ``max_users``, ``k``: rank 0 picks the epoch with the best NDCG@k) and, for
+    tabular models, ``columns`` and ``where`` (the table rows each rank loads).
     """
     from pathlib import Path
 
@@ -51,31 +55,27 @@ def train_fn(spec: dict[str, Any]) -> str | None:
     import torch.distributed as dist
 
     from samplegen.models import make_generator
-    from samplegen.train.loaders import Shard, batch_stream, prefetch
+    from samplegen.train.loaders import Shard
     from samplegen.train.loop import train_loop
 
     rank, world_size, device = _process_group(bool(spec["use_gpu"]))
     torch.manual_seed(int(spec["seed"]))
     torch.backends.cuda.matmul.allow_tf32 = bool(spec.get("allow_tf32", False))
-    generator = make_generator(spec["model"], int(spec["n_items"]), spec["params"])
+    generator = make_generator(spec["model"], spec["params"])
     output_dir = Path(spec["output_dir"])
+    validate = _validation(spec) if rank == 0 else None
     try:
-        with batch_stream(
-            spec["files"],
-            spec["loader"],
-            int(spec["batch_size"]),
-            Shard(rank, world_size),
-            int(spec["seed"]),
-        ) as batches:
+        with _training_batches(spec, generator, Shard(rank, world_size)) as batches:
             history = train_loop(
                 generator,
-                prefetch(batches),
+                batches,
                 epochs=int(spec["epochs"]),
                 steps_per_epoch=int(spec["steps_per_epoch"]),
                 learning_rate=float(spec["learning_rate"]),
                 weight_decay=float(spec["weight_decay"]),
                 device=device,
                 checkpoint_dir=output_dir / "checkpoints",
+                validate=validate,
             )
         if rank != 0:
             return None
@@ -86,6 +86,38 @@ def train_fn(spec: dict[str, Any]) -> str | None:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+@contextmanager
+def _training_batches(spec: dict[str, Any], generator: Any, shard: Any) -> Iterator[Any]:
+    """The rank's endless batch stream: table rows for ``columns`` specs, else item rows."""
+    from samplegen.train.loaders import batch_stream, prefetch, read_rows
+
+    seed = int(spec["seed"])
+    if spec.get("columns"):
+        where = tuple(spec["where"]) if spec.get("where") else None
+        rows = read_rows(spec["files"], spec["loader"], spec["columns"], shard, where)
+        yield generator.batches(rows, int(spec["batch_size"]), seed + shard.rank)
+        return
+    with batch_stream(spec["files"], spec["loader"], int(spec["batch_size"]), shard, seed) as items:
+        yield prefetch(items)
+
+
+def _validation(spec: dict[str, Any]) -> Any:
+    """``validate(generator) -> NDCG@k`` over the spec's validation users, or None."""
+    from samplegen.train.validation import load_validation, validation_ndcg
+
+    options = spec.get("validation")
+    if not options:
+        return None
+    validation = load_validation(
+        options["view_files"], options["valid_files"], int(options["max_users"]), int(spec["seed"])
+    )
+    if validation is None:
+        print("samplegen train event=no_validation_users", flush=True)
+        return None
+    k = int(options["k"])
+    return lambda generator: validation_ndcg(generator, validation, k)
 
 
 def _append_history(path: Any, records: list[dict[str, float]]) -> None:

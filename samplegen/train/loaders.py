@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
@@ -181,3 +183,68 @@ def _rebatch(groups: Iterator[list[bytes]], batch_size: int, seed: int) -> Itera
             buffer = [buffer[i] for i in order]
             batch, buffer = buffer[:batch_size], buffer[batch_size:]
             yield sparse_rows(batch)
+
+
+def read_rows(
+    files: list[str],
+    loader: str,
+    columns: list[str],
+    shard: Shard,
+    where: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """Read the rank's share of a table's rows (by row group) into one pandas frame.
+
+    For tabular generators, whose training-by-sampling needs the rank's rows in memory.
+
+    Args:
+        files: Parquet files of the table (``DataFrame.inputFiles()``).
+        loader: ``petastorm`` or ``arrow``.
+        columns: columns to read.
+        shard: this process's rank and the world size.
+        where: optional ``(column, value)``: keep rows whose column equals the value.
+    """
+    wanted = sorted({*columns, *([where[0]] if where else [])})
+    if loader == "petastorm":
+        frame = _petastorm_frame(files, wanted, shard)
+    elif loader == "arrow":
+        pieces = []
+        for path in sorted(as_local_path(f) for f in files):
+            pieces += [(path, i) for i in range(pq.ParquetFile(path).metadata.num_row_groups)]
+        tables = [
+            pq.ParquetFile(path).read_row_group(group, columns=wanted)
+            for path, group in pieces[shard.rank :: shard.world_size]
+        ]
+        frame = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=wanted)
+    else:
+        raise ValueError(f"unknown loader {loader!r} (train.loader); use petastorm or arrow")
+    if where is not None:
+        frame = frame[frame[where[0]] == where[1]]
+    if frame.empty:
+        raise ValueError(
+            f"rank {shard.rank} of {shard.world_size} read no rows from {len(files)} files; "
+            "write the table in more files or train on fewer processes"
+        )
+    return frame[columns].reset_index(drop=True)
+
+
+def _petastorm_frame(files: list[str], columns: list[str], shard: Shard) -> pd.DataFrame:
+    from petastorm import make_batch_reader
+    from petastorm.errors import NoDataAvailableError
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
+    try:
+        reader = make_batch_reader(
+            [as_url(f) for f in sorted(files)],
+            schema_fields=columns,
+            num_epochs=1,
+            cur_shard=shard.rank,
+            shard_count=shard.world_size,
+            shuffle_row_groups=False,
+            reader_pool_type="thread",
+            workers_count=1,
+        )
+    except NoDataAvailableError:  # fewer row groups than ranks
+        return pd.DataFrame(columns=columns)
+    with reader:
+        batches = [pd.DataFrame(batch._asdict()) for batch in reader]
+    return pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=columns)

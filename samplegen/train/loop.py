@@ -1,138 +1,173 @@
 """The one training loop every runtime runs: plain ``fit``, TorchDistributor and torchrun.
 
 Each rank runs exactly ``steps_per_epoch`` steps per epoch (its batch stream is endless), so
-no rank waits at a collective that others never reach. Rank 0 writes a checkpoint after every
-epoch; a rerun with the same checkpoint folder resumes after the last finished epoch.
+no rank waits at a collective that others never reach. After each epoch rank 0 runs the
+optional validation, keeps the best epoch's weights and writes a checkpoint; a rerun with the
+same checkpoint folder resumes after the last finished epoch. At the end rank 0's model holds
+the best epoch's weights (the last epoch's without validation).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 
-from samplegen.train.loaders import SparseRows
+from samplegen.models.base import distributed
 
 if TYPE_CHECKING:
     from samplegen.models.base import Generator
 
 CHECKPOINT_FILE = "checkpoint.pt"
+BEST_FILE = "best.pt"
+
+Validate = Callable[["Generator"], float]
 
 
 def _log(message: str) -> None:
     print(f"samplegen train rank={os.environ.get('RANK', '0')} {message}", flush=True)
 
 
-def _load_checkpoint(
-    folder: Path | None, generator: Generator, optimizer: torch.optim.Optimizer
-) -> tuple[int, int]:
-    """Restore weights and optimizer; return (next epoch, global step)."""
+def _format(record: dict[str, Any]) -> str:
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+    )
+
+
+class _Best:
+    """The best validation score so far and that epoch's weights (in memory and on disk)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.score = float("-inf")
+        self.epoch = -1
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def offer(self, score: float, epoch: int, generator: Generator) -> bool:
+        if score <= self.score:
+            return False
+        self.score, self.epoch = score, epoch
+        self.weights = {
+            k: v.detach().cpu().clone() for k, v in generator.module.state_dict().items()
+        }
+        if self.folder is not None:
+            _atomic_save(self.weights, self.folder / BEST_FILE)
+        return True
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.score, self.epoch = float(state["best_score"]), int(state["best_epoch"])
+        if self.folder is not None and (self.folder / BEST_FILE).exists():
+            self.weights = torch.load(
+                self.folder / BEST_FILE, map_location="cpu", weights_only=True
+            )
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(obj, partial)
+    partial.replace(path)
+
+
+def _load_checkpoint(folder: Path | None, generator: Generator, best: _Best) -> tuple[int, int]:
+    """Restore weights, optimizers and the best epoch; return (next epoch, global step)."""
     if folder is None or not (folder / CHECKPOINT_FILE).exists():
         return 0, 0
     state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
     try:
-        generator.module.load_state_dict(state["model"])
-    except RuntimeError as err:
+        generator.load_training_state(state)
+    except (RuntimeError, KeyError) as err:
         raise ValueError(
             f"the checkpoint in {folder} does not fit this model (different items or layers); "
             "train under a new run id or delete that folder"
         ) from err
-    optimizer.load_state_dict(state["optimizer"])
+    best.restore(state)
     _log(f"event=resume epoch={state['epoch']} step={state['step']} from={folder}")
     return int(state["epoch"]) + 1, int(state["step"])
 
 
-def _save_checkpoint(
-    folder: Path, generator: Generator, optimizer: torch.optim.Optimizer, epoch: int, step: int
-) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        "model": {k: v.detach().cpu() for k, v in generator.module.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "epoch": epoch,
-        "step": step,
-    }
-    partial = folder / (CHECKPOINT_FILE + ".partial")
-    torch.save(state, partial)
-    partial.replace(folder / CHECKPOINT_FILE)
-
-
 def train_loop(
     generator: Generator,
-    batches: Iterator[SparseRows] | Iterator[torch.Tensor],
+    batches: Iterator[Any],
     epochs: int,
     steps_per_epoch: int,
     learning_rate: float = 1e-3,
     weight_decay: float = 0.0,
     device: torch.device | None = None,
     checkpoint_dir: Path | None = None,
-) -> list[dict[str, float]]:
+    validate: Validate | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Train ``generator`` in place; return one record per epoch run here.
 
-    Under an initialised process group the module is wrapped in DDP and the epoch's loss is
-    averaged over ranks; only rank 0 writes checkpoints.
+    Args:
+        generator: the model; it owns its optimizers and its step.
+        batches: an endless stream of what ``generator.prepare_batch`` takes.
+        epochs: the epoch to stop after (a resumed run trains only the missing ones).
+        steps_per_epoch: steps every rank runs per epoch.
+        learning_rate: Adam learning rate (models with their own settings may ignore it).
+        weight_decay: Adam weight decay.
+        device: where to train (CPU by default).
+        checkpoint_dir: where rank 0 writes ``checkpoint.pt`` and ``best.pt``; resumes from it.
+        validate: ``validate(generator) -> score`` (higher is better), run on rank 0 after each
+            epoch with the module in eval mode; logged as ``valid_score``.
+        on_epoch: called on rank 0 with each epoch's record (e.g. experiment tracking).
+
+    Under an initialised process group the epoch's loss terms are averaged over ranks; only
+    rank 0 validates and writes checkpoints.
     """
     device = device or torch.device("cpu")
-    generator.module.to(device)
-    distributed = dist.is_available() and dist.is_initialized()
-    rank = dist.get_rank() if distributed else 0
-    optimizer = torch.optim.Adam(
-        generator.module.parameters(), lr=learning_rate, weight_decay=weight_decay
-    )
-    start_epoch, step = _load_checkpoint(checkpoint_dir, generator, optimizer)
-    module: torch.nn.Module = generator.module
-    if distributed:
-        device_ids = [device.index] if device.type == "cuda" else None
-        module = torch.nn.parallel.DistributedDataParallel(generator.module, device_ids=device_ids)
-    history = []
+    generator.setup_training(learning_rate, weight_decay, device)
+    rank = dist.get_rank() if distributed() else 0
+    best = _Best(checkpoint_dir)
+    start_epoch, step = _load_checkpoint(checkpoint_dir, generator, best)
+    terms = generator.loss_terms
+    history: list[dict[str, Any]] = []
     for epoch in range(start_epoch, epochs):
-        module.train()
+        generator.module.train()
         started = time.perf_counter()
-        totals = torch.zeros(3, dtype=torch.float32, device=device)
+        totals = torch.zeros(len(terms), dtype=torch.float32, device=device)
+        schedules: dict[str, float] = {}
         rows = 0
         for _ in range(steps_per_epoch):
-            batch = next(batches)
-            if isinstance(batch, SparseRows):
-                x = batch.to_dense(generator.n_items, device)
-            else:
-                x = batch.to(device, non_blocking=True)
-            loss, terms = generator.training_loss(module, x, step)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            batch = generator.prepare_batch(next(batches), device)
+            out = generator.train_step(batch, step)
             # Summed on the device: no host sync per step.
-            totals += torch.stack([loss.detach(), terms["nll"], terms["kl"]])
-            rows += x.shape[0]
+            totals += torch.stack([torch.as_tensor(out[t], device=device).float() for t in terms])
+            schedules = {k: v for k, v in out.items() if isinstance(v, float)}
+            rows += generator.batch_rows(batch)
             step += 1
         seconds = time.perf_counter() - started
-        if distributed:
+        if distributed():
             dist.all_reduce(totals)
             totals /= dist.get_world_size()
             rows *= dist.get_world_size()
-        means = (totals / steps_per_epoch).tolist()
-        record = {
-            "epoch": epoch,
-            "loss": means[0],
-            "nll": means[1],
-            "kl": means[2],
-            "beta": float(terms["beta"]),
-            "samples_per_s": rows / max(seconds, 1e-9),
-        }
-        history.append(record)
+        record: dict[str, Any] = {"epoch": epoch}
+        record |= dict(zip(terms, (totals / steps_per_epoch).tolist(), strict=True))
+        record |= schedules
+        record["samples_per_s"] = rows / max(seconds, 1e-9)
         if rank == 0:
-            _log(
-                " ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in record.items()
-                )
-            )
+            if validate is not None:
+                generator.module.eval()
+                record["valid_score"] = float(validate(generator))
+                record["best"] = best.offer(record["valid_score"], epoch, generator)
+            _log(_format(record))
+            if on_epoch is not None:
+                on_epoch(record)
             if checkpoint_dir is not None:
-                _save_checkpoint(checkpoint_dir, generator, optimizer, epoch, step)
-        if distributed:
+                state = generator.training_state()
+                state |= {"epoch": epoch, "step": step}
+                state |= {"best_score": best.score, "best_epoch": best.epoch}
+                _atomic_save(state, checkpoint_dir / CHECKPOINT_FILE)
+        history.append(record)
+        if distributed():
             dist.barrier()
+    if rank == 0 and best.weights is not None:
+        generator.module.load_state_dict(best.weights)
+        _log(f"event=best epoch={best.epoch} valid_score={best.score:.4g}")
     return history

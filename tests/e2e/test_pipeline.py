@@ -1,9 +1,8 @@
-"""The whole pipeline on local-cluster executors, rerun for idempotence, plus the Arrow loader."""
+"""The whole pipeline on local-cluster executors, rerun for idempotence."""
 
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.pipeline import run_pipeline
@@ -19,7 +18,6 @@ from samplegen.tables import (
     USER_INDEX,
     read_table,
 )
-from samplegen.train import run_train
 from tests.conftest import RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -61,18 +59,3 @@ def test_forced_rerun_with_same_run_id_leaves_same_row_counts(spark, cfg, pipeli
     assert [r.status for r in results] == ["done"] * 4
     assert snapshot(spark, cfg) == before
     assert read_table(spark, cfg.lakehouse, USER_INDEX).orderBy("user_idx").collect() == user_ids
-
-
-def test_arrow_loader_trains_on_two_processes(spark, cfg, pipeline_run, tmp_path):
-    from dataclasses import replace
-
-    arrow_cfg = replace(
-        cfg,
-        models_root=str(tmp_path / "models"),
-        train=replace(cfg.train, loader="arrow", epochs=2),
-    )
-    result = run_train(spark, arrow_cfg, "arrow-run")
-    assert result.metrics["epochs"] == 2
-    assert Path(result.outputs["model_dir"], "model.pt").exists()
-    synthetic = read_table(spark, cfg.lakehouse, SYNTHETIC_INTERACTIONS)
-    assert synthetic.where(F.col("run_id") == "arrow-run").count() == 0

@@ -101,3 +101,31 @@ def test_same_seed_gives_the_same_batches(view_files, loader):
     a, b, c = first_batches(3), first_batches(3), first_batches(4)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize("loader", ["arrow", "petastorm"])
+def test_read_rows_shards_by_row_group_and_filters(tmp_path, loader):
+    from samplegen.train.loaders import read_rows
+
+    files = []
+    for part in range(3):
+        frame = pd.DataFrame(
+            {
+                "row": np.arange(part * 10, part * 10 + 10),
+                "split": ["train", "test"] * 5,
+                "price": np.linspace(1, 2, 10),
+            }
+        )
+        path = tmp_path / f"part-{part}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+        files.append(str(path))
+    shards = [
+        read_rows(files, loader, ["row", "price"], Shard(rank, 2), where=("split", "train"))
+        for rank in range(2)
+    ]
+    rows = [set(s["row"]) for s in shards]
+    assert not rows[0] & rows[1]
+    assert rows[0] | rows[1] == set(range(0, 30, 2))
+    assert list(shards[0].columns) == ["row", "price"]
+    with pytest.raises(ValueError, match="read no rows"):
+        read_rows(files[:1], loader, ["row"], Shard(1, 2))

@@ -22,7 +22,7 @@ def block_batches(seed: int, batch_size: int = 32):
 
 def small_vae(**params):
     return make_generator(
-        "multvae", N_ITEMS, {"hidden_dims": [32, 8], "anneal_steps": 50, **params}
+        "multvae", {"n_items": N_ITEMS, "hidden_dims": [32, 8], "anneal_steps": 50, **params}
     )
 
 

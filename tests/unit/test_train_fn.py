@@ -25,8 +25,8 @@ def test_checkpoint_of_another_vocabulary_is_a_clear_error(tmp_path):
         while True:
             yield (torch.rand(8, n_items) > 0.7).float()
 
-    small = make_generator("multvae", 20, {"hidden_dims": [8, 4]})
+    small = make_generator("multvae", {"n_items": 20, "hidden_dims": [8, 4]})
     train_loop(small, batches(20), epochs=1, steps_per_epoch=2, checkpoint_dir=tmp_path)
-    other = make_generator("multvae", 30, {"hidden_dims": [8, 4]})
+    other = make_generator("multvae", {"n_items": 30, "hidden_dims": [8, 4]})
     with pytest.raises(ValueError, match="new run id"):
         train_loop(other, batches(30), epochs=2, steps_per_epoch=2, checkpoint_dir=tmp_path)

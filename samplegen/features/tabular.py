@@ -1,0 +1,380 @@
+"""Stage-1 tables for CTR and search models: user and item features, ``samples_ctr``.
+
+Features are learnt from the train split only, so nothing from valid/test leaks into them; the
+CTR rows cover every split. Everything is Spark DataFrame code: the only values brought to the
+driver are two scalars of the (small) item vocabulary.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from samplegen.config import AggregateConfig
+from samplegen.tables import (
+    ITEM_FEATURES,
+    SAMPLES_CTR,
+    USER_FEATURES,
+    read_table,
+    write_table,
+)
+
+SECONDS_PER_DAY = 86_400.0
+DRAW_MARGIN = 20
+"""Draws aim at ``2 k + DRAW_MARGIN`` accepted candidates per positive, so that one ends with
+fewer than ``k`` negatives with probability below 1e-8 (see :func:`sample_negatives`)."""
+MAX_DRAW_FACTOR = 50
+"""Cap on the draws of one positive, as a multiple of ``2 k + DRAW_MARGIN``."""
+_POSITIVE_KEY = ("user_idx", "split", "positive_idx")
+
+
+def _is_purchase() -> Column:
+    return (F.col("event_type") == "purchase").cast("int")
+
+
+def indexed_events(events: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """Events of indexed users on indexed items, with ``user_idx``, ``item_idx`` and ``category``.
+
+    Args:
+        events: events with a ``split`` column (see ``split_by_time``).
+        users: ``user_index`` rows (``user_id``, ``user_idx``).
+        items: ``item_index`` rows (``item_id``, ``item_idx``, ``category``).
+    """
+    return events.join(users.select("user_id", "user_idx"), "user_id").join(
+        F.broadcast(items.select("item_id", "item_idx", "category")), "item_id"
+    )
+
+
+def _top_categories(train: DataFrame) -> DataFrame:
+    """Each user's most touched category (most events; ties: the smaller name)."""
+    counts = (
+        train.where(F.col("category").isNotNull())
+        .groupBy("user_idx", "category")
+        .agg(F.count(F.lit(1)).alias("n"))
+    )
+    best = F.min(F.struct((-F.col("n")).alias("minus_n"), F.col("category").alias("category")))
+    return counts.groupBy("user_idx").agg(best["category"].alias("top_category"))
+
+
+def user_features(
+    events: DataFrame, users: DataFrame, items: DataFrame, train_cut: str
+) -> DataFrame:
+    """One row per indexed user, from their train events on vocabulary items.
+
+    These are the events ``interactions_train`` is built from, so ``n_items`` and ``n_events``
+    equal those of ``user_index`` and ``n_items`` is the length of the user's
+    ``interactions_train`` row. ``mean_price`` is the mean price per event (null when no event
+    has a price), ``top_category`` the category with the most events (ties: the smaller name;
+    null when no item has one) and ``days_since_last`` the days from the last event to
+    ``train_cut``.
+
+    Args:
+        events: events with a ``split`` column.
+        users: ``user_index`` rows.
+        items: ``item_index`` rows.
+        train_cut: first instant of the valid split (``cuts["valid_from"]`` of
+            ``split_by_time``, an ISO timestamp in UTC).
+    """
+    cut_seconds = pd.Timestamp(train_cut).timestamp()
+    train = indexed_events(events, users, items).where(F.col("split") == "train")
+    totals = train.groupBy("user_id", "user_idx").agg(
+        F.count(F.lit(1)).alias("n_events"),
+        F.countDistinct("item_idx").alias("n_items"),
+        F.sum(_is_purchase()).cast("long").alias("n_purchases"),
+        F.countDistinct("session_id").alias("n_sessions"),
+        F.min("event_time").alias("first_event_time"),
+        F.max("event_time").alias("last_event_time"),
+        F.avg("price").alias("mean_price"),
+        F.countDistinct("category").cast("int").alias("category_count"),
+    )
+    days = (F.lit(cut_seconds) - F.col("last_event_time").cast("double")) / SECONDS_PER_DAY
+    return (
+        totals.withColumn("days_since_last", days)
+        .join(_top_categories(train), "user_idx", "left")
+        .select(*USER_FEATURES.schema.fieldNames())
+    )
+
+
+def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> DataFrame:
+    """One row per indexed item, from its train events by every user, plus catalogue attributes.
+
+    ``n_users`` counts distinct train users, as ``item_index`` does, so the two agree.
+    ``purchase_rate`` is ``n_purchases / n_events``; price figures are over the events that
+    have a price (null when none has).
+
+    Args:
+        events: events with a ``split`` column.
+        items: ``item_index`` rows.
+        catalogue: the ``catalogue`` table.
+    """
+    train = events.where(F.col("split") == "train").join(
+        F.broadcast(items.select("item_id", "item_idx")), "item_id"
+    )
+    stats = train.groupBy("item_id", "item_idx").agg(
+        F.countDistinct("user_id").alias("n_users"),
+        F.count(F.lit(1)).alias("n_events"),
+        F.sum(_is_purchase()).cast("long").alias("n_purchases"),
+        F.avg("price").alias("mean_price"),
+        F.min("price").alias("min_price"),
+        F.max("price").alias("max_price"),
+        F.min("event_time").alias("first_event_time"),
+    )
+    attributes = catalogue.select("item_id", "category", "department", "brand", "title")
+    return (
+        stats.withColumn("purchase_rate", F.col("n_purchases") / F.col("n_events"))
+        .join(attributes, "item_id", "left")
+        .select(*ITEM_FEATURES.schema.fieldNames())
+    )
+
+
+def ctr_interactions(events: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """Real CTR rows: one per distinct (user, item, split) of indexed users and items.
+
+    ``label`` is 1 when the user purchased the item in that split, ``event_time`` the pair's last
+    event in that split, ``source`` is ``"interaction"``.
+    """
+    return (
+        indexed_events(events, users, items)
+        .groupBy("user_id", "item_id", "user_idx", "item_idx", "split")
+        .agg(F.max(_is_purchase()).alias("label"), F.max("event_time").alias("event_time"))
+        .withColumn("source", F.lit("interaction"))
+    )
+
+
+def _popularity_buckets(items: DataFrame) -> tuple[DataFrame, int, int]:
+    """Items as intervals ``[lo, hi)`` of the cumulative popularity, cut into buckets.
+
+    Item ``i`` owns the integer tickets ``lo <= t < hi`` with ``hi - lo = n_users`` (items in
+    ``item_idx`` order), so a uniform ticket in ``[0, total)`` picks items proportionally to
+    ``n_users``. Tickets are grouped in buckets of ``width`` so the lookup is an equi-join on
+    the bucket (an item appears once per bucket it overlaps). Returns the bucket rows, ``total``
+    and ``width``; ``total`` is 0 when no item has a user.
+    """
+    running = Window.orderBy("item_idx").rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    cumulative = (
+        items.where(F.col("n_users") > 0)
+        .select("item_id", "item_idx", F.col("n_users").cast("long").alias("n_users"))
+        .withColumn("hi", F.sum("n_users").over(running))
+        .withColumn("lo", F.col("hi") - F.col("n_users"))
+    )
+    total, n_items = cumulative.agg(F.sum("n_users"), F.count(F.lit(1))).first()
+    total = int(total or 0)
+    width = max(1, -(-total // max(int(n_items), 1)))
+    first, last = F.floor(F.col("lo") / width), F.floor((F.col("hi") - 1) / width)
+    buckets = cumulative.withColumn("bucket", F.explode(F.sequence(first, last)))
+    return buckets.select("bucket", "lo", "hi", "item_id", "item_idx"), total, width
+
+
+def _draws_per_user(
+    interactions: DataFrame, items: DataFrame, total: int, per_positive: int
+) -> DataFrame:
+    """Draws per positive for each (user, split): ``(2 k + margin) / accepted share``, capped.
+
+    The accepted share is the popularity mass of the items the user did not interact with in
+    that split; a user who interacted with every item gets no draws.
+    """
+    popularity = items.where(F.col("n_users") > 0).select("item_idx", "n_users")
+    blocked = (
+        interactions.select("user_idx", "split", "item_idx")
+        .join(F.broadcast(popularity), "item_idx")
+        .groupBy("user_idx", "split")
+        .agg(F.sum("n_users").alias("blocked"))
+    )
+    wanted = 2 * per_positive + DRAW_MARGIN
+    open_share = (F.lit(total) - F.col("blocked")) / F.lit(total)
+    draws = F.least(F.ceil(F.lit(wanted) / open_share), F.lit(wanted * MAX_DRAW_FACTOR))
+    return blocked.select(
+        "user_idx",
+        "split",
+        F.when(F.col("blocked") >= total, F.lit(0)).otherwise(draws).cast("int").alias("draws"),
+    )
+
+
+def _positive_draws(interactions: DataFrame, items: DataFrame, total: int, k: int) -> DataFrame:
+    """The label-1 rows, one per draw ``d`` (``positive_idx`` is the positive's item)."""
+    return (
+        interactions.where(F.col("label") == 1)
+        .select(
+            "user_id", "user_idx", "split", "event_time", F.col("item_idx").alias("positive_idx")
+        )
+        .join(_draws_per_user(interactions, items, total, k), ["user_idx", "split"])
+        .where(F.col("draws") > 0)
+        .withColumn("draw", F.explode(F.sequence(F.lit(0), F.col("draws") - 1)))
+    )
+
+
+def _drawn_items(
+    draws: DataFrame, buckets: DataFrame, total: int, width: int, seed: int
+) -> DataFrame:
+    """The item each draw picks: the owner of ticket ``pmod(xxhash64(seed, ids, d), total)``."""
+    hashed = F.xxhash64(F.lit(seed), "user_idx", "split", "positive_idx", "draw")
+    return (
+        draws.withColumn("ticket", F.pmod(hashed, F.lit(total)))
+        .withColumn("bucket", F.floor(F.col("ticket") / width))
+        .join(F.broadcast(buckets), "bucket")
+        .where((F.col("ticket") >= F.col("lo")) & (F.col("ticket") < F.col("hi")))
+    )
+
+
+def sample_negatives(
+    interactions: DataFrame, items: DataFrame, per_positive: int, seed: int
+) -> DataFrame:
+    """Popularity-sampled negatives for the label-1 rows of ``interactions``.
+
+    Sampling rule. For each positive row (user ``u``, item ``p``, split ``s``), candidates are
+    drawn in order ``d = 0, 1, 2, ...``: draw ``d`` takes the ticket
+    ``pmod(xxhash64(seed, u, s, p, d), total)`` and the item whose popularity interval holds it
+    (see :func:`_popularity_buckets`), i.e. an item drawn with probability ``n_users / total``
+    among indexed items. A candidate is rejected when ``u`` interacted with it in ``s`` (any
+    event, purchased or not); repeated candidates count once. The first ``per_positive``
+    accepted items, in draw order, become rows with ``label`` 0, ``source`` ``"sampled_negative"``
+    and the positive's ``event_time``. So negatives follow item popularity restricted to the items
+    ``u`` did not touch in ``s``, are distinct per positive, and may repeat across positives.
+
+    A positive gets ``ceil((2 per_positive + DRAW_MARGIN) / a)`` draws, where ``a`` is the
+    popularity share of the items still allowed for ``(u, s)``, capped at ``MAX_DRAW_FACTOR``
+    times the numerator. It ends with fewer than ``per_positive`` negatives only with
+    negligible probability (below 1e-8 while ``a >= 0.02``), or when ``u`` interacted with
+    (nearly) every vocabulary item in ``s`` (none at all when ``a = 0``).
+
+    Draws depend only on ``seed`` and the row's ids, never on partitioning or ``rand()``, so
+    the same input gives the same negatives on every run; with the same seed, the negatives for
+    a smaller ``per_positive`` are a subset of those for a larger one.
+
+    Args:
+        interactions: real CTR rows (:func:`ctr_interactions`).
+        items: indexed items with ``item_id``, ``item_idx`` and their popularity ``n_users``.
+        per_positive: negatives per positive (``aggregate.ctr_negatives_per_positive``); 0 gives
+            none.
+        seed: ``aggregate.ctr_seed``.
+
+    Raises:
+        ValueError: when ``per_positive`` is negative.
+    """
+    if per_positive < 0:
+        raise ValueError(
+            f"aggregate.ctr_negatives_per_positive must be >= 0, got {per_positive}; "
+            "use 0 to write no sampled negatives"
+        )
+    columns = ["user_id", "item_id", "user_idx", "item_idx", "split", "event_time"]
+    negatives = [*columns, F.lit(0).alias("label"), F.lit("sampled_negative").alias("source")]
+    if per_positive == 0:
+        return interactions.where(F.lit(False)).select(*negatives)
+    buckets, total, width = _popularity_buckets(items)
+    if total == 0:
+        return interactions.where(F.lit(False)).select(*negatives)
+    draws = _positive_draws(interactions, items, total, per_positive)
+    candidates = (
+        _drawn_items(draws, buckets, total, width, seed)
+        .join(
+            interactions.select("user_idx", "split", "item_idx"),
+            ["user_idx", "split", "item_idx"],
+            "left_anti",
+        )
+        .groupBy(*_POSITIVE_KEY, "user_id", "event_time", "item_id", "item_idx")
+        .agg(F.min("draw").alias("draw"))
+    )
+    order = Window.partitionBy(*_POSITIVE_KEY).orderBy("draw")
+    return (
+        candidates.withColumn("rank", F.row_number().over(order))
+        .where(F.col("rank") <= per_positive)
+        .select(*negatives)
+    )
+
+
+def with_features(rows: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """CTR rows with item attributes and user/item features, in ``samples_ctr``'s layout.
+
+    Args:
+        rows: real and sampled rows.
+        users: ``user_features`` rows.
+        items: ``item_features`` rows.
+    """
+    item_columns = items.select(
+        "item_idx",
+        "category",
+        "department",
+        "brand",
+        F.col("mean_price").alias("price"),
+        F.col("n_users").alias("item_users"),
+        F.col("purchase_rate").alias("item_purchase_rate"),
+    )
+    user_columns = users.select(
+        "user_idx",
+        F.col("n_events").alias("user_events"),
+        F.col("days_since_last").alias("user_days_since_last"),
+    )
+    return (
+        rows.join(F.broadcast(item_columns), "item_idx", "left")
+        .join(user_columns, "user_idx", "left")
+        .withColumn("query", F.lit(None).cast("string"))
+        .select(*SAMPLES_CTR.schema.fieldNames())
+    )
+
+
+def samples_ctr(
+    real: DataFrame,
+    user_feats: DataFrame,
+    item_feats: DataFrame,
+    per_positive: int,
+    seed: int,
+) -> DataFrame:
+    """``samples_ctr``: the real rows plus popularity-sampled negatives, with features.
+
+    Args:
+        real: real CTR rows (:func:`ctr_interactions`); read several times, so persist it.
+        user_feats: ``user_features`` rows.
+        item_feats: ``item_features`` rows (the vocabulary and its popularity).
+        per_positive: negatives per positive row (see :func:`sample_negatives`).
+        seed: seed of the negative draws.
+    """
+    negatives = sample_negatives(real, item_feats, per_positive, seed)
+    return with_features(real.unionByName(negatives), user_feats, item_feats)
+
+
+def write_tabular_tables(
+    events: DataFrame,
+    users: DataFrame,
+    items: DataFrame,
+    catalogue: DataFrame,
+    cfg: AggregateConfig,
+    lakehouse: str,
+    train_cut: str,
+) -> dict[str, int]:
+    """Write ``user_features``, ``item_features`` and ``samples_ctr``; return rows written.
+
+    ``samples_ctr`` reads the two feature tables back, so its features are the stored ones.
+
+    Args:
+        events: events with a ``split`` column.
+        users: ``user_index`` rows.
+        items: ``item_index`` rows.
+        catalogue: the ``catalogue`` table.
+        cfg: the ``aggregate`` config (``ctr_negatives_per_positive``, ``ctr_seed``).
+        lakehouse: root of the Delta tables.
+        train_cut: first instant of the valid split (see :func:`user_features`).
+    """
+    spark = events.sparkSession
+    rows = {
+        USER_FEATURES.name: write_table(
+            user_features(events, users, items, train_cut), lakehouse, USER_FEATURES
+        ),
+        ITEM_FEATURES.name: write_table(
+            item_features(events, items, catalogue), lakehouse, ITEM_FEATURES
+        ),
+    }
+    item_feats = read_table(spark, lakehouse, ITEM_FEATURES)
+    real = ctr_interactions(events, users, item_feats).persist()
+    try:
+        ctr = samples_ctr(
+            real,
+            read_table(spark, lakehouse, USER_FEATURES),
+            item_feats,
+            cfg.ctr_negatives_per_positive,
+            cfg.ctr_seed,
+        )
+        rows[SAMPLES_CTR.name] = write_table(ctr, lakehouse, SAMPLES_CTR)
+    finally:
+        real.unpersist()
+    return rows

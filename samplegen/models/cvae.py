@@ -1,0 +1,145 @@
+"""Conditional Mult-VAE: the Mult-VAE network conditioned on a user's category mix.
+
+The condition of a user is the share of their items in each item category (the top
+categories of the catalogue, the rest pooled as "other"). Encoder and decoder both read it, so
+the decoder learns ``p(items | z, mix)`` and a caller can ask for a category mix that differs
+from a user's own: ``sample_items(..., mix=target)`` for a real user's posterior, or
+:meth:`ConditionalVAE.sample_users` for new users drawn from the prior. With ``quotas`` the
+draw is split exactly over categories by the mix and the model picks the items inside each
+category.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from samplegen.models.multvae import MultVAE, MultVAEModule
+from samplegen.models.sampling import category_matrix, category_mix, draw_items
+
+
+class ConditionalVAEModule(MultVAEModule):
+    """Mult-VAE network whose encoder and decoder also read the category mix of ``x``."""
+
+    def __init__(
+        self,
+        n_items: int,
+        hidden_dims: list[int],
+        dropout: float,
+        item_categories: Sequence[int],
+        n_categories: int,
+    ) -> None:
+        super().__init__(n_items, hidden_dims, dropout, condition_dim=n_categories)
+        # Derived from params, so not part of the saved weights.
+        self.register_buffer(
+            "category_matrix", category_matrix(item_categories, n_categories), persistent=False
+        )
+
+    def condition(self, x: torch.Tensor) -> torch.Tensor:
+        """The category mix of each row of ``x``."""
+        return category_mix(x, self.category_matrix)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits, mu and logvar, all conditioned on the category mix of ``x``."""
+        c = self.condition(x)
+        mu, logvar = self.encode(x, c)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.decode(z, c), mu, logvar
+
+
+class ConditionalVAE(MultVAE):
+    """Mult-VAE conditioned on category mix; same loss, annealing and training step.
+
+    Params: those of :class:`MultVAE` plus ``item_categories`` (category index of every item,
+    length ``n_items``) and ``categories`` (their names; "other" pools the rest).
+    """
+
+    name = "cvae"
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.item_categories = np.asarray(params["item_categories"], dtype=np.int64)
+        self.categories = list(params["categories"])
+        if self.item_categories.shape != (int(params["n_items"]),):
+            raise ValueError(
+                f"cvae needs one category per item: {len(self.item_categories)} categories "
+                f"for {params['n_items']} items"
+            )
+        super().__init__(params)
+
+    def build_module(self) -> ConditionalVAEModule:
+        """The conditional network described by :attr:`params`."""
+        return ConditionalVAEModule(
+            self.n_items,
+            list(self.params.get("hidden_dims", [600, 200])),
+            float(self.params.get("dropout", 0.5)),
+            self.item_categories,
+            len(self.categories),
+        )
+
+    def mix_of(self, x: torch.Tensor) -> torch.Tensor:
+        """Category mix of each user history in ``x``."""
+        return self.module.condition(x)
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits decoded from the posterior mean under the user's own mix."""
+        module = self.module.eval()
+        c = module.condition(x)
+        mu, _ = module.encode(x, c)
+        return module.decode(mu, c)
+
+    @torch.no_grad()
+    def sample_items(
+        self,
+        x: torch.Tensor,
+        k: int,
+        exclude: torch.Tensor,
+        rngs: Sequence[np.random.Generator],
+        mix: np.ndarray | None = None,
+        quotas: bool = False,
+    ) -> np.ndarray:
+        """Draw ``k`` items per user from their posterior, decoded under ``mix``.
+
+        ``mix`` (rows, n_categories) defaults to each user's own mix. With ``quotas`` the k
+        items are split over categories by the mix exactly (largest remainder).
+        """
+        module = self.module.eval()
+        own = module.condition(x)
+        mu, logvar = module.encode(x, own)
+        eps = np.stack([rng.standard_normal(mu.shape[1]) for rng in rngs]).astype(np.float32)
+        target = own if mix is None else torch.as_tensor(mix, dtype=torch.float32)
+        logits = module.decode(mu + torch.from_numpy(eps) * torch.exp(0.5 * logvar), target)
+        return draw_items(
+            logits.numpy(),
+            k,
+            exclude.numpy(),
+            rngs,
+            quota_mix=target.numpy() if quotas else None,
+            item_categories=self.item_categories,
+        )
+
+    @torch.no_grad()
+    def sample_users(
+        self, mix: np.ndarray, k: int, rngs: Sequence[np.random.Generator], quotas: bool = True
+    ) -> np.ndarray:
+        """New users: z from the prior, ``k`` items each decoded under the target ``mix``.
+
+        ``mix`` is (rows, n_categories) or one mix for every row. Returns int (rows, k).
+        """
+        module = self.module.eval()
+        target = np.broadcast_to(
+            np.asarray(mix, dtype=np.float32), (len(rngs), len(self.categories))
+        )
+        z = np.stack([rng.standard_normal(module.latent_dim) for rng in rngs]).astype(np.float32)
+        logits = module.decode(torch.from_numpy(z), torch.from_numpy(np.ascontiguousarray(target)))
+        return draw_items(
+            logits.numpy(),
+            k,
+            np.zeros(logits.shape, dtype=bool),
+            rngs,
+            quota_mix=target if quotas else None,
+            item_categories=self.item_categories,
+        )
