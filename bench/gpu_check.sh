@@ -15,8 +15,9 @@ python3 - "$OUT" <<'PY'
 import glob, json, os, sys
 data = os.path.abspath(".gpu/data")
 spec = {
-    "model": "multvae", "n_items": int(open(f"{data}/n_items").read()),
-    "params": {"hidden_dims": [600, 200], "dropout": 0.5, "beta_cap": 0.2, "anneal_steps": 200},
+    "model": "multvae",
+    "params": {"n_items": int(open(f"{data}/n_items").read()), "hidden_dims": [600, 200],
+               "dropout": 0.5, "beta_cap": 0.2, "anneal_steps": 200},
     "files": sorted(glob.glob(f"{data}/*.parquet")), "loader": "arrow", "batch_size": 1024,
     "epochs": 4, "steps_per_epoch": 200, "learning_rate": 1e-3, "weight_decay": 0.0,
     "seed": 42, "use_gpu": True, "allow_tf32": True, "output_dir": "/tmp/samplegen-gpu-model",

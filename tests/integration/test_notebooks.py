@@ -56,13 +56,17 @@ def run_cells(name: str, namespace: dict, upto: int | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def notebook_conf(cfg, tmp_path_factory) -> Path:
-    """The small test config as a YAML file, every output under a fresh tmp folder."""
+    """A smaller test config as a YAML file, every output under a fresh tmp folder."""
     root = tmp_path_factory.mktemp("notebooks")
     raw = cfg.to_dict() | {
         "lakehouse": str(root / "lakehouse"),
         "models_root": str(root / "models"),
         "reports_root": str(root / "reports"),
     }
+    # Smaller than the shared run: these tests check the notebooks' wiring, not the models.
+    raw["data"]["max_users"] = 60
+    raw["aggregate"]["top_n_items"] = 300
+    raw["train"]["epochs"] = 2
     path = root / "small.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
