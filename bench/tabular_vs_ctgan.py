@@ -1,9 +1,14 @@
 """Our ``tabular`` generator vs the ``ctgan`` library's CTGAN on samples_ctr-like rows (CPU).
 
-Both models get the same rows, epochs, batch size (500), pac (10), noise size (128) and
-networks (generator residual [256, 256], critic [256, 256]), Adam 2e-4 / betas (0.5, 0.9) /
-decay 1e-6, one critic step per generator step, and the same torch thread count. Printed and
-written to ``bench/results/tabular_vs_ctgan.json``:
+Both models get the same rows, epochs, batch size (500), pac (10), Adam 2e-4 / betas
+(0.5, 0.9) / decay 1e-6, one critic step per generator step, and the same torch thread count.
+ctgan always runs with its library defaults for the networks (noise 128, generator residual
+(256, 256), discriminator (256, 256)): it is the baseline. Ours runs with
+``TabularGAN``'s ``DEFAULT_PARAMS`` sizes unless ``--ours-embedding-dim``,
+``--ours-generator-dims`` or ``--ours-critic-dims`` say otherwise (e.g.
+``--ours-generator-dims 256,256 --ours-critic-dims 256,256 --ours-embedding-dim 128`` for
+ctgan's sizes). Printed and written to ``bench/results/tabular_vs_ctgan.json`` (under
+``--key`` when given, keeping the file's other keys):
 
 * seconds per training epoch, CPU (``time.process_time``: this process, all its threads) and
   wall, median over the epochs after the first; the speed ratio ctgan / ours;
@@ -11,7 +16,9 @@ written to ``bench/results/tabular_vs_ctgan.json``:
 * fidelity of ``--eval-rows`` generated rows against the real ones, computed the same way
   for both: per column 1 - total variation distance (discrete, nulls as a category) or
   1 - two-sample KS statistic (continuous), their mean, the label share, and the mean
-  1 - TVD of the joint of each pair of discrete columns.
+  1 - TVD of the joint of each pair of discrete columns;
+* whether ours is at least ctgan's in every round on fidelity, pairs and label share
+  (distance to the real share).
 
 Setup: ctgan only in its own venv, so the project's ``.venv`` keeps its pins. ctgan 0.12.1
 accepts torch 2.5.1, numpy 1.26.4 and pandas 2.2.3 (its floor on Python 3.11: torch>=2.0,
@@ -24,9 +31,15 @@ joblib and their few pure-Python dependencies::
         > .venv-bench/lib/python3.11/site-packages/_project_venv.pth
     .venv-bench/bin/pip install "ctgan==0.12.1" "torch==2.5.1" "numpy==1.26.4" "pandas==2.2.3"
 
-Run (about 15 minutes on 2 cores)::
+Run (about 6 minutes on 2 cores with our default sizes, 15 with ctgan's sizes)::
 
-    .venv-bench/bin/python bench/tabular_vs_ctgan.py --rows 30000 --epochs 30 --rounds 2
+    .venv-bench/bin/python bench/tabular_vs_ctgan.py --rows 30000 --epochs 30 --rounds 2 \
+        --key default_sizes
+    .venv-bench/bin/python bench/tabular_vs_ctgan.py --rows 30000 --epochs 30 --rounds 2 \
+        --ours-generator-dims 256,256 --ours-critic-dims 256,256 --ours-embedding-dim 128 \
+        --key equal_sizes
+
+``--only tabular`` skips ctgan (to screen our sizes quickly; no speed ratio then).
 
 Rows: ``--frame PATH`` reads a parquet file with samples_ctr columns (those present of
 department, brand, category, label as discrete; price, user_events, user_days_since_last,
@@ -62,21 +75,22 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from samplegen.models.tabular import TabularGAN  # noqa: E402
+from samplegen.models.tabular import DEFAULT_PARAMS, TabularGAN  # noqa: E402
 from samplegen.train.loop import train_loop  # noqa: E402
 
 DISCRETE = ["department", "brand", "category", "label"]
 CONTINUOUS = ["price", "user_events", "user_days_since_last", "item_users", "item_purchase_rate"]
-NETWORK = {
-    "embedding_dim": 128,
-    "generator_dims": [256, 256],
-    "critic_dims": [256, 256],
+# Training settings shared by both models (ctgan's defaults, and ours).
+SHARED = {
     "pac": 10,
     "critic_steps": 1,
     "lr": 2e-4,
     "betas": [0.5, 0.9],
     "weight_decay": 1e-6,
 }
+# Our network sizes unless the --ours-* flags say otherwise.
+SIZES = ("embedding_dim", "generator_dims", "critic_dims")
+OURS_SIZES = {key: DEFAULT_PARAMS[key] for key in SIZES}
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -229,10 +243,12 @@ def _epochs(marks: list[tuple[float, float]]) -> dict:
     }
 
 
-def run_ours(frame, discrete, epochs, batch_size, seed, eval_rows) -> tuple[dict, pd.DataFrame]:
+def run_ours(
+    frame, discrete, epochs, batch_size, seed, eval_rows, network
+) -> tuple[dict, pd.DataFrame]:
     torch.manual_seed(seed)
     start = _now()
-    model = TabularGAN.from_frame(frame, discrete, params=NETWORK, seed=seed)
+    model = TabularGAN.from_frame(frame, discrete, params=network, seed=seed)
     stream = model.batches(frame, batch_size, seed)
     first = next(stream)  # encodes the rows and builds the sampler
     prepared = _now()
@@ -242,8 +258,8 @@ def run_ours(frame, discrete, epochs, batch_size, seed, eval_rows) -> tuple[dict
         itertools.chain([first], stream),
         epochs=epochs,
         steps_per_epoch=math.ceil(len(frame) / batch_size),
-        learning_rate=NETWORK["lr"],
-        weight_decay=NETWORK["weight_decay"],
+        learning_rate=network["lr"],
+        weight_decay=network["weight_decay"],
         on_epoch=lambda record: marks.append(_now()),
     )
     done = _now()
@@ -260,11 +276,17 @@ def run_ours(frame, discrete, epochs, batch_size, seed, eval_rows) -> tuple[dict
         "sample_wall_s": sampled[1] - done[1],
         "steps_per_epoch": math.ceil(len(frame) / batch_size),
         "modes": modes,
+        "network": {
+            key: model.params[key] for key in ("embedding_dim", "generator_dims", "critic_dims")
+        },
         **_epochs(marks),
     }, synthetic
 
 
-def run_ctgan(frame, discrete, epochs, batch_size, seed, eval_rows) -> tuple[dict, pd.DataFrame]:
+def run_ctgan(
+    frame, discrete, epochs, batch_size, seed, eval_rows, network
+) -> tuple[dict, pd.DataFrame]:
+    """ctgan with its library defaults; ``network`` only for the shared settings (checked)."""
     import ctgan.synthesizers.ctgan as ctgan_module
     from ctgan import CTGAN
 
@@ -279,20 +301,18 @@ def run_ctgan(frame, discrete, epochs, batch_size, seed, eval_rows) -> tuple[dic
     ctgan_module.tqdm = timed  # CTGAN.fit iterates its epochs through tqdm
     np.random.seed(seed)
     torch.manual_seed(seed)
-    model = CTGAN(
-        embedding_dim=NETWORK["embedding_dim"],
-        generator_dim=tuple(NETWORK["generator_dims"]),
-        discriminator_dim=tuple(NETWORK["critic_dims"]),
-        generator_lr=NETWORK["lr"],
-        generator_decay=NETWORK["weight_decay"],
-        discriminator_lr=NETWORK["lr"],
-        discriminator_decay=NETWORK["weight_decay"],
-        batch_size=batch_size,
-        discriminator_steps=NETWORK["critic_steps"],
-        epochs=epochs,
-        pac=NETWORK["pac"],
-        enable_gpu=False,
-    )
+    # Network sizes, learning rates, decays, critic steps and pac: the library's defaults.
+    model = CTGAN(batch_size=batch_size, epochs=epochs, enable_gpu=False)
+    shared = {
+        "pac": model.pac,
+        "critic_steps": model._discriminator_steps,
+        "lr": model._generator_lr,
+        "weight_decay": model._generator_decay,
+    }
+    assert model._discriminator_lr == shared["lr"], "ctgan defaults changed"
+    assert model._discriminator_decay == shared["weight_decay"], "ctgan defaults changed"
+    for key, value in shared.items():
+        assert network[key] == value, f"ctgan's default {key} is {value}, ours {network[key]}"
     start = _now()
     model.fit(frame, discrete)
     done = _now()
@@ -311,11 +331,20 @@ def run_ctgan(frame, discrete, epochs, batch_size, seed, eval_rows) -> tuple[dic
         "sample_wall_s": sampled[1] - done[1],
         "steps_per_epoch": max(len(frame) // batch_size, 1),
         "modes": modes,
+        "network": {
+            "embedding_dim": model._embedding_dim,
+            "generator_dims": list(model._generator_dim),
+            "critic_dims": list(model._discriminator_dim),
+        },
         **_epochs(marks),
     }, synthetic
 
 
 # -- main -------------------------------------------------------------------------------------
+
+
+def _dims(text: str) -> list[int]:
+    return [int(d) for d in text.split(",") if d.strip()]
 
 
 def main() -> None:
@@ -328,10 +357,42 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--eval-rows", type=int, default=None, help="default: --rows")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ours-embedding-dim",
+        type=int,
+        default=OURS_SIZES["embedding_dim"],
+        help=f"our noise size (default {OURS_SIZES['embedding_dim']}; ctgan: its default 128)",
+    )
+    parser.add_argument(
+        "--ours-generator-dims",
+        type=_dims,
+        default=OURS_SIZES["generator_dims"],
+        help="our residual block widths, comma-separated (default "
+        f"{','.join(map(str, OURS_SIZES['generator_dims']))}; ctgan: its default 256,256)",
+    )
+    parser.add_argument(
+        "--ours-critic-dims",
+        type=_dims,
+        default=OURS_SIZES["critic_dims"],
+        help="our critic layer widths, comma-separated (default "
+        f"{','.join(map(str, OURS_SIZES['critic_dims']))}; ctgan: its default 256,256)",
+    )
+    parser.add_argument(
+        "--only", choices=["tabular", "ctgan"], help="train only this model (no speed ratio)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/tabular_vs_ctgan.json")
+    parser.add_argument(
+        "--key", help="write the report under this key of --out, keeping its other keys"
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
+    network = {
+        "embedding_dim": args.ours_embedding_dim,
+        "generator_dims": args.ours_generator_dims,
+        "critic_dims": args.ours_critic_dims,
+        **SHARED,
+    }
 
     if args.frame is not None:
         frame = parquet_frame(args.frame, args.rows, args.seed)
@@ -343,80 +404,118 @@ def main() -> None:
     eval_rows = args.eval_rows or len(frame)
     print(f"rows={len(frame)} columns={list(frame.columns)} discrete={discrete} source={source}")
     print(frame.describe(include="all").T.to_string())
-
-    import ctgan
+    print(f"ours: {network}")
 
     runners = {"tabular": run_ours, "ctgan": run_ctgan}
+    names = [args.only] if args.only else ["tabular", "ctgan"]
     rounds = []
     load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for r in range(args.rounds):
-        order = ["tabular", "ctgan"] if r % 2 == 0 else ["ctgan", "tabular"]
+        order = names if r % 2 == 0 else names[::-1]
         result = {}
         for name in order:
             print(f"round {r}: training {name} ...", flush=True)
             timing, synthetic = runners[name](
-                frame, discrete, args.epochs, args.batch_size, args.seed + r, eval_rows
+                frame, discrete, args.epochs, args.batch_size, args.seed + r, eval_rows, network
             )
             timing["fidelity"] = fidelity(frame, synthetic, discrete)
             timing["load_avg_1m_after"] = os.getloadavg()[0]
             result[name] = timing
+            fid = timing["fidelity"]
             print(
                 f"  {name}: {timing['cpu_s_per_epoch']:.2f} CPU s/epoch "
                 f"({timing['wall_s_per_epoch']:.2f} wall), prep {timing['prep_cpu_s']:.1f} CPU s "
-                f"/ {timing['prep_wall_s']:.1f} wall s, fidelity "
-                f"{timing['fidelity']['score']:.3f}",
+                f"/ {timing['prep_wall_s']:.1f} wall s, fidelity {fid['score']:.3f}, pairs "
+                f"{fid['pair_score']:.3f}, label share {fid.get('label_share', float('nan')):.3f}"
+                f", load {timing['load_avg_1m_after']:.1f}",
                 flush=True,
             )
-        result["speed_ratio_cpu"] = (
-            result["ctgan"]["cpu_s_per_epoch"] / (result["tabular"]["cpu_s_per_epoch"])
-        )
-        result["speed_ratio_wall"] = (
-            result["ctgan"]["wall_s_per_epoch"] / (result["tabular"]["wall_s_per_epoch"])
-        )
-        result["fit_ratio_wall"] = result["ctgan"]["fit_wall_s"] / result["tabular"]["fit_wall_s"]
+        if len(names) == 2:
+            result["speed_ratio_cpu"] = (
+                result["ctgan"]["cpu_s_per_epoch"] / result["tabular"]["cpu_s_per_epoch"]
+            )
+            result["speed_ratio_wall"] = (
+                result["ctgan"]["wall_s_per_epoch"] / result["tabular"]["wall_s_per_epoch"]
+            )
+            result["fit_ratio_wall"] = (
+                result["ctgan"]["fit_wall_s"] / result["tabular"]["fit_wall_s"]
+            )
         rounds.append(result)
 
     real_label = float((frame["label"] == 1).mean()) if "label" in frame.columns else None
-    summary = {
-        "tabular_cpu_s_per_epoch": statistics.median(
-            r["tabular"]["cpu_s_per_epoch"] for r in rounds
-        ),
-        "ctgan_cpu_s_per_epoch": statistics.median(r["ctgan"]["cpu_s_per_epoch"] for r in rounds),
-        "speed_ratio_cpu": statistics.median(r["speed_ratio_cpu"] for r in rounds),
-        "speed_ratio_wall": statistics.median(r["speed_ratio_wall"] for r in rounds),
-        "fit_ratio_wall": statistics.median(r["fit_ratio_wall"] for r in rounds),
-        "tabular_fidelity": statistics.median(r["tabular"]["fidelity"]["score"] for r in rounds),
-        "ctgan_fidelity": statistics.median(r["ctgan"]["fidelity"]["score"] for r in rounds),
-        "real_label_share": real_label,
+    summary: dict = {}
+    for name in names:
+        summary[f"{name}_cpu_s_per_epoch"] = statistics.median(
+            r[name]["cpu_s_per_epoch"] for r in rounds
+        )
+        summary[f"{name}_fidelity"] = statistics.median(
+            r[name]["fidelity"]["score"] for r in rounds
+        )
+        summary[f"{name}_pair_score"] = statistics.median(
+            r[name]["fidelity"]["pair_score"] for r in rounds
+        )
+    if len(names) == 2:
+        for ratio in ("speed_ratio_cpu", "speed_ratio_wall", "fit_ratio_wall"):
+            summary[ratio] = statistics.median(r[ratio] for r in rounds)
+        # Per round: ours at least as good as ctgan on fidelity, pairs and the label share
+        # (distance to the real share).
+        summary["ours_at_least_ctgan_every_round"] = all(
+            r["tabular"]["fidelity"]["score"] >= r["ctgan"]["fidelity"]["score"]
+            and r["tabular"]["fidelity"]["pair_score"] >= r["ctgan"]["fidelity"]["pair_score"]
+            and (
+                real_label is None
+                or abs(r["tabular"]["fidelity"]["label_share"] - real_label)
+                <= abs(r["ctgan"]["fidelity"]["label_share"] - real_label)
+            )
+            for r in rounds
+        )
+    summary["real_label_share"] = real_label
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": args.threads,
+        "load_avg_before": load_before,
+        "load_avg_after": os.getloadavg(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
     }
+    if "ctgan" in names:
+        import ctgan
+
+        machine["ctgan"] = ctgan.__version__
     report = {
         "date": time.strftime("%Y-%m-%d"),
+        "started_utc": started,
+        "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "torch_threads": args.threads,
-            "load_avg_before": load_before,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "ctgan": ctgan.__version__,
-        },
+        "machine": machine,
         "data": {
             "source": source,
             "rows": len(frame),
             "discrete": discrete,
             "eval_rows": eval_rows,
         },
-        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, **NETWORK},
+        "settings": {
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            **SHARED,
+            "tabular": {key: network[key] for key in OURS_SIZES},
+            "ctgan": "library defaults (see each round's network)",
+        },
         "summary": summary,
         "rounds": rounds,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.key:
+        existing = json.loads(args.out.read_text()) if args.out.exists() else {}
+        existing[args.key] = report
+        report = existing
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
     print("\n== summary (medians over rounds) ==")
-    for name in ("tabular", "ctgan"):
+    for name in names:
         last = rounds[-1][name]
         print(
             f"{name:8s} CPU s/epoch {summary[f'{name}_cpu_s_per_epoch']:.2f}  "
@@ -429,12 +528,14 @@ def main() -> None:
             "         columns: "
             + ", ".join(f"{c} {v:.3f}" for c, v in last["fidelity"]["columns"].items())
         )
-    print(
-        f"speed ratio ctgan/tabular per epoch: CPU {summary['speed_ratio_cpu']:.2f}x, "
-        f"wall {summary['speed_ratio_wall']:.2f}x; whole fit (wall, incl. prep) "
-        f"{summary['fit_ratio_wall']:.2f}x"
-    )
-    print(f"wrote {args.out}")
+    if len(names) == 2:
+        print(
+            f"speed ratio ctgan/tabular per epoch: CPU {summary['speed_ratio_cpu']:.2f}x, "
+            f"wall {summary['speed_ratio_wall']:.2f}x; whole fit (wall, incl. prep) "
+            f"{summary['fit_ratio_wall']:.2f}x; ours at least ctgan's fidelity, pairs and "
+            f"label share in every round: {summary['ours_at_least_ctgan_every_round']}"
+        )
+    print(f"wrote {args.out}" + (f" (key {args.key})" if args.key else ""))
 
 
 if __name__ == "__main__":

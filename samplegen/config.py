@@ -141,6 +141,9 @@ class TabularConfig:
     fit_rows: int = setting(50000, "rows sampled on the driver to fit the column transformer")
     batch_size: int = setting(500, "rows per batch on each process (rounded up to pac)")
     pac: int = setting(10, "rows the critic judges together (PacGAN)")
+    embedding_dim: int = setting(32, "size of the generator's noise input")
+    generator_dims: list[int] = setting([64], "residual block sizes of the generator")
+    critic_dims: list[int] = setting([64], "hidden layer sizes of the critic")
 
 
 @dataclass

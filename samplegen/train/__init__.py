@@ -127,7 +127,15 @@ def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     fraction = min(1.0, tabular.fit_rows / n_rows)
     sample = rows.sample(fraction=fraction, seed=cfg.train.seed).toPandas()
     generator = TabularGAN.from_frame(
-        sample, tabular.discrete_columns, params={"pac": tabular.pac}, seed=cfg.train.seed
+        sample,
+        tabular.discrete_columns,
+        params={
+            "pac": tabular.pac,
+            "embedding_dim": tabular.embedding_dim,
+            "generator_dims": tabular.generator_dims,
+            "critic_dims": tabular.critic_dims,
+        },
+        seed=cfg.train.seed,
     )
     return {
         "n_rows": n_rows,
