@@ -27,25 +27,26 @@ def distributed() -> bool:
     return dist.is_available() and dist.is_initialized()
 
 
-def average_gradients(module: nn.Module) -> None:
-    """Average ``module``'s gradients over all ranks (no-op outside a process group).
+def synced_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, network: nn.Module) -> None:
+    """One optimizer step on ``loss`` with ``network``'s gradients averaged over all ranks.
 
     For multi-network models (GANs) whose alternating half-steps do not fit DDP's reducer,
-    which expects every parameter of a forward pass to receive a gradient. One flat
-    all-reduce per call.
+    which expects every parameter of a forward pass to receive a gradient. Outside a process
+    group (or with one rank) it is a plain step; otherwise one flat all-reduce.
     """
-    if not distributed() or dist.get_world_size() == 1:
-        return
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    offset = 0
-    for grad in grads:
-        grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
-        offset += grad.numel()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if distributed() and dist.get_world_size() > 1:
+        grads = [p.grad for p in network.parameters() if p.grad is not None]
+        if grads:
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            flat /= dist.get_world_size()
+            offset = 0
+            for grad in grads:
+                grad.copy_(flat[offset : offset + grad.numel()].view_as(grad))
+                offset += grad.numel()
+    optimizer.step()
 
 
 class Generator(ABC):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from samplegen.models.multvae import MultVAE, MultVAEModule
-from samplegen.models.sampling import category_matrix, category_mix, draw_items
+from samplegen.models.sampling import category_matrix, category_mix, draw_items, normal_rows
 
 
 class ConditionalVAEModule(MultVAEModule):
@@ -109,9 +109,10 @@ class ConditionalVAE(MultVAE):
         module = self.module.eval()
         own = module.condition(x)
         mu, logvar = module.encode(x, own)
-        eps = np.stack([rng.standard_normal(mu.shape[1]) for rng in rngs]).astype(np.float32)
         target = own if mix is None else torch.as_tensor(mix, dtype=torch.float32)
-        logits = module.decode(mu + torch.from_numpy(eps) * torch.exp(0.5 * logvar), target)
+        logits = module.decode(
+            mu + normal_rows(rngs, mu.shape[1]) * torch.exp(0.5 * logvar), target
+        )
         return draw_items(
             logits.numpy(),
             k,
@@ -133,8 +134,8 @@ class ConditionalVAE(MultVAE):
         target = np.broadcast_to(
             np.asarray(mix, dtype=np.float32), (len(rngs), len(self.categories))
         )
-        z = np.stack([rng.standard_normal(module.latent_dim) for rng in rngs]).astype(np.float32)
-        logits = module.decode(torch.from_numpy(z), torch.from_numpy(np.ascontiguousarray(target)))
+        z = normal_rows(rngs, module.latent_dim)
+        logits = module.decode(z, torch.from_numpy(np.ascontiguousarray(target)))
         return draw_items(
             logits.numpy(),
             k,

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from samplegen.models.base import InteractionGenerator, StepTerms, average_gradients
-from samplegen.models.sampling import category_matrix, category_mix, draw_items
+from samplegen.models.base import InteractionGenerator, StepTerms, synced_step
+from samplegen.models.sampling import category_matrix, category_mix, draw_items, normal_rows
 
 
 def _mlp(dims: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -152,18 +152,12 @@ class ConditionalWGAN(InteractionGenerator):
                 - self.module.judge(x, condition).mean()
                 + self.gp_weight * penalty
             )
-            critic_opt.zero_grad(set_to_none=True)
-            critic_loss.backward()
-            average_gradients(self.module.critic)
-            critic_opt.step()
+            synced_step(critic_loss, critic_opt, self.module.critic)
         fake, masked, negatives = self._masked_fake(x, condition)
         adversarial = -self.module.judge(masked, condition).mean()
         zero_reconstruction = (fake.pow(2) * negatives).sum(dim=1).mean()
         generator_loss = adversarial + self.zr_weight * zero_reconstruction
-        generator_opt.zero_grad(set_to_none=True)
-        generator_loss.backward()
-        average_gradients(self.module.generator)
-        generator_opt.step()
+        synced_step(generator_loss, generator_opt, self.module.generator)
         return {
             "loss": generator_loss.detach(),
             "critic_loss": critic_loss.detach(),
@@ -194,10 +188,10 @@ class ConditionalWGAN(InteractionGenerator):
         condition and, with ``quotas``, splits the ``k`` items over categories exactly.
         """
         module = self.module.eval()
-        z = np.stack([rng.standard_normal(module.noise_dim) for rng in rngs]).astype(np.float32)
+        z = normal_rows(rngs, module.noise_dim)
         target = None if mix is None else torch.as_tensor(mix, dtype=torch.float32)
         condition = module.condition(x, target)
-        probabilities = torch.sigmoid(module.generate(torch.from_numpy(z), condition))
+        probabilities = torch.sigmoid(module.generate(z, condition))
         return draw_items(
             torch.log(probabilities.clamp_min(1e-12)).numpy(),
             k,

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from samplegen.models.base import InteractionGenerator, StepTerms, distributed
-from samplegen.models.sampling import gumbel_top_k
+from samplegen.models.sampling import gumbel_top_k, normal_rows
 
 
 class MultVAEModule(nn.Module):
@@ -155,6 +155,5 @@ class MultVAE(InteractionGenerator):
         """
         module = self.module.eval()
         mu, logvar = module.encode(x)
-        eps = np.stack([rng.standard_normal(mu.shape[1]) for rng in rngs]).astype(np.float32)
-        logits = module.decode(mu + torch.from_numpy(eps) * torch.exp(0.5 * logvar))
+        logits = module.decode(mu + normal_rows(rngs, mu.shape[1]) * torch.exp(0.5 * logvar))
         return gumbel_top_k(logits.numpy(), k, exclude.numpy(), rngs)

@@ -12,6 +12,13 @@ import numpy as np
 import torch
 
 
+def normal_rows(rngs: Sequence[np.random.Generator], size: int) -> torch.Tensor:
+    """A (rows, size) float32 standard-normal tensor, row i drawn from ``rngs[i]``."""
+    return torch.from_numpy(
+        np.stack([rng.standard_normal(size) for rng in rngs]).astype(np.float32)
+    )
+
+
 def gumbel_keys(
     logits: np.ndarray, exclude: np.ndarray, rngs: Sequence[np.random.Generator]
 ) -> np.ndarray:

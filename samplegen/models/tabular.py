@@ -56,7 +56,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from samplegen.models.base import Generator, StepTerms, average_gradients
+from samplegen.models.base import Generator, StepTerms, synced_step
 
 STD_MULTIPLIER = 4.0
 """A value is normalised within its mode as ``(x - mean) / (STD_MULTIPLIER * std)``."""
@@ -945,10 +945,7 @@ class TabularGAN(Generator):
             (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
             penalty = ((grad.reshape(-1, critic.d_in).norm(2, dim=1) - 1) ** 2).mean()
             critic_loss = score_fake.mean() - score_real.mean()
-            critic_opt.zero_grad(set_to_none=True)
-            (critic_loss + self.gp_weight * penalty).backward()
-            average_gradients(critic)
-            critic_opt.step()
+            synced_step(critic_loss + self.gp_weight * penalty, critic_opt, critic)
         gen_cond = cond[self.critic_steps]
         raw = module.generate_raw(self._noise(rows, device), gen_cond)
         fake = torch.cat([module.activate(raw, self.tau), gen_cond], dim=1)
@@ -959,10 +956,7 @@ class TabularGAN(Generator):
             critic.requires_grad_(True)
         conditional = module.conditional_loss(raw, batch["slots"][self.critic_steps])
         generator_loss = adversarial + conditional
-        generator_opt.zero_grad(set_to_none=True)
-        generator_loss.backward()
-        average_gradients(generator)
-        generator_opt.step()
+        synced_step(generator_loss, generator_opt, generator)
         return {
             "loss": generator_loss.detach(),
             "critic_loss": critic_loss.detach(),
