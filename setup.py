@@ -24,6 +24,9 @@ INSTALL_REQUIRES = [
 #: Optional MLflow tracking of training runs (``train.mlflow_experiment``).
 TRACKING_REQUIRES = ["mlflow-skinny==2.19.0"]
 
+#: Benchmarks only (``bench/aggregate_vs_duckdb.py``).
+BENCH_REQUIRES = ["duckdb==1.1.3", "psutil==7.2.2"]
+
 DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4", "build==1.2.2.post1", *TRACKING_REQUIRES]
 
 setup(
@@ -34,6 +37,6 @@ setup(
     packages=find_packages(include=["samplegen", "samplegen.*"]),
     package_data={"samplegen": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": DEV_REQUIRES, "tracking": TRACKING_REQUIRES},
+    extras_require={"dev": DEV_REQUIRES, "tracking": TRACKING_REQUIRES, "bench": BENCH_REQUIRES},
     entry_points={"console_scripts": ["samplegen=samplegen.cli:run"]},
 )

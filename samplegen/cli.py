@@ -7,6 +7,8 @@ Examples::
     samplegen run --conf conf/local.yaml --run-id nightly-2026-11-28   # resumes a failed run
     samplegen evaluate --conf conf/local.yaml --run-id nightly-2026-11-28 --force
     samplegen runs --conf conf/local.yaml
+    samplegen profile --conf conf/local.yaml
+    samplegen simulate --events 10000000 --out /data/sim --format parquet
 """
 
 from __future__ import annotations
@@ -51,6 +53,31 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_config_arguments(runs)
+    profile = commands.add_parser(
+        "profile",
+        help="print the data profile written by the last aggregate",
+        epilog="example:\n  samplegen profile --conf conf/local.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(profile)
+    simulate = commands.add_parser(
+        "simulate",
+        help="write a simulated e-commerce event log and catalogue (Spark, seeded)",
+        description="Write <out>/events and <out>/catalogue; read them back with "
+        "data.source=files.",
+        epilog="example:\n  samplegen simulate --events 10000000 --out /data/sim\n"
+        "  samplegen run --conf conf/local.yaml --set data.source=files \\\n"
+        "      --set data.events_path=/data/sim/events --set data.events_format=parquet \\\n"
+        "      --set data.catalogue_path=/data/sim/catalogue --set data.catalogue_format=parquet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(simulate, conf_required=False)
+    simulate.add_argument("--out", required=True, help="output folder (local path or URI)")
+    simulate.add_argument("--events", type=int, default=1_000_000, help="target event count")
+    simulate.add_argument("--items", type=int, default=20_000, help="catalogue size")
+    simulate.add_argument("--categories", type=int, default=30, help="number of categories")
+    simulate.add_argument("--seed", type=int, default=7, help="seed; same seed, same rows")
+    simulate.add_argument("--format", choices=("parquet", "delta"), default="parquet")
     commands.add_parser("fetch-jars", help="download the Delta jars with Maven (once)")
     commands.add_parser(
         "config-reference", help="print every config key with its default, as Markdown"
@@ -58,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_config_arguments(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--conf", required=True, help="YAML config, e.g. conf/local.yaml")
+def _add_config_arguments(sub: argparse.ArgumentParser, conf_required: bool = True) -> None:
+    sub.add_argument("--conf", required=conf_required, help="YAML config, e.g. conf/local.yaml")
     sub.add_argument(
         "--set",
         action="append",
@@ -83,13 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         print(config_reference(), end="")
         return 0
     try:
-        cfg = load_config(args.conf, args.set)
+        cfg = load_config(args.conf, args.set)  # no --conf (simulate): the defaults
     except ConfigError as err:
         print(f"samplegen: config error: {err}", file=sys.stderr)
         return 2
     if args.command == "runs":
         _print_runs(cfg.reports_root)
         return 0
+    if args.command in ("profile", "simulate"):
+        return _with_spark(cfg, _print_profile if args.command == "profile" else _simulate, args)
     if args.command in NEEDS_RUN_ID and not args.run_id:
         print(f"samplegen: {args.command} needs --run-id of a trained run", file=sys.stderr)
         return 2
@@ -111,6 +140,41 @@ def main(argv: list[str] | None = None) -> int:
             spark.stop()
     _print_summary(run_id, results)
     return 0
+
+
+def _with_spark(cfg, action, args: argparse.Namespace) -> int:
+    """Run ``action(spark, cfg, args)`` in a session; errors become one line and exit code 1."""
+    from samplegen.spark import get_spark
+
+    spark = get_spark(cfg.spark)
+    try:
+        action(spark, cfg, args)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"samplegen: {args.command} failed: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if cfg.spark.master != "active":
+            spark.stop()
+    return 0
+
+
+def _print_profile(spark, cfg, args: argparse.Namespace) -> None:
+    from samplegen.features.profile import format_profile
+    from samplegen.tables import DATA_PROFILE, read_table
+
+    rows = read_table(spark, cfg.lakehouse, DATA_PROFILE).collect()
+    print(f"data profile of {cfg.lakehouse}")
+    print(format_profile({r["metric"]: r["value"] for r in rows}), end="")
+
+
+def _simulate(spark, cfg, args: argparse.Namespace) -> None:
+    from samplegen.data.simulate import SimulationSpec, write_simulation
+
+    spec = SimulationSpec(
+        n_events=args.events, n_items=args.items, n_categories=args.categories, seed=args.seed
+    )
+    counts = write_simulation(spark, spec, args.out, fmt=args.format)
+    print(f"wrote {args.out}: " + ", ".join(f"{name} {n:,}" for name, n in counts.items()))
 
 
 def _print_summary(run_id: str, results: list) -> None:

@@ -88,18 +88,34 @@ class DataConfig:
 
 @dataclass
 class AggregateConfig:
-    """Stage 1: weights, filters, vocabulary and the temporal split."""
+    """Stage 1: weights, decay, filters, indices, vocabulary and the split."""
 
     event_weights: dict[str, float] = setting(
         {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0},
         "weight of each event type; events of other types are quarantined",
     )
     max_weight: float = setting(50.0, "cap on the summed weight of one user-item pair")
+    decay_half_life_days: float = setting(
+        0.0,
+        "time decay of train weights: an event this many days before the end of the train "
+        "period counts half; 0 turns decay off",
+    )
     min_item_users: int = setting(10, "items need at least this many distinct train users")
     min_user_items: int = setting(3, "users need at least this many distinct vocabulary items")
     top_n_items: int = setting(5000, "size of the item vocabulary (most popular first)")
-    valid_fraction: float = setting(0.1, "share of events (by time) in the validation split")
-    test_fraction: float = setting(0.1, "share of events (by time) in the test split")
+    keep_indices: bool = setting(
+        True,
+        "reuse the user_index / item_index already in the lakehouse: known ids keep their index, "
+        "new ids are appended; false renumbers from scratch",
+    )
+    split: str = setting(
+        "temporal", "temporal: one global time cut; leave_last: each user's last items held out"
+    )
+    valid_fraction: float = setting(0.1, "temporal: share of events (by time) in valid")
+    test_fraction: float = setting(0.1, "temporal: share of events (by time) in test")
+    leave_last_n: int = setting(
+        1, "leave_last: each user's last n items go to test and the n before to valid"
+    )
     max_items_per_user: int = setting(
         2000, "training view keeps at most this many of a user's heaviest items"
     )
@@ -225,6 +241,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.source": ("completejourney", "movielens100k", "files"),
     "data.events_format": ("delta", "parquet", "csv"),
     "data.catalogue_format": ("delta", "parquet", "csv"),
+    "aggregate.split": ("temporal", "leave_last"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
     "generate.strategy": ("densify",),
@@ -349,6 +366,8 @@ def _validate(config: Config) -> None:
         ("aggregate.valid_fraction", 0 < config.aggregate.valid_fraction < 0.5),
         ("aggregate.test_fraction", 0 < config.aggregate.test_fraction < 0.5),
         ("aggregate.top_n_items", config.aggregate.top_n_items > 0),
+        ("aggregate.leave_last_n", config.aggregate.leave_last_n >= 1),
+        ("aggregate.decay_half_life_days", config.aggregate.decay_half_life_days >= 0),
         ("aggregate.training_files", config.aggregate.training_files > 0),
         ("aggregate.ctr_negatives_per_positive", config.aggregate.ctr_negatives_per_positive >= 0),
         ("train.epochs", config.train.epochs > 0),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.data import sources
 from samplegen.data.validate import check_columns, split_clean_quarantine
 from samplegen.features.interactions import (
     build_indices,
+    decay_weights,
     interaction_rows,
-    split_by_time,
+    split_events,
     training_view,
+    user_item_pairs,
     weighted_events,
 )
 from samplegen.features.profile import data_profile
@@ -67,33 +70,38 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             )
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
-        events, cuts = split_by_time(events, agg.valid_fraction, agg.test_fraction)
-        events = events.cache()
+        events, cuts = split_events(events, agg)
+        events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
         catalogue = read_table(spark, lake, CATALOGUE)
-        users, items = build_indices(events, catalogue, agg)
-        result.rows["user_index"] = write_table(users, lake, USER_INDEX)
+        previous = _previous_indices(spark, lake) if agg.keep_indices else None
+        pairs = user_item_pairs(events).cache()
+        users, items = build_indices(pairs, catalogue, agg, previous)
         result.rows["item_index"] = write_table(items, lake, ITEM_INDEX)
-        if result.rows["user_index"] == 0:
+        result.rows["user_index"] = write_table(users, lake, USER_INDEX)
+        items = read_table(spark, lake, ITEM_INDEX)
+        users = read_table(spark, lake, USER_INDEX).where(F.col("n_items") >= agg.min_user_items)
+        result.rows["active_users"] = users.count()
+        if result.rows["active_users"] == 0:
             raise ValueError(
                 "no user survives aggregate.min_user_items / aggregate.min_item_users; "
                 "lower them or load more data"
             )
-        users = read_table(spark, lake, USER_INDEX)
-        items = read_table(spark, lake, ITEM_INDEX)
         for split, table in INTERACTIONS.items():
-            rows = interaction_rows(events, users, items, split, agg.max_weight)
+            rows = interaction_rows(pairs, users, items, split, agg.max_weight)
             result.rows[table.name] = write_table(rows, lake, table)
         result.rows |= write_tabular_tables(
-            events, users, items, catalogue, agg, lake, train_cut=cuts["valid_from"]
+            events, users, items, catalogue, agg, lake, train_cut=cuts["train_until"]
         )
         events.unpersist()
+        pairs.unpersist()
 
         train = read_table(spark, lake, INTERACTIONS["train"])
         view = training_view(train, agg.max_items_per_user, agg.training_files)
         result.rows["training_view"] = write_table(view, lake, TRAINING_VIEW)
 
         samples = read_table(spark, lake, SAMPLES_CTR)
-        profile = data_profile(spark, train, items, result.rows, samples)
+        quarantine = read_table(spark, lake, EVENTS_QUARANTINE)
+        profile = data_profile(spark, train, items, result.rows, samples, quarantine)
         result.rows["data_profile"] = write_table(profile.to_spark(spark), lake, DATA_PROFILE)
         result.metrics = {**profile.figures, **cuts}
         result.outputs = {
@@ -110,3 +118,13 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             )
         } | {t.name: table_path(lake, t) for t in INTERACTIONS.values()}
     return result
+
+
+def _previous_indices(spark: SparkSession, lake: str) -> tuple[DataFrame, DataFrame] | None:
+    """The ``user_index`` and ``item_index`` of an earlier load, or None on a new lakehouse."""
+    try:
+        users = read_table(spark, lake, USER_INDEX)
+        items = read_table(spark, lake, ITEM_INDEX)
+    except FileNotFoundError:
+        return None
+    return users.localCheckpoint(), items.localCheckpoint()

@@ -23,7 +23,8 @@ def split_by_time(
     """Global temporal split: ``train < t1 <= valid < t2 <= test``.
 
     The cuts are the event-time quantiles that leave ``valid_fraction`` and ``test_fraction``
-    of the events after them. Returns the events with a ``split`` column, and the cuts.
+    of the events after them. Returns the events with a ``split`` column, and the cuts;
+    ``train_until`` (= ``valid_from``) is the end of the train period.
     """
     seconds = F.col("event_time").cast("long")
     t1, t2 = events.select(
@@ -37,62 +38,181 @@ def split_by_time(
     cuts = {
         "valid_from": pd.Timestamp(t1, unit="s").isoformat(),
         "test_from": pd.Timestamp(t2, unit="s").isoformat(),
+        "train_until": pd.Timestamp(t1, unit="s").isoformat(),
     }
     return events.withColumn("split", split), cuts
 
 
+def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, str]]:
+    """Per-user leave-last-n: each user's ``n`` latest items go to test, the ``n`` before to valid.
+
+    Items are ranked by the time of the user's last event on them (ties: the larger id first).
+    All events of a held-out (user, item) pair go to its split, so a test item never also
+    appears in the user's train events. Users with ``2 n`` items or fewer keep everything in
+    train. The ranking runs over (user, item) pairs, so a user with a million events is ranked
+    over at most their distinct items. ``train_until`` is one second after the last train event.
+    """
+    pairs = events.groupBy("user_id", "item_id").agg(F.max("event_time").alias("last_time"))
+    by_user = Window.partitionBy("user_id")
+    rank = F.row_number().over(by_user.orderBy(F.desc("last_time"), F.desc("item_id")))
+    n_pairs = F.count(F.lit(1)).over(by_user)
+    pairs = pairs.select(
+        "user_id",
+        "item_id",
+        F.when(n_pairs <= 2 * n, F.lit("train"))
+        .when(rank <= n, F.lit("test"))
+        .when(rank <= 2 * n, F.lit("valid"))
+        .otherwise(F.lit("train"))
+        .alias("split"),
+    )
+    events = events.join(pairs, ["user_id", "item_id"])
+    last_train = events.where(F.col("split") == "train").agg(F.max("event_time")).first()[0]
+    until = pd.Timestamp(last_train) + pd.Timedelta(seconds=1)
+    return events, {"train_until": until.isoformat()}
+
+
+def split_events(events: DataFrame, cfg: AggregateConfig) -> tuple[DataFrame, dict[str, str]]:
+    """Add ``split`` as configured by ``aggregate.split``; returns the events and the cuts."""
+    if cfg.split == "leave_last":
+        return split_leave_last(events, cfg.leave_last_n)
+    return split_by_time(events, cfg.valid_fraction, cfg.test_fraction)
+
+
+def decay_weights(events: DataFrame, half_life_days: float, train_until: str) -> DataFrame:
+    """Halve the weight ``w`` of train events every ``half_life_days`` before ``train_until``.
+
+    Valid and test events keep their weights: they are targets, not evidence. A half-life of 0
+    leaves the events as they are.
+    """
+    if half_life_days <= 0:
+        return events
+    age_days = (
+        F.lit(pd.Timestamp(train_until).timestamp()) - F.col("event_time").cast("double")
+    ) / 86_400.0
+    decayed = F.col("w") * F.pow(F.lit(0.5), F.greatest(age_days, F.lit(0.0)) / half_life_days)
+    return events.withColumn("w", F.when(F.col("split") == "train", decayed).otherwise(F.col("w")))
+
+
+def extend_index(
+    qualified: DataFrame, previous: DataFrame | None, id_col: str, idx_col: str
+) -> DataFrame:
+    """Dense 0-based indices for the ids of ``qualified`` plus those already in ``previous``.
+
+    An id of ``previous`` keeps its index; ids new to it are numbered after the largest index,
+    in id order. So reruns on the same input give the same indices, and a model or table keyed
+    by an old index still points at the same id after new data arrives. Without ``previous``
+    the indices are simply 0.. in id order.
+
+    Returns:
+        ``id_col`` and ``idx_col`` for every id of either input.
+    """
+    ids = qualified.select(id_col).distinct()
+    offset = 0
+    if previous is not None:
+        previous = previous.select(id_col, F.col(idx_col).cast("int").alias(idx_col))
+        ids = ids.join(previous.select(id_col), id_col, "left_anti")
+        offset = (previous.agg(F.max(idx_col)).first()[0] or -1) + 1
+    numbered = ids.withColumn(
+        idx_col, (F.row_number().over(Window.orderBy(id_col)) - 1 + offset).cast("int")
+    )
+    return numbered if previous is None else previous.unionByName(numbered)
+
+
+def user_item_pairs(events: DataFrame) -> DataFrame:
+    """One row per (user, item, split): the summed weight ``w`` and the ``n_events``.
+
+    Indices and interaction rows are computed from these pairs rather than from the events:
+    a log has several events per pair, and the aggregation is combined inside each input
+    partition before the shuffle, so a user with a million events ships at most one row per
+    (item, partition) instead of a million rows to one task.
+    """
+    return events.groupBy("user_id", "item_id", "split").agg(
+        F.sum("w").alias("w"), F.count(F.lit(1)).alias("n_events")
+    )
+
+
 def build_indices(
-    events: DataFrame, catalogue: DataFrame, cfg: AggregateConfig
+    pairs: DataFrame,
+    catalogue: DataFrame,
+    cfg: AggregateConfig,
+    previous: tuple[DataFrame, DataFrame] | None = None,
 ) -> tuple[DataFrame, DataFrame]:
     """Item vocabulary and user index, both learnt from the train split only.
 
     Items: at least ``min_item_users`` distinct train users, the ``top_n_items`` most popular
     (ties by id). Users: at least ``min_user_items`` distinct vocabulary items in train.
-    Indices are dense, 0-based and ordered by id, so the same input gives the same indices.
+    With ``previous`` (the ``user_index`` and ``item_index`` of an earlier load) every id there
+    keeps its index and stays in the index, and the vocabulary is the earlier one plus this
+    load's qualifying items (see :func:`extend_index`); counts are this load's (0 when absent).
+
+    Args:
+        pairs: :func:`user_item_pairs` of the split events.
+        catalogue: ``item_id`` and ``category`` of the catalogue.
+        cfg: the ``aggregate`` config (filters and vocabulary size).
+        previous: ``(user_index, item_index)`` to keep, or None to number from scratch.
+
+    Returns:
+        ``(users, items)``. Only users with ``n_items >= min_user_items`` (this load's
+        qualifying users) are given interaction rows.
     """
-    train = events.where(F.col("split") == "train")
-    item_counts = (
-        train.groupBy("item_id")
-        .agg(F.countDistinct("user_id").alias("n_users"))
-        .where(F.col("n_users") >= cfg.min_item_users)
+    old_users, old_items = previous if previous is not None else (None, None)
+    train = pairs.where(F.col("split") == "train")
+    # Both counts are read twice below; they are as small as the id sets, so keep them.
+    item_counts = train.groupBy("item_id").agg(F.count(F.lit(1)).alias("n_users")).localCheckpoint()
+    qualified_items = (
+        item_counts.where(F.col("n_users") >= cfg.min_item_users)
         .orderBy(F.col("n_users").desc(), F.col("item_id"))
         .limit(cfg.top_n_items)
     )
     items = (
-        item_counts.join(catalogue.select("item_id", "category"), "item_id", "left")
-        .withColumn("item_idx", F.row_number().over(Window.orderBy("item_id")) - 1)
-        .select("item_id", "item_idx", "n_users", "category")
+        extend_index(qualified_items, old_items, "item_id", "item_idx")
+        .join(item_counts, "item_id", "left")
+        .join(catalogue.select("item_id", "category"), "item_id", "left")
+        .select("item_id", "item_idx", F.coalesce("n_users", F.lit(0)).alias("n_users"), "category")
+        .localCheckpoint()
     )
     user_counts = (
-        train.join(items.select("item_id"), "item_id")
+        train.join(F.broadcast(items.select("item_id")), "item_id")
         .groupBy("user_id")
-        .agg(F.countDistinct("item_id").alias("n_items"), F.count(F.lit(1)).alias("n_events"))
-        .where(F.col("n_items") >= cfg.min_user_items)
+        .agg(F.count(F.lit(1)).alias("n_items"), F.sum("n_events").alias("n_events"))
+        .localCheckpoint()
     )
-    users = user_counts.withColumn(
-        "user_idx", F.row_number().over(Window.orderBy("user_id")) - 1
-    ).select("user_id", "user_idx", "n_items", "n_events")
+    active = user_counts.where(F.col("n_items") >= cfg.min_user_items)
+    users = (
+        extend_index(active, old_users, "user_id", "user_idx")
+        .join(user_counts, "user_id", "left")
+        .select(
+            "user_id",
+            "user_idx",
+            F.coalesce("n_items", F.lit(0)).cast("long").alias("n_items"),
+            F.coalesce("n_events", F.lit(0)).cast("long").alias("n_events"),
+        )
+    )
     return users, items
 
 
 def interaction_rows(
-    events: DataFrame, users: DataFrame, items: DataFrame, split: str, max_weight: float
+    pairs: DataFrame, users: DataFrame, items: DataFrame, split: str, max_weight: float
 ) -> DataFrame:
     """One row per indexed user of ``split``: sorted ``item_idx`` and matching ``weight``.
 
-    The weight of a (user, item) pair is the sum of its event weights, capped at
-    ``max_weight`` so that one heavy user-item pair cannot dominate.
+    The weight of a (user, item) pair is the sum of its event weights (``pairs.w``, see
+    :func:`user_item_pairs`), capped at ``max_weight`` so that one heavy user-item pair cannot
+    dominate.
     """
-    pairs = (
-        events.where(F.col("split") == split)
-        .join(F.broadcast(users.select("user_id", "user_idx")), "user_id")
+    weighted = (
+        pairs.where(F.col("split") == split)
+        .join(users.select("user_id", "user_idx"), "user_id")
         .join(F.broadcast(items.select("item_id", "item_idx")), "item_id")
-        .groupBy("user_idx", "item_idx")
-        .agg(F.least(F.sum("w"), F.lit(max_weight)).cast("float").alias("weight"))
+        .select(
+            "user_idx",
+            "item_idx",
+            F.least(F.col("w"), F.lit(max_weight)).cast("float").alias("weight"),
+        )
     )
     sorted_pairs = F.array_sort(F.collect_list(F.struct("item_idx", "weight")))
     return (
-        pairs.groupBy("user_idx")
+        weighted.groupBy("user_idx")
         .agg(sorted_pairs.alias("pairs"))
         .select(
             "user_idx",

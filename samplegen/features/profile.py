@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,16 +62,44 @@ def label_rates(samples: DataFrame) -> dict[str, float]:
     return figures
 
 
+def category_shares(train: DataFrame, items: DataFrame, top: int = 10) -> dict[str, float]:
+    """Share of train interactions per category: the ``top`` largest, the rest as ``(other)``.
+
+    Items without a category count as ``(none)``.
+    """
+    counts = (
+        train.select(F.explode("item_idx").alias("item_idx"))
+        .join(F.broadcast(items.select("item_idx", "category")), "item_idx")
+        .groupBy(F.coalesce("category", F.lit("(none)")).alias("category"))
+        .count()
+        .collect()
+    )
+    total = sum(r["count"] for r in counts) or 1
+    ranked = sorted(counts, key=lambda r: (-r["count"], r["category"]))
+    shares = {f"category_share/{r['category']}": r["count"] / total for r in ranked[:top]}
+    if len(ranked) > top:
+        shares["category_share/(other)"] = sum(r["count"] for r in ranked[top:]) / total
+    return shares
+
+
+def quarantine_reasons(quarantine: DataFrame) -> dict[str, float]:
+    """Number of quarantined events per reason."""
+    rows = quarantine.groupBy("reason").count().collect()
+    return {f"quarantined/{r['reason']}": float(r["count"]) for r in rows}
+
+
 def data_profile(
     spark: SparkSession,
     train: DataFrame,
     items: DataFrame,
     rows: dict[str, int],
     samples: DataFrame | None = None,
+    quarantine: DataFrame | None = None,
 ) -> Profile:
     """Figures over the train split plus the stage's row counts.
 
-    With ``samples`` (the ``samples_ctr`` table) the profile also carries its label rates.
+    With ``samples`` (the ``samples_ctr`` table) the profile also carries its label rates, and
+    with ``quarantine`` (``events_quarantine``) the count per reason.
     """
     per_user = np.array([r[0] for r in train.select("n_items").collect()], dtype=np.float64)
     item_users = np.array([r[0] for r in items.select("n_users").collect()], dtype=np.float64)
@@ -83,12 +112,71 @@ def data_profile(
         "density": n_interactions / (n_users * n_items) if n_users and n_items else 0.0,
         "item_popularity_gini": gini(item_users),
         "item_head20_share": head_share(item_users),
+        "items_without_train_users": float((item_users == 0).sum()),
         "quarantined_share": rows["events_quarantine"] / max(rows["raw_events"], 1),
     }
     if n_users:
         for q in (0.1, 0.25, 0.5, 0.75, 0.9, 0.99):
             figures[f"items_per_user_p{int(q * 100)}"] = float(np.quantile(per_user, q))
         figures["items_per_user_max"] = float(per_user.max())
+    figures.update(category_shares(train, items))
     if samples is not None:
         figures.update(label_rates(samples))
+    if quarantine is not None:
+        figures.update(quarantine_reasons(quarantine))
     return Profile(figures)
+
+
+_SECTIONS = (
+    ("Size", ("users", "items", "interactions_train", "density", "items_without_train_users")),
+    ("Items per user (train)", ("items_per_user_",)),
+    ("Item popularity", ("item_popularity_gini", "item_head20_share")),
+    ("Categories (share of train interactions)", ("category_share/",)),
+    ("Labels", ("purchase_rate_", "ctr_label_rate_")),
+    ("Input quality", ("quarantined_share", "quarantined/")),
+)
+
+
+def _format_value(name: str, value: float) -> str:
+    if name == "density":
+        return f"{value:.3%}"
+    if "share" in name or "rate" in name:
+        return f"{value:.1%}"
+    if name == "item_popularity_gini":
+        return f"{value:.3f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _sorted_group(figures: dict[str, float], prefix: str) -> list[str]:
+    """Names matching ``prefix``: exact, or ``a_``/``a/`` groups (``/`` groups largest first)."""
+    if prefix[-1] not in "_/":
+        return [prefix] if prefix in figures else []
+    names = [n for n in figures if n.startswith(prefix)]
+    if prefix.endswith("/"):
+        return sorted(names, key=lambda n: (-figures[n], n))
+    digits = re.compile(r"(\d+)")
+    return sorted(names, key=lambda n: [int(p) if p.isdigit() else p for p in digits.split(n)])
+
+
+def format_profile(figures: dict[str, float]) -> str:
+    """The profile as a readable text summary, grouped in sections.
+
+    Sections list figures whose name equals or starts with one of their prefixes; any figure
+    no section claims is listed at the end, so nothing is hidden.
+    """
+    lines: list[str] = []
+    shown: set[str] = set()
+    for title, prefixes in _SECTIONS:
+        names = [n for p in prefixes for n in _sorted_group(figures, p) if n not in shown]
+        if not names:
+            continue
+        lines.append(title)
+        for name in names:
+            label = name.split("/", 1)[1] if "/" in name else name
+            lines.append(f"  {label:<32} {_format_value(name, figures[name]):>14}")
+        shown.update(names)
+    rest = [n for n in figures if n not in shown]
+    if rest:
+        lines.append("Other")
+        lines.extend(f"  {n:<32} {_format_value(n, figures[n]):>14}" for n in rest)
+    return "\n".join(lines) + "\n"

@@ -37,7 +37,7 @@ def indexed_events(events: DataFrame, users: DataFrame, items: DataFrame) -> Dat
     """Events of indexed users on indexed items, with ``user_idx``, ``item_idx`` and ``category``.
 
     Args:
-        events: events with a ``split`` column (see ``split_by_time``).
+        events: events with a ``split`` column (see ``split_events``).
         users: ``user_index`` rows (``user_id``, ``user_idx``).
         items: ``item_index`` rows (``item_id``, ``item_idx``, ``category``).
     """
@@ -73,8 +73,8 @@ def user_features(
         events: events with a ``split`` column.
         users: ``user_index`` rows.
         items: ``item_index`` rows.
-        train_cut: first instant of the valid split (``cuts["valid_from"]`` of
-            ``split_by_time``, an ISO timestamp in UTC).
+        train_cut: end of the train period (``cuts["train_until"]`` of ``split_events``, an
+            ISO timestamp in UTC).
     """
     cut_seconds = pd.Timestamp(train_cut).timestamp()
     train = indexed_events(events, users, items).where(F.col("split") == "train")
@@ -353,7 +353,7 @@ def write_tabular_tables(
         catalogue: the ``catalogue`` table.
         cfg: the ``aggregate`` config (``ctr_negatives_per_positive``, ``ctr_seed``).
         lakehouse: root of the Delta tables.
-        train_cut: first instant of the valid split (see :func:`user_features`).
+        train_cut: end of the train period (see :func:`user_features`).
     """
     spark = events.sparkSession
     rows = {

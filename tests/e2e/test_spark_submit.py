@@ -31,7 +31,15 @@ def wheel(tmp_path_factory) -> Path:
 def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
     cfg = small_config(
         tmp_path,
-        ["spark.master=active", "data.max_users=60", "train.epochs=2", "aggregate.top_n_items=300"],
+        [
+            "spark.master=active",
+            "data.max_users=60",
+            "train.epochs=2",
+            "aggregate.top_n_items=300",
+            # the per-user split and time decay, end to end (the other runs use the defaults)
+            "aggregate.split=leave_last",
+            "aggregate.decay_half_life_days=30",
+        ],
     )
     conf = tmp_path / "cluster.yaml"
     conf.write_text(yaml.safe_dump(cfg.to_dict()))
@@ -56,6 +64,8 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
     manifest = json.loads((tmp_path / "reports" / "submitted" / "manifest.json").read_text())
     assert [s["status"] for s in manifest["stages"].values()] == ["done"] * 4
     assert manifest["versions"]["samplegen_from"].startswith(str(wheel))
+    cuts = manifest["stages"]["aggregate"]["metrics"]
+    assert "train_until" in cuts and "valid_from" not in cuts  # leave_last, not the time cut
     assert (tmp_path / "reports" / "submitted" / "index.html").exists()
 
 

@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import yaml
 from pyspark.sql import functions as F
 
+from samplegen.cli import main
 from samplegen.features.interactions import split_by_time, unpack_items
 from samplegen.tables import (
     DATA_PROFILE,
@@ -81,3 +83,26 @@ def test_profile_has_the_headline_figures(spark, cfg, pipeline_run):
         assert name in figures
     assert 0 < figures["density"] < 1
     assert 0 < figures["item_popularity_gini"] < 1
+    shares = {k: v for k, v in figures.items() if k.startswith("category_share/")}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    reasons = {k: v for k, v in figures.items() if k.startswith("quarantined/")}
+    assert sum(reasons.values()) == count(spark, cfg, EVENTS_QUARANTINE)
+
+
+def test_profile_command_prints_a_readable_summary(spark, cfg, pipeline_run, tmp_path, capsys):
+    conf = tmp_path / "active.yaml"
+    conf.write_text(yaml.safe_dump(cfg.to_dict() | {"spark": {"master": "active"}}))
+    assert main(["profile", "--conf", str(conf)]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Size", "Items per user (train)", "Item popularity", "Categories", "Labels"):
+        assert f"\n{heading}" in out
+    users = count(spark, cfg, USER_INDEX)
+    assert any(line.split() == ["users", f"{users:,}"] for line in out.splitlines())
+    assert "zero_quantity" in out
+
+
+def test_profile_command_without_a_profile_says_what_to_run(spark, cfg, tmp_path, capsys):
+    raw = cfg.to_dict() | {"spark": {"master": "active"}, "lakehouse": str(tmp_path / "empty")}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["profile", "--conf", str(tmp_path / "c.yaml")]) == 1
+    assert "data_profile" in capsys.readouterr().err

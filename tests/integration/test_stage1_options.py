@@ -1,0 +1,139 @@
+"""Stage-1 options on small hand-made events: stable indices, leave-last-n, decay, skew."""
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from samplegen.config import AggregateConfig
+from samplegen.features.interactions import (
+    build_indices,
+    decay_weights,
+    interaction_rows,
+    split_leave_last,
+    user_item_pairs,
+    weighted_events,
+)
+
+pytestmark = [pytest.mark.spark]
+
+T0 = datetime(2026, 1, 1)
+OPEN = AggregateConfig(min_item_users=1, min_user_items=1, top_n_items=100)
+
+
+def events(spark, rows, split="train"):
+    """(user, item, hours after T0) -> events with weight 1 in ``split``."""
+    data = [(u, i, "view", T0 + timedelta(hours=h), 1.0, split) for u, i, h in rows]
+    return spark.createDataFrame(
+        data, "user_id string, item_id string, event_type string, event_time timestamp, "
+        "w double, split string",
+    )  # fmt: skip
+
+
+def no_catalogue(spark):
+    return spark.createDataFrame([], "item_id string, category string")
+
+
+def as_dict(df, id_col, idx_col):
+    return {r[id_col]: r[idx_col] for r in df.collect()}
+
+
+def test_indices_survive_new_data(spark):
+    first = events(spark, [("u1", "b", 1), ("u2", "c", 2), ("u3", "b", 3), ("u3", "d", 4)])
+    users1, items1 = build_indices(user_item_pairs(first), no_catalogue(spark), OPEN)
+    users1, items1 = users1.localCheckpoint(), items1.localCheckpoint()
+    assert as_dict(users1, "user_id", "user_idx") == {"u1": 0, "u2": 1, "u3": 2}
+    assert as_dict(items1, "item_id", "item_idx") == {"b": 0, "c": 1, "d": 2}
+
+    # u0 and item "a" sort first but are new; u2 and item c are absent from the new load.
+    second = events(spark, [("u0", "a", 1), ("u1", "b", 2), ("u3", "d", 3), ("u4", "e", 4)])
+    users2, items2 = build_indices(
+        user_item_pairs(second), no_catalogue(spark), OPEN, previous=(users1, items1)
+    )
+    users = {r.user_id: r for r in users2.collect()}
+    items = {r.item_id: r for r in items2.collect()}
+    assert {u: r.user_idx for u, r in users.items()} == {
+        "u1": 0,
+        "u2": 1,
+        "u3": 2,
+        "u0": 3,
+        "u4": 4,
+    }
+    assert {i: r.item_idx for i, r in items.items()} == {"b": 0, "c": 1, "d": 2, "a": 3, "e": 4}
+    assert users["u2"].n_items == 0 and users["u3"].n_items == 1
+    assert items["c"].n_users == 0 and items["b"].n_users == 1
+
+    fresh_users, _ = build_indices(user_item_pairs(second), no_catalogue(spark), OPEN)
+    assert as_dict(fresh_users, "user_id", "user_idx") == {"u0": 0, "u1": 1, "u3": 2, "u4": 3}
+
+
+def test_vocabulary_is_the_old_one_plus_this_loads_top_items(spark):
+    cfg = AggregateConfig(min_item_users=1, min_user_items=1, top_n_items=2)
+    first = events(spark, [("u1", "a", 1), ("u2", "a", 1), ("u1", "b", 2), ("u2", "b", 2)])
+    users1, items1 = build_indices(user_item_pairs(first), no_catalogue(spark), cfg)
+    previous = (users1.localCheckpoint(), items1.localCheckpoint())
+    # x and y are now the two most popular items; a and b keep their places.
+    second = events(
+        spark, [(u, "x", 1) for u in ("u1", "u2", "u3")] + [("u1", "y", 1), ("u2", "y", 1)]
+    )
+    _, fresh = build_indices(user_item_pairs(second), no_catalogue(spark), cfg)
+    assert as_dict(fresh, "item_id", "item_idx") == {"x": 0, "y": 1}
+    _, kept = build_indices(user_item_pairs(second), no_catalogue(spark), cfg, previous=previous)
+    assert as_dict(kept, "item_id", "item_idx") == {"a": 0, "b": 1, "x": 2, "y": 3}
+
+
+def test_leave_last_n_holds_out_each_users_latest_items(spark):
+    rows = [("A", f"i{k}", k) for k in range(1, 6)] + [("A", "i1", 6)]  # i1 seen again last
+    rows += [("B", "j1", 1), ("B", "j2", 2)]  # 2 items <= 2n: all train
+    split, cuts = split_leave_last(events(spark, rows).drop("split"), n=1)
+    got = sorted((r.user_id, r.item_id, r.event_time.hour, r.split) for r in split.collect())
+    h = T0.hour
+    assert got == [
+        ("A", "i1", h + 1, "test"),
+        ("A", "i1", h + 6, "test"),
+        ("A", "i2", h + 2, "train"),
+        ("A", "i3", h + 3, "train"),
+        ("A", "i4", h + 4, "train"),
+        ("A", "i5", h + 5, "valid"),
+        ("B", "j1", h + 1, "train"),
+        ("B", "j2", h + 2, "train"),
+    ]
+    assert pd.Timestamp(cuts["train_until"]) == pd.Timestamp(T0 + timedelta(hours=4, seconds=1))
+
+
+def test_decay_halves_train_weight_per_half_life(spark):
+    df = events(spark, [("u", "a", 0), ("u", "b", 240)]).unionByName(
+        events(spark, [("u", "c", 0)], split="test")
+    )
+    until = (T0 + timedelta(hours=240)).isoformat()
+    decayed = {r.item_id: r.w for r in decay_weights(df, 10.0, until).collect()}
+    assert decayed == pytest.approx({"a": 0.5, "b": 1.0, "c": 1.0})
+    unchanged = {r.item_id: r.w for r in decay_weights(df, 0.0, until).collect()}
+    assert unchanged == {"a": 1.0, "b": 1.0, "c": 1.0}
+
+
+def test_a_heavy_user_is_combined_before_the_shuffle(spark):
+    heavy = spark.range(200_000).select(
+        F.lit("whale").alias("user_id"),
+        F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
+        F.lit("view").alias("event_type"),
+        (F.lit(T0).cast("timestamp") + F.make_interval(secs=F.col("id"))).alias("event_time"),
+    )
+    light = spark.range(2_000).select(
+        F.concat(F.lit("u"), (F.col("id") % 200).cast("string")).alias("user_id"),
+        F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
+        F.lit("cart").alias("event_type"),
+        F.lit(T0).cast("timestamp").alias("event_time"),
+    )
+    df = weighted_events(heavy.unionByName(light), {"view": 1.0, "cart": 3.0})
+    df = df.withColumn("split", F.lit("train")).repartition(8)
+    users, items = build_indices(user_item_pairs(df), no_catalogue(spark), OPEN)
+    rows = interaction_rows(user_item_pairs(df), users, items, "train", max_weight=50.0)
+
+    plan = spark._jvm.PythonSQLUtils.explainString(rows._jdf.queryExecution(), "simple")
+    assert "partial_sum" in plan  # per-partition sums: the whale ships <= 50 rows per partition
+    whale_idx = users.where(F.col("user_id") == "whale").first().user_idx
+    whale = rows.where(F.col("user_idx") == whale_idx).first()
+    assert whale.n_items == 50 and set(whale.weight) == {50.0}
+    assert rows.count() == 201
