@@ -143,17 +143,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _with_spark(cfg, action, args: argparse.Namespace) -> int:
-    """Run ``action(spark, cfg, args)`` in a session; errors become one line and exit code 1."""
+    """Run ``action(spark, cfg, args)``; an error becomes one line on stderr and exit code 1.
+
+    A session that was already running (a notebook, a test) is left running.
+    """
+    from pyspark.sql import SparkSession
+
     from samplegen.spark import get_spark
 
-    spark = get_spark(cfg.spark)
+    existed = SparkSession.getActiveSession() is not None
+    try:
+        spark = get_spark(cfg.spark)
+    except Exception as err:  # e.g. the Delta jars cannot be fetched
+        print(f"samplegen: {args.command} failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     try:
         action(spark, cfg, args)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:  # a missing table, a bad argument
         print(f"samplegen: {args.command} failed: {err}", file=sys.stderr)
         return 1
+    except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
+        LOG.exception("command=%s event=failed", args.command)
+        print(f"samplegen: {args.command} failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     finally:
-        if cfg.spark.master != "active":
+        if not existed and cfg.spark.master != "active":
             spark.stop()
     return 0
 

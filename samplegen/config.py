@@ -102,7 +102,11 @@ class AggregateConfig:
     )
     min_item_users: int = setting(10, "items need at least this many distinct train users")
     min_user_items: int = setting(3, "users need at least this many distinct vocabulary items")
-    top_n_items: int = setting(5000, "size of the item vocabulary (most popular first)")
+    top_n_items: int = setting(
+        5000,
+        "vocabulary size taken from this load (most popular first); keep_indices also keeps "
+        "the earlier vocabulary",
+    )
     keep_indices: bool = setting(
         True,
         "reuse the user_index / item_index already in the lakehouse: known ids keep their index, "
@@ -366,6 +370,8 @@ def _validate(config: Config) -> None:
         ("aggregate.valid_fraction", 0 < config.aggregate.valid_fraction < 0.5),
         ("aggregate.test_fraction", 0 < config.aggregate.test_fraction < 0.5),
         ("aggregate.top_n_items", config.aggregate.top_n_items > 0),
+        ("aggregate.min_item_users", config.aggregate.min_item_users >= 1),
+        ("aggregate.min_user_items", config.aggregate.min_user_items >= 1),
         ("aggregate.leave_last_n", config.aggregate.leave_last_n >= 1),
         ("aggregate.decay_half_life_days", config.aggregate.decay_half_life_days >= 0),
         ("aggregate.training_files", config.aggregate.training_files > 0),

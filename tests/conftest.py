@@ -7,12 +7,18 @@ Several test modules assert on its tables, so it is built once per session.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from samplegen.config import Config, load_config
 from samplegen.runinfo import configure_logging
+
+# Naive datetimes in tests mean UTC, as event times do in the tables, whatever the host's zone.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "test-run"

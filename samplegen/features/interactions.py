@@ -50,7 +50,10 @@ def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, st
     All events of a held-out (user, item) pair go to its split, so a test item never also
     appears in the user's train events. Users with ``2 n`` items or fewer keep everything in
     train. The ranking runs over (user, item) pairs, so a user with a million events is ranked
-    over at most their distinct items. ``train_until`` is one second after the last train event.
+    over at most their distinct items. ``train_until`` is the second after the last train event.
+
+    The split comes before the vocabulary: a held-out item outside the final vocabulary is
+    dropped with it, so such a user has fewer (or no) valid/test targets.
     """
     pairs = events.groupBy("user_id", "item_id").agg(F.max("event_time").alias("last_time"))
     by_user = Window.partitionBy("user_id")
@@ -66,9 +69,9 @@ def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, st
         .alias("split"),
     )
     events = events.join(pairs, ["user_id", "item_id"])
-    last_train = events.where(F.col("split") == "train").agg(F.max("event_time")).first()[0]
-    until = pd.Timestamp(last_train) + pd.Timedelta(seconds=1)
-    return events, {"train_until": until.isoformat()}
+    train_seconds = F.col("event_time").cast("long")  # UTC seconds, whatever the host's zone
+    last_train = events.where(F.col("split") == "train").agg(F.max(train_seconds)).first()[0]
+    return events, {"train_until": pd.Timestamp(last_train + 1, unit="s").isoformat()}
 
 
 def split_events(events: DataFrame, cfg: AggregateConfig) -> tuple[DataFrame, dict[str, str]]:
@@ -111,7 +114,8 @@ def extend_index(
     if previous is not None:
         previous = previous.select(id_col, F.col(idx_col).cast("int").alias(idx_col))
         ids = ids.join(previous.select(id_col), id_col, "left_anti")
-        offset = (previous.agg(F.max(idx_col)).first()[0] or -1) + 1
+        largest = previous.agg(F.max(idx_col)).first()[0]
+        offset = 0 if largest is None else largest + 1
     numbered = ids.withColumn(
         idx_col, (F.row_number().over(Window.orderBy(id_col)) - 1 + offset).cast("int")
     )
@@ -194,7 +198,10 @@ def build_indices(
 def interaction_rows(
     pairs: DataFrame, users: DataFrame, items: DataFrame, split: str, max_weight: float
 ) -> DataFrame:
-    """One row per indexed user of ``split``: sorted ``item_idx`` and matching ``weight``.
+    """One row per user of ``users`` with pairs in ``split``: sorted ``item_idx`` and ``weight``.
+
+    ``users`` are the users to give rows; ``run_aggregate`` passes this load's qualifying ones
+    (``n_items >= min_user_items``), not every id the index keeps.
 
     The weight of a (user, item) pair is the sum of its event weights (``pairs.w``, see
     :func:`user_item_pairs`), capped at ``max_weight`` so that one heavy user-item pair cannot

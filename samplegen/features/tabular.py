@@ -101,7 +101,8 @@ def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> 
 
     ``n_users`` counts distinct train users, as ``item_index`` does, so the two agree.
     ``purchase_rate`` is ``n_purchases / n_events``; price figures are over the events that
-    have a price (null when none has).
+    have a price (null when none has). An item kept in the index from an earlier load but
+    without train events in this one has zero counts and null rates and prices.
 
     Args:
         events: events with a ``split`` column.
@@ -109,9 +110,9 @@ def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> 
         catalogue: the ``catalogue`` table.
     """
     train = events.where(F.col("split") == "train").join(
-        F.broadcast(items.select("item_id", "item_idx")), "item_id"
+        F.broadcast(items.select("item_id")), "item_id"
     )
-    stats = train.groupBy("item_id", "item_idx").agg(
+    stats = train.groupBy("item_id").agg(
         F.countDistinct("user_id").alias("n_users"),
         F.count(F.lit(1)).alias("n_events"),
         F.sum(_is_purchase()).cast("long").alias("n_purchases"),
@@ -120,9 +121,16 @@ def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> 
         F.max("price").alias("max_price"),
         F.min("event_time").alias("first_event_time"),
     )
+    counts = ("n_users", "n_events", "n_purchases")
     attributes = catalogue.select("item_id", "category", "department", "brand", "title")
     return (
-        stats.withColumn("purchase_rate", F.col("n_purchases") / F.col("n_events"))
+        items.select("item_id", "item_idx")
+        .join(stats, "item_id", "left")
+        .fillna(0, subset=list(counts))
+        .withColumn(
+            "purchase_rate",
+            F.when(F.col("n_events") > 0, F.col("n_purchases") / F.col("n_events")),
+        )
         .join(attributes, "item_id", "left")
         .select(*ITEM_FEATURES.schema.fieldNames())
     )

@@ -10,6 +10,7 @@ from samplegen.config import AggregateConfig
 from samplegen.features.interactions import (
     build_indices,
     decay_weights,
+    extend_index,
     interaction_rows,
     split_leave_last,
     user_item_pairs,
@@ -137,3 +138,10 @@ def test_a_heavy_user_is_combined_before_the_shuffle(spark):
     whale = rows.where(F.col("user_idx") == whale_idx).first()
     assert whale.n_items == 50 and set(whale.weight) == {50.0}
     assert rows.count() == 201
+
+
+def test_a_one_id_index_is_extended_after_its_only_index(spark):
+    previous = spark.createDataFrame([("u1", 0)], "user_id string, user_idx int")
+    qualified = spark.createDataFrame([("u0",), ("u1",)], "user_id string")
+    got = as_dict(extend_index(qualified, previous, "user_id", "user_idx"), "user_id", "user_idx")
+    assert got == {"u1": 0, "u0": 1}
