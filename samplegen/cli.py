@@ -46,20 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_arguments(sub)
         sub.add_argument("--run-id", help="run id (default: a new timestamped id)")
         sub.add_argument("--force", action="store_true", help="redo stages already finished")
-    runs = commands.add_parser(
-        "runs",
-        help="list runs with their stages and verdicts",
-        epilog="example:\n  samplegen runs --conf conf/local.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_config_arguments(runs)
-    profile = commands.add_parser(
-        "profile",
-        help="print the data profile written by the last aggregate",
-        epilog="example:\n  samplegen profile --conf conf/local.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_config_arguments(profile)
+    reports = {
+        "runs": "list runs with their stages and verdicts",
+        "profile": "print the data profile written by the last aggregate",
+    }
+    for name, text in reports.items():
+        sub = commands.add_parser(
+            name,
+            help=text,
+            epilog=f"example:\n  samplegen {name} --conf conf/local.yaml",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _add_config_arguments(sub)
     simulate = commands.add_parser(
         "simulate",
         help="write a simulated e-commerce event log and catalogue (Spark, seeded)",
