@@ -4,11 +4,7 @@
 # 2) the production train_fn under plain torchrun with nccl, reading through the Arrow loader.
 # Needs .gpu/data from `python bench/prepare_gpu_data.py .gpu/data`.
 set -euo pipefail
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-OUT="${OUT:-/tmp/samplegen-gpu}"
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -c "import torch, pyarrow, numpy; print('torch', torch.__version__, 'pyarrow', pyarrow.__version__, 'numpy', numpy.__version__)"
+source "$(dirname "$0")/gpu_env.sh"
 torchrun --nproc_per_node=1 bench/gpu_multvae.py --data .gpu/data --batch-size 1024 \
   --steps 300 --warmup 30 --out "$OUT"
 python3 - "$OUT" <<'PY'

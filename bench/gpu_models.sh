@@ -4,11 +4,7 @@
 # validation NDCG@100 on 1,000 held-out households after each epoch (best epoch kept).
 # Needs .gpu/data from `python bench/prepare_gpu_data.py .gpu/data`. Figures: history_*.json.
 set -euo pipefail
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-OUT="${OUT:-/tmp/samplegen-gpu}"
-mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -c "import torch, pyarrow, numpy; print('torch', torch.__version__, 'pyarrow', pyarrow.__version__, 'numpy', numpy.__version__)"
+source "$(dirname "$0")/gpu_env.sh"
 for model in multvae cvae gan; do
   python3 - "$OUT" "$model" <<'PY'
 import glob, json, os, sys
