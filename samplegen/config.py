@@ -203,13 +203,36 @@ class TrainConfig:
 
 @dataclass
 class GenerateConfig:
-    """Stage 3: the ``densify`` strategy."""
+    """Stage 3: the generation strategy and the privacy filter."""
 
-    strategy: str = setting("densify", "generation strategy: densify")
-    max_user_items: int = setting(20, "users with fewer train items than this are densified")
+    strategy: str = setting(
+        "densify",
+        "densify (more items for thin users), synthetic_users (new users from thin users' "
+        "posteriors), or a model-free baseline making new users from thin users: oversample "
+        "(copies; needs privacy_filter=false), mask (a share of the items) or substitute "
+        "(items swapped within their category)",
+    )
+    max_user_items: int = setting(
+        20, "users with fewer train items than this are densified / seed synthetic users"
+    )
     items_per_user: int = setting(10, "items drawn for each densified user")
+    synthetic_users: int = setting(
+        200, "new users per run (synthetic_users and the oversample/mask/substitute baselines)"
+    )
+    mask_keep: float = setting(0.5, "mask: share of the seed user's items a new user keeps")
+    substitute_share: float = setting(
+        0.5, "substitute: share of the seed user's items swapped for same-category items"
+    )
     synthetic_weight: float = setting(0.5, "weight of a synthetic interaction (real ones: 1)")
-    seed: int = setting(7, "run seed; each user's draw is seeded from (seed, user_idx)")
+    privacy_filter: bool = setting(
+        True,
+        "drop new synthetic users that copy a real training user or are too similar to one; "
+        "false writes them unchecked (logged and recorded in the manifest)",
+    )
+    privacy_max_jaccard: float = setting(
+        0.8, "privacy filter: highest Jaccard similarity to any real user a new user may have"
+    )
+    seed: int = setting(7, "run seed; every draw is seeded from (seed, user or row number)")
 
 
 @dataclass
@@ -248,7 +271,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "aggregate.split": ("temporal", "leave_last"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
-    "generate.strategy": ("densify",),
+    "generate.strategy": ("densify", "synthetic_users", "oversample", "mask", "substitute"),
 }
 
 
@@ -391,6 +414,10 @@ def _validate(config: Config) -> None:
         ("train.tabular.pac", config.train.tabular.pac >= 1),
         ("generate.items_per_user", config.generate.items_per_user > 0),
         ("generate.synthetic_weight", 0 < config.generate.synthetic_weight <= 1),
+        ("generate.synthetic_users", config.generate.synthetic_users > 0),
+        ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
+        ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
+        ("generate.substitute_share", 0 < config.generate.substitute_share <= 1),
         ("evaluate.k", config.evaluate.k > 0),
         ("evaluate.bootstrap_samples", config.evaluate.bootstrap_samples > 0),
     ]
@@ -399,6 +426,11 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key} has an impossible value: {_lookup(config, key)!r}")
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
+    if config.generate.strategy == "oversample" and config.generate.privacy_filter:
+        raise ConfigError(
+            "generate.strategy=oversample writes exact copies of real users, which the privacy "
+            "filter drops; set generate.privacy_filter=false to allow them explicitly"
+        )
     if config.aggregate.training_files < config.train.num_processes:
         raise ConfigError(
             "aggregate.training_files must be >= train.num_processes so no rank gets an empty shard"

@@ -167,6 +167,7 @@ SYNTHETIC_INTERACTIONS = Table(
     "synthetic_interactions",
     _schema(
         *_PROVENANCE,
+        ("user_id", T.StringType(), True),
         ("user_idx", T.IntegerType(), False),
         ("item_idx", _INT_ARRAY, False),
         ("weight", _FLOAT_ARRAY, False),
@@ -238,7 +239,12 @@ def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None 
             raise ValueError(f"table {table.name!r} is keyed by run_id; pass the run_id")
         if "'" in run_id:
             raise ValueError(f"run_id may not contain quotes: {run_id!r}")
-        writer = writer.option("replaceWhere", f"run_id = '{run_id}'").partitionBy("run_id")
+        # mergeSchema: a lakehouse written by an earlier version gains the newer columns.
+        writer = (
+            writer.option("replaceWhere", f"run_id = '{run_id}'")
+            .option("mergeSchema", "true")
+            .partitionBy("run_id")
+        )
     else:
         writer = writer.option("overwriteSchema", "true")
     writer.save(table_path(lakehouse, table))

@@ -43,7 +43,11 @@ VARIANTS = ("real", "augmented")
 
 @dataclass
 class EvalData:
-    """Driver-side matrices for one run: rows are train users in ``user_idx`` order."""
+    """Driver-side matrices for one run: rows are train users in ``user_idx`` order.
+
+    ``augmented`` is ``real`` plus the synthetic items given to real users; ``new_users``
+    holds the rows of synthetic users, which recommenders are trained on but never scored.
+    """
 
     user_idx: np.ndarray
     real: np.ndarray
@@ -51,6 +55,15 @@ class EvalData:
     train_items: list[np.ndarray]
     targets: list[np.ndarray]
     cold: np.ndarray
+    new_users: np.ndarray
+
+    def training_matrix(self, variant: str) -> np.ndarray:
+        """What a recommender is fitted on for ``variant``: real rows, or augmented + new users."""
+        if variant == "real":
+            return self.real
+        if len(self.new_users) == 0:
+            return self.augmented
+        return np.vstack([self.augmented, self.new_users])
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -91,6 +104,9 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
     _fill(real, train, position, "one")
     augmented_matrix = real.copy()
     _fill(augmented_matrix, synthetic, position, "weight")
+    new_rows = synthetic[~synthetic["user_idx"].isin(position)].reset_index(drop=True)
+    new_users = np.zeros((len(new_rows), n_items), dtype=np.float32)
+    _fill(new_users, new_rows, {int(u): i for i, u in enumerate(new_rows["user_idx"])}, "weight")
     train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
     targets = [np.array([], dtype=np.int64)] * len(user_idx)
     for user, items in zip(test["user_idx"], test["item_idx"], strict=True):
@@ -99,7 +115,7 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
             targets[row] = np.setdiff1d(np.asarray(items, dtype=np.int64), train_items[row])
     activity = train["item_idx"].map(len).to_numpy()
     cold = activity <= np.quantile(activity, 0.25)
-    return EvalData(user_idx, real, augmented_matrix, train_items, targets, cold)
+    return EvalData(user_idx, real, augmented_matrix, train_items, targets, cold, new_users)
 
 
 def _metric_rows(
@@ -116,7 +132,7 @@ def _metric_rows(
     for variant in VARIANTS:
         matrix = data.real if variant == "real" else data.augmented
         params = {"l2": cfg.evaluate.ease_lambda} if recommender == "ease" else {}
-        model = make_recommender(recommender, **params).fit(matrix)
+        model = make_recommender(recommender, **params).fit(data.training_matrix(variant))
         top = top_k_items(model.score(matrix[evaluated]), k, exclude)
         values = {"recall": recall_at_k(top, targets, k), "ndcg": ndcg_at_k(top, targets, k)}
         per_user[variant] = values

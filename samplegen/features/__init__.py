@@ -9,11 +9,13 @@ from samplegen.config import Config
 from samplegen.data import sources
 from samplegen.data.validate import check_columns, split_clean_quarantine
 from samplegen.features.interactions import (
-    build_indices,
+    build_item_index,
+    build_user_index,
     decay_weights,
     interaction_rows,
     split_events,
     training_view,
+    user_item_lists,
     user_item_pairs,
     weighted_events,
 )
@@ -73,12 +75,16 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         events, cuts = split_events(events, agg)
         events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
         catalogue = read_table(spark, lake, CATALOGUE)
-        previous = _previous_indices(spark, lake) if agg.keep_indices else None
+        old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
         pairs = user_item_pairs(events).cache()
-        users, items = build_indices(pairs, catalogue, agg, previous)
+        items = build_item_index(pairs, catalogue, agg, old_items)
         result.rows["item_index"] = write_table(items, lake, ITEM_INDEX)
-        result.rows["user_index"] = write_table(users, lake, USER_INDEX)
         items = read_table(spark, lake, ITEM_INDEX)
+        lists = {s: user_item_lists(pairs, items, s, agg.max_weight) for s in INTERACTIONS}
+        lists["train"] = lists["train"].cache()  # read for the user index and for the rows
+        result.rows["user_index"] = write_table(
+            build_user_index(lists["train"], agg, old_users), lake, USER_INDEX
+        )
         users = read_table(spark, lake, USER_INDEX).where(F.col("n_items") >= agg.min_user_items)
         result.rows["active_users"] = users.count()
         if result.rows["active_users"] == 0:
@@ -87,13 +93,14 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
                 "lower them or load more data"
             )
         for split, table in INTERACTIONS.items():
-            rows = interaction_rows(pairs, users, items, split, agg.max_weight)
+            rows = interaction_rows(lists[split], users)
             result.rows[table.name] = write_table(rows, lake, table)
         result.rows |= write_tabular_tables(
             events, users, items, catalogue, agg, lake, train_cut=cuts["train_until"]
         )
         events.unpersist()
         pairs.unpersist()
+        lists["train"].unpersist()
 
         train = read_table(spark, lake, INTERACTIONS["train"])
         view = training_view(train, agg.max_items_per_user, agg.training_files)
@@ -120,11 +127,14 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     return result
 
 
-def _previous_indices(spark: SparkSession, lake: str) -> tuple[DataFrame, DataFrame] | None:
-    """The ``user_index`` and ``item_index`` of an earlier load, or None on a new lakehouse."""
+def _previous_indices(spark: SparkSession, lake: str) -> tuple[DataFrame | None, DataFrame | None]:
+    """The ``user_index`` and ``item_index`` of an earlier load, or Nones on a new lakehouse.
+
+    They are checkpointed because this load overwrites the same tables.
+    """
     try:
         users = read_table(spark, lake, USER_INDEX)
         items = read_table(spark, lake, ITEM_INDEX)
     except FileNotFoundError:
-        return None
+        return None, None
     return users.localCheckpoint(), items.localCheckpoint()

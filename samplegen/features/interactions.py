@@ -23,15 +23,11 @@ def split_by_time(
     """Global temporal split: ``train < t1 <= valid < t2 <= test``.
 
     The cuts are the event-time quantiles that leave ``valid_fraction`` and ``test_fraction``
-    of the events after them. Returns the events with a ``split`` column, and the cuts;
-    ``train_until`` (= ``valid_from``) is the end of the train period.
+    of the events after them (see :func:`time_quantiles`). Returns the events with a ``split``
+    column, and the cuts; ``train_until`` (= ``valid_from``) is the end of the train period.
     """
     seconds = F.col("event_time").cast("long")
-    t1, t2 = events.select(
-        F.percentile_approx(
-            seconds, [1.0 - valid_fraction - test_fraction, 1.0 - test_fraction], 100_000
-        )
-    ).first()[0]
+    t1, t2 = time_quantiles(events, [1.0 - valid_fraction - test_fraction, 1.0 - test_fraction])
     split = (
         F.when(seconds < t1, F.lit("train")).when(seconds < t2, F.lit("valid")).otherwise("test")
     )
@@ -41,6 +37,46 @@ def split_by_time(
         "train_until": pd.Timestamp(t1, unit="s").isoformat(),
     }
     return events.withColumn("split", split), cuts
+
+
+def time_quantiles(events: DataFrame, probabilities: list[float]) -> list[int]:
+    """Exact event-time quantiles, in UTC seconds.
+
+    For each ``p``, the first second ``s`` such that at least a share ``p`` of the events
+    happen at or before ``s``.
+
+    Two counting passes instead of a quantile sketch: an hourly histogram finds the hour that
+    holds each quantile, then a per-second count of only those hours finds the second. Both
+    are hash aggregations combined inside each task before the shuffle, and the driver sees
+    one row per hour of the log plus at most 3,600 rows per quantile.
+
+    Raises:
+        ValueError: when there are no events to split.
+    """
+    seconds = F.col("event_time").cast("long")
+    hour = F.floor(seconds / 3600)
+    hours = events.groupBy(hour.alias("hour")).count().toPandas().sort_values("hour")
+    total = int(hours["count"].sum())
+    if total == 0:
+        raise ValueError("no events with an event_time to split")
+    ends = hours["count"].cumsum().to_numpy()
+    ranks = [min(total, max(1, int(np.ceil(p * total)))) for p in probabilities]
+    slots = [int(np.searchsorted(ends, rank)) for rank in ranks]
+    wanted = sorted({int(hours["hour"].iloc[slot]) for slot in slots})
+    per_second = (
+        events.where(hour.isin(wanted))
+        .groupBy(seconds.alias("second"))
+        .count()
+        .toPandas()
+        .sort_values("second")
+    )
+    quantiles = []
+    for rank, slot in zip(ranks, slots, strict=True):
+        in_hour = per_second[per_second["second"] // 3600 == hours["hour"].iloc[slot]]
+        before = int(ends[slot - 1]) if slot else 0
+        position = int(np.searchsorted(in_hour["count"].cumsum().to_numpy(), rank - before))
+        quantiles.append(int(in_hour["second"].iloc[position]))
+    return quantiles
 
 
 def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, str]]:
@@ -135,56 +171,98 @@ def user_item_pairs(events: DataFrame) -> DataFrame:
     )
 
 
-def build_indices(
-    pairs: DataFrame,
-    catalogue: DataFrame,
-    cfg: AggregateConfig,
-    previous: tuple[DataFrame, DataFrame] | None = None,
-) -> tuple[DataFrame, DataFrame]:
-    """Item vocabulary and user index, both learnt from the train split only.
+def build_item_index(
+    pairs: DataFrame, catalogue: DataFrame, cfg: AggregateConfig, previous: DataFrame | None = None
+) -> DataFrame:
+    """The item vocabulary, learnt from the train split only.
 
-    Items: at least ``min_item_users`` distinct train users, the ``top_n_items`` most popular
-    (ties by id). Users: at least ``min_user_items`` distinct vocabulary items in train.
-    With ``previous`` (the ``user_index`` and ``item_index`` of an earlier load) every id there
-    keeps its index and stays in the index, and the vocabulary is the earlier one plus this
-    load's qualifying items (see :func:`extend_index`); counts are this load's (0 when absent).
+    Items with at least ``min_item_users`` distinct train users, the ``top_n_items`` most
+    popular (ties by id). With ``previous`` (the ``item_index`` of an earlier load) every item
+    there keeps its index, and the vocabulary is the earlier one plus this load's qualifying
+    items (see :func:`extend_index`).
 
     Args:
         pairs: :func:`user_item_pairs` of the split events.
         catalogue: ``item_id`` and ``category`` of the catalogue.
         cfg: the ``aggregate`` config (filters and vocabulary size).
-        previous: ``(user_index, item_index)`` to keep, or None to number from scratch.
+        previous: the ``item_index`` to keep, or None to number from scratch.
 
     Returns:
-        ``(users, items)``. Only users with ``n_items >= min_user_items`` (this load's
-        qualifying users) are given interaction rows.
+        ``item_id, item_idx, n_users, category``; ``n_users`` is this load's (0 when absent).
     """
-    old_users, old_items = previous if previous is not None else (None, None)
     train = pairs.where(F.col("split") == "train")
-    # Both counts are read twice below; they are as small as the id sets, so keep them.
+    # Read twice below; it is as small as the item set, so keep it.
     item_counts = train.groupBy("item_id").agg(F.count(F.lit(1)).alias("n_users")).localCheckpoint()
-    qualified_items = (
+    qualified = (
         item_counts.where(F.col("n_users") >= cfg.min_item_users)
         .orderBy(F.col("n_users").desc(), F.col("item_id"))
         .limit(cfg.top_n_items)
     )
-    items = (
-        extend_index(qualified_items, old_items, "item_id", "item_idx")
+    return (
+        extend_index(qualified, previous, "item_id", "item_idx")
         .join(item_counts, "item_id", "left")
         .join(catalogue.select("item_id", "category"), "item_id", "left")
         .select("item_id", "item_idx", F.coalesce("n_users", F.lit(0)).alias("n_users"), "category")
-        .localCheckpoint()
     )
-    user_counts = (
-        train.join(F.broadcast(items.select("item_id")), "item_id")
+
+
+def user_item_lists(pairs: DataFrame, items: DataFrame, split: str, max_weight: float) -> DataFrame:
+    """Per user with vocabulary items in ``split``: the items sorted by index, and their weights.
+
+    The weight of a (user, item) pair is the sum of its event weights (``pairs.w``, see
+    :func:`user_item_pairs`), capped at ``max_weight`` so that one heavy pair cannot dominate.
+    The lists are keyed by ``user_id``: grouping before the user index is joined moves each
+    pair once, and the train lists give the user index its counts as well as the rows. The
+    pairs are shuffled by user before any list is built: they are unique per (user, item), so
+    combining lists inside each input partition would only serialise them twice.
+
+    Returns:
+        ``user_id, item_idx array<int>, weight array<float>, n_items, n_events``.
+    """
+    pair = F.struct(
+        "item_idx", F.least(F.col("w"), F.lit(max_weight)).cast("float").alias("weight")
+    )
+    return (
+        pairs.where(F.col("split") == split)
+        .join(F.broadcast(items.select("item_id", "item_idx")), "item_id")
+        .repartition("user_id")
         .groupBy("user_id")
-        .agg(F.count(F.lit(1)).alias("n_items"), F.sum("n_events").alias("n_events"))
-        .localCheckpoint()
+        .agg(
+            F.array_sort(F.collect_list(pair)).alias("pairs"),
+            F.sum("n_events").alias("n_events"),
+        )
+        .select(
+            "user_id",
+            F.col("pairs.item_idx").alias("item_idx"),
+            F.col("pairs.weight").alias("weight"),
+            F.size("pairs").cast("long").alias("n_items"),
+            F.col("n_events").cast("long").alias("n_events"),
+        )
     )
-    active = user_counts.where(F.col("n_items") >= cfg.min_user_items)
-    users = (
-        extend_index(active, old_users, "user_id", "user_idx")
-        .join(user_counts, "user_id", "left")
+
+
+def build_user_index(
+    train_lists: DataFrame, cfg: AggregateConfig, previous: DataFrame | None = None
+) -> DataFrame:
+    """The user index: users with at least ``min_user_items`` vocabulary items in train.
+
+    With ``previous`` (the ``user_index`` of an earlier load) every user there keeps its index
+    and stays in the index (see :func:`extend_index`), with this load's counts (0 when absent).
+
+    Args:
+        train_lists: :func:`user_item_lists` of the train split.
+        cfg: the ``aggregate`` config (``min_user_items``).
+        previous: the ``user_index`` to keep, or None to number from scratch.
+
+    Returns:
+        ``user_id, user_idx, n_items, n_events``. Only users with ``n_items >=
+        min_user_items`` (this load's qualifying users) are given interaction rows.
+    """
+    counts = train_lists.select("user_id", "n_items", "n_events")
+    active = counts.where(F.col("n_items") >= cfg.min_user_items)
+    return (
+        extend_index(active, previous, "user_id", "user_idx")
+        .join(counts, "user_id", "left")
         .select(
             "user_id",
             "user_idx",
@@ -192,41 +270,16 @@ def build_indices(
             F.coalesce("n_events", F.lit(0)).cast("long").alias("n_events"),
         )
     )
-    return users, items
 
 
-def interaction_rows(
-    pairs: DataFrame, users: DataFrame, items: DataFrame, split: str, max_weight: float
-) -> DataFrame:
-    """One row per user of ``users`` with pairs in ``split``: sorted ``item_idx`` and ``weight``.
+def interaction_rows(lists: DataFrame, users: DataFrame) -> DataFrame:
+    """One row per user of ``users`` that has a list in ``lists`` (:func:`user_item_lists`).
 
     ``users`` are the users to give rows; ``run_aggregate`` passes this load's qualifying ones
     (``n_items >= min_user_items``), not every id the index keeps.
-
-    The weight of a (user, item) pair is the sum of its event weights (``pairs.w``, see
-    :func:`user_item_pairs`), capped at ``max_weight`` so that one heavy user-item pair cannot
-    dominate.
     """
-    weighted = (
-        pairs.where(F.col("split") == split)
-        .join(users.select("user_id", "user_idx"), "user_id")
-        .join(F.broadcast(items.select("item_id", "item_idx")), "item_id")
-        .select(
-            "user_idx",
-            "item_idx",
-            F.least(F.col("w"), F.lit(max_weight)).cast("float").alias("weight"),
-        )
-    )
-    sorted_pairs = F.array_sort(F.collect_list(F.struct("item_idx", "weight")))
-    return (
-        weighted.groupBy("user_idx")
-        .agg(sorted_pairs.alias("pairs"))
-        .select(
-            "user_idx",
-            F.col("pairs.item_idx").alias("item_idx"),
-            F.col("pairs.weight").alias("weight"),
-            F.size("pairs").cast("int").alias("n_items"),
-        )
+    return lists.join(users.select("user_id", "user_idx"), "user_id").select(
+        "user_idx", "item_idx", "weight", F.col("n_items").cast("int").alias("n_items")
     )
 
 

@@ -2,36 +2,58 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from samplegen.augment import make_operator
 from samplegen.config import Config
-from samplegen.generate.densify import STRATEGY, densify
+from samplegen.generate.baselines import augment_users, category_codes
+from samplegen.generate.densify import densify
+from samplegen.generate.privacy import privacy_filter
+from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
+    ITEM_INDEX,
     SYNTHETIC_INTERACTIONS,
+    USER_INDEX,
     read_table,
     table_path,
     write_table,
 )
 from samplegen.train import model_dir
 
-#: Models that draw items for users (what ``densify`` needs).
+log = logging.getLogger(__name__)
+
+#: Models that draw items for users (what the model strategies need).
 INTERACTION_MODELS = ("multvae", "cvae", "gan")
+#: Strategies that draw from the trained model; the others are the augment/ baselines.
+MODEL_STRATEGIES = ("densify", "synthetic_users")
+
+
+def model_of(cfg: Config) -> str:
+    """The ``model`` provenance of this run's rows: ``none`` for a non-generative baseline."""
+    return cfg.train.model if cfg.generate.strategy in MODEL_STRATEGIES else "none"
 
 
 def with_provenance(rows: DataFrame, cfg: Config, run_id: str) -> DataFrame:
-    """Add the provenance columns every synthetic row carries."""
+    """Add the provenance columns every synthetic row carries.
+
+    ``user_id`` is set only for new users (``syn:<run_id>:<n>``); rows that add items to a
+    real user carry its ``user_idx`` and a null ``user_id``, so no real id is ever copied.
+    """
+    user_id = F.col("user_id") if "user_id" in rows.columns else F.lit(None).cast("string")
     return rows.select(
         F.lit(run_id).alias("run_id"),
-        F.lit(cfg.train.model).alias("model"),
+        F.lit(model_of(cfg)).alias("model"),
         F.lit(run_id).alias("model_version"),
-        F.lit(STRATEGY).alias("strategy"),
+        F.lit(cfg.generate.strategy).alias("strategy"),
         F.lit(cfg.generate.seed).cast("long").alias("seed"),
+        user_id.alias("user_id"),
         "user_idx",
         "item_idx",
         "weight",
@@ -56,27 +78,21 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     """
     result = StageResult(stage="generate", run_id=run_id)
     folder = model_dir(cfg, run_id)
-    if not (folder / "model.pt").exists():
-        raise FileNotFoundError(
-            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-        )
-    if cfg.train.model not in INTERACTION_MODELS:
-        raise ValueError(
-            f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
-            f"train.model in {', '.join(INTERACTION_MODELS)}, not {cfg.train.model!r}"
-        )
+    if cfg.generate.strategy in MODEL_STRATEGIES:
+        if not (folder / "model.pt").exists():
+            raise FileNotFoundError(
+                f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
+            )
+        if cfg.train.model not in INTERACTION_MODELS:
+            raise ValueError(
+                f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
+                f"train.model in {', '.join(INTERACTION_MODELS)}, not {cfg.train.model!r}"
+            )
     lake = cfg.lakehouse
     gen = cfg.generate
     with stage_timer(result):
         real = read_table(spark, lake, INTERACTIONS["train"])
-        rows = densify(
-            real,
-            str(Path(folder).resolve()),
-            gen.max_user_items,
-            gen.items_per_user,
-            gen.synthetic_weight,
-            gen.seed,
-        )
+        rows, result.metrics = _draw(spark, cfg, run_id, real, str(Path(folder).resolve()))
         result.rows["synthetic_interactions"] = write_table(
             with_provenance(rows, cfg, run_id), lake, SYNTHETIC_INTERACTIONS, run_id
         )
@@ -87,8 +103,64 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.outputs = {
             t.name: table_path(lake, t) for t in (SYNTHETIC_INTERACTIONS, AUGMENTED_TRAIN)
         }
-        result.metrics = {
-            "strategy": STRATEGY,
-            "densified_users": result.rows["synthetic_interactions"],
+        result.metrics |= {
+            "strategy": gen.strategy,
+            "synthetic_rows": result.rows["synthetic_interactions"],
         }
     return result
+
+
+def _draw(
+    spark: SparkSession, cfg: Config, run_id: str, real: DataFrame, folder: str
+) -> tuple[DataFrame, dict[str, object]]:
+    """The configured strategy's rows, privacy-filtered when they are new users."""
+    gen = cfg.generate
+    if gen.strategy == "densify":
+        rows = densify(
+            real, folder, gen.max_user_items, gen.items_per_user, gen.synthetic_weight, gen.seed
+        )
+        return rows, {}
+    users = read_table(spark, cfg.lakehouse, USER_INDEX)
+    first_user_idx = (users.agg(F.max("user_idx")).first()[0] or 0) + 1
+    if gen.strategy == "synthetic_users":
+        rows = synthetic_users(
+            real,
+            folder,
+            gen.synthetic_users,
+            gen.max_user_items,
+            first_user_idx,
+            gen.synthetic_weight,
+            gen.seed,
+            run_id,
+        )
+    else:
+        categories = category_codes(read_table(spark, cfg.lakehouse, ITEM_INDEX))
+        operator = make_operator(gen.strategy, gen.mask_keep, gen.substitute_share, categories)
+        rows = augment_users(
+            real,
+            gen.strategy,
+            operator,
+            gen.synthetic_users,
+            gen.max_user_items,
+            first_user_idx,
+            gen.synthetic_weight,
+            gen.seed,
+            run_id,
+        )
+    rows = rows.localCheckpoint()
+    if not gen.privacy_filter:
+        log.warning(
+            "generate.privacy_filter=false: synthetic users are written without the check "
+            "against copies of real users"
+        )
+        return rows, {"privacy_filter": "off"}
+    kept, counts = privacy_filter(rows, real, gen.privacy_max_jaccard)
+    log.info(
+        "privacy filter: %d synthetic users drawn, %d copies and %d near copies "
+        "(Jaccard > %.2f) dropped",
+        counts.drawn,
+        counts.dropped_copies,
+        counts.dropped_similar,
+        gen.privacy_max_jaccard,
+    )
+    return kept, {"privacy_filter": "on", **counts.as_metrics()}

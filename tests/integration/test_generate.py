@@ -1,12 +1,21 @@
+import dataclasses
 import shutil
 
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
+from samplegen.evaluate import load_eval_data
 from samplegen.generate import run_generate
 from samplegen.generate.densify import densify
-from samplegen.tables import AUGMENTED_TRAIN, INTERACTIONS, SYNTHETIC_INTERACTIONS, read_table
+from samplegen.generate.synthetic_users import synthetic_users
+from samplegen.tables import (
+    AUGMENTED_TRAIN,
+    INTERACTIONS,
+    SYNTHETIC_INTERACTIONS,
+    USER_INDEX,
+    read_table,
+)
 from samplegen.train import model_dir
 from tests.conftest import RUN_ID
 
@@ -90,3 +99,64 @@ def test_failed_stage_is_recorded_in_the_manifest(spark, cfg, pipeline_run):
     record = read_manifest(cfg.reports_root, "failing-run")["stages"]["generate"]
     assert record["status"] == "failed"
     assert "samplegen train" in record["metrics"]["error"]
+
+
+SYN_RUN = "synthetic-users-run"
+
+
+@pytest.fixture(scope="module")
+def synthetic_users_run(spark, cfg, pipeline_run):
+    """A second run of the pipeline's model with the synthetic_users strategy."""
+    generate = dataclasses.replace(cfg.generate, strategy="synthetic_users", synthetic_users=40)
+    syn_cfg = dataclasses.replace(cfg, generate=generate)
+    shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, SYN_RUN), dirs_exist_ok=True)
+    return syn_cfg, run_generate(spark, syn_cfg, SYN_RUN)
+
+
+def test_synthetic_users_are_new_namespaced_and_private(spark, cfg, synthetic_users_run):
+    syn_cfg, result = synthetic_users_run
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    real_sets = [set(r.item_idx) for r in train]
+    sizes = [len(s) for s in real_sets]
+    rows = synthetic(spark, cfg, SYN_RUN).collect()
+    m = result.metrics
+    assert m["privacy_filter"] == "on" and m["privacy_drawn"] == 40
+    assert m["privacy_kept"] == len(rows) > 0
+    assert m["privacy_kept"] + m["privacy_dropped_copies"] + m["privacy_dropped_similar"] == 40
+    n_index = read_table(spark, cfg.lakehouse, USER_INDEX).count()
+    for row in rows:
+        prefix, run, n = row.user_id.split(":")
+        assert (prefix, run) == ("syn", SYN_RUN) and 0 <= int(n) < 40
+        assert row.user_idx == n_index + int(n)  # after every real index
+        assert row.strategy == "synthetic_users" and row.model_version == SYN_RUN
+        items = set(row.item_idx)
+        assert len(items) == len(row.item_idx) and min(sizes) <= len(items) <= max(sizes)
+        assert max(len(items & s) / len(items | s) for s in real_sets) <= 0.8
+    augmented = read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == SYN_RUN)
+    assert augmented.where(F.col("is_synthetic")).count() == len(rows)
+
+    data = load_eval_data(spark, syn_cfg, SYN_RUN)
+    assert data.new_users.shape == (len(rows), data.real.shape[1])
+    assert data.training_matrix("augmented").shape[0] == data.real.shape[0] + len(rows)
+
+
+def test_synthetic_users_do_not_depend_on_partitioning(spark, cfg, synthetic_users_run):
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"])
+    folder = str(model_dir(cfg, SYN_RUN).resolve())
+    gen = cfg.generate
+
+    def draw(frame):
+        rows = synthetic_users(frame, folder, 12, gen.max_user_items, 10_000, 0.5, gen.seed, "r")
+        return {r.user_id: list(r.item_idx) for r in rows.collect()}
+
+    assert draw(train.coalesce(1)) == draw(train.repartition(4))
+
+
+def test_a_baseline_runs_through_the_same_path_without_a_model(spark, cfg, pipeline_run):
+    generate = dataclasses.replace(cfg.generate, strategy="substitute", synthetic_users=30)
+    result = run_generate(spark, dataclasses.replace(cfg, generate=generate), "baseline-run")
+    rows = synthetic(spark, cfg, "baseline-run").collect()
+    assert not model_dir(cfg, "baseline-run").exists()  # no model was needed
+    assert result.metrics["privacy_drawn"] == 30 and result.metrics["privacy_kept"] == len(rows)
+    assert {(r.strategy, r.model) for r in rows} == {("substitute", "none")}
+    assert all(r.user_id.startswith("syn:baseline-run:") for r in rows)

@@ -2,17 +2,21 @@
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
 from samplegen.features.interactions import (
-    build_indices,
+    build_item_index,
+    build_user_index,
     decay_weights,
     extend_index,
     interaction_rows,
     split_leave_last,
+    time_quantiles,
+    user_item_lists,
     user_item_pairs,
     weighted_events,
 )
@@ -38,6 +42,14 @@ def no_catalogue(spark):
 
 def as_dict(df, id_col, idx_col):
     return {r[id_col]: r[idx_col] for r in df.collect()}
+
+
+def build_indices(pairs, catalogue, cfg, previous=(None, None)):
+    """(users, items) as run_aggregate builds them: item index, train lists, user index."""
+    old_users, old_items = previous
+    items = build_item_index(pairs, catalogue, cfg, old_items).localCheckpoint()
+    users = build_user_index(user_item_lists(pairs, items, "train", 50.0), cfg, old_users)
+    return users, items
 
 
 def test_indices_survive_new_data(spark):
@@ -129,8 +141,11 @@ def test_a_heavy_user_is_combined_before_the_shuffle(spark):
     )
     df = weighted_events(heavy.unionByName(light), {"view": 1.0, "cart": 3.0})
     df = df.withColumn("split", F.lit("train")).repartition(8)
-    users, items = build_indices(user_item_pairs(df), no_catalogue(spark), OPEN)
-    rows = interaction_rows(user_item_pairs(df), users, items, "train", max_weight=50.0)
+    pairs = user_item_pairs(df)
+    items = build_item_index(pairs, no_catalogue(spark), OPEN)
+    lists = user_item_lists(pairs, items, "train", max_weight=50.0)
+    users = build_user_index(lists, OPEN)
+    rows = interaction_rows(lists, users)
 
     plan = spark._jvm.PythonSQLUtils.explainString(rows._jdf.queryExecution(), "simple")
     assert "partial_sum" in plan  # per-partition sums: the whale ships <= 50 rows per partition
@@ -145,3 +160,16 @@ def test_a_one_id_index_is_extended_after_its_only_index(spark):
     qualified = spark.createDataFrame([("u0",), ("u1",)], "user_id string")
     got = as_dict(extend_index(qualified, previous, "user_id", "user_idx"), "user_id", "user_idx")
     assert got == {"u1": 0, "u0": 1}
+
+
+def test_time_quantiles_are_exact(spark):
+    rng = np.random.default_rng(7)
+    seconds = np.concatenate([rng.integers(0, 30 * 86_400, 20_000), np.full(500, 86_400 * 3)])
+    df = spark.createDataFrame(pd.DataFrame({"s": seconds.astype("int64")})).select(
+        F.timestamp_seconds("s").alias("event_time")
+    )
+    probabilities = [0.0, 0.1, 0.5, 0.8, 0.9, 1.0]
+    expected = [int(np.quantile(seconds, p, method="inverted_cdf")) for p in probabilities]
+    assert time_quantiles(df.repartition(5), probabilities) == expected
+    with pytest.raises(ValueError, match="no events"):
+        time_quantiles(df.limit(0), [0.5])

@@ -47,6 +47,9 @@ def test_unknown_section_is_an_error():
         (["aggregate.test_fraction=0.7"], "aggregate.test_fraction"),
         (["train.use_gpu=1"], "train.use_gpu"),
         (["train.num_processes=4", "aggregate.training_files=2"], "aggregate.training_files"),
+        (["generate.privacy_max_jaccard=0"], "generate.privacy_max_jaccard"),
+        (["generate.mask_keep=1"], "generate.mask_keep"),
+        (["generate.strategy=oversample"], "generate.privacy_filter=false"),
     ],
 )
 def test_impossible_values_name_the_key(overrides, key):
@@ -62,3 +65,8 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_round_trip_through_dict():
     cfg = load_config(REPO / "conf" / "local.yaml", ["train.epochs=3"])
     assert config_from_dict(cfg.to_dict()) == cfg
+
+
+def test_oversampling_needs_the_privacy_filter_off_explicitly():
+    cfg = load_config(None, ["generate.strategy=oversample", "generate.privacy_filter=false"])
+    assert cfg.generate.strategy == "oversample" and not cfg.generate.privacy_filter

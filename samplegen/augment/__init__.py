@@ -1,0 +1,32 @@
+"""Non-generative augmentation: the operators and how a strategy name picks one.
+
+``oversample``, ``mask`` and ``substitute`` (see :mod:`samplegen.augment.operators`) each make
+a new user from one real user's items. :mod:`samplegen.generate.baselines` runs them in Spark
+with the same ids, seeds, provenance and privacy filter as ``synthetic_users``, so a baseline
+and a generator are compared on equal terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+
+from samplegen.augment.operators import mask, oversample, substitute
+
+#: Strategy name -> random-stream tag (distinct from every model strategy's tag).
+OPERATOR_TAGS = {"oversample": 2, "mask": 3, "substitute": 4}
+
+Operator = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def make_operator(name: str, keep: float, share: float, item_categories: np.ndarray) -> Operator:
+    """The operator ``name`` with its settings bound."""
+    if name == "oversample":
+        return oversample
+    if name == "mask":
+        return partial(mask, keep=keep)
+    if name == "substitute":
+        return partial(substitute, share=share, item_categories=item_categories)
+    raise ValueError(f"unknown augmentation operator {name!r}; one of {sorted(OPERATOR_TAGS)}")

@@ -1,0 +1,52 @@
+"""The model-free baselines in Spark: new users made by an :mod:`samplegen.augment` operator.
+
+They run like ``synthetic_users`` (seed users, ids, per-row streams; see
+:mod:`samplegen.generate.new_users`) but apply an operator to the seed user's items instead
+of drawing from a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+
+from samplegen.augment import OPERATOR_TAGS, Operator
+from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
+
+
+def category_codes(items: DataFrame) -> np.ndarray:
+    """Category code of every item index of ``item_index`` (-1 where the category is null)."""
+    frame = items.select("item_idx", "category").toPandas()
+    codes = np.full(int(frame["item_idx"].max()) + 1, -1, dtype=np.int64)
+    known = frame["category"].notna()
+    codes[frame.loc[known, "item_idx"].to_numpy()] = pd.factorize(frame.loc[known, "category"])[0]
+    return codes
+
+
+def augment_users(
+    train: DataFrame,
+    operator_name: str,
+    operator: Operator,
+    n_users: int,
+    segment_max_items: int,
+    first_user_idx: int,
+    weight: float,
+    seed: int,
+    run_id: str,
+) -> DataFrame:
+    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` made by ``operator``."""
+    tag = OPERATOR_TAGS[operator_name]
+
+    def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            baskets = [
+                operator(np.asarray(items), new_user_rng(seed, tag, int(n)))
+                for n, items in zip(batch["n"], batch["item_idx"], strict=True)
+            ]
+            yield new_user_rows(list(batch["n"]), baskets, run_id, first_user_idx, weight)
+
+    rows = seed_users(train, n_users, segment_max_items, seed, tag)
+    return rows.mapInPandas(apply, schema=SCHEMA)

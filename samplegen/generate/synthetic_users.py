@@ -1,0 +1,79 @@
+"""``synthetic_users``: new users drawn from the model's posterior of a target segment.
+
+Each synthetic user starts from a real seed user of the segment (see
+:mod:`samplegen.generate.new_users`), draws a latent vector from the model's posterior for
+that user and decodes a basket whose size is drawn from the real basket-size distribution.
+Nothing is excluded from the draw, so a synthetic user can resemble its seed user: the
+privacy filter (:mod:`samplegen.generate.privacy`) drops copies and near copies before
+anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from pyspark.sql import DataFrame
+
+from samplegen.generate.densify import CHUNK_ROWS, load_generator
+from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
+from samplegen.models.base import InteractionGenerator
+
+STRATEGY = "synthetic_users"
+#: Separates this strategy's random streams from the others' (densify: ``(seed, user_idx)``).
+STREAM_TAG = 1
+
+
+def basket_sizes(train: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The real basket-size distribution: sizes and their probabilities over train users."""
+    counts = train.groupBy("n_items").count().toPandas().sort_values("n_items")
+    sizes = counts["n_items"].to_numpy(dtype=np.int64)
+    return sizes, counts["count"].to_numpy(dtype=np.float64) / counts["count"].sum()
+
+
+def draw_baskets(
+    seeds: pd.DataFrame,
+    generator: InteractionGenerator,
+    sizes: np.ndarray,
+    probabilities: np.ndarray,
+    seed: int,
+) -> list[np.ndarray]:
+    """One basket per row of ``seeds`` (columns ``n``, seed user's ``item_idx``)."""
+    rngs = [new_user_rng(seed, STREAM_TAG, int(n)) for n in seeds["n"]]
+    wanted = [min(int(rng.choice(sizes, p=probabilities)), generator.n_items) for rng in rngs]
+    histories = torch.zeros((len(seeds), generator.n_items))
+    for row, items in enumerate(seeds["item_idx"]):
+        histories[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = 1.0
+    nothing = torch.zeros(histories.shape, dtype=torch.bool)
+    drawn = generator.sample_items(histories, max(wanted), nothing, rngs)
+    return [np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)]
+
+
+def synthetic_users(
+    train: DataFrame,
+    model_dir: str,
+    n_users: int,
+    segment_max_items: int,
+    first_user_idx: int,
+    weight: float,
+    seed: int,
+    run_id: str,
+) -> DataFrame:
+    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` seeded from a segment.
+
+    The segment is the train users with fewer than ``segment_max_items`` items.
+    """
+    sizes, probabilities = basket_sizes(train)
+
+    def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        generator = load_generator(model_dir)
+        for batch in batches:
+            for start in range(0, len(batch), CHUNK_ROWS):
+                chunk = batch.iloc[start : start + CHUNK_ROWS]
+                baskets = draw_baskets(chunk, generator, sizes, probabilities, seed)
+                yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
+
+    rows = seed_users(train, n_users, segment_max_items, seed, STREAM_TAG)
+    return rows.mapInPandas(sample_partition, schema=SCHEMA)
