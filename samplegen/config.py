@@ -207,17 +207,28 @@ class GenerateConfig:
 
     strategy: str = setting(
         "densify",
-        "densify (more items for thin users), synthetic_users (new users from thin users' "
-        "posteriors), or a model-free baseline making new users from thin users: oversample "
-        "(copies; needs privacy_filter=false), mask (a share of the items) or substitute "
-        "(items swapped within their category)",
+        "densify (more items for thin users), long_tail / category_balance (densify with "
+        "quotas towards target shares of tail items / categories), synthetic_users (new users "
+        "from thin users' posteriors), interpolate (new users between two thin users in latent "
+        "space; multvae/cvae), or a model-free baseline making new users from thin "
+        "users: oversample (copies; needs privacy_filter=false), mask (a share of the items) "
+        "or substitute (items swapped within their category)",
     )
     max_user_items: int = setting(
         20, "users with fewer train items than this are densified / seed synthetic users"
     )
     items_per_user: int = setting(10, "items drawn for each densified user")
     synthetic_users: int = setting(
-        200, "new users per run (synthetic_users and the oversample/mask/substitute baselines)"
+        200, "new users per run (synthetic_users, interpolate and the augment baselines)"
+    )
+    head_fraction: float = setting(
+        0.2, "long_tail: share of the vocabulary, most popular first, that counts as head"
+    )
+    tail_share: float = setting(0.5, "long_tail: target share of tail items among drawn items")
+    balance_power: float = setting(
+        0.5,
+        "category_balance: a category's target share follows its real share to this power "
+        "(0 uniform, 1 as real)",
     )
     mask_keep: float = setting(0.5, "mask: share of the seed user's items a new user keeps")
     substitute_share: float = setting(
@@ -271,7 +282,16 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "aggregate.split": ("temporal", "leave_last"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
-    "generate.strategy": ("densify", "synthetic_users", "oversample", "mask", "substitute"),
+    "generate.strategy": (
+        "densify",
+        "long_tail",
+        "category_balance",
+        "synthetic_users",
+        "interpolate",
+        "oversample",
+        "mask",
+        "substitute",
+    ),
 }
 
 
@@ -417,6 +437,9 @@ def _validate(config: Config) -> None:
         ("generate.synthetic_users", config.generate.synthetic_users > 0),
         ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
         ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
+        ("generate.head_fraction", 0 < config.generate.head_fraction < 1),
+        ("generate.tail_share", 0 <= config.generate.tail_share <= 1),
+        ("generate.balance_power", 0 <= config.generate.balance_power <= 1),
         ("generate.substitute_share", 0 < config.generate.substitute_share <= 1),
         ("evaluate.k", config.evaluate.k > 0),
         ("evaluate.bootstrap_samples", config.evaluate.bootstrap_samples > 0),

@@ -12,7 +12,11 @@ from samplegen.augment import make_operator
 from samplegen.config import Config
 from samplegen.generate.baselines import augment_users, category_codes
 from samplegen.generate.densify import densify
+from samplegen.generate.interpolate import MODELS as ENCODER_MODELS
+from samplegen.generate.interpolate import interpolate_users
 from samplegen.generate.privacy import privacy_filter
+from samplegen.generate.quotas import STRATEGIES as QUOTA_STRATEGIES
+from samplegen.generate.quotas import group_shares, item_groups, quota_densify, target_mix
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
@@ -32,7 +36,9 @@ log = logging.getLogger(__name__)
 #: Models that draw items for users (what the model strategies need).
 INTERACTION_MODELS = ("multvae", "cvae", "gan")
 #: Strategies that draw from the trained model; the others are the augment/ baselines.
-MODEL_STRATEGIES = ("densify", "synthetic_users")
+#: Model strategies that create new users, and how each draws them.
+NEW_USER_DRAWS = {"synthetic_users": synthetic_users, "interpolate": interpolate_users}
+MODEL_STRATEGIES = ("densify", *QUOTA_STRATEGIES, *NEW_USER_DRAWS)
 
 
 def model_of(cfg: Config) -> str:
@@ -79,14 +85,15 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     result = StageResult(stage="generate", run_id=run_id)
     folder = model_dir(cfg, run_id)
     if cfg.generate.strategy in MODEL_STRATEGIES:
+        models = ENCODER_MODELS if cfg.generate.strategy == "interpolate" else INTERACTION_MODELS
+        if cfg.train.model not in models:
+            raise ValueError(
+                f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
+                f"train.model in {', '.join(models)}, not {cfg.train.model!r}"
+            )
         if not (folder / "model.pt").exists():
             raise FileNotFoundError(
                 f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-            )
-        if cfg.train.model not in INTERACTION_MODELS:
-            raise ValueError(
-                f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
-                f"train.model in {', '.join(INTERACTION_MODELS)}, not {cfg.train.model!r}"
             )
     lake = cfg.lakehouse
     gen = cfg.generate
@@ -120,10 +127,12 @@ def _draw(
             real, folder, gen.max_user_items, gen.items_per_user, gen.synthetic_weight, gen.seed
         )
         return rows, {}
+    if gen.strategy in QUOTA_STRATEGIES:
+        return _draw_with_quotas(spark, cfg, real, folder)
     users = read_table(spark, cfg.lakehouse, USER_INDEX)
     first_user_idx = (users.agg(F.max("user_idx")).first()[0] or 0) + 1
-    if gen.strategy == "synthetic_users":
-        rows = synthetic_users(
+    if gen.strategy in NEW_USER_DRAWS:
+        rows = NEW_USER_DRAWS[gen.strategy](
             real,
             folder,
             gen.synthetic_users,
@@ -164,3 +173,33 @@ def _draw(
         gen.privacy_max_jaccard,
     )
     return kept, {"privacy_filter": "on", **counts.as_metrics()}
+
+
+def _draw_with_quotas(
+    spark: SparkSession, cfg: Config, real: DataFrame, folder: str
+) -> tuple[DataFrame, dict[str, object]]:
+    """Quota rows, and each group's real, target and achieved share of items."""
+    gen = cfg.generate
+    items = read_table(spark, cfg.lakehouse, ITEM_INDEX)
+    groups, names = item_groups(items, gen.strategy, gen.head_fraction)
+    real_share = group_shares(real, groups, len(names))
+    mix = target_mix(gen.strategy, real_share, gen.tail_share, gen.balance_power)
+    rows = quota_densify(
+        real,
+        folder,
+        groups,
+        mix,
+        gen.max_user_items,
+        gen.items_per_user,
+        gen.synthetic_weight,
+        gen.seed,
+    ).localCheckpoint()
+    achieved = group_shares(rows, groups, len(names))
+    metrics: dict[str, object] = {}
+    for name, real_value, target, got in zip(names, real_share, mix, achieved, strict=True):
+        metrics |= {
+            f"real_share/{name}": round(float(real_value), 4),
+            f"target_share/{name}": round(float(target), 4),
+            f"achieved_share/{name}": round(float(got), 4),
+        }
+    return rows, metrics

@@ -83,6 +83,10 @@ class ConditionalVAE(MultVAE):
         """Category mix of each user history in ``x``."""
         return self.module.condition(x)
 
+    def condition_of(self, x: torch.Tensor) -> torch.Tensor:
+        """The category mix the network is conditioned on."""
+        return self.module.condition(x)
+
     @torch.no_grad()
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """Logits decoded from the posterior mean under the user's own mix."""

@@ -160,3 +160,65 @@ def test_a_baseline_runs_through_the_same_path_without_a_model(spark, cfg, pipel
     assert result.metrics["privacy_drawn"] == 30 and result.metrics["privacy_kept"] == len(rows)
     assert {(r.strategy, r.model) for r in rows} == {("substitute", "none")}
     assert all(r.user_id.startswith("syn:baseline-run:") for r in rows)
+
+
+@pytest.mark.parametrize("strategy", ["long_tail", "category_balance"])
+def test_quota_strategies_reach_their_targets(spark, cfg, pipeline_run, strategy):
+    run = f"{strategy}-run"
+    shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
+    generate = dataclasses.replace(cfg.generate, strategy=strategy, tail_share=0.6)
+    result = run_generate(spark, dataclasses.replace(cfg, generate=generate), run)
+    m = result.metrics
+    groups = [key.split("/", 1)[1] for key in m if key.startswith("target_share/")]
+    assert groups == ["head", "tail"] if strategy == "long_tail" else len(groups) > 2
+    assert sum(m[f"target_share/{g}"] for g in groups) == pytest.approx(1.0, abs=1e-3)
+    for g in groups:  # every thin user's split is exact, so the totals follow the targets
+        assert m[f"achieved_share/{g}"] == pytest.approx(m[f"target_share/{g}"], abs=0.05)
+    if strategy == "long_tail":
+        assert m["target_share/tail"] == 0.6 and m["real_share/tail"] < 0.6
+    train = {
+        r.user_idx: set(r.item_idx)
+        for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    }
+    for row in synthetic(spark, cfg, run).collect():
+        assert row.strategy == strategy and not set(row.item_idx) & train[row.user_idx]
+
+
+def test_a_retried_task_writes_the_same_rows(spark, cfg, pipeline_run):
+    """Every task's first attempt dies after sampling; the retries must draw the same rows."""
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).repartition(3)
+    folder = str(model_dir(cfg, RUN_ID).resolve())
+    gen = cfg.generate
+    drawn = densify(
+        train, folder, gen.max_user_items, gen.items_per_user, gen.synthetic_weight, gen.seed
+    )
+
+    def fail_first_attempt(batches):
+        from pyspark import TaskContext
+
+        rows = list(batches)  # the draw has run in this attempt
+        if TaskContext.get().attemptNumber() == 0:
+            raise RuntimeError("planted failure on the first attempt")
+        yield from rows
+
+    retried = drawn.mapInPandas(fail_first_attempt, schema=drawn.schema).collect()
+    assert {r.user_idx: list(r.item_idx) for r in retried} == {
+        r.user_idx: list(r.item_idx) for r in synthetic(spark, cfg).collect()
+    }
+
+
+def test_interpolated_users_are_new_and_private(spark, cfg, pipeline_run):
+    run = "interpolate-run"
+    shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
+    generate = dataclasses.replace(cfg.generate, strategy="interpolate", synthetic_users=20)
+    result = run_generate(spark, dataclasses.replace(cfg, generate=generate), run)
+    m = result.metrics
+    rows = synthetic(spark, cfg, run).collect()
+    assert m["privacy_drawn"] == 20 and m["privacy_kept"] == len(rows) > 0
+    sizes = [r.n_items for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()]
+    for row in rows:
+        assert row.user_id.startswith(f"syn:{run}:") and row.strategy == "interpolate"
+        assert min(sizes) <= len(set(row.item_idx)) == len(row.item_idx) <= max(sizes)
+    gan = dataclasses.replace(cfg.train, model="gan")
+    with pytest.raises(ValueError, match="multvae, cvae"):
+        run_generate(spark, dataclasses.replace(cfg, generate=generate, train=gan), run)

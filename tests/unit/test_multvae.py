@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from samplegen.models import make_generator
@@ -144,3 +145,22 @@ def test_worker_cache_reloads_retrained_weights(tmp_path):
         reloaded.module.state_dict().values(), second.module.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["multvae", "cvae"])
+def test_interpolation_runs_from_one_user_to_the_other(name):
+    params = {"n_items": 12, "hidden_dims": [8, 4]}
+    if name == "cvae":
+        params |= {"item_categories": [0, 1, 2] * 4, "categories": ["a", "b", "c"]}
+    generator = make_generator(name, params)
+    a, b = torch.zeros((1, 12)), torch.zeros((1, 12))
+    a[0, :4], b[0, 6:] = 1.0, 1.0
+
+    def at(w):
+        return generator.interpolated_logits(a, b, np.array([w]))
+
+    assert torch.allclose(at(0.0), generator.scores(a), atol=1e-6)
+    assert torch.allclose(at(1.0), generator.scores(b), atol=1e-6)
+    assert not torch.allclose(at(0.5), at(0.0)) and not torch.allclose(at(0.5), at(1.0))
+    drawn = generator.interpolate_items(a, b, np.array([0.5]), 5, [np.random.default_rng(9)])
+    assert len(set(drawn[0].tolist())) == 5

@@ -1,0 +1,75 @@
+"""``interpolate``: new users between two thin users in the model's latent space.
+
+Each new user ``n`` has two seed users of the thin segment (independent hashes of
+``(seed, n)``), a mixing weight ``w`` drawn uniformly from [0.2, 0.8] and a basket size drawn
+from the real sizes; its items are decoded at ``(1 - w) mu_a + w mu_b`` of the two posterior
+means (Mult-VAE and the conditional VAE; the GAN has no encoder). Like ``synthetic_users``
+the rows are new users (ids ``syn:<run_id>:<n>``) and pass the privacy filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from pyspark.sql import DataFrame
+
+from samplegen.generate.densify import CHUNK_ROWS, load_generator
+from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
+from samplegen.generate.synthetic_users import basket_sizes
+
+STRATEGY = "interpolate"
+#: Models with an encoder to interpolate in.
+MODELS = ("multvae", "cvae")
+#: Stream tags of the first and the second seed user (the row's stream uses the first).
+FIRST_TAG, SECOND_TAG = 5, 6
+
+
+def histories(item_lists: pd.Series, n_items: int) -> torch.Tensor:
+    """Binary (rows, n_items) matrix of item lists."""
+    x = torch.zeros((len(item_lists), n_items))
+    for row, items in enumerate(item_lists):
+        x[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = 1.0
+    return x
+
+
+def interpolate_users(
+    train: DataFrame,
+    model_dir: str,
+    n_users: int,
+    segment_max_items: int,
+    first_user_idx: int,
+    weight: float,
+    seed: int,
+    run_id: str,
+) -> DataFrame:
+    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` between seed-user pairs."""
+    sizes, probabilities = basket_sizes(train)
+
+    def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        generator = load_generator(model_dir)
+        for batch in batches:
+            for start in range(0, len(batch), CHUNK_ROWS):
+                chunk = batch.iloc[start : start + CHUNK_ROWS]
+                rngs = [new_user_rng(seed, FIRST_TAG, int(n)) for n in chunk["n"]]
+                mixes = np.array([rng.uniform(0.2, 0.8) for rng in rngs])
+                wanted = [int(rng.choice(sizes, p=probabilities)) for rng in rngs]
+                wanted = [min(k, generator.n_items) for k in wanted]
+                drawn = generator.interpolate_items(
+                    histories(chunk["items_a"], generator.n_items),
+                    histories(chunk["items_b"], generator.n_items),
+                    mixes,
+                    max(wanted),
+                    rngs,
+                )
+                baskets = [np.sort(row[:k]) for row, k in zip(drawn, wanted, strict=True)]
+                yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
+
+    first = seed_users(train, n_users, segment_max_items, seed, FIRST_TAG)
+    second = seed_users(train, n_users, segment_max_items, seed, SECOND_TAG)
+    pairs = first.withColumnRenamed("item_idx", "items_a").join(
+        second.withColumnRenamed("item_idx", "items_b"), "n"
+    )
+    return pairs.mapInPandas(sample_partition, schema=SCHEMA)
