@@ -208,11 +208,13 @@ class GenerateConfig:
     strategy: str = setting(
         "densify",
         "densify (more items for thin users), long_tail / category_balance (densify with "
-        "quotas towards target shares of tail items / categories), synthetic_users (new users "
-        "from thin users' posteriors), interpolate (new users between two thin users in latent "
-        "space; multvae/cvae), or a model-free baseline making new users from thin "
-        "users: oversample (copies; needs privacy_filter=false), mask (a share of the items) "
-        "or substitute (items swapped within their category)",
+        "quotas towards target shares of tail items / categories), cross_category (densify "
+        "from categories the user has not crossed yet), synthetic_users (new users "
+        "from thin users' posteriors), label_balance (minority-label samples_ctr rows from "
+        "train.model=tabular into synthetic_ctr), interpolate (new users between two thin "
+        "users in latent space; multvae/cvae), or a model-free baseline making new users "
+        "from thin users: oversample (copies; needs privacy_filter=false), mask (a share of "
+        "the items) or substitute (items swapped within their category)",
     )
     max_user_items: int = setting(
         20, "users with fewer train items than this are densified / seed synthetic users"
@@ -229,6 +231,9 @@ class GenerateConfig:
         0.5,
         "category_balance: a category's target share follows its real share to this power "
         "(0 uniform, 1 as real)",
+    )
+    label_target_share: float = setting(
+        0.5, "label_balance: share of the rarer label in real + synthetic samples_ctr train rows"
     )
     mask_keep: float = setting(0.5, "mask: share of the seed user's items a new user keeps")
     substitute_share: float = setting(
@@ -284,10 +289,12 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "train.loader": ("petastorm", "arrow"),
     "generate.strategy": (
         "densify",
+        "cross_category",
         "long_tail",
         "category_balance",
         "synthetic_users",
         "interpolate",
+        "label_balance",
         "oversample",
         "mask",
         "substitute",
@@ -438,6 +445,7 @@ def _validate(config: Config) -> None:
         ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
         ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
         ("generate.head_fraction", 0 < config.generate.head_fraction < 1),
+        ("generate.label_target_share", 0 < config.generate.label_target_share < 1),
         ("generate.tail_share", 0 <= config.generate.tail_share <= 1),
         ("generate.balance_power", 0 <= config.generate.balance_power <= 1),
         ("generate.substitute_share", 0 < config.generate.substitute_share <= 1),

@@ -174,6 +174,16 @@ SYNTHETIC_INTERACTIONS = Table(
     ),
     per_run=True,
 )
+SYNTHETIC_CTR = Table(
+    "synthetic_ctr",
+    _schema(
+        *_PROVENANCE,
+        ("row", T.LongType(), False),
+        ("label", T.IntegerType(), False),
+        *[(f.name, f.dataType, True) for f in SAMPLES_CTR.schema.fields[9:]],
+    ),
+    per_run=True,
+)
 AUGMENTED_TRAIN = Table(
     "augmented_train",
     _schema(

@@ -11,9 +11,11 @@ from pyspark.sql import functions as F
 from samplegen.augment import make_operator
 from samplegen.config import Config
 from samplegen.generate.baselines import augment_users, category_codes
+from samplegen.generate.cross_category import cross_category, pair_mix
 from samplegen.generate.densify import densify
 from samplegen.generate.interpolate import MODELS as ENCODER_MODELS
 from samplegen.generate.interpolate import interpolate_users
+from samplegen.generate.label_balance import label_balance
 from samplegen.generate.privacy import privacy_filter
 from samplegen.generate.quotas import STRATEGIES as QUOTA_STRATEGIES
 from samplegen.generate.quotas import group_shares, item_groups, quota_densify, target_mix
@@ -23,6 +25,8 @@ from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
     ITEM_INDEX,
+    SAMPLES_CTR,
+    SYNTHETIC_CTR,
     SYNTHETIC_INTERACTIONS,
     USER_INDEX,
     read_table,
@@ -35,10 +39,16 @@ log = logging.getLogger(__name__)
 
 #: Models that draw items for users (what the model strategies need).
 INTERACTION_MODELS = ("multvae", "cvae", "gan")
-#: Strategies that draw from the trained model; the others are the augment/ baselines.
 #: Model strategies that create new users, and how each draws them.
 NEW_USER_DRAWS = {"synthetic_users": synthetic_users, "interpolate": interpolate_users}
-MODEL_STRATEGIES = ("densify", *QUOTA_STRATEGIES, *NEW_USER_DRAWS)
+#: Strategies that draw from the trained model; the others are the augment/ baselines.
+MODEL_STRATEGIES = (
+    "densify",
+    "cross_category",
+    "label_balance",
+    *QUOTA_STRATEGIES,
+    *NEW_USER_DRAWS,
+)
 
 
 def model_of(cfg: Config) -> str:
@@ -80,10 +90,13 @@ def augmented(real: DataFrame, synthetic: DataFrame, run_id: str) -> DataFrame:
 def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     """Write ``synthetic_interactions`` and ``augmented_train`` rows for ``run_id``.
 
-    A rerun of the same ``run_id`` replaces its rows; other runs' rows are untouched.
+    ``label_balance`` writes ``synthetic_ctr`` rows instead. A rerun of the same ``run_id``
+    replaces its rows; other runs' rows are untouched.
     """
     result = StageResult(stage="generate", run_id=run_id)
     folder = model_dir(cfg, run_id)
+    if cfg.generate.strategy == "label_balance":
+        return _run_label_balance(spark, cfg, run_id, result, folder)
     if cfg.generate.strategy in MODEL_STRATEGIES:
         models = ENCODER_MODELS if cfg.generate.strategy == "interpolate" else INTERACTION_MODELS
         if cfg.train.model not in models:
@@ -129,6 +142,18 @@ def _draw(
         return rows, {}
     if gen.strategy in QUOTA_STRATEGIES:
         return _draw_with_quotas(spark, cfg, real, folder)
+    if gen.strategy == "cross_category":
+        categories, names = category_codes(read_table(spark, cfg.lakehouse, ITEM_INDEX))
+        rows = cross_category(
+            real,
+            folder,
+            categories,
+            gen.max_user_items,
+            gen.items_per_user,
+            gen.synthetic_weight,
+            gen.seed,
+        ).localCheckpoint()
+        return rows, pair_mix(rows, categories, names)
     users = read_table(spark, cfg.lakehouse, USER_INDEX)
     first_user_idx = (users.agg(F.max("user_idx")).first()[0] or 0) + 1
     if gen.strategy in NEW_USER_DRAWS:
@@ -143,7 +168,7 @@ def _draw(
             run_id,
         )
     else:
-        categories = category_codes(read_table(spark, cfg.lakehouse, ITEM_INDEX))
+        categories, _ = category_codes(read_table(spark, cfg.lakehouse, ITEM_INDEX))
         operator = make_operator(gen.strategy, gen.mask_keep, gen.substitute_share, categories)
         rows = augment_users(
             real,
@@ -203,3 +228,37 @@ def _draw_with_quotas(
             f"achieved_share/{name}": round(float(got), 4),
         }
     return rows, metrics
+
+
+def _run_label_balance(
+    spark: SparkSession, cfg: Config, run_id: str, result: StageResult, folder: Path
+) -> StageResult:
+    """Minority-label ``samples_ctr`` rows from the tabular model into ``synthetic_ctr``."""
+    if cfg.train.model != "tabular":
+        raise ValueError(
+            "generate.strategy=label_balance draws samples_ctr rows and needs "
+            f"train.model=tabular, not {cfg.train.model!r}"
+        )
+    if not (folder / "model.pt").exists():
+        raise FileNotFoundError(
+            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
+        )
+    gen = cfg.generate
+    with stage_timer(result):
+        samples = read_table(spark, cfg.lakehouse, SAMPLES_CTR)
+        rows, result.metrics = label_balance(
+            spark, samples, str(folder.resolve()), gen.label_target_share, gen.seed
+        )
+        provenance = [
+            F.lit(run_id).alias("run_id"),
+            F.lit(cfg.train.model).alias("model"),
+            F.lit(run_id).alias("model_version"),
+            F.lit(gen.strategy).alias("strategy"),
+            F.lit(gen.seed).cast("long").alias("seed"),
+        ]
+        result.rows["synthetic_ctr"] = write_table(
+            rows.select(*provenance, "*"), cfg.lakehouse, SYNTHETIC_CTR, run_id
+        )
+        result.outputs = {SYNTHETIC_CTR.name: table_path(cfg.lakehouse, SYNTHETIC_CTR)}
+        result.metrics["strategy"] = gen.strategy
+    return result

@@ -17,13 +17,17 @@ from samplegen.augment import OPERATOR_TAGS, Operator
 from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
 
 
-def category_codes(items: DataFrame) -> np.ndarray:
-    """Category code of every item index of ``item_index`` (-1 where the category is null)."""
+def category_codes(items: DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Category codes of the vocabulary, and the category name of each code.
+
+    Codes index the sorted category names; -1 where an item's category is null.
+    """
     frame = items.select("item_idx", "category").toPandas()
     codes = np.full(int(frame["item_idx"].max()) + 1, -1, dtype=np.int64)
     known = frame["category"].notna()
-    codes[frame.loc[known, "item_idx"].to_numpy()] = pd.factorize(frame.loc[known, "category"])[0]
-    return codes
+    found, names = pd.factorize(frame.loc[known, "category"], sort=True)
+    codes[frame.loc[known, "item_idx"].to_numpy()] = found
+    return codes, list(names)
 
 
 def augment_users(

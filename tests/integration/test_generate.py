@@ -12,6 +12,7 @@ from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
+    ITEM_INDEX,
     SYNTHETIC_INTERACTIONS,
     USER_INDEX,
     read_table,
@@ -134,6 +135,9 @@ def test_synthetic_users_are_new_namespaced_and_private(spark, cfg, synthetic_us
         assert max(len(items & s) / len(items | s) for s in real_sets) <= 0.8
     augmented = read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == SYN_RUN)
     assert augmented.where(F.col("is_synthetic")).count() == len(rows)
+    real_ids = {r.user_id for r in read_table(spark, cfg.lakehouse, USER_INDEX).collect()}
+    written = read_table(spark, cfg.lakehouse, SYNTHETIC_INTERACTIONS).select("user_id").collect()
+    assert not {r.user_id for r in written} & real_ids  # no real id in any run's rows
 
     data = load_eval_data(spark, syn_cfg, SYN_RUN)
     assert data.new_users.shape == (len(rows), data.real.shape[1])
@@ -222,3 +226,24 @@ def test_interpolated_users_are_new_and_private(spark, cfg, pipeline_run):
     gan = dataclasses.replace(cfg.train, model="gan")
     with pytest.raises(ValueError, match="multvae, cvae"):
         run_generate(spark, dataclasses.replace(cfg, generate=generate, train=gan), run)
+
+
+def test_cross_category_links_new_categories_and_reports_the_pairs(spark, cfg, pipeline_run):
+    run = "cross-run"
+    shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
+    generate = dataclasses.replace(cfg.generate, strategy="cross_category")
+    result = run_generate(spark, dataclasses.replace(cfg, generate=generate), run)
+    pairs = {k: v for k, v in result.metrics.items() if k.startswith("pair_share/")}
+    assert pairs and all(" -> " in k for k in pairs) and 0 < sum(pairs.values()) <= 1.0001
+    category = {
+        r.item_idx: r.category for r in read_table(spark, cfg.lakehouse, ITEM_INDEX).collect()
+    }
+    train = {
+        r.user_idx: set(r.item_idx)
+        for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    }
+    rows = synthetic(spark, cfg, run).collect()
+    assert rows
+    for row in rows:
+        own = {category[i] for i in train[row.user_idx]}
+        assert not {category[i] for i in row.item_idx} & own

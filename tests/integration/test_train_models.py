@@ -10,11 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from samplegen.generate import run_generate
+from samplegen.generate.label_balance import label_balance
 from samplegen.models import REGISTRY, Generator
-from samplegen.tables import SAMPLES_CTR, SYNTHETIC_INTERACTIONS, read_table
+from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, SYNTHETIC_INTERACTIONS, read_table
 from samplegen.train import run_train
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -85,3 +88,27 @@ def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipelin
     real_departments = {r.department for r in ctr.select("department").distinct().collect()}
     assert set(rows["department"].dropna()) <= real_departments
     assert set(generator.sample(50, seed=2, condition={"label": 1})["label"]) == {1}
+
+    # label_balance: the rarer label's rows from this model, up to a 60% share.
+    balance = replace(run_cfg, generate=replace(cfg.generate, strategy="label_balance",
+                                                label_target_share=0.6))  # fmt: skip
+    generated = run_generate(spark, balance, "tabular-run")
+    m = generated.metrics
+    counts = {r.label: r["count"] for r in ctr.groupBy("label").count().collect()}
+    minority = min(counts, key=lambda label: (counts[label], label))
+    assert m["minority_label"] == minority and m["target_label_share"] == 0.6
+    written = read_table(spark, cfg.lakehouse, SYNTHETIC_CTR)
+    written = written.where(F.col("run_id") == "tabular-run")
+    n = written.count()
+    assert n == generated.rows["synthetic_ctr"] > 0
+    assert (counts[minority] + n) / (ctr.count() + n) == pytest.approx(0.6, abs=1e-3)
+    assert m["achieved_label_share"] == pytest.approx(0.6, abs=1e-3)
+    rows = written.toPandas()
+    assert set(rows["label"]) == {minority} and sorted(rows["row"]) == list(range(n))
+    assert set(rows["strategy"]) == {"label_balance"} and set(rows["model"]) == {"tabular"}
+    assert set(rows["department"].dropna()) <= real_departments
+    again, _ = label_balance(spark, read_table(spark, cfg.lakehouse, SAMPLES_CTR),
+                             result.outputs["model_dir"], 0.6, cfg.generate.seed)  # fmt: skip
+    first = rows.sort_values("row")[["department", "price"]].reset_index(drop=True)
+    second = again.toPandas().sort_values("row")[["department", "price"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, second)

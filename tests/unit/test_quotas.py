@@ -1,7 +1,8 @@
-"""Quota densification on one batch: exact per-group counts, owned items never drawn."""
+"""Quota, cross-category and label-balance helpers on small hand-made inputs."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from samplegen.generate.quotas import quota_batch, rounded_counts, target_mix
 from samplegen.models import make_generator
@@ -54,3 +55,28 @@ def test_rounding_is_unbiased_over_many_users():
     assert (counts >= np.floor(mix * 10)).all() and (counts <= np.ceil(mix * 10)).all()
     assert np.allclose(counts.mean(axis=0) / 10, mix, atol=0.005)
     assert rounded_counts(np.array([0.4, 0.6]), 10, rng).tolist() == [4, 6]
+
+
+def test_cross_category_draws_only_from_categories_the_user_has_not_crossed():
+    from samplegen.generate.cross_category import cross_batch
+
+    categories = np.array([0] * 10 + [1] * 10 + [2] * 10 + [-1] * 10)
+    generator = make_generator("multvae", {"n_items": N_ITEMS, "hidden_dims": [8, 4]})
+    chunk = pd.DataFrame(
+        {"user_idx": [0, 1], "item_idx": [np.array([0, 1, 2, 15]), np.array([30, 31, 5])]}
+    )
+    rows = cross_batch(chunk, generator, categories, 8, 0.5, seed=3)
+    assert rows["main_category"].tolist() == [0, -1]
+    for owned, drawn in zip(chunk["item_idx"], rows["item_idx"], strict=True):
+        assert len(drawn) == 8
+        assert not set(categories[drawn]) & set(categories[owned])
+
+
+def test_rows_needed_for_a_label_share():
+    from samplegen.generate.label_balance import rows_needed
+
+    assert rows_needed({0: 900, 1: 100}, 0.5) == (1, 800)  # 900 / (1000 + 800)
+    assert rows_needed({0: 100, 1: 300}, 0.2) == (0, 0)  # already above the target
+    assert rows_needed({0: 50, 1: 50}, 0.6) == (0, 25)  # ties: the smaller label; 75 / 125
+    with pytest.raises(ValueError, match="both labels"):
+        rows_needed({1: 10}, 0.5)
