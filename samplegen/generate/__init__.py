@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -36,6 +37,9 @@ from samplegen.tables import (
 from samplegen.train import model_dir
 
 log = logging.getLogger(__name__)
+
+#: Groups whose shares a quota run reports by name (the largest targets); all count in the gaps.
+REPORTED_GROUPS = 10
 
 #: Models that draw items for users (what the model strategies need).
 INTERACTION_MODELS = ("multvae", "cvae", "gan")
@@ -203,7 +207,11 @@ def _draw(
 def _draw_with_quotas(
     spark: SparkSession, cfg: Config, real: DataFrame, folder: str
 ) -> tuple[DataFrame, dict[str, object]]:
-    """Quota rows, and each group's real, target and achieved share of items."""
+    """Quota rows and how close they came to the target mix.
+
+    Metrics: the real, target and achieved share of the groups with the largest targets, and
+    the largest and mean gap between achieved and target shares over all groups.
+    """
     gen = cfg.generate
     items = read_table(spark, cfg.lakehouse, ITEM_INDEX)
     groups, names = item_groups(items, gen.strategy, gen.head_fraction)
@@ -220,12 +228,16 @@ def _draw_with_quotas(
         gen.seed,
     ).localCheckpoint()
     achieved = group_shares(rows, groups, len(names))
-    metrics: dict[str, object] = {}
-    for name, real_value, target, got in zip(names, real_share, mix, achieved, strict=True):
+    gaps = np.abs(achieved - mix)
+    metrics: dict[str, object] = {
+        "share_gap/max": round(float(gaps.max()), 4),
+        "share_gap/mean": round(float(gaps.mean()), 4),
+    }
+    for g in np.argsort(-mix, kind="stable")[:REPORTED_GROUPS]:
         metrics |= {
-            f"real_share/{name}": round(float(real_value), 4),
-            f"target_share/{name}": round(float(target), 4),
-            f"achieved_share/{name}": round(float(got), 4),
+            f"real_share/{names[g]}": round(float(real_share[g]), 4),
+            f"target_share/{names[g]}": round(float(mix[g]), 4),
+            f"achieved_share/{names[g]}": round(float(achieved[g]), 4),
         }
     return rows, metrics
 
