@@ -32,6 +32,7 @@ from samplegen.tables import (
     EVAL_METRICS,
     INTERACTIONS,
     ITEM_INDEX,
+    SYNTHETIC_INTERACTIONS,
     read_table,
     table_path,
     write_table,
@@ -102,9 +103,17 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
     position = {int(u): i for i, u in enumerate(user_idx)}
     real = np.zeros((len(user_idx), n_items), dtype=np.float32)
     _fill(real, train, position, "one")
+    new_user_idx = {
+        int(r.user_idx)
+        for r in read_table(spark, lake, SYNTHETIC_INTERACTIONS)
+        .where((F.col("run_id") == run_id) & F.col("user_id").isNotNull())
+        .select("user_idx")
+        .collect()
+    }
+    is_new = synthetic["user_idx"].isin(new_user_idx)
     augmented_matrix = real.copy()
-    _fill(augmented_matrix, synthetic, position, "weight")
-    new_rows = synthetic[~synthetic["user_idx"].isin(position)].reset_index(drop=True)
+    _fill(augmented_matrix, synthetic[~is_new], position, "weight")
+    new_rows = synthetic[is_new].reset_index(drop=True)
     new_users = np.zeros((len(new_rows), n_items), dtype=np.float32)
     _fill(new_users, new_rows, {int(u): i for i, u in enumerate(new_rows["user_idx"])}, "weight")
     train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
@@ -256,8 +265,22 @@ def verdict_lines(metrics: pd.DataFrame) -> list[str]:
 
 
 def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
-    """Score real-only vs augmented training data; write ``eval_metrics`` and the report."""
+    """Score real-only vs augmented training data; write ``eval_metrics`` and the report.
+
+    Raises:
+        ValueError: when the run has no ``augmented_train`` rows (never generated, or
+            ``label_balance``, which writes ``synthetic_ctr`` and is not scored here).
+    """
     result = StageResult(stage="evaluate", run_id=run_id)
+    augmented_rows = (
+        read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == run_id).limit(1)
+    )
+    if augmented_rows.count() == 0:
+        raise ValueError(
+            f"run {run_id!r} has no augmented_train rows to evaluate: run `samplegen generate` "
+            "with an interaction strategy first (label_balance writes synthetic_ctr, which "
+            "evaluate does not score yet)"
+        )
     with stage_timer(result):
         data = load_eval_data(spark, cfg, run_id)
         metrics = compute_metrics(data, cfg)

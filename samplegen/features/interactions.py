@@ -60,7 +60,8 @@ def time_quantiles(events: DataFrame, probabilities: list[float]) -> list[int]:
     if total == 0:
         raise ValueError("no events with an event_time to split")
     ends = hours["count"].cumsum().to_numpy()
-    ranks = [min(total, max(1, int(np.ceil(p * total)))) for p in probabilities]
+    # 1e-9: 0.7 * 1000 is 700.0000000000001 in floats, which must not round up to 701.
+    ranks = [min(total, max(1, int(np.ceil(p * total - 1e-9)))) for p in probabilities]
     slots = [int(np.searchsorted(ends, rank)) for rank in ranks]
     wanted = sorted({int(hours["hour"].iloc[slot]) for slot in slots})
     per_second = (

@@ -14,7 +14,13 @@ import pandas as pd
 from pyspark.sql import DataFrame
 
 from samplegen.augment import OPERATOR_TAGS, Operator
-from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
+from samplegen.generate.new_users import (
+    SCHEMA,
+    new_user_rng,
+    new_user_rows,
+    seed_users,
+    thin_segment,
+)
 
 
 def category_codes(items: DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -52,5 +58,5 @@ def augment_users(
             ]
             yield new_user_rows(list(batch["n"]), baskets, run_id, first_user_idx, weight)
 
-    rows = seed_users(train, n_users, segment_max_items, seed, tag)
+    rows = seed_users(thin_segment(train, segment_max_items), n_users, seed, tag)
     return rows.mapInPandas(apply, schema=SCHEMA)

@@ -2,7 +2,7 @@
 
 Each new user ``n`` has two seed users of the thin segment (independent hashes of
 ``(seed, n)``), a mixing weight ``w`` drawn uniformly from [0.2, 0.8] and a basket size drawn
-from the real sizes; its items are decoded at ``(1 - w) mu_a + w mu_b`` of the two posterior
+from the segment's sizes; its items are decoded at ``(1 - w) mu_a + w mu_b`` of the two posterior
 means (Mult-VAE and the conditional VAE; the GAN has no encoder). Like ``synthetic_users``
 the rows are new users (ids ``syn:<run_id>:<n>``) and pass the privacy filter.
 """
@@ -17,8 +17,14 @@ import torch
 from pyspark.sql import DataFrame
 
 from samplegen.generate.densify import CHUNK_ROWS, load_generator
-from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
-from samplegen.generate.synthetic_users import basket_sizes
+from samplegen.generate.new_users import (
+    SCHEMA,
+    basket_sizes,
+    new_user_rng,
+    new_user_rows,
+    seed_users,
+    thin_segment,
+)
 
 STRATEGY = "interpolate"
 #: Models with an encoder to interpolate in.
@@ -46,7 +52,8 @@ def interpolate_users(
     run_id: str,
 ) -> DataFrame:
     """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` between seed-user pairs."""
-    sizes, probabilities = basket_sizes(train)
+    segment = thin_segment(train, segment_max_items)
+    sizes, probabilities = basket_sizes(segment)
 
     def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         generator = load_generator(model_dir)
@@ -64,11 +71,13 @@ def interpolate_users(
                     max(wanted),
                     rngs,
                 )
-                baskets = [np.sort(row[:k]) for row, k in zip(drawn, wanted, strict=True)]
+                baskets = [
+                    np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)
+                ]
                 yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
 
-    first = seed_users(train, n_users, segment_max_items, seed, FIRST_TAG)
-    second = seed_users(train, n_users, segment_max_items, seed, SECOND_TAG)
+    first = seed_users(segment, n_users, seed, FIRST_TAG)
+    second = seed_users(segment, n_users, seed, SECOND_TAG)
     pairs = first.withColumnRenamed("item_idx", "items_a").join(
         second.withColumnRenamed("item_idx", "items_b"), "n"
     )

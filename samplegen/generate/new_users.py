@@ -22,22 +22,33 @@ def new_user_rng(seed: int, tag: int, n: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, tag, n]))
 
 
-def seed_users(
-    train: DataFrame, n_users: int, segment_max_items: int, seed: int, tag: int
-) -> DataFrame:
-    """Rows ``(n, item_idx)``: for each new user ``n``, the items of its seed user.
+def thin_segment(train: DataFrame, segment_max_items: int) -> DataFrame:
+    """The thin segment: train users with fewer than ``segment_max_items`` items.
 
-    The segment is the train users with fewer than ``segment_max_items`` items (the thin part
-    of the data); when no user is that thin, every train user.
+    When no user is that thin, every train user.
     """
     segment = train.where(F.col("n_items") < segment_max_items)
-    if segment.isEmpty():
-        segment = train
+    return train if segment.isEmpty() else segment
+
+
+def basket_sizes(users: DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The basket-size distribution of ``users``: sizes and their probabilities."""
+    counts = users.groupBy("n_items").count().toPandas().sort_values("n_items")
+    sizes = counts["n_items"].to_numpy(dtype=np.int64)
+    return sizes, counts["count"].to_numpy(dtype=np.float64) / counts["count"].sum()
+
+
+def seed_users(segment: DataFrame, n_users: int, seed: int, tag: int) -> DataFrame:
+    """Rows ``(n, item_idx)``: for each new user ``n``, the items of its seed user.
+
+    The seed user is a user of ``segment`` (see :func:`thin_segment`) picked by a hash of
+    ``(seed, tag, n)``.
+    """
     numbered = segment.select(
         (F.row_number().over(Window.orderBy("user_idx")) - 1).alias("slot"), "item_idx"
     ).localCheckpoint()
     slot = F.pmod(F.xxhash64(F.lit(seed), F.lit(tag), F.col("id")), F.lit(numbered.count()))
-    wanted = train.sparkSession.range(n_users).select(F.col("id").alias("n"), slot.alias("slot"))
+    wanted = segment.sparkSession.range(n_users).select(F.col("id").alias("n"), slot.alias("slot"))
     return wanted.join(numbered, "slot").select("n", "item_idx")
 
 

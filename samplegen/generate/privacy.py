@@ -51,8 +51,8 @@ def closest_real_users(synthetic: DataFrame, real: DataFrame) -> DataFrame:
         ``user_id, max_jaccard, is_copy`` for every synthetic user (0 and false when it shares
         no item with any real user).
     """
-    syn_sizes = synthetic.select("user_id", F.size("item_idx").alias("syn_size"))
-    real_sizes = real.select("user_idx", F.size("item_idx").alias("real_size"))
+    syn_sizes = synthetic.select("user_id", F.size(F.array_distinct("item_idx")).alias("syn_size"))
+    real_sizes = real.select("user_idx", F.size(F.array_distinct("item_idx")).alias("real_size"))
     syn_items = synthetic.select("user_id", F.explode(F.array_distinct("item_idx")).alias("item"))
     real_items = real.select("user_idx", F.explode(F.array_distinct("item_idx")).alias("item"))
     shared = (

@@ -2,7 +2,7 @@
 
 Each synthetic user starts from a real seed user of the segment (see
 :mod:`samplegen.generate.new_users`), draws a latent vector from the model's posterior for
-that user and decodes a basket whose size is drawn from the real basket-size distribution.
+that user and decodes a basket whose size is drawn from the segment's basket sizes.
 Nothing is excluded from the draw, so a synthetic user can resemble its seed user: the
 privacy filter (:mod:`samplegen.generate.privacy`) drops copies and near copies before
 anything is written.
@@ -18,19 +18,19 @@ import torch
 from pyspark.sql import DataFrame
 
 from samplegen.generate.densify import CHUNK_ROWS, load_generator
-from samplegen.generate.new_users import SCHEMA, new_user_rng, new_user_rows, seed_users
+from samplegen.generate.new_users import (
+    SCHEMA,
+    basket_sizes,
+    new_user_rng,
+    new_user_rows,
+    seed_users,
+    thin_segment,
+)
 from samplegen.models.base import InteractionGenerator
 
 STRATEGY = "synthetic_users"
 #: Separates this strategy's random streams from the others' (densify: ``(seed, user_idx)``).
 STREAM_TAG = 1
-
-
-def basket_sizes(train: DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The real basket-size distribution: sizes and their probabilities over train users."""
-    counts = train.groupBy("n_items").count().toPandas().sort_values("n_items")
-    sizes = counts["n_items"].to_numpy(dtype=np.int64)
-    return sizes, counts["count"].to_numpy(dtype=np.float64) / counts["count"].sum()
 
 
 def draw_baskets(
@@ -63,9 +63,11 @@ def synthetic_users(
 ) -> DataFrame:
     """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` seeded from a segment.
 
-    The segment is the train users with fewer than ``segment_max_items`` items.
+    The segment is the train users with fewer than ``segment_max_items`` items; basket sizes
+    follow the segment's own sizes.
     """
-    sizes, probabilities = basket_sizes(train)
+    segment = thin_segment(train, segment_max_items)
+    sizes, probabilities = basket_sizes(segment)
 
     def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         generator = load_generator(model_dir)
@@ -75,5 +77,5 @@ def synthetic_users(
                 baskets = draw_baskets(chunk, generator, sizes, probabilities, seed)
                 yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
 
-    rows = seed_users(train, n_users, segment_max_items, seed, STREAM_TAG)
+    rows = seed_users(segment, n_users, seed, STREAM_TAG)
     return rows.mapInPandas(sample_partition, schema=SCHEMA)

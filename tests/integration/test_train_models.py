@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from samplegen.evaluate import run_evaluate
 from samplegen.generate import run_generate
 from samplegen.generate.label_balance import label_balance
 from samplegen.models import REGISTRY, Generator
@@ -109,6 +110,8 @@ def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipelin
     assert set(rows["department"].dropna()) <= real_departments
     again, _ = label_balance(spark, read_table(spark, cfg.lakehouse, SAMPLES_CTR),
                              result.outputs["model_dir"], 0.6, cfg.generate.seed)  # fmt: skip
+    with pytest.raises(ValueError, match="no augmented_train rows"):
+        run_evaluate(spark, balance, "tabular-run")  # CTR rows are not scored by evaluate
     first = rows.sort_values("row")[["department", "price"]].reset_index(drop=True)
     second = again.toPandas().sort_values("row")[["department", "price"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, second)
