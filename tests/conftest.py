@@ -1,4 +1,4 @@
-"""Shared fixtures: one real Spark session (local-cluster, real executors) and one small run.
+"""Shared fixtures: one real Spark session (local[2,4]: two slots, task retries) and one small run.
 
 The small run is the whole pipeline on the first 150 completejourney households, trained by
 TorchDistributor with ``local_mode=False`` on 2 processes (gloo) reading through petastorm.
@@ -23,7 +23,7 @@ time.tzset()
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "test-run"
 SMALL_OVERRIDES = [
-    "spark.master=local-cluster[2,1,1024]",
+    "spark.master=local[2,4]",
     "spark.driver_memory=2g",
     "spark.shuffle_partitions=4",
     "data.max_users=150",

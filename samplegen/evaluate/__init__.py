@@ -32,7 +32,7 @@ from samplegen.tables import (
     EVAL_METRICS,
     INTERACTIONS,
     ITEM_INDEX,
-    SYNTHETIC_INTERACTIONS,
+    USER_INDEX,
     read_table,
     table_path,
     write_table,
@@ -48,6 +48,8 @@ class EvalData:
 
     ``augmented`` is ``real`` plus the synthetic items given to real users; ``new_users``
     holds the rows of synthetic users, which recommenders are trained on but never scored.
+    Columns past ``n_items`` (the vocabulary) are ``new_items``' catalogue items: recommenders
+    learn from them, but only vocabulary items are ranked, as only they can be test items.
     """
 
     user_idx: np.ndarray
@@ -57,6 +59,7 @@ class EvalData:
     targets: list[np.ndarray]
     cold: np.ndarray
     new_users: np.ndarray
+    n_items: int
 
     def training_matrix(self, variant: str) -> np.ndarray:
         """What a recommender is fitted on for ``variant``: real rows, or augmented + new users."""
@@ -101,21 +104,19 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
     )
     user_idx = train["user_idx"].to_numpy()
     position = {int(u): i for i, u in enumerate(user_idx)}
-    real = np.zeros((len(user_idx), n_items), dtype=np.float32)
+    # new_items rows hold items past the vocabulary: fitted on, never ranked (see EvalData).
+    n_columns = max([n_items, *(int(np.max(i)) + 1 for i in synthetic["item_idx"] if len(i))])
+    real = np.zeros((len(user_idx), n_columns), dtype=np.float32)
     _fill(real, train, position, "one")
-    new_user_idx = {
-        int(r.user_idx)
-        for r in read_table(spark, lake, SYNTHETIC_INTERACTIONS)
-        .where((F.col("run_id") == run_id) & F.col("user_id").isNotNull())
-        .select("user_idx")
-        .collect()
-    }
-    is_new = synthetic["user_idx"].isin(new_user_idx)
+    # New users (synthetic_users, interpolate, baselines) are numbered after every real user.
+    last_real_user = read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0]
+    is_new = synthetic["user_idx"] > last_real_user
     augmented_matrix = real.copy()
     _fill(augmented_matrix, synthetic[~is_new], position, "weight")
-    new_rows = synthetic[is_new].reset_index(drop=True)
-    new_users = np.zeros((len(new_rows), n_items), dtype=np.float32)
-    _fill(new_users, new_rows, {int(u): i for i, u in enumerate(new_rows["user_idx"])}, "weight")
+    new_rows = synthetic[is_new]
+    new_position = {int(u): i for i, u in enumerate(np.unique(new_rows["user_idx"]))}
+    new_users = np.zeros((len(new_position), n_columns), dtype=np.float32)
+    _fill(new_users, new_rows, new_position, "weight")
     train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
     targets = [np.array([], dtype=np.int64)] * len(user_idx)
     for user, items in zip(test["user_idx"], test["item_idx"], strict=True):
@@ -124,7 +125,9 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
             targets[row] = np.setdiff1d(np.asarray(items, dtype=np.int64), train_items[row])
     activity = train["item_idx"].map(len).to_numpy()
     cold = activity <= np.quantile(activity, 0.25)
-    return EvalData(user_idx, real, augmented_matrix, train_items, targets, cold, new_users)
+    return EvalData(
+        user_idx, real, augmented_matrix, train_items, targets, cold, new_users, n_items
+    )
 
 
 def _metric_rows(
@@ -142,7 +145,8 @@ def _metric_rows(
         matrix = data.real if variant == "real" else data.augmented
         params = {"l2": cfg.evaluate.ease_lambda} if recommender == "ease" else {}
         model = make_recommender(recommender, **params).fit(data.training_matrix(variant))
-        top = top_k_items(model.score(matrix[evaluated]), k, exclude)
+        scores = model.score(matrix[evaluated])[:, : data.n_items]
+        top = top_k_items(scores, k, exclude)
         values = {"recall": recall_at_k(top, targets, k), "ndcg": ndcg_at_k(top, targets, k)}
         per_user[variant] = values
         for slice_name, mask in slices.items():
@@ -163,7 +167,7 @@ def _metric_rows(
                         int(mask.sum()),
                     )
                 )
-            coverage = catalogue_coverage(top[mask], matrix.shape[1])
+            coverage = catalogue_coverage(top[mask], data.n_items)
             rows.append(
                 _row(
                     recommender,
@@ -296,7 +300,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         summary = {
             "evaluated users": result.rows["evaluated_users"],
             "train users": len(data.user_idx),
-            "items": data.real.shape[1],
+            "items": data.n_items,
             "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
         }
         report = write_report(Path(cfg.reports_root) / run_id, run_id, metrics, summary)

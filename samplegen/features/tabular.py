@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
+from samplegen.features.text import with_text_embeddings
 from samplegen.tables import (
     ITEM_FEATURES,
     SAMPLES_CTR,
@@ -96,7 +97,9 @@ def user_features(
     )
 
 
-def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> DataFrame:
+def item_features(
+    events: DataFrame, items: DataFrame, catalogue: DataFrame, text_embeddings: bool = False
+) -> DataFrame:
     """One row per indexed item, from its train events by every user, plus catalogue attributes.
 
     ``n_users`` counts distinct train users, as ``item_index`` does, so the two agree.
@@ -108,6 +111,8 @@ def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> 
         events: events with a ``split`` column.
         items: ``item_index`` rows.
         catalogue: the ``catalogue`` table.
+        text_embeddings: fill ``text_embedding`` (see :mod:`samplegen.features.text`);
+            null otherwise.
     """
     train = events.where(F.col("split") == "train").join(
         F.broadcast(items.select("item_id")), "item_id"
@@ -123,7 +128,7 @@ def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> 
     )
     counts = ("n_users", "n_events", "n_purchases")
     attributes = catalogue.select("item_id", "category", "department", "brand", "title")
-    return (
+    features = (
         items.select("item_id", "item_idx")
         .join(stats, "item_id", "left")
         .fillna(0, subset=list(counts))
@@ -132,8 +137,12 @@ def item_features(events: DataFrame, items: DataFrame, catalogue: DataFrame) -> 
             F.when(F.col("n_events") > 0, F.col("n_purchases") / F.col("n_events")),
         )
         .join(attributes, "item_id", "left")
-        .select(*ITEM_FEATURES.schema.fieldNames())
     )
+    if text_embeddings:
+        features = with_text_embeddings(features)
+    else:
+        features = features.withColumn("text_embedding", F.lit(None).cast("array<float>"))
+    return features.select(*ITEM_FEATURES.schema.fieldNames())
 
 
 def ctr_interactions(events: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
@@ -369,7 +378,7 @@ def write_tabular_tables(
             user_features(events, users, items, train_cut), lakehouse, USER_FEATURES
         ),
         ITEM_FEATURES.name: write_table(
-            item_features(events, items, catalogue), lakehouse, ITEM_FEATURES
+            item_features(events, items, catalogue, cfg.text_embeddings), lakehouse, ITEM_FEATURES
         ),
     }
     item_feats = read_table(spark, lakehouse, ITEM_FEATURES)

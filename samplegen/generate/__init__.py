@@ -11,20 +11,25 @@ from pyspark.sql import functions as F
 
 from samplegen.augment import make_operator
 from samplegen.config import Config
+from samplegen.generate.augmented import augmented, combined_synthetic
 from samplegen.generate.baselines import augment_users, category_codes
 from samplegen.generate.cross_category import cross_category, pair_mix
 from samplegen.generate.densify import densify
 from samplegen.generate.interpolate import MODELS as ENCODER_MODELS
 from samplegen.generate.interpolate import interpolate_users
 from samplegen.generate.label_balance import label_balance
+from samplegen.generate.new_items import new_items, plan_new_items
 from samplegen.generate.privacy import privacy_filter
 from samplegen.generate.quotas import STRATEGIES as QUOTA_STRATEGIES
 from samplegen.generate.quotas import group_shares, item_groups, quota_densify, target_mix
+from samplegen.generate.synthetic_users import STRATEGY as SYNTHETIC_USERS
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
+    CATALOGUE,
     INTERACTIONS,
+    ITEM_FEATURES,
     ITEM_INDEX,
     SAMPLES_CTR,
     SYNTHETIC_CTR,
@@ -50,6 +55,7 @@ MODEL_STRATEGIES = (
     "densify",
     "cross_category",
     "label_balance",
+    "new_items",
     *QUOTA_STRATEGIES,
     *NEW_USER_DRAWS,
 )
@@ -67,6 +73,9 @@ def with_provenance(rows: DataFrame, cfg: Config, run_id: str) -> DataFrame:
     real user carry its ``user_idx`` and a null ``user_id``, so no real id is ever copied.
     """
     user_id = F.col("user_id") if "user_id" in rows.columns else F.lit(None).cast("string")
+    item_ids = (
+        F.col("item_ids") if "item_ids" in rows.columns else F.lit(None).cast("array<string>")
+    )
     return rows.select(
         F.lit(run_id).alias("run_id"),
         F.lit(model_of(cfg)).alias("model"),
@@ -77,17 +86,7 @@ def with_provenance(rows: DataFrame, cfg: Config, run_id: str) -> DataFrame:
         "user_idx",
         "item_idx",
         "weight",
-    )
-
-
-def augmented(real: DataFrame, synthetic: DataFrame, run_id: str) -> DataFrame:
-    """Real train rows and this run's synthetic rows, told apart by ``is_synthetic``."""
-    columns = ["user_idx", "item_idx", "weight"]
-    return (
-        real.select(*columns)
-        .withColumn("is_synthetic", F.lit(False))
-        .unionByName(synthetic.select(*columns).withColumn("is_synthetic", F.lit(True)))
-        .withColumn("run_id", F.lit(run_id))
+        item_ids.alias("item_ids"),
     )
 
 
@@ -102,7 +101,10 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     if cfg.generate.strategy == "label_balance":
         return _run_label_balance(spark, cfg, run_id, result, folder)
     if cfg.generate.strategy in MODEL_STRATEGIES:
-        models = ENCODER_MODELS if cfg.generate.strategy == "interpolate" else INTERACTION_MODELS
+        needs_encoder = cfg.generate.strategy in ("interpolate", "new_items") or (
+            cfg.generate.strategy == "synthetic_users" and cfg.generate.synthetic_from == "prior"
+        )
+        models = ENCODER_MODELS if needs_encoder else INTERACTION_MODELS
         if cfg.train.model not in models:
             raise ValueError(
                 f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
@@ -120,7 +122,13 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows["synthetic_interactions"] = write_table(
             with_provenance(rows, cfg, run_id), lake, SYNTHETIC_INTERACTIONS, run_id
         )
-        synthetic = read_table(spark, lake, SYNTHETIC_INTERACTIONS).where(F.col("run_id") == run_id)
+        runs = [run_id, *(r for r in gen.augment_runs if r != run_id)]
+        synthetic = combined_synthetic(
+            read_table(spark, lake, SYNTHETIC_INTERACTIONS),
+            runs,
+            _next_index(read_table(spark, lake, USER_INDEX), "user_idx"),
+            _next_index(read_table(spark, lake, ITEM_INDEX), "item_idx"),
+        )
         result.rows["augmented_train"] = write_table(
             augmented(real, synthetic, run_id), lake, AUGMENTED_TRAIN, run_id
         )
@@ -130,8 +138,14 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.metrics |= {
             "strategy": gen.strategy,
             "synthetic_rows": result.rows["synthetic_interactions"],
+            "augmented_from_runs": runs,
         }
     return result
+
+
+def _next_index(index: DataFrame, column: str) -> int:
+    """The first index after every one in ``index`` (where new users / items start)."""
+    return (index.agg(F.max(column)).first()[0] or 0) + 1
 
 
 def _draw(
@@ -158,9 +172,11 @@ def _draw(
             gen.seed,
         ).localCheckpoint()
         return rows, pair_mix(rows, categories, names)
-    users = read_table(spark, cfg.lakehouse, USER_INDEX)
-    first_user_idx = (users.agg(F.max("user_idx")).first()[0] or 0) + 1
+    if gen.strategy == "new_items":
+        return _draw_new_items(spark, cfg, real, folder)
+    first_user_idx = _next_index(read_table(spark, cfg.lakehouse, USER_INDEX), "user_idx")
     if gen.strategy in NEW_USER_DRAWS:
+        options = {"from_prior": gen.synthetic_from == "prior"}
         rows = NEW_USER_DRAWS[gen.strategy](
             real,
             folder,
@@ -170,6 +186,7 @@ def _draw(
             gen.synthetic_weight,
             gen.seed,
             run_id,
+            **(options if gen.strategy == SYNTHETIC_USERS else {}),
         )
     else:
         categories, _ = category_codes(read_table(spark, cfg.lakehouse, ITEM_INDEX))
@@ -240,6 +257,38 @@ def _draw_with_quotas(
             f"achieved_share/{names[g]}": round(float(achieved[g]), 4),
         }
     return rows, metrics
+
+
+def _draw_new_items(
+    spark: SparkSession, cfg: Config, real: DataFrame, folder: str
+) -> tuple[DataFrame, dict[str, object]]:
+    """Rows giving catalogue items outside the vocabulary users, and how the map fitted.
+
+    The new items' indices start after the largest ``item_index`` index.
+    """
+    gen = cfg.generate
+    features = read_table(spark, cfg.lakehouse, ITEM_FEATURES)
+    plan = plan_new_items(
+        features, read_table(spark, cfg.lakehouse, CATALOGUE), folder, gen.new_items, gen.seed
+    )
+    if not plan.item_ids:
+        raise ValueError(
+            "generate.strategy=new_items found no catalogue item outside item_index with a "
+            "category, department, brand or title the indexed items share"
+        )
+    first_item_idx = _next_index(read_table(spark, cfg.lakehouse, ITEM_INDEX), "item_idx")
+    rows = new_items(
+        real,
+        folder,
+        plan.rows,
+        plan.bias,
+        plan.users_per_item,
+        plan.item_ids,
+        first_item_idx,
+        gen.synthetic_weight,
+        gen.seed,
+    ).localCheckpoint()
+    return rows, plan.metrics
 
 
 def _run_label_balance(

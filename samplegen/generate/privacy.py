@@ -1,19 +1,22 @@
 """The privacy filter: no synthetic user may copy, or nearly copy, a real training user.
 
 A synthetic user whose item set equals a real training user's, or whose Jaccard similarity
-to one is above ``max_jaccard``, is dropped before anything is written. Similarities are
-exact: every (synthetic, real) pair sharing at least one item is counted through a join on
-the item, so no near-copy can slip through a sketch. The join grows with the popularity of
-the synthetic users' items (each shared item pairs the synthetic user with all of its real
-users), which is fine for thousands of synthetic users; a MinHash candidate step would be
-the next step for millions.
+to one is above ``max_jaccard``, is dropped before anything is written.
+
+The check is exact and scales with prefix filtering (Chaudhuri et al. 2006; Bayardo et al.
+2007): order items from rarest to most popular; two sets with Jaccard >= t share at least one
+item among the first ``|x| - ceil(t |x|) + 1`` items of each. Only pairs sharing such a
+"prefix" item (and with compatible sizes, ``t |x| <= |y| <= |x| / t``) are candidates; their
+Jaccard is then computed from the full sets. Prefixes are made of rare items, so the candidate
+join stays small where a join on every shared item would pair each synthetic user with every
+buyer of its popular items.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 
@@ -40,34 +43,80 @@ class PrivacyCounts:
         }
 
 
-def closest_real_users(synthetic: DataFrame, real: DataFrame) -> DataFrame:
-    """Each synthetic user's highest Jaccard similarity to any real user, and whether it is a copy.
+def _sets(users: DataFrame, key: str, rank: DataFrame) -> DataFrame:
+    """``key, items, size``: each user's distinct items as ranks, rarest first.
+
+    An item no real user has gets the negative rank ``-(item + 1)``: distinct, and before
+    every real item (it can never be shared).
+    """
+    ranked = F.coalesce(F.col("rank"), -(F.col("item") + 1))
+    return (
+        users.select(key, F.explode(F.array_distinct("item_idx")).alias("item"))
+        .join(F.broadcast(rank), "item", "left")
+        .groupBy(key)
+        .agg(F.array_sort(F.collect_list(ranked)).alias("items"))
+        .withColumn("size", F.size("items"))
+    )
+
+
+def _prefixes(sets: DataFrame, key: str, threshold: float) -> DataFrame:
+    """``key, item``: the prefix items of each set (see the module docstring)."""
+    length = F.greatest(
+        F.lit(1), F.col("size") - F.ceil(F.lit(threshold) * F.col("size")).cast("int") + 1
+    )
+    return sets.select(key, F.explode(F.slice("items", 1, length)).alias("item"))
+
+
+def closest_real_users(synthetic: DataFrame, real: DataFrame, threshold: float) -> DataFrame:
+    """Each synthetic user's highest Jaccard similarity to a real user, from ``threshold`` up.
 
     Args:
         synthetic: ``user_id`` and ``item_idx`` (array) of the synthetic users.
         real: ``user_idx`` and ``item_idx`` (array) of the real training users.
+        threshold: the similarity from which pairs must be found (every pair at or above it
+            is; pairs below it may be missed).
 
     Returns:
-        ``user_id, max_jaccard, is_copy`` for every synthetic user (0 and false when it shares
-        no item with any real user).
+        ``user_id, max_jaccard, is_copy`` for every synthetic user; ``max_jaccard`` is exact
+        when it is at least ``threshold`` and 0 when no real user comes that close.
     """
-    syn_sizes = synthetic.select("user_id", F.size(F.array_distinct("item_idx")).alias("syn_size"))
-    real_sizes = real.select("user_idx", F.size(F.array_distinct("item_idx")).alias("real_size"))
-    syn_items = synthetic.select("user_id", F.explode(F.array_distinct("item_idx")).alias("item"))
-    real_items = real.select("user_idx", F.explode(F.array_distinct("item_idx")).alias("item"))
-    shared = (
-        syn_items.join(real_items, "item")
-        .groupBy("user_id", "user_idx")
-        .agg(F.count(F.lit(1)).alias("shared"))
-        .join(syn_sizes, "user_id")
-        .join(real_sizes, "user_idx")
+    popularity = (
+        real.select(F.explode(F.array_distinct("item_idx")).alias("item"))
+        .groupBy("item")
+        .agg(F.count(F.lit(1)).alias("users"))
+    )
+    rank = popularity.select(
+        "item", F.row_number().over(Window.orderBy("users", "item")).alias("rank")
+    )
+    syn_sets = _sets(synthetic, "user_id", rank).localCheckpoint()
+    real_sets = _sets(real, "user_idx", rank)
+    candidates = (
+        _prefixes(syn_sets, "user_id", threshold)
+        .join(_prefixes(real_sets, "user_idx", threshold), "item")
+        .select("user_id", "user_idx")
+        .distinct()
+    )
+    syn, rl = syn_sets.alias("s"), real_sets.alias("r")
+    pairs = (
+        candidates.join(syn, "user_id")
+        .join(rl, "user_idx")
+        .where(
+            (F.col("r.size") >= F.lit(threshold) * F.col("s.size"))
+            & (F.col("s.size") >= F.lit(threshold) * F.col("r.size"))
+        )
+        .select(
+            "user_id",
+            F.size(F.array_intersect("s.items", "r.items")).alias("shared"),
+            F.col("s.size").alias("syn_size"),
+            F.col("r.size").alias("real_size"),
+        )
     )
     union = F.col("syn_size") + F.col("real_size") - F.col("shared")
     copy = (F.col("shared") == F.col("syn_size")) & (F.col("shared") == F.col("real_size"))
-    closest = shared.groupBy("user_id").agg(
+    closest = pairs.groupBy("user_id").agg(
         F.max(F.col("shared") / union).alias("max_jaccard"), F.max(copy).alias("is_copy")
     )
-    return syn_sizes.join(closest, "user_id", "left").select(
+    return syn_sets.join(closest, "user_id", "left").select(
         "user_id",
         F.coalesce("max_jaccard", F.lit(0.0)).alias("max_jaccard"),
         F.coalesce("is_copy", F.lit(False)).alias("is_copy"),
@@ -82,7 +131,7 @@ def privacy_filter(
     ``synthetic`` should be checkpointed: it is read for the similarities and for the rows
     kept. Returns the kept rows (same columns as ``synthetic``) and the counts.
     """
-    verdict = closest_real_users(synthetic, real).localCheckpoint()
+    verdict = closest_real_users(synthetic, real, max_jaccard).localCheckpoint()
     counts = verdict.agg(
         F.count(F.lit(1)).alias("drawn"),
         F.sum(F.col("is_copy").cast("int")).alias("copies"),

@@ -1,5 +1,7 @@
 """``synthetic_users``: new users drawn from the model's posterior of a target segment.
 
+(Or from its prior: ``generate.synthetic_from=prior``, for multvae and cvae.)
+
 Each synthetic user starts from a real seed user of the segment (see
 :mod:`samplegen.generate.new_users`), draws a latent vector from the model's posterior for
 that user and decodes a basket whose size is drawn from the segment's basket sizes.
@@ -39,15 +41,23 @@ def draw_baskets(
     sizes: np.ndarray,
     probabilities: np.ndarray,
     seed: int,
+    from_prior: bool = False,
 ) -> list[np.ndarray]:
-    """One basket per row of ``seeds`` (columns ``n``, seed user's ``item_idx``)."""
+    """One basket per row of ``seeds`` (columns ``n``, seed user's ``item_idx``).
+
+    From the seed user's posterior, or with ``from_prior`` from the model's prior (decoded
+    under the seed user's condition for a cvae).
+    """
     rngs = [new_user_rng(seed, STREAM_TAG, int(n)) for n in seeds["n"]]
     wanted = [min(int(rng.choice(sizes, p=probabilities)), generator.n_items) for rng in rngs]
     histories = torch.zeros((len(seeds), generator.n_items))
     for row, items in enumerate(seeds["item_idx"]):
         histories[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = 1.0
-    nothing = torch.zeros(histories.shape, dtype=torch.bool)
-    drawn = generator.sample_items(histories, max(wanted), nothing, rngs)
+    if from_prior:
+        drawn = generator.sample_from_prior(histories, max(wanted), rngs)
+    else:
+        nothing = torch.zeros(histories.shape, dtype=torch.bool)
+        drawn = generator.sample_items(histories, max(wanted), nothing, rngs)
     return [np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)]
 
 
@@ -60,11 +70,13 @@ def synthetic_users(
     weight: float,
     seed: int,
     run_id: str,
+    from_prior: bool = False,
 ) -> DataFrame:
     """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` seeded from a segment.
 
     The segment is the train users with fewer than ``segment_max_items`` items; basket sizes
-    follow the segment's own sizes.
+    follow the segment's own sizes. ``from_prior`` decodes latent codes from the prior
+    instead of the seed users' posteriors (multvae, cvae).
     """
     segment = thin_segment(train, segment_max_items)
     sizes, probabilities = basket_sizes(segment)
@@ -74,7 +86,7 @@ def synthetic_users(
         for batch in batches:
             for start in range(0, len(batch), CHUNK_ROWS):
                 chunk = batch.iloc[start : start + CHUNK_ROWS]
-                baskets = draw_baskets(chunk, generator, sizes, probabilities, seed)
+                baskets = draw_baskets(chunk, generator, sizes, probabilities, seed, from_prior)
                 yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
 
     rows = seed_users(segment, n_users, seed, STREAM_TAG)

@@ -7,11 +7,16 @@ from a user's own: ``sample_items(..., mix=target)`` for a real user's posterior
 :meth:`ConditionalVAE.sample_users` for new users drawn from the prior. With ``quotas`` the
 draw is split exactly over categories by the mix and the model picks the items inside each
 category.
+
+With ``text_dim`` > 0 the condition also holds the user's text profile: the mean text
+embedding (``item_features.text_embedding``) of their items. A target category mix then
+implies the profile ``mix @ category_text``, each category's mean item embedding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,16 +36,37 @@ class ConditionalVAEModule(MultVAEModule):
         dropout: float,
         item_categories: Sequence[int],
         n_categories: int,
+        item_text: np.ndarray | None = None,
     ) -> None:
-        super().__init__(n_items, hidden_dims, dropout, condition_dim=n_categories)
+        text_dim = 0 if item_text is None else item_text.shape[1]
+        super().__init__(n_items, hidden_dims, dropout, condition_dim=n_categories + text_dim)
         # Derived from params, so not part of the saved weights.
         self.register_buffer(
             "category_matrix", category_matrix(item_categories, n_categories), persistent=False
         )
+        # Saved with the weights (a loaded model needs no embedding file) when there is one.
+        text = np.zeros((n_items, 0)) if item_text is None else item_text
+        self.register_buffer(
+            "item_text",
+            torch.as_tensor(text, dtype=torch.float32),
+            persistent=item_text is not None,
+        )
 
     def condition(self, x: torch.Tensor) -> torch.Tensor:
-        """The category mix of each row of ``x``."""
-        return category_mix(x, self.category_matrix)
+        """The category mix of each row of ``x``, then its text profile (if any)."""
+        mix = category_mix(x, self.category_matrix)
+        if self.item_text.shape[1] == 0:
+            return mix
+        profile = (x @ self.item_text) / x.sum(dim=1, keepdim=True).clamp_min(1.0)
+        return torch.cat([mix, profile], dim=1)
+
+    def condition_for_mix(self, mix: torch.Tensor) -> torch.Tensor:
+        """The condition of a target category ``mix``: the mix and the profile it implies."""
+        if self.item_text.shape[1] == 0:
+            return mix
+        counts = self.category_matrix.sum(0).clamp_min(1.0)[:, None]
+        category_text = (self.category_matrix.T @ self.item_text) / counts
+        return torch.cat([mix, mix @ category_text], dim=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits, mu and logvar, all conditioned on the category mix of ``x``."""
@@ -54,7 +80,9 @@ class ConditionalVAE(MultVAE):
     """Mult-VAE conditioned on category mix; same loss, annealing and training step.
 
     Params: those of :class:`MultVAE` plus ``item_categories`` (category index of every item,
-    length ``n_items``) and ``categories`` (their names; "other" pools the rest).
+    length ``n_items``) and ``categories`` (their names; "other" pools the rest); for a text
+    condition, ``text_dim`` and ``item_text_file`` (an ``.npy`` of (n_items, text_dim), read
+    when the model is built for training; a saved model carries the matrix in its weights).
     """
 
     name = "cvae"
@@ -67,7 +95,18 @@ class ConditionalVAE(MultVAE):
                 f"cvae needs one category per item: {len(self.item_categories)} categories "
                 f"for {params['n_items']} items"
             )
+        self.item_text = self._item_text(params)
         super().__init__(params)
+
+    @staticmethod
+    def _item_text(params: dict[str, Any]) -> np.ndarray | None:
+        text_dim = int(params.get("text_dim", 0))
+        if text_dim == 0:
+            return None
+        source = params.get("item_text_file")
+        if source and Path(source).exists():
+            return np.load(source).astype(np.float32)
+        return np.zeros((int(params["n_items"]), text_dim), dtype=np.float32)
 
     def build_module(self) -> ConditionalVAEModule:
         """The conditional network described by :attr:`params`."""
@@ -77,14 +116,11 @@ class ConditionalVAE(MultVAE):
             float(self.params.get("dropout", 0.5)),
             self.item_categories,
             len(self.categories),
+            self.item_text,
         )
 
-    def mix_of(self, x: torch.Tensor) -> torch.Tensor:
-        """Category mix of each user history in ``x``."""
-        return self.module.condition(x)
-
     def condition_of(self, x: torch.Tensor) -> torch.Tensor:
-        """The category mix the network is conditioned on."""
+        """What the network is conditioned on: the category mix (and text profile) of ``x``."""
         return self.module.condition(x)
 
     @torch.no_grad()
@@ -113,7 +149,11 @@ class ConditionalVAE(MultVAE):
         module = self.module.eval()
         own = module.condition(x)
         mu, logvar = module.encode(x, own)
-        target = own if mix is None else torch.as_tensor(mix, dtype=torch.float32)
+        target = (
+            own
+            if mix is None
+            else module.condition_for_mix(torch.as_tensor(mix, dtype=torch.float32))
+        )
         logits = module.decode(
             mu + normal_rows(rngs, mu.shape[1]) * torch.exp(0.5 * logvar), target
         )
@@ -122,7 +162,7 @@ class ConditionalVAE(MultVAE):
             k,
             exclude.numpy(),
             rngs,
-            quota_mix=target.numpy() if quotas else None,
+            quota_mix=target[:, : len(self.categories)].numpy() if quotas else None,
             item_categories=self.item_categories,
         )
 
@@ -139,7 +179,8 @@ class ConditionalVAE(MultVAE):
             np.asarray(mix, dtype=np.float32), (len(rngs), len(self.categories))
         )
         z = normal_rows(rngs, module.latent_dim)
-        logits = module.decode(z, torch.from_numpy(np.ascontiguousarray(target)))
+        condition = module.condition_for_mix(torch.from_numpy(np.ascontiguousarray(target)))
+        logits = module.decode(z, condition)
         return draw_items(
             logits.numpy(),
             k,

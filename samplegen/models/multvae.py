@@ -158,6 +158,36 @@ class MultVAE(InteractionGenerator):
         logits = module.decode(mu + normal_rows(rngs, mu.shape[1]) * torch.exp(0.5 * logvar))
         return gumbel_top_k(logits.numpy(), k, exclude.numpy(), rngs)
 
+    @torch.no_grad()
+    def user_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's last hidden layer at each user's posterior mean: (rows, H).
+
+        An item's logit for a user is ``hidden @ w_i + b_i`` with ``(w_i, b_i)`` its row of
+        :meth:`item_embeddings`, so a new item's row scores it like a trained one.
+        """
+        module = self.module.eval()
+        c = self.condition_of(x)
+        mu, _ = module.encode(x, c)
+        return module.decoder[:-1](module._join(mu, c))
+
+    def item_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """The output layer: item weight rows (n_items, H) and biases (n_items,), float32."""
+        layer = self.module.decoder[-1]
+        return layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()
+
+    @torch.no_grad()
+    def sample_from_prior(
+        self, x: torch.Tensor, k: int, rngs: Sequence[np.random.Generator]
+    ) -> np.ndarray:
+        """``k`` items per row decoded from ``z ~ N(0, I)``; nothing of ``x`` but its condition.
+
+        A plain Mult-VAE ignores ``x``; a conditional one decodes under the condition of ``x``
+        (a segment member's mix), so new users follow the segment without copying anyone.
+        """
+        module = self.module.eval()
+        logits = module.decode(normal_rows(rngs, module.latent_dim), self.condition_of(x))
+        return gumbel_top_k(logits.numpy(), k, np.zeros(logits.shape, dtype=bool), rngs)
+
     def condition_of(self, x: torch.Tensor) -> torch.Tensor | None:
         """The condition the network reads for histories ``x`` (none for plain Mult-VAE)."""
         return None

@@ -12,6 +12,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from samplegen.runinfo import LOG, StageResult, stage_timer
 
 if TYPE_CHECKING:
@@ -44,8 +46,39 @@ def item_categories(spark: SparkSession, cfg: Config) -> tuple[list[int], list[s
     return [index.get(c, other) for c in frame["category"]], names
 
 
-def model_params(spark: SparkSession, cfg: Config, n_items: int) -> dict[str, Any]:
-    """The plain params that rebuild ``train.model`` (see each model's docstring)."""
+def write_item_text(spark: SparkSession, cfg: Config, folder: Path) -> tuple[Path, int]:
+    """Save ``item_features.text_embedding`` in ``item_idx`` order as ``item_text.npy``.
+
+    Raises:
+        ValueError: when ``item_features`` has no text embeddings.
+    """
+    from samplegen.tables import ITEM_FEATURES, read_table
+
+    frame = (
+        read_table(spark, cfg.lakehouse, ITEM_FEATURES)
+        .select("item_idx", "text_embedding")
+        .toPandas()
+        .sort_values("item_idx")
+    )
+    if frame["text_embedding"].isna().any():
+        raise ValueError(
+            "train.text_condition needs item_features.text_embedding: run aggregate with "
+            "aggregate.text_embeddings=true"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "item_text.npy"
+    matrix = np.stack([np.asarray(e, dtype=np.float32) for e in frame["text_embedding"]])
+    np.save(path, matrix)
+    return path, matrix.shape[1]
+
+
+def model_params(
+    spark: SparkSession, cfg: Config, n_items: int, folder: Path | None = None
+) -> dict[str, Any]:
+    """The plain params that rebuild ``train.model`` (see each model's docstring).
+
+    ``folder`` is the model's folder, where a cvae's text condition is saved for training.
+    """
     train = cfg.train
     params: dict[str, Any] = {"n_items": n_items}
     if train.model in ("multvae", "cvae"):
@@ -57,6 +90,11 @@ def model_params(spark: SparkSession, cfg: Config, n_items: int) -> dict[str, An
         }
     if train.model in ("cvae", "gan"):
         params["item_categories"], params["categories"] = item_categories(spark, cfg)
+    if train.model == "cvae" and train.text_condition:
+        if folder is None:
+            raise ValueError("train.text_condition needs the model folder to save item_text.npy")
+        path, params["text_dim"] = write_item_text(spark, cfg, folder)
+        params["item_text_file"] = str(path.resolve())
     if train.model == "gan":
         params |= dataclasses.asdict(train.gan)
     return params
@@ -77,7 +115,7 @@ def _common_spec(cfg: Config, run_id: str) -> dict[str, Any]:
     }
 
 
-def _interaction_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+def _interaction_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     """Training view files, sizes and validation users for an interaction model."""
     from samplegen.tables import INTERACTIONS, ITEM_INDEX, TRAINING_VIEW, read_table
 
@@ -97,7 +135,7 @@ def _interaction_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         }
     return {
         "n_rows": n_users,
-        "params": model_params(spark, cfg, n_items),
+        "params": model_params(spark, cfg, n_items, model_dir(cfg, run_id)),
         "files": files,
         "batch_size": train.batch_size,
         "validation": validation,
@@ -153,7 +191,7 @@ def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
     if cfg.train.model == "tabular":
         spec = _common_spec(cfg, run_id) | _tabular_spec(spark, cfg)
     else:
-        spec = _common_spec(cfg, run_id) | _interaction_spec(spark, cfg)
+        spec = _common_spec(cfg, run_id) | _interaction_spec(spark, cfg, run_id)
     rows_per_rank = math.ceil(spec["n_rows"] / cfg.train.num_processes)
     spec["steps_per_epoch"] = max(1, math.ceil(rows_per_rank / spec["batch_size"]))
     return spec

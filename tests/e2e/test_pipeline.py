@@ -1,4 +1,4 @@
-"""The whole pipeline on local-cluster executors, rerun for idempotence."""
+"""The whole pipeline in the shared Spark session, rerun for idempotence."""
 
 from pathlib import Path
 

@@ -34,7 +34,7 @@ def test_killed_pipeline_resumes(tmp_path):
             "aggregate.top_n_items=300",
             "train.num_processes=1",
             "train.local_mode=true",
-            "train.epochs=60",
+            "train.epochs=12",
         ],
     )
     conf = tmp_path / "local.yaml"

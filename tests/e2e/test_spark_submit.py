@@ -39,6 +39,13 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
             # the per-user split and time decay, end to end (the other runs use the defaults)
             "aggregate.split=leave_last",
             "aggregate.decay_half_life_days=30",
+            # item text embeddings in the executors' workers, read by the cvae's condition
+            # and by new_items
+            "aggregate.text_embeddings=true",
+            "train.model=cvae",
+            "train.text_condition=true",
+            "generate.strategy=new_items",
+            "generate.new_items=20",
         ],
     )
     conf = tmp_path / "cluster.yaml"
@@ -53,6 +60,9 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
         "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
         "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "--conf", "spark.driver.host=127.0.0.1",
+        # small-data settings a user would pass too (the defaults suit large clusters)
+        "--conf", "spark.sql.shuffle.partitions=4",
+        "--conf", "spark.databricks.delta.snapshotPartitions=2",
         "--py-files", str(wheel),
         str(REPO / "jobs" / "pipeline.py"),
         "--conf", str(conf),
@@ -66,6 +76,10 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
     assert manifest["versions"]["samplegen_from"].startswith(str(wheel))
     cuts = manifest["stages"]["aggregate"]["metrics"]
     assert "train_until" in cuts and "valid_from" not in cuts  # leave_last, not the time cut
+    params = json.loads((tmp_path / "models" / "cvae" / "submitted" / "config.json").read_text())
+    assert params["params"]["text_dim"] == 384
+    drawn = manifest["stages"]["generate"]["metrics"]
+    assert drawn["attribute_map/text"] is True and drawn["new_items"] == 20
     assert (tmp_path / "reports" / "submitted" / "index.html").exists()
 
 

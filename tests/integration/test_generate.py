@@ -2,16 +2,22 @@ import dataclasses
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import load_eval_data
+from samplegen.features.text import embed_texts, item_texts, with_text_embeddings
 from samplegen.generate import run_generate
+from samplegen.generate.augmented import combined_synthetic
 from samplegen.generate.densify import densify
+from samplegen.generate.new_items import new_items, plan_new_items
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.tables import (
     AUGMENTED_TRAIN,
+    CATALOGUE,
     INTERACTIONS,
+    ITEM_FEATURES,
     ITEM_INDEX,
     SYNTHETIC_INTERACTIONS,
     USER_INDEX,
@@ -156,6 +162,29 @@ def test_synthetic_users_do_not_depend_on_partitioning(spark, cfg, synthetic_use
     assert draw(train.coalesce(1)) == draw(train.repartition(4))
 
 
+def test_synthetic_users_from_the_prior(spark, cfg, synthetic_users_run):
+    run = "prior-run"
+    shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
+    generate = dataclasses.replace(
+        cfg.generate, strategy="synthetic_users", synthetic_users=20, synthetic_from="prior"
+    )
+    result = run_generate(spark, dataclasses.replace(cfg, generate=generate), run)
+    rows = synthetic(spark, cfg, run).collect()
+    assert result.metrics["privacy_drawn"] == 20 and len(rows) == result.metrics["privacy_kept"]
+    assert rows and all(r.user_id.startswith(f"syn:{run}:") for r in rows)
+    # new user n has the same seed user and random stream in both runs: only the source
+    # differs (an undertrained model's popularity bias makes many baskets agree anyway)
+    posterior = {
+        r.user_id.split(":")[-1]: r.item_idx for r in synthetic(spark, cfg, SYN_RUN).collect()
+    }
+    prior = {r.user_id.split(":")[-1]: r.item_idx for r in rows}
+    both = set(posterior) & set(prior)
+    assert both and sum(posterior[n] != prior[n] for n in both) > 0
+    gan = dataclasses.replace(cfg.train, model="gan")
+    with pytest.raises(ValueError, match="multvae, cvae"):
+        run_generate(spark, dataclasses.replace(cfg, generate=generate, train=gan), run)
+
+
 def test_a_baseline_runs_through_the_same_path_without_a_model(spark, cfg, pipeline_run):
     generate = dataclasses.replace(cfg.generate, strategy="substitute", synthetic_users=30)
     result = run_generate(spark, dataclasses.replace(cfg, generate=generate), "baseline-run")
@@ -213,10 +242,12 @@ def test_a_retried_task_writes_the_same_rows(spark, cfg, pipeline_run):
     }
 
 
-def test_interpolated_users_are_new_and_private(spark, cfg, pipeline_run):
+def test_interpolated_users_are_new_and_private(spark, cfg, synthetic_users_run):
     run = "interpolate-run"
     shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
-    generate = dataclasses.replace(cfg.generate, strategy="interpolate", synthetic_users=20)
+    generate = dataclasses.replace(
+        cfg.generate, strategy="interpolate", synthetic_users=20, augment_runs=[SYN_RUN, RUN_ID]
+    )
     result = run_generate(spark, dataclasses.replace(cfg, generate=generate), run)
     m = result.metrics
     rows = synthetic(spark, cfg, run).collect()
@@ -225,6 +256,29 @@ def test_interpolated_users_are_new_and_private(spark, cfg, pipeline_run):
     for row in rows:
         assert row.user_id.startswith(f"syn:{run}:") and row.strategy == "interpolate"
         assert min(sizes) <= len(set(row.item_idx)) == len(row.item_idx) <= max(sizes)
+    # augmented_train: this run's rows as written, then the other runs' with fresh new users
+    combined = [
+        r
+        for r in read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN)
+        .where((F.col("run_id") == run) & F.col("is_synthetic"))
+        .collect()
+    ]
+    own, others = (
+        {(r.user_idx, tuple(r.item_idx)) for r in synthetic(spark, cfg, other).collect()}
+        for other in (run, SYN_RUN)
+    )
+    densified = {(r.user_idx, tuple(r.item_idx)) for r in synthetic(spark, cfg, RUN_ID).collect()}
+    pairs = {(r.user_idx, tuple(r.item_idx)) for r in combined}
+    assert len(combined) == len(own) + len(others) + len(densified)
+    assert own | densified <= pairs
+    last_own = max(u for u, _ in own)
+    shifted = pairs - own - densified
+    assert sorted(items for _, items in shifted) == sorted(items for _, items in others)
+    assert min(u for u, _ in shifted) == last_own + 1  # after this run's new users
+    assert result.metrics["augmented_from_runs"] == [run, SYN_RUN, RUN_ID]
+    missing = dataclasses.replace(generate, augment_runs=["never-run"])
+    with pytest.raises(ValueError, match="never-run"):
+        run_generate(spark, dataclasses.replace(cfg, generate=missing), run)
     gan = dataclasses.replace(cfg.train, model="gan")
     with pytest.raises(ValueError, match="multvae, cvae"):
         run_generate(spark, dataclasses.replace(cfg, generate=generate, train=gan), run)
@@ -249,3 +303,84 @@ def test_cross_category_links_new_categories_and_reports_the_pairs(spark, cfg, p
     for row in rows:
         own = {category[i] for i in train[row.user_idx]}
         assert not {category[i] for i in row.item_idx} & own
+
+
+def test_new_items_reach_real_users_and_are_evaluated(spark, cfg, pipeline_run):
+    run = "new-items-run"
+    shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
+    generate = dataclasses.replace(cfg.generate, strategy="new_items", new_items=12)
+    run_cfg = dataclasses.replace(cfg, generate=generate)
+    result = run_generate(spark, run_cfg, run)
+    m = result.metrics
+    assert m["new_items"] == 12 and m["new_items/candidates"] >= 12
+    assert -1.0 < m["attribute_map/holdout_r2"] <= 1.0
+    index = read_table(spark, cfg.lakehouse, ITEM_INDEX)
+    n_items = index.count()
+    indexed = {r.item_id for r in index.select("item_id").collect()}
+    catalogue = {r.item_id for r in read_table(spark, cfg.lakehouse, CATALOGUE).collect()}
+    train_users = {
+        r.user_idx for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    }
+    rows = synthetic(spark, cfg, run).collect()
+    assert rows and all(r.user_idx in train_users and r.user_id is None for r in rows)
+    ids_of = {}
+    for row in rows:
+        assert row.strategy == "new_items" and len(row.item_ids) == len(row.item_idx)
+        assert all(i >= n_items for i in row.item_idx)
+        ids_of.update(zip(row.item_idx, row.item_ids, strict=True))
+    assert set(ids_of) == set(range(n_items, n_items + 12))  # every new item got users
+    assert len(set(ids_of.values())) == 12
+    assert set(ids_of.values()) <= catalogue - indexed
+    plan = plan_new_items(
+        read_table(spark, cfg.lakehouse, ITEM_FEATURES),
+        read_table(spark, cfg.lakehouse, CATALOGUE),
+        str(model_dir(cfg, run)),
+        12,
+        generate.seed,
+    )
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"])
+    args = (str(model_dir(cfg, run)), plan.rows, plan.bias, plan.users_per_item, plan.item_ids)
+    one, three = (
+        {r.user_idx: list(r.item_idx) for r in new_items(t, *args, n_items, 0.5, 7).collect()}
+        for t in (train.coalesce(1), train.repartition(3))
+    )
+    assert one == three == {r.user_idx: list(r.item_idx) for r in rows}
+    data = load_eval_data(spark, cfg, run)
+    assert data.n_items == n_items and data.augmented.shape[1] == n_items + 12
+    assert data.augmented[:, n_items:].sum() > 0 and data.real[:, n_items:].sum() == 0
+
+
+def test_new_items_read_text_embeddings_when_item_features_has_them(spark, cfg, pipeline_run):
+    features = read_table(spark, cfg.lakehouse, ITEM_FEATURES)
+    assert features.where(F.col("text_embedding").isNotNull()).count() == 0  # off by default
+    embedded = with_text_embeddings(features.drop("text_embedding")).localCheckpoint()
+    rows = embedded.orderBy("item_idx").limit(5).collect()
+    expected = embed_texts(item_texts(pd.DataFrame([r.asDict() for r in rows])))
+    assert np.allclose(np.array([r.text_embedding for r in rows]), expected, atol=1e-5)
+    without = plan_new_items(
+        features, read_table(spark, cfg.lakehouse, CATALOGUE), str(model_dir(cfg, RUN_ID)), 8, 7
+    )
+    with_text = plan_new_items(
+        embedded, read_table(spark, cfg.lakehouse, CATALOGUE), str(model_dir(cfg, RUN_ID)), 8, 7
+    )
+    assert with_text.item_ids == without.item_ids  # same candidates, a richer map
+    assert with_text.metrics["attribute_map/text"] and not without.metrics["attribute_map/text"]
+    extra = with_text.metrics["attribute_map/features"] - without.metrics["attribute_map/features"]
+    assert extra == 384 and not np.allclose(with_text.rows, without.rows)
+
+
+def test_combined_runs_share_a_column_per_new_catalogue_item(spark):
+    rows = spark.createDataFrame(
+        [
+            ("a", None, 5, [10, 11], [0.5, 0.5], ["x", "y"]),
+            ("b", None, 5, [10, 11], [0.5, 0.5], ["y", "z"]),
+            ("b", "syn:b:0", 7, [1], [0.5], None),
+            ("a", "syn:a:0", 7, [2], [0.5], None),
+        ],
+        "run_id string, user_id string, user_idx int, item_idx array<int>, "
+        "weight array<float>, item_ids array<string>",
+    )
+    combined = combined_synthetic(rows, ["a", "b"], first_user_idx=7, first_item_idx=10)
+    got = sorted((r.user_idx, list(r.item_idx)) for r in combined.collect())
+    # y keeps run a's column 11, z takes the next free one; b's new user follows a's
+    assert got == [(5, [10, 11]), (5, [11, 12]), (7, [2]), (8, [1])]

@@ -1,4 +1,4 @@
-"""Every interaction model trains with TorchDistributor on local-cluster executors (2 gloo ranks).
+"""Every interaction model trains with TorchDistributor in Spark tasks (2 gloo ranks, barrier mode).
 
 The pipeline fixture covers Mult-VAE through petastorm; here the conditional GAN reads through
 the Arrow loader, the conditional VAE through petastorm with MLflow tracking on, and the

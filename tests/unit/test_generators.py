@@ -237,3 +237,26 @@ def test_validation_picks_a_trained_model_over_an_untrained_one():
         validate=lambda g: validation_ndcg(g, validation, k=10),
     )
     assert max(r["valid_score"] for r in history) > before + 0.1
+
+
+def test_cvae_text_condition_is_the_mean_item_text_and_is_saved(tmp_path):
+    text = np.random.default_rng(0).normal(size=(N_ITEMS, 6)).astype(np.float32)
+    np.save(tmp_path / "item_text.npy", text)
+    generator = conditional("cvae", text_dim=6, item_text_file=str(tmp_path / "item_text.npy"))
+    x = torch.zeros((2, N_ITEMS))
+    x[0, [0, 1, 12]] = 1.0
+    x[1, 35] = 1.0
+    condition = generator.condition_of(x)
+    assert condition.shape == (2, N_CATEGORIES + 6)
+    assert torch.allclose(condition[0, N_CATEGORIES:], torch.from_numpy(text[[0, 1, 12]].mean(0)))
+    assert torch.allclose(condition[:, :N_CATEGORIES].sum(1), torch.ones(2))
+    mix = generator.module.condition_for_mix(torch.eye(N_CATEGORIES)[[3]])
+    assert torch.allclose(mix[0, N_CATEGORIES:], torch.from_numpy(text[30:40].mean(0)), atol=1e-6)
+    generator.fit(category_batches(0), epochs=1, steps_per_epoch=3)
+    drawn = generator.sample_users(np.eye(N_CATEGORIES)[1], 4, [np.random.default_rng(1)])
+    assert drawn.shape == (1, 4)
+    generator.save(tmp_path / "model")
+    (tmp_path / "item_text.npy").unlink()  # the saved weights carry the matrix
+    loaded = Generator.load(tmp_path / "model")
+    assert torch.equal(loaded.module.item_text, torch.from_numpy(text))
+    assert torch.allclose(loaded.condition_of(x), condition)

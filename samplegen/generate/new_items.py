@@ -1,0 +1,309 @@
+"""``new_items``: interactions for catalogue items the model has never seen, from their attributes.
+
+A Mult-VAE (or CVAE) scores item ``i`` for a user as ``h @ w_i + b_i``: ``h`` is the decoder's
+last hidden layer at the user's posterior mean and ``(w_i, b_i)`` the item's row of the output
+layer. A ridge regression from item attributes (one-hot category, department, brand and title,
+plus the text embedding when ``item_features`` has one) to ``(w_i, b_i)``, fitted on the indexed
+items, gives a row to every catalogue item outside the vocabulary. Each new item then goes to
+``n`` users drawn without replacement from ``p(item | user)``, the user's softmax over the
+vocabulary plus that item (Gumbel-top-n over users).
+
+New items get indices after every real one (``first_item_idx + position``) and their catalogue
+ids travel in ``item_ids``. The Gumbel noise of (user, item) comes from the user's own stream, so
+a user's keys, and therefore the rows, never depend on partitioning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from samplegen.features.text import with_text_embeddings
+from samplegen.generate.densify import CHUNK_ROWS, load_generator, user_rng
+
+#: Catalogue columns turned into one-hot attributes.
+ATTRIBUTES = ("category", "department", "brand", "title")
+#: Values per attribute kept in the one-hot vocabulary (the most frequent among indexed items).
+MAX_VALUES = 500
+#: Share of indexed items held out to measure the attribute map.
+HOLDOUT_SHARE = 0.1
+SCHEMA = "user_idx int, item_idx array<int>, weight array<float>, item_ids array<string>"
+
+
+@dataclass(frozen=True)
+class AttributeEncoder:
+    """One-hot vocabularies of the attribute columns, learnt from the indexed items."""
+
+    vocabularies: dict[str, list[str]]
+
+    @classmethod
+    def fit(cls, items: pd.DataFrame) -> AttributeEncoder:
+        """Each attribute's ``MAX_VALUES`` most frequent non-null values among ``items``."""
+        vocabularies = {}
+        for column in ATTRIBUTES:
+            counts = items[column].dropna().astype(str).value_counts(sort=False)
+            ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+            vocabularies[column] = [value for value, _ in ranked[:MAX_VALUES]]
+        return cls(vocabularies)
+
+    def transform(self, items: pd.DataFrame) -> np.ndarray:
+        """(rows, features) float64: an intercept, the one-hots, then ``text_embedding``.
+
+        Values outside a vocabulary (and nulls) are all-zero in that attribute's block.
+        """
+        blocks = [np.ones((len(items), 1))]
+        for column, values in self.vocabularies.items():
+            position = {value: j for j, value in enumerate(values)}
+            block = np.zeros((len(items), len(values)))
+            for row, value in enumerate(items[column]):
+                j = position.get(str(value)) if value is not None else None
+                if j is not None:
+                    block[row, j] = 1.0
+            blocks.append(block)
+        if "text_embedding" in items.columns:
+            embeddings = [np.asarray(e, dtype=np.float64) for e in items["text_embedding"]]
+            blocks.append(np.stack(embeddings))
+        return np.hstack(blocks)
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    """Coefficients (features, targets) of ``y ~ x`` with an L2 penalty ``l2``."""
+    gram = x.T @ x + l2 * np.eye(x.shape[1])
+    return np.linalg.solve(gram, x.T @ y)
+
+
+def holdout_r2(x: np.ndarray, y: np.ndarray, l2: float, seed: int) -> float:
+    """R^2 of the map on a random ``HOLDOUT_SHARE`` of items, fitted on the rest.
+
+    Above 0 means attributes predict an item's output row better than the mean row does.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, len(x)]))
+    held = rng.random(len(x)) < HOLDOUT_SHARE
+    if held.sum() == 0 or (~held).sum() == 0:
+        return float("nan")
+    coefficients = fit_ridge(x[~held], y[~held], l2)
+    residual = ((y[held] - x[held] @ coefficients) ** 2).sum()
+    total = ((y[held] - y[~held].mean(axis=0)) ** 2).sum()
+    return float(1.0 - residual / total)
+
+
+def new_item_keys(
+    hidden: torch.Tensor,
+    item_rows: np.ndarray,
+    item_bias: np.ndarray,
+    new_rows: np.ndarray,
+    new_bias: np.ndarray,
+    rngs: Sequence[np.random.Generator],
+) -> np.ndarray:
+    """Gumbel keys (users, new items) of ``log p(new item | user)``.
+
+    ``p`` is the user's softmax over the vocabulary plus that one new item, so a new item
+    ranks high for a user whose own items it resembles, whatever the user's total activity.
+    """
+    h = hidden.numpy().astype(np.float64)
+    real = h @ item_rows.T.astype(np.float64) + item_bias
+    norm = np.logaddexp.reduce(real, axis=1, keepdims=True)
+    new = h @ new_rows.T + new_bias
+    log_p = new - np.logaddexp(norm, new)
+    uniforms = np.stack([rng.uniform(1e-12, 1.0, size=new.shape[1]) for rng in rngs])
+    return log_p - np.log(-np.log(uniforms))
+
+
+def candidate_users(
+    batches: Iterator[pd.DataFrame],
+    model_dir: str,
+    new_rows: np.ndarray,
+    new_bias: np.ndarray,
+    keep: int,
+    seed: int,
+) -> pd.DataFrame:
+    """The ``keep`` users with the largest keys per new item among ``batches``' users.
+
+    Returns long rows ``(position, user_idx, key)``; the global top of each item is the top of
+    these per-partition tops.
+    """
+    generator = load_generator(model_dir)
+    item_rows, item_bias = generator.item_embeddings()
+    best: pd.DataFrame | None = None
+    for batch in batches:
+        for start in range(0, len(batch), CHUNK_ROWS):
+            chunk = batch.iloc[start : start + CHUNK_ROWS]
+            x = torch.zeros((len(chunk), generator.n_items))
+            for row, owned in enumerate(chunk["item_idx"]):
+                x[row, torch.as_tensor(np.asarray(owned, dtype=np.int64))] = 1.0
+            rngs = [user_rng(seed, int(u)) for u in chunk["user_idx"]]
+            keys = new_item_keys(
+                generator.user_hidden(x), item_rows, item_bias, new_rows, new_bias, rngs
+            )
+            users = chunk["user_idx"].to_numpy(dtype=np.int32)
+            frame = pd.DataFrame(
+                {
+                    "position": np.tile(np.arange(keys.shape[1], dtype=np.int32), len(users)),
+                    "user_idx": np.repeat(users, keys.shape[1]),
+                    "key": keys.ravel(),
+                }
+            )
+            best = frame if best is None else pd.concat([best, frame], ignore_index=True)
+            best = best.sort_values(["position", "key"], ascending=[True, False], kind="stable")
+            best = best.groupby("position", sort=False).head(keep)
+    if best is None:
+        return pd.DataFrame({"position": [], "user_idx": [], "key": []}).astype(
+            {"position": "int32", "user_idx": "int32", "key": "float64"}
+        )
+    return best
+
+
+def new_items(
+    train: DataFrame,
+    model_dir: str,
+    new_rows: np.ndarray,
+    new_bias: np.ndarray,
+    users_per_item: np.ndarray,
+    item_ids: list[str],
+    first_item_idx: int,
+    weight: float,
+    seed: int,
+) -> DataFrame:
+    """Rows ``(user_idx, item_idx, weight, item_ids)`` giving each new item its drawn users.
+
+    Args:
+        train: ``interactions_train`` (every train user is a candidate).
+        model_dir: the trained multvae/cvae.
+        new_rows: predicted output-layer rows of the new items, (new items, H).
+        new_bias: their predicted biases.
+        users_per_item: how many users each new item gets.
+        item_ids: the new items' catalogue ids, in position order.
+        first_item_idx: the index of position 0 (after every real index).
+        weight: the weight of each synthetic interaction.
+        seed: the run seed.
+    """
+    keep = int(users_per_item.max())
+
+    def top_of_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        yield candidate_users(batches, model_dir, new_rows, new_bias, keep, seed)
+
+    spark = train.sparkSession
+    wanted = spark.createDataFrame(
+        pd.DataFrame(
+            {
+                "position": np.arange(len(item_ids), dtype=np.int32),
+                "n_users": users_per_item.astype(np.int32),
+                "item_id": item_ids,
+            }
+        )
+    )
+    rank = F.row_number().over(
+        Window.partitionBy("position").orderBy(F.col("key").desc(), "user_idx")
+    )
+    drawn = (
+        train.select("user_idx", "item_idx")
+        .mapInPandas(top_of_partition, schema="position int, user_idx int, key double")
+        .withColumn("rank", rank)
+        .join(F.broadcast(wanted), "position")
+        .where(F.col("rank") <= F.col("n_users"))
+    )
+    pairs = F.array_sort(
+        F.collect_list(F.struct((F.col("position") + first_item_idx).alias("idx"), "item_id"))
+    )
+    return (
+        drawn.groupBy("user_idx")
+        .agg(pairs.alias("pairs"))
+        .select(
+            "user_idx",
+            F.col("pairs.idx").cast("array<int>").alias("item_idx"),
+            F.transform("pairs", lambda _: F.lit(weight).cast("float")).alias("weight"),
+            F.col("pairs.item_id").alias("item_ids"),
+        )
+    )
+
+
+#: L2 penalty of the attribute map (the features are one-hots and unit-scale embeddings).
+RIDGE_L2 = 1.0
+
+
+@dataclass
+class NewItemPlan:
+    """Which catalogue items become new items, their predicted rows and how many users each."""
+
+    item_ids: list[str]
+    rows: np.ndarray
+    bias: np.ndarray
+    users_per_item: np.ndarray
+    metrics: dict[str, object]
+
+
+def plan_new_items(
+    item_features: DataFrame,
+    catalogue: DataFrame,
+    model_dir: str,
+    count: int,
+    seed: int,
+) -> NewItemPlan:
+    """Choose up to ``count`` catalogue items outside the vocabulary and predict their rows.
+
+    Candidates are catalogue items absent from ``item_features`` with at least one attribute
+    value the indexed items also have (without one, the map has nothing to go on), taken in
+    the order of a hash of ``(item_id, seed)``. When ``item_features`` carries text
+    embeddings, the candidates' texts are embedded the same way and the map reads them too.
+    Each new item gets a user count drawn from the ``n_users`` of the less popular half of the
+    indexed items.
+
+    Args:
+        item_features: the ``item_features`` table (indexed items and their attributes).
+        catalogue: the ``catalogue`` table.
+        model_dir: the trained multvae/cvae.
+        count: how many new items at most.
+        seed: the run seed.
+    """
+    with_text = item_features.where(F.col("text_embedding").isNotNull()).limit(1).count() > 0
+    columns = ["item_idx", "n_users", *ATTRIBUTES] + (["text_embedding"] if with_text else [])
+    indexed = item_features.select(*columns).toPandas().sort_values("item_idx")
+    encoder = AttributeEncoder.fit(indexed)
+    known = F.lit(False)
+    for column, values in encoder.vocabularies.items():
+        known = known | F.col(column).isin(values)
+    candidates = catalogue.join(item_features.select("item_id"), "item_id", "left_anti").where(
+        known
+    )
+    chosen = candidates.orderBy(F.xxhash64("item_id", F.lit(seed)), "item_id").limit(count)
+    if with_text:
+        chosen = with_text_embeddings(chosen)
+    chosen = chosen.toPandas()
+
+    item_rows, item_bias = load_generator(model_dir).item_embeddings()
+    if len(indexed) != len(item_rows):
+        raise ValueError(
+            f"the model at {model_dir} scores {len(item_rows)} items but item_features has "
+            f"{len(indexed)}: retrain after the last aggregate"
+        )
+    x = encoder.transform(indexed)
+    y = np.hstack([item_rows, item_bias[:, None]]).astype(np.float64)[indexed["item_idx"]]
+    coefficients = fit_ridge(x, y, RIDGE_L2)
+    predicted = encoder.transform(chosen) @ coefficients if len(chosen) else y[:0]
+
+    item_counts = indexed["n_users"].to_numpy()
+    tail = item_counts[item_counts <= np.median(item_counts)]
+    tail = tail[tail > 0] if (tail > 0).any() else np.ones(1, dtype=np.int64)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, len(chosen)]))
+    users_per_item = rng.choice(tail, size=len(chosen)).astype(np.int64)
+    metrics: dict[str, object] = {
+        "new_items": len(chosen),
+        "new_items/candidates": candidates.count(),
+        "new_items/mean_users": round(float(users_per_item.mean()), 2) if len(chosen) else 0.0,
+        "attribute_map/features": int(x.shape[1]),
+        "attribute_map/text": with_text,
+        "attribute_map/holdout_r2": round(holdout_r2(x, y, RIDGE_L2, seed), 4),
+    }
+    return NewItemPlan(
+        item_ids=chosen["item_id"].tolist(),
+        rows=predicted[:, :-1],
+        bias=predicted[:, -1],
+        users_per_item=users_per_item,
+        metrics=metrics,
+    )
