@@ -223,8 +223,8 @@ def new_items(
     )
 
 
-#: L2 penalty of the attribute map (the features are one-hots and unit-scale embeddings).
-RIDGE_L2 = 1.0
+#: L2 penalties tried for the attribute map; the one with the best held-out R^2 is used.
+RIDGE_L2S = (1.0, 10.0, 100.0, 1000.0)
 
 
 @dataclass
@@ -284,7 +284,10 @@ def plan_new_items(
         )
     x = encoder.transform(indexed)
     y = np.hstack([item_rows, item_bias[:, None]]).astype(np.float64)[indexed["item_idx"]]
-    coefficients = fit_ridge(x, y, RIDGE_L2)
+    # The penalty is chosen on one held-out split and reported on another.
+    scores = {l2: holdout_r2(x, y, l2, seed) for l2 in RIDGE_L2S}
+    l2 = max(RIDGE_L2S, key=lambda penalty: (scores[penalty], -penalty))
+    coefficients = fit_ridge(x, y, l2)
     predicted = encoder.transform(chosen) @ coefficients if len(chosen) else y[:0]
 
     item_counts = indexed["n_users"].to_numpy()
@@ -298,7 +301,9 @@ def plan_new_items(
         "new_items/mean_users": round(float(users_per_item.mean()), 2) if len(chosen) else 0.0,
         "attribute_map/features": int(x.shape[1]),
         "attribute_map/text": with_text,
-        "attribute_map/holdout_r2": round(holdout_r2(x, y, RIDGE_L2, seed), 4),
+        "attribute_map/l2": l2,
+        "attribute_map/holdout_r2": round(holdout_r2(x, y, l2, seed + 1), 4),
+        "attribute_map/holdout_r2_bias": round(holdout_r2(x, y[:, -1:], l2, seed + 1), 4),
     }
     return NewItemPlan(
         item_ids=chosen["item_id"].tolist(),

@@ -147,12 +147,17 @@ def test_worker_cache_reloads_retrained_weights(tmp_path):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("name", ["multvae", "cvae"])
-def test_interpolation_runs_from_one_user_to_the_other(name):
+def tiny_generator(name):
+    """An untrained 12-item multvae or cvae (three categories)."""
     params = {"n_items": 12, "hidden_dims": [8, 4]}
     if name == "cvae":
         params |= {"item_categories": [0, 1, 2] * 4, "categories": ["a", "b", "c"]}
-    generator = make_generator(name, params)
+    return make_generator(name, params)
+
+
+@pytest.mark.parametrize("name", ["multvae", "cvae"])
+def test_interpolation_runs_from_one_user_to_the_other(name):
+    generator = tiny_generator(name)
     a, b = torch.zeros((1, 12)), torch.zeros((1, 12))
     a[0, :4], b[0, 6:] = 1.0, 1.0
 
@@ -168,10 +173,7 @@ def test_interpolation_runs_from_one_user_to_the_other(name):
 
 @pytest.mark.parametrize("name", ["multvae", "cvae"])
 def test_hidden_layer_times_item_rows_is_the_scores(name):
-    params = {"n_items": 12, "hidden_dims": [8, 4]}
-    if name == "cvae":
-        params |= {"item_categories": [0, 1, 2] * 4, "categories": ["a", "b", "c"]}
-    generator = make_generator(name, params)
+    generator = tiny_generator(name)
     x = torch.zeros((3, 12))
     x[0, :4], x[1, 6:], x[2, ::3] = 1.0, 1.0, 1.0
     rows, bias = generator.item_embeddings()
@@ -182,10 +184,7 @@ def test_hidden_layer_times_item_rows_is_the_scores(name):
 
 @pytest.mark.parametrize("name", ["multvae", "cvae"])
 def test_prior_draws_read_only_the_condition_of_the_history(name):
-    params = {"n_items": 12, "hidden_dims": [8, 4]}
-    if name == "cvae":
-        params |= {"item_categories": [0, 1, 2] * 4, "categories": ["a", "b", "c"]}
-    generator = make_generator(name, params)
+    generator = tiny_generator(name)
     a, b = torch.zeros((1, 12)), torch.zeros((1, 12))
     a[0, [0, 3]], b[0, [1, 4]] = 1.0, 1.0  # different items, different category mixes
 
