@@ -269,7 +269,12 @@ def _draw_new_items(
     gen = cfg.generate
     features = read_table(spark, cfg.lakehouse, ITEM_FEATURES)
     plan = plan_new_items(
-        features, read_table(spark, cfg.lakehouse, CATALOGUE), folder, gen.new_items, gen.seed
+        features,
+        read_table(spark, cfg.lakehouse, CATALOGUE),
+        folder,
+        gen.new_items,
+        gen.seed,
+        train=real,
     )
     if not plan.item_ids:
         raise ValueError(

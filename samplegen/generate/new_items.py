@@ -33,6 +33,8 @@ ATTRIBUTES = ("category", "department", "brand", "title")
 MAX_VALUES = 500
 #: Share of indexed items held out to measure the attribute map.
 HOLDOUT_SHARE = 0.1
+#: Train users on which the held-out items' rankings are measured.
+AUC_USERS = 2000
 SCHEMA = "user_idx int, item_idx array<int>, weight array<float>, item_ids array<string>"
 
 
@@ -91,6 +93,47 @@ def holdout_r2(x: np.ndarray, y: np.ndarray, l2: float, seed: int) -> float:
     residual = ((y[held] - x[held] @ coefficients) ** 2).sum()
     total = ((y[held] - y[~held].mean(axis=0)) ** 2).sum()
     return float(1.0 - residual / total)
+
+
+def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Probability that a positive row scores above a negative one (ties count half)."""
+    ranks = pd.Series(scores).rank().to_numpy()
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def holdout_user_auc(
+    x: np.ndarray, y: np.ndarray, l2: float, seed: int, hidden: np.ndarray, owned: np.ndarray
+) -> tuple[float, float, float]:
+    """How well held-out items' predicted rows rank their real users: map, mean row, trained.
+
+    For each held-out item (split as in :func:`holdout_r2`) with users and non-users among
+    the rows of ``owned`` (users x items), the AUC of its predicted logits ``hidden @ w + b``
+    at telling its users from the rest; averaged over items. The mean row's AUC is the
+    baseline of an item that knows nothing but what an average item is; the item's trained
+    row (which saw these users) is the ceiling.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, len(x)]))
+    held = np.flatnonzero(rng.random(len(x)) < HOLDOUT_SHARE)
+    fitted = np.setdiff1d(np.arange(len(x)), held)
+    if len(held) == 0 or len(fitted) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rows = x[held] @ fit_ridge(x[fitted], y[fitted], l2)
+    mean_row = y[fitted].mean(axis=0)
+    aucs: list[tuple[float, float, float]] = []
+    for column, item in enumerate(held):
+        positive = owned[:, item]
+        if 0 < positive.sum() < len(positive):
+            aucs.append(
+                tuple(
+                    _auc(hidden @ row[:-1] + row[-1], positive)
+                    for row in (rows[column], mean_row, y[item])
+                )
+            )
+    if not aucs:
+        return float("nan"), float("nan"), float("nan")
+    by_map, by_mean, trained = np.mean(aucs, axis=0)
+    return float(by_map), float(by_mean), float(trained)
 
 
 def new_item_keys(
@@ -244,6 +287,7 @@ def plan_new_items(
     model_dir: str,
     count: int,
     seed: int,
+    train: DataFrame | None = None,
 ) -> NewItemPlan:
     """Choose up to ``count`` catalogue items outside the vocabulary and predict their rows.
 
@@ -260,6 +304,8 @@ def plan_new_items(
         model_dir: the trained multvae/cvae.
         count: how many new items at most.
         seed: the run seed.
+        train: ``interactions_train``; when given, up to ``AUC_USERS`` of its users (by a
+            hash of the seed) measure the map by :func:`holdout_user_auc`.
     """
     with_text = item_features.where(F.col("text_embedding").isNotNull()).limit(1).count() > 0
     columns = ["item_idx", "n_users", *ATTRIBUTES] + (["text_embedding"] if with_text else [])
@@ -276,7 +322,8 @@ def plan_new_items(
         chosen = with_text_embeddings(chosen)
     chosen = chosen.toPandas()
 
-    item_rows, item_bias = load_generator(model_dir).item_embeddings()
+    generator = load_generator(model_dir)
+    item_rows, item_bias = generator.item_embeddings()
     if len(indexed) != len(item_rows):
         raise ValueError(
             f"the model at {model_dir} scores {len(item_rows)} items but item_features has "
@@ -305,6 +352,16 @@ def plan_new_items(
         "attribute_map/holdout_r2": round(holdout_r2(x, y, l2, seed + 1), 4),
         "attribute_map/holdout_r2_bias": round(holdout_r2(x, y[:, -1:], l2, seed + 1), 4),
     }
+    if train is not None:
+        users = train.orderBy(F.xxhash64("user_idx", F.lit(seed))).limit(AUC_USERS).toPandas()
+        owned = np.zeros((len(users), len(item_rows)), dtype=bool)
+        for row, items in enumerate(users["item_idx"]):
+            owned[row, np.asarray(items, dtype=np.int64)] = True
+        hidden = generator.user_hidden(torch.from_numpy(owned.astype(np.float32))).numpy()
+        by_map, by_mean, trained = holdout_user_auc(x, y, l2, seed + 1, hidden, owned)
+        metrics["attribute_map/holdout_user_auc"] = round(by_map, 4)
+        metrics["attribute_map/mean_row_user_auc"] = round(by_mean, 4)
+        metrics["attribute_map/trained_row_user_auc"] = round(trained, 4)
     return NewItemPlan(
         item_ids=chosen["item_id"].tolist(),
         rows=predicted[:, :-1],

@@ -314,6 +314,8 @@ def test_new_items_reach_real_users_and_are_evaluated(spark, cfg, pipeline_run):
     m = result.metrics
     assert m["new_items"] == 12 and m["new_items/candidates"] >= 12
     assert -1.0 < m["attribute_map/holdout_r2"] <= 1.0
+    assert 0.0 <= m["attribute_map/holdout_user_auc"] <= 1.0
+    assert 0.0 <= m["attribute_map/mean_row_user_auc"] <= 1.0
     index = read_table(spark, cfg.lakehouse, ITEM_INDEX)
     n_items = index.count()
     indexed = {r.item_id for r in index.select("item_id").collect()}
