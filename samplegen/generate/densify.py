@@ -43,6 +43,14 @@ def user_rng(seed: int, user_idx: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, user_idx]))
 
 
+def histories(item_lists: pd.Series, n_items: int) -> torch.Tensor:
+    """Binary (rows, n_items) matrix of item lists."""
+    x = torch.zeros((len(item_lists), n_items))
+    for row, items in enumerate(item_lists):
+        x[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = 1.0
+    return x
+
+
 def densify_batch(
     batch: pd.DataFrame, generator: Generator, k: int, weight: float, seed: int
 ) -> pd.DataFrame:

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-import torch
 from pyspark.sql import DataFrame
 
-from samplegen.generate.densify import CHUNK_ROWS, load_generator
+from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
 from samplegen.generate.new_users import (
     SCHEMA,
     basket_sizes,
@@ -31,14 +30,6 @@ STRATEGY = "interpolate"
 MODELS = ("multvae", "cvae")
 #: Stream tags of the first and the second seed user (the row's stream uses the first).
 FIRST_TAG, SECOND_TAG = 5, 6
-
-
-def histories(item_lists: pd.Series, n_items: int) -> torch.Tensor:
-    """Binary (rows, n_items) matrix of item lists."""
-    x = torch.zeros((len(item_lists), n_items))
-    for row, items in enumerate(item_lists):
-        x[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = 1.0
-    return x
 
 
 def interpolate_users(

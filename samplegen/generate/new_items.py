@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.features.text import with_text_embeddings
-from samplegen.generate.densify import CHUNK_ROWS, load_generator, user_rng
+from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator, user_rng
 
 #: Catalogue columns turned into one-hot attributes.
 ATTRIBUTES = ("category", "department", "brand", "title")
@@ -177,9 +177,7 @@ def candidate_users(
     for batch in batches:
         for start in range(0, len(batch), CHUNK_ROWS):
             chunk = batch.iloc[start : start + CHUNK_ROWS]
-            x = torch.zeros((len(chunk), generator.n_items))
-            for row, owned in enumerate(chunk["item_idx"]):
-                x[row, torch.as_tensor(np.asarray(owned, dtype=np.int64))] = 1.0
+            x = histories(chunk["item_idx"], generator.n_items)
             rngs = [user_rng(seed, int(u)) for u in chunk["user_idx"]]
             keys = new_item_keys(
                 generator.user_hidden(x), item_rows, item_bias, new_rows, new_bias, rngs
@@ -354,10 +352,9 @@ def plan_new_items(
     }
     if train is not None:
         users = train.orderBy(F.xxhash64("user_idx", F.lit(seed))).limit(AUC_USERS).toPandas()
-        owned = np.zeros((len(users), len(item_rows)), dtype=bool)
-        for row, items in enumerate(users["item_idx"]):
-            owned[row, np.asarray(items, dtype=np.int64)] = True
-        hidden = generator.user_hidden(torch.from_numpy(owned.astype(np.float32))).numpy()
+        x_users = histories(users["item_idx"], len(item_rows))
+        owned = x_users.numpy().astype(bool)
+        hidden = generator.user_hidden(x_users).numpy()
         by_map, by_mean, trained = holdout_user_auc(x, y, l2, seed + 1, hidden, owned)
         metrics["attribute_map/holdout_user_auc"] = round(by_map, 4)
         metrics["attribute_map/mean_row_user_auc"] = round(by_mean, 4)

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from pyspark.sql import DataFrame
 
-from samplegen.generate.densify import CHUNK_ROWS, load_generator
+from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
 from samplegen.generate.new_users import (
     SCHEMA,
     basket_sizes,
@@ -50,14 +50,12 @@ def draw_baskets(
     """
     rngs = [new_user_rng(seed, STREAM_TAG, int(n)) for n in seeds["n"]]
     wanted = [min(int(rng.choice(sizes, p=probabilities)), generator.n_items) for rng in rngs]
-    histories = torch.zeros((len(seeds), generator.n_items))
-    for row, items in enumerate(seeds["item_idx"]):
-        histories[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = 1.0
+    seed_histories = histories(seeds["item_idx"], generator.n_items)
     if from_prior:
-        drawn = generator.sample_from_prior(histories, max(wanted), rngs)
+        drawn = generator.sample_from_prior(seed_histories, max(wanted), rngs)
     else:
-        nothing = torch.zeros(histories.shape, dtype=torch.bool)
-        drawn = generator.sample_items(histories, max(wanted), nothing, rngs)
+        nothing = torch.zeros(seed_histories.shape, dtype=torch.bool)
+        drawn = generator.sample_items(seed_histories, max(wanted), nothing, rngs)
     return [np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)]
 
 
