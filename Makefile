@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 CONF ?= conf/local.yaml
 RUN_ID ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint browser bench clean
 
 setup: $(INSTALLED)
 	$(VENV)/bin/samplegen fetch-jars
@@ -25,7 +25,13 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup lint
+# Headless Chromium for tests/e2e/test_report_browser.py (it opens the HTML report). Installed
+# from Debian's apt when missing, which needs root; elsewhere install `chromium` yourself.
+browser:
+	command -v chromium >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: setup lint browser
 	$(PY) -m pytest
 
 clean:

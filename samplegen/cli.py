@@ -6,6 +6,7 @@ Examples::
     samplegen run --conf conf/local.yaml --run-id nightly-2026-11-28 --set train.epochs=5
     samplegen run --conf conf/local.yaml --run-id nightly-2026-11-28   # resumes a failed run
     samplegen evaluate --conf conf/local.yaml --run-id nightly-2026-11-28 --force
+    samplegen compare --conf conf/local.yaml nightly-2026-11-27 nightly-2026-11-28
     samplegen runs --conf conf/local.yaml
     samplegen profile --conf conf/local.yaml
     samplegen simulate --events 10000000 --out /data/sim --format parquet
@@ -58,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_config_arguments(sub)
+    compare = commands.add_parser(
+        "compare",
+        help="print the differences between two evaluated runs' metrics (B - A)",
+        description="Match two runs' eval_metrics rows and print A, B and B - A: by default "
+        "the paired NDCG differences at the headline K, fidelity and privacy.",
+        epilog="example:\n  samplegen compare --conf conf/local.yaml run-a run-b --all",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(compare)
+    compare.add_argument("run_a", help="the baseline run")
+    compare.add_argument("run_b", help="the run compared against it")
+    compare.add_argument(
+        "--all", action="store_true", help="every shared row at every K, not only the headline"
+    )
     simulate = commands.add_parser(
         "simulate",
         help="write a simulated e-commerce event log and catalogue (Spark, seeded)",
@@ -115,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "runs":
         _print_runs(cfg.reports_root)
         return 0
-    if args.command in ("profile", "simulate"):
-        return _with_spark(cfg, _print_profile if args.command == "profile" else _simulate, args)
+    actions = {"profile": _print_profile, "simulate": _simulate, "compare": _compare}
+    if args.command in actions:
+        return _with_spark(cfg, actions[args.command], args)
     if args.command in NEEDS_RUN_ID and not args.run_id:
         print(f"samplegen: {args.command} needs --run-id of a trained run", file=sys.stderr)
         return 2
@@ -177,6 +193,16 @@ def _print_profile(spark, cfg, args: argparse.Namespace) -> None:
     rows = read_table(spark, cfg.lakehouse, DATA_PROFILE).collect()
     print(f"data profile of {cfg.lakehouse}")
     print(format_profile({r["metric"]: r["value"] for r in rows}), end="")
+
+
+def _compare(spark, cfg, args: argparse.Namespace) -> None:
+    from samplegen.evaluate.compare import compare_runs, format_comparison, headline
+
+    k = None if args.all else cfg.evaluate.k
+    comparison = compare_runs(spark, cfg.lakehouse, args.run_a, args.run_b, k)
+    shown = comparison if args.all else headline(comparison)
+    print(f"compare A={args.run_a} B={args.run_b} ({len(shown)} of {len(comparison)} rows)")
+    print(format_comparison(shown, args.run_a, args.run_b), end="")
 
 
 def _simulate(spark, cfg, args: argparse.Namespace) -> None:

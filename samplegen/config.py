@@ -280,10 +280,51 @@ class GenerateConfig:
 class EvaluateConfig:
     """Stage 4: downstream recommenders and metrics."""
 
-    k: int = setting(20, "cut-off of Recall@K, NDCG@K and coverage")
+    k: int = setting(20, "headline cut-off: the verdict, the dose sweep and the plots use it")
+    ks: list[int] = setting(
+        [10, 20, 50], "cut-offs of Recall@K, NDCG@K and coverage (k is always one of them)"
+    )
+    recommenders: list[str] = setting(
+        ["popularity", "ease", "als", "multvae"],
+        "downstream recommenders: popularity, ease, als (Spark ALS, implicit) and multvae",
+    )
     ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
+    als_rank: int = setting(32, "als: latent factors")
+    als_iterations: int = setting(10, "als: alternating least squares sweeps")
+    als_reg: float = setting(0.05, "als: L2 regularisation (scaled by each user's item count)")
+    als_alpha: float = setting(10.0, "als: confidence of an interaction, 1 + alpha * weight")
+    multvae_epochs: int = setting(30, "multvae recommender: training epochs")
+    multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
-    seed: int = setting(11, "bootstrap seed")
+    seed: int = setting(11, "bootstrap seed, and the first seed of the stochastic recommenders")
+    repeats: int = setting(
+        3, "seeds (seed, seed + 1, ...) for the stochastic recommenders (als, multvae)"
+    )
+    dose_ratios: list[float] = setting(
+        [0.25, 0.5, 1.0],
+        "dose sweep: shares of this run's synthetic users kept, each scored against real-only "
+        "with dose_recommender (empty: no sweep)",
+    )
+    dose_recommender: str = setting("ease", "recommender of the dose sweep")
+    head_share: float = setting(
+        0.2, "item slices: share of the vocabulary, most popular first, in head"
+    )
+    tail_share: float = setting(
+        0.5, "item slices: share of the vocabulary, least popular first, in tail"
+    )
+    top_categories: int = setting(3, "slices for the categories with the most test interactions")
+    other_runs: list[str] = setting(
+        [],
+        "evaluated runs (other strategies, augment/ baselines) whose NDCG differences the "
+        "report shows next to this run's",
+    )
+    privacy_records: int = setting(
+        2000, "fidelity and privacy: most synthetic / held-out records compared (seeded sample)"
+    )
+
+    def cutoffs(self) -> list[int]:
+        """Every K scored: ``ks`` and the headline ``k``, ascending."""
+        return sorted({*self.ks, self.k})
 
 
 @dataclass
@@ -482,11 +523,33 @@ def _validate(config: Config) -> None:
         ("generate.balance_power", 0 <= config.generate.balance_power <= 1),
         ("generate.substitute_share", 0 < config.generate.substitute_share <= 1),
         ("evaluate.k", config.evaluate.k > 0),
+        ("evaluate.ks", min(config.evaluate.ks, default=1) > 0),
+        ("evaluate.recommenders", bool(config.evaluate.recommenders)),
         ("evaluate.bootstrap_samples", config.evaluate.bootstrap_samples > 0),
+        ("evaluate.als_rank", config.evaluate.als_rank > 0),
+        ("evaluate.als_iterations", config.evaluate.als_iterations > 0),
+        ("evaluate.als_reg", config.evaluate.als_reg > 0),
+        ("evaluate.als_alpha", config.evaluate.als_alpha > 0),
+        ("evaluate.multvae_epochs", config.evaluate.multvae_epochs > 0),
+        ("evaluate.multvae_hidden_dims", len(config.evaluate.multvae_hidden_dims) >= 1),
+        ("evaluate.repeats", config.evaluate.repeats >= 1),
+        ("evaluate.dose_ratios", all(0 < r <= 1 for r in config.evaluate.dose_ratios)),
+        ("evaluate.head_share", 0 < config.evaluate.head_share < 1),
+        ("evaluate.tail_share", 0 < config.evaluate.tail_share < 1),
+        ("evaluate.top_categories", config.evaluate.top_categories >= 0),
+        ("evaluate.privacy_records", config.evaluate.privacy_records >= 10),
     ]
     for key, ok in checks:
         if not ok:
             raise ConfigError(f"{key} has an impossible value: {_lookup(config, key)!r}")
+    if config.evaluate.head_share + config.evaluate.tail_share > 1:
+        raise ConfigError("evaluate.head_share + evaluate.tail_share must be at most 1")
+    recommenders = ("popularity", "ease", "als", "multvae")
+    for name in [*config.evaluate.recommenders, config.evaluate.dose_recommender]:
+        if name not in recommenders:
+            raise ConfigError(
+                f"evaluate recommender {name!r} is unknown; choose from {', '.join(recommenders)}"
+            )
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
     if config.generate.strategy == "oversample" and config.generate.privacy_filter:

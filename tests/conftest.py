@@ -40,6 +40,12 @@ SMALL_OVERRIDES = [
     "generate.max_user_items=60",
     "generate.items_per_user=5",
     "evaluate.bootstrap_samples=100",
+    "evaluate.repeats=2",
+    "evaluate.als_rank=8",
+    "evaluate.als_iterations=5",
+    "evaluate.multvae_epochs=5",
+    "evaluate.multvae_hidden_dims=[32]",
+    "evaluate.dose_ratios=[0.5, 1.0]",
 ]
 
 

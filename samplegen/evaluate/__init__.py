@@ -1,271 +1,144 @@
-"""Stage 4 (evaluate): downstream recommenders trained on real vs augmented data.
+"""Stage 4 (evaluate): fidelity, privacy and utility of a run's synthetic rows.
 
-Recommenders rank the full item vocabulary for every test user with at least one new test item;
-the user's real train items are masked. Real interactions enter the recommenders as 1.0 and
-synthetic ones at their stored weight, so a synthetic row counts for less than a real one.
+- Fidelity (:mod:`samplegen.evaluate.fidelity`): how closely the synthetic records follow the
+  real ones (popularity, basket sizes, categories, co-occurrence, a real-vs-synthetic detector).
+- Privacy (:mod:`samplegen.evaluate.disclosure`): distance to the closest real record for
+  synthetic vs held-out real records, exact copies, a membership-inference attack.
+- Utility (:mod:`samplegen.evaluate.utility`): downstream recommenders trained on real only vs
+  real + synthetic, by slice and K with paired bootstrap CIs, and a dose sweep.
+
+Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from samplegen.config import Config
-from samplegen.evaluate.metrics import (
-    bootstrap_ci,
-    catalogue_coverage,
-    ndcg_at_k,
-    paired_bootstrap_ci,
-    recall_at_k,
-    top_k_items,
-)
-from samplegen.evaluate.recommenders import make_recommender
-from samplegen.evaluate.report import DIFF_VARIANT, write_report
+from samplegen.evaluate.data import EvalData, load_eval_data
+from samplegen.evaluate.disclosure import disclosure_metrics
+from samplegen.evaluate.fidelity import fidelity_metrics, item_counts, record_sizes
+from samplegen.evaluate.report import ReportData, verdict_lines, write_report
+from samplegen.evaluate.utility import dose_rows, frame, slices, utility_rows
 from samplegen.runinfo import LOG, StageResult, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
-    INTERACTIONS,
-    ITEM_INDEX,
-    USER_INDEX,
+    SYNTHETIC_INTERACTIONS,
     read_table,
     table_path,
     write_table,
 )
 
-RECOMMENDERS = ("popularity", "ease")
-VARIANTS = ("real", "augmented")
+__all__ = ["EvalData", "load_eval_data", "run_evaluate", "synthetic_quality"]
 
 
-@dataclass
-class EvalData:
-    """Driver-side matrices for one run: rows are train users in ``user_idx`` order.
-
-    ``augmented`` is ``real`` plus the synthetic items given to real users; ``new_users``
-    holds the rows of synthetic users, which recommenders are trained on but never scored.
-    Columns past ``n_items`` (the vocabulary) are ``new_items``' catalogue items: recommenders
-    learn from them, but only vocabulary items are ranked, as only they can be test items.
-    """
-
-    user_idx: np.ndarray
-    real: np.ndarray
-    augmented: np.ndarray
-    train_items: list[np.ndarray]
-    targets: list[np.ndarray]
-    cold: np.ndarray
-    new_users: np.ndarray
-    n_items: int
-
-    def training_matrix(self, variant: str) -> np.ndarray:
-        """What a recommender is fitted on for ``variant``: real rows, or augmented + new users."""
-        if variant == "real":
-            return self.real
-        if len(self.new_users) == 0:
-            return self.augmented
-        return np.vstack([self.augmented, self.new_users])
-
-    @property
-    def evaluated(self) -> np.ndarray:
-        """Mask of the users with at least one new test item (the ones that are scored)."""
-        return np.array([len(t) > 0 for t in self.targets])
-
-
-def _collect_rows(df: DataFrame) -> pd.DataFrame:
-    return df.select("user_idx", "item_idx", "weight").toPandas()
-
-
-def _fill(matrix: np.ndarray, rows: pd.DataFrame, position: dict[int, int], value: str) -> None:
-    for user, items, weights in zip(
-        rows["user_idx"], rows["item_idx"], rows["weight"], strict=True
-    ):
-        row = position.get(int(user))
-        if row is None:
-            continue
-        items = np.asarray(items, dtype=np.int64)
-        new = 1.0 if value == "one" else np.asarray(weights, dtype=np.float32)
-        matrix[row, items] = np.maximum(matrix[row, items], new)
-
-
-def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
-    """Collect train, test and this run's augmented rows into dense matrices."""
-    lake = cfg.lakehouse
-    n_items = read_table(spark, lake, ITEM_INDEX).count()
-    train = _collect_rows(read_table(spark, lake, INTERACTIONS["train"])).sort_values("user_idx")
-    test = _collect_rows(read_table(spark, lake, INTERACTIONS["test"]))
-    synthetic = _collect_rows(
-        read_table(spark, lake, AUGMENTED_TRAIN).where(
-            (F.col("run_id") == run_id) & F.col("is_synthetic")
-        )
+def synthetic_quality(
+    data: EvalData, cfg: Config, strategy: str
+) -> tuple[list[dict[str, object]], ReportData]:
+    """Fidelity and privacy rows (``recommender`` = fidelity / privacy) and the plot arrays."""
+    fidelity_records, privacy_records = data.records()
+    seed = cfg.evaluate.seed
+    rng = np.random.default_rng(seed)
+    limit = cfg.evaluate.privacy_records
+    if len(fidelity_records) > limit:
+        keep = np.sort(rng.choice(len(fidelity_records), limit, replace=False))
+        fidelity_records = [fidelity_records[i] for i in keep]
+    n_columns = data.real.shape[1]
+    rows: list[dict[str, object]] = []
+    fidelity = fidelity_metrics(
+        data.train_items, fidelity_records, n_columns, data.item_category, seed
     )
-    user_idx = train["user_idx"].to_numpy()
-    position = {int(u): i for i, u in enumerate(user_idx)}
-    # new_items rows hold items past the vocabulary: fitted on, never ranked (see EvalData).
-    n_columns = max([n_items, *(int(np.max(i)) + 1 for i in synthetic["item_idx"] if len(i))])
-    real = np.zeros((len(user_idx), n_columns), dtype=np.float32)
-    _fill(real, train, position, "one")
-    # New users (synthetic_users, interpolate, baselines) are numbered after every real user.
-    last_real_user = read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0]
-    is_new = synthetic["user_idx"] > last_real_user
-    augmented_matrix = real.copy()
-    _fill(augmented_matrix, synthetic[~is_new], position, "weight")
-    new_rows = synthetic[is_new]
-    new_position = {int(u): i for i, u in enumerate(np.unique(new_rows["user_idx"]))}
-    new_users = np.zeros((len(new_position), n_columns), dtype=np.float32)
-    _fill(new_users, new_rows, new_position, "weight")
-    train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
-    targets = [np.array([], dtype=np.int64)] * len(user_idx)
-    for user, items in zip(test["user_idx"], test["item_idx"], strict=True):
-        row = position.get(int(user))
-        if row is not None:
-            targets[row] = np.setdiff1d(np.asarray(items, dtype=np.int64), train_items[row])
-    activity = train["item_idx"].map(len).to_numpy()
-    cold = activity <= np.quantile(activity, 0.25)
-    return EvalData(
-        user_idx, real, augmented_matrix, train_items, targets, cold, new_users, n_items
+    has_test = np.array([len(r) > 0 for r in data.test_records])
+    holdout = [r for r, keep in zip(data.test_records, has_test, strict=True) if keep]
+    disclosure = disclosure_metrics(
+        data.train_items,
+        holdout,
+        np.flatnonzero(has_test),
+        privacy_records,
+        n_columns,
+        seed,
+        max_records=limit,
     )
-
-
-def _metric_rows(
-    data: EvalData, recommender: str, cfg: Config, slices: dict[str, np.ndarray]
-) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
-    """Per-variant rows (mean and bootstrap CI) and the per-user values for pairing."""
-    k = cfg.evaluate.k
-    evaluated = data.evaluated
-    rows_evaluated = np.flatnonzero(evaluated)
-    exclude = [data.train_items[i] for i in rows_evaluated]
-    targets = [data.targets[i] for i in rows_evaluated]
-    rows: list[dict] = []
-    per_user: dict[str, dict[str, np.ndarray]] = {}
-    for variant in VARIANTS:
-        matrix = data.real if variant == "real" else data.augmented
-        params = {"l2": cfg.evaluate.ease_lambda} if recommender == "ease" else {}
-        model = make_recommender(recommender, **params).fit(data.training_matrix(variant))
-        scores = model.score(matrix[evaluated])[:, : data.n_items]
-        top = top_k_items(scores, k, exclude)
-        values = {"recall": recall_at_k(top, targets, k), "ndcg": ndcg_at_k(top, targets, k)}
-        per_user[variant] = values
-        for slice_name, mask in slices.items():
-            for metric, per in values.items():
-                low, high = bootstrap_ci(
-                    per[mask], cfg.evaluate.bootstrap_samples, cfg.evaluate.seed
-                )
-                rows.append(
-                    _row(
-                        recommender,
-                        variant,
-                        slice_name,
-                        metric,
-                        k,
-                        float(np.nanmean(per[mask])),
-                        low,
-                        high,
-                        int(mask.sum()),
-                    )
-                )
-            coverage = catalogue_coverage(top[mask], data.n_items)
+    for family, values in (("fidelity", fidelity), ("privacy", disclosure.metrics)):
+        for metric, value in values.items():
             rows.append(
-                _row(
-                    recommender,
-                    variant,
-                    slice_name,
-                    "coverage",
-                    k,
-                    coverage,
-                    None,
-                    None,
-                    int(mask.sum()),
-                )
+                {
+                    "recommender": family,
+                    "variant": strategy,
+                    "slice": "all",
+                    "metric": metric,
+                    "k": None,
+                    "value": float(value),
+                    "ci_low": None,
+                    "ci_high": None,
+                    "n_users": len(fidelity_records),
+                    "seed": seed,
+                }
             )
-    return rows, per_user
+    plots = ReportData(
+        popularity_real=item_counts(data.train_items, n_columns),
+        popularity_synthetic=item_counts(fidelity_records, n_columns),
+        basket_real=record_sizes(data.train_items),
+        basket_synthetic=record_sizes(fidelity_records),
+        dcr_synthetic=disclosure.dcr_synthetic,
+        dcr_holdout=disclosure.dcr_holdout,
+    )
+    return rows, plots
 
 
-def _slices(data: EvalData) -> dict[str, np.ndarray]:
-    """Boolean masks over the evaluated users: everyone, and the bottom activity quartile."""
-    cold = data.cold[data.evaluated]
-    return {"all": np.ones_like(cold), "cold": cold}
+def _run_strategy(spark: SparkSession, cfg: Config, run_id: str) -> str:
+    """The strategy that wrote this run's rows (from ``synthetic_interactions``), for labels."""
+    row = (
+        read_table(spark, cfg.lakehouse, SYNTHETIC_INTERACTIONS)
+        .where(F.col("run_id") == run_id)
+        .select("strategy")
+        .limit(1)
+        .collect()
+    )
+    return row[0]["strategy"] if row else cfg.generate.strategy
 
 
-def _row(
-    recommender: str,
-    variant: str,
-    slice_name: str,
-    metric: str,
-    k: int,
-    value: float,
-    low: float | None,
-    high: float | None,
-    n_users: int,
-) -> dict[str, object]:
-    """One ``eval_metrics`` row (without the run-level columns)."""
-    return {
-        "recommender": recommender,
-        "variant": variant,
-        "slice": slice_name,
-        "metric": metric,
-        "k": k,
-        "value": value,
-        "ci_low": low,
-        "ci_high": high,
-        "n_users": n_users,
-    }
+def other_runs(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, pd.DataFrame]:
+    """``evaluate.other_runs``' metric rows, labelled ``<run_id> (<strategy>)``.
+
+    Raises:
+        ValueError: If a listed run has no ``eval_metrics`` rows (naming it).
+    """
+    out: dict[str, pd.DataFrame] = {}
+    others = [other for other in cfg.evaluate.other_runs if other != run_id]
+    if not others:
+        return out
+    table = read_table(spark, cfg.lakehouse, EVAL_METRICS)
+    for other in others:
+        rows = table.where(F.col("run_id") == other).toPandas()
+        if rows.empty:
+            raise ValueError(
+                f"evaluate.other_runs lists {other!r}, which has no eval_metrics rows; "
+                f"run `samplegen evaluate --run-id {other}` first"
+            )
+        out[f"{other} ({_run_strategy(spark, cfg, other)})"] = rows
+    return out
 
 
-def compute_metrics(data: EvalData, cfg: Config) -> pd.DataFrame:
-    """All metric rows: each variant, and the paired augmented - real difference."""
-    rows: list[dict] = []
-    slices = _slices(data)
-    for recommender in RECOMMENDERS:
-        variant_rows, per_user = _metric_rows(data, recommender, cfg, slices)
-        rows += variant_rows
-        for slice_name, mask in slices.items():
-            for metric in ("recall", "ndcg"):
-                diff, low, high = paired_bootstrap_ci(
-                    per_user["real"][metric][mask],
-                    per_user["augmented"][metric][mask],
-                    cfg.evaluate.bootstrap_samples,
-                    cfg.evaluate.seed,
-                )
-                rows.append(
-                    _row(
-                        recommender,
-                        DIFF_VARIANT,
-                        slice_name,
-                        metric,
-                        cfg.evaluate.k,
-                        diff,
-                        low,
-                        high,
-                        int(mask.sum()),
-                    )
-                )
-    return pd.DataFrame(rows)
-
-
-def verdict_lines(metrics: pd.DataFrame) -> list[str]:
-    """One plain line per recommender x slice: NDCG of each variant, the difference, a verdict."""
-    ndcg = metrics[metrics["metric"] == "ndcg"].set_index(["recommender", "slice", "variant"])
-    lines = []
-    for (recommender, slice_name, variant), row in ndcg.iterrows():
-        if variant != DIFF_VARIANT:
-            continue
-        if row.ci_low > 0:
-            word = "augmented is better"
-        elif row.ci_high < 0:
-            word = "augmented is worse"
-        else:
-            word = "no significant difference"
-        real = ndcg.loc[(recommender, slice_name, "real"), "value"]
-        aug = ndcg.loc[(recommender, slice_name, "augmented"), "value"]
-        lines.append(
-            f"{recommender} slice={slice_name} NDCG@{row.k} real={real:.4f} augmented={aug:.4f} "
-            f"diff={row.value:+.4f} [{row.ci_low:+.4f}, {row.ci_high:+.4f}]: {word}"
+def _table_frame(spark: SparkSession, metrics: pd.DataFrame, cfg: Config, run_id: str):
+    """``metrics`` as a Spark frame of ``eval_metrics`` rows (nulls where a value is missing)."""
+    columns = [f.name for f in EVAL_METRICS.schema.fields]
+    full = metrics.assign(run_id=run_id, dataset=cfg.data.source)[columns]
+    integer = {"k", "seed", "n_users"}
+    records = [
+        tuple(
+            None if pd.isna(value) else (int(value) if name in integer else value)
+            for name, value in zip(columns, record, strict=True)
         )
-    return lines
+        for record in full.itertuples(index=False)
+    ]
+    return spark.createDataFrame(records, EVAL_METRICS.schema)
 
 
 def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
@@ -287,33 +160,59 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         )
     with stage_timer(result):
         data = load_eval_data(spark, cfg, run_id)
-        metrics = compute_metrics(data, cfg)
-        table_rows = metrics.assign(
-            run_id=run_id, dataset=cfg.data.source, seed=cfg.evaluate.seed
-        ).astype({"ci_low": "float64", "ci_high": "float64"})
-        frame = spark.createDataFrame(table_rows[[f.name for f in EVAL_METRICS.schema.fields]])
-        result.rows["eval_metrics"] = write_table(frame, cfg.lakehouse, EVAL_METRICS, run_id)
+        strategy = _run_strategy(spark, cfg, run_id)
+        quality, plots = synthetic_quality(data, cfg, strategy)
+        plots.strategy = f"{run_id} ({strategy})"
+        plots.other_runs = other_runs(spark, cfg, run_id)
+        where = slices(data, cfg.evaluate)
+        metrics = frame(
+            quality + utility_rows(data, cfg, spark, where) + dose_rows(data, cfg, spark)
+        )
+        result.rows["eval_metrics"] = write_table(
+            _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
+        )
         result.rows["evaluated_users"] = int(data.evaluated.sum())
-        verdicts = verdict_lines(metrics)
+        # All slices are in the report; the log and the manifest keep the headline ones.
+        verdicts = [
+            line
+            for line in verdict_lines(metrics, cfg.evaluate.k)
+            if line.split(" ")[1] in ("slice=all", "slice=cold")
+        ]
         for line in verdicts:
             LOG.info("stage=evaluate verdict %s", line)
         summary = {
+            "strategy": strategy,
             "evaluated users": result.rows["evaluated_users"],
             "train users": len(data.user_idx),
+            "synthetic users": int(data.synthetic["user_idx"].nunique()),
             "items": data.n_items,
+            "slices": ", ".join(where),
             "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
         }
-        report = write_report(Path(cfg.reports_root) / run_id, run_id, metrics, summary)
+        report = write_report(
+            Path(cfg.reports_root) / run_id, run_id, metrics, summary, cfg.evaluate.k, plots
+        )
         result.outputs = {
             "report": str(report),
             "eval_metrics": table_path(cfg.lakehouse, EVAL_METRICS),
         }
+        headline = metrics[
+            metrics["metric"].isin(["recall", "ndcg"]) & (metrics["k"] == cfg.evaluate.k)
+        ]
         result.metrics = {
             "verdict": verdicts,
+            "fidelity": _family(metrics, "fidelity"),
+            "privacy": _family(metrics, "privacy"),
             "headline": {
-                f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}@{r.k}": r.value
-                for r in metrics.itertuples()
-                if r.metric in ("recall", "ndcg")
+                f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}@{r.k}/seed={r.seed}": r.value
+                for r in headline.itertuples()
+                if r.slice in ("all", "cold")
             },
         }
     return result
+
+
+def _family(metrics: pd.DataFrame, family: str) -> dict[str, float]:
+    """The fidelity or privacy figures as ``{metric: value}`` (for the manifest)."""
+    rows = metrics[metrics["recommender"] == family]
+    return {str(m): float(v) for m, v in zip(rows["metric"], rows["value"], strict=True)}

@@ -8,10 +8,14 @@ model fitted on augmented data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, Self
+import contextlib
+import io
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, Self
 
 import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
 
 #: Largest catalogue EASE accepts: its dense item-item inverse is O(n_items^2) memory
 #: (20,000 items is 3.2 GB in float64) and O(n_items^3) time.
@@ -157,11 +161,159 @@ class EASERecommender:
         return np.asarray(user_rows, dtype=np.float32) @ weights
 
 
+class SparkALSRecommender:
+    """Spark ML's implicit-feedback ALS (Hu, Koren, Volinsky 2008): the distributed baseline.
+
+    ``fit`` sends the non-zero entries to Spark and keeps the item factors ``Y``. ``score``
+    folds each row in with the same user step Spark runs, so rows it never saw are scored
+    like training rows: ``x_u = (Y'Y + Y_u' diag(alpha r_u) Y_u + reg n_u I)^-1 Y_u' (1 +
+    alpha r_u)`` over the user's items ``u``, then ``scores = x_u Y'``.
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        rank: int = 32,
+        iterations: int = 10,
+        reg: float = 0.05,
+        alpha: float = 10.0,
+        seed: int = 0,
+    ) -> None:
+        if rank <= 0 or iterations <= 0 or reg <= 0 or alpha <= 0:
+            raise ValueError(
+                f"ALS needs positive rank, iterations, reg and alpha; got {rank}, {iterations}, "
+                f"{reg}, {alpha}"
+            )
+        self.spark = spark
+        self.rank, self.iterations, self.reg, self.alpha = rank, iterations, reg, alpha
+        self.seed = seed
+        self.item_factors: np.ndarray | None = None
+
+    def fit(self, interactions: np.ndarray) -> Self:
+        """Run Spark ALS on the non-zero entries and keep the item factors (zero if unseen)."""
+        from pyspark.ml.recommendation import ALS
+
+        _check_interactions(interactions)
+        users, items = np.nonzero(interactions)
+        frame = pd.DataFrame(
+            {
+                "user": users.astype(np.int32),
+                "item": items.astype(np.int32),
+                "rating": interactions[users, items].astype(np.float32),
+            }
+        )
+        als = ALS(
+            rank=self.rank,
+            maxIter=self.iterations,
+            regParam=self.reg,
+            alpha=self.alpha,
+            implicitPrefs=True,
+            seed=self.seed,
+            userCol="user",
+            itemCol="item",
+            ratingCol="rating",
+        )
+        model = als.fit(self.spark.createDataFrame(frame))
+        factors = model.itemFactors.toPandas()
+        self.item_factors = np.zeros((interactions.shape[1], self.rank), dtype=np.float64)
+        self.item_factors[factors["id"].to_numpy()] = np.stack(factors["features"].to_numpy())
+        return self
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Fold every row in against the item factors and score all items."""
+        _fitted(
+            None if self.item_factors is None else self.item_factors[:, 0],
+            user_rows,
+            type(self).__name__,
+        )
+        factors = self.item_factors
+        gram = factors.T @ factors
+        identity = np.eye(self.rank)
+        users = np.zeros((user_rows.shape[0], self.rank), dtype=np.float64)
+        for row, values in enumerate(user_rows):
+            items = np.flatnonzero(values)
+            if items.size == 0:
+                continue
+            confidence = self.alpha * np.abs(values[items].astype(np.float64))
+            own = factors[items]
+            system = gram + (own * confidence[:, None]).T @ own + self.reg * items.size * identity
+            users[row] = np.linalg.solve(system, own.T @ (1.0 + confidence))
+        return (users @ factors.T).astype(np.float32)
+
+
+class MultVAERecommender:
+    """Mult-VAE (Liang et al. 2018) trained in-process on the given matrix.
+
+    The same network as the generator (``samplegen.models.multvae``), used as a recommender:
+    scores are the decoder's logits at the posterior mean of each row.
+    """
+
+    def __init__(
+        self,
+        hidden_dims: Sequence[int] = (200,),
+        epochs: int = 30,
+        batch_size: int = 128,
+        seed: int = 0,
+    ) -> None:
+        if epochs <= 0 or batch_size <= 0:
+            raise ValueError(f"Mult-VAE needs positive epochs and batch_size, got {epochs}")
+        self.hidden_dims = [int(h) for h in hidden_dims]
+        self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.model: Any = None
+        self.n_items = 0
+
+    def fit(self, interactions: np.ndarray) -> Self:
+        """Train for ``epochs`` passes over the rows, in a seeded order."""
+        import torch
+
+        from samplegen.models.multvae import MultVAE
+
+        _check_interactions(interactions)
+        n_users, self.n_items = interactions.shape
+        torch.manual_seed(self.seed)
+        steps = max(1, -(-n_users // self.batch_size))
+        self.model = MultVAE(
+            {
+                "n_items": self.n_items,
+                "hidden_dims": self.hidden_dims,
+                "anneal_steps": steps * self.epochs,
+            }
+        )
+        rows = torch.from_numpy(np.asarray(interactions, dtype=np.float32))
+        generator = torch.Generator().manual_seed(self.seed)
+
+        def batches() -> Iterator[torch.Tensor]:
+            while True:
+                order = torch.randperm(n_users, generator=generator)
+                for start in range(0, n_users, self.batch_size):
+                    yield rows[order[start : start + self.batch_size]]
+
+        with contextlib.redirect_stdout(io.StringIO()):  # the training loop's epoch lines
+            self.model.fit(batches(), epochs=self.epochs, steps_per_epoch=steps)
+        return self
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """Decoder logits at each row's posterior mean."""
+        import torch
+
+        _fitted(
+            None if self.model is None else np.zeros(self.n_items), user_rows, type(self).__name__
+        )
+        with torch.no_grad():
+            x = torch.from_numpy(np.asarray(user_rows, dtype=np.float32))
+            return self.model.scores(x).numpy().astype(np.float32)
+
+
 #: Recommender name (as used in config and reports) -> factory taking keyword parameters.
 RECOMMENDERS: dict[str, Callable[..., Recommender]] = {
     "popularity": PopularityRecommender,
     "ease": EASERecommender,
+    "als": SparkALSRecommender,
+    "multvae": MultVAERecommender,
 }
+
+#: Recommenders whose fit depends on a seed (run once per seed); the others are deterministic.
+STOCHASTIC = ("als", "multvae")
 
 
 def make_recommender(name: str, **params: object) -> Recommender:

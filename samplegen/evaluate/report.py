@@ -1,7 +1,13 @@
 """A single self-contained HTML page summarising a stage 4 evaluation run.
 
 The page has no external CSS, JS or image files (plots are inline base64 PNGs), so it can be
-attached to a ticket, opened offline or served from object storage as one file.
+attached to a ticket, opened offline or served from object storage as one file. It reads top
+down in about a minute: the verdict (which variant wins on which slice, with CIs), then the
+plots behind it (utility by slice, dose response, fidelity, privacy), then every metric row and
+the run summary.
+
+Figures are drawn on a matplotlib Agg canvas directly, never through pyplot, so no global
+backend is switched and no figure is left open.
 """
 
 from __future__ import annotations
@@ -10,11 +16,13 @@ import base64
 import html
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -29,24 +37,90 @@ METRIC_COLUMNS = (
     "ci_low",
     "ci_high",
     "n_users",
+    "seed",
 )
 
-#: The variant holding paired differences; it decides the headline verdicts.
+#: The variant holding paired differences (augmented - real); it decides the verdicts.
 DIFF_VARIANT = "augmented_minus_real"
 
-#: Metrics plotted, in page order, when present.
-PLOTTED_METRICS = ("ndcg", "recall", "coverage")
+#: Variants of a dose sweep are ``dose=<ratio>``.
+DOSE_PREFIX = "dose="
+
+#: Metric of the dose rows holding the synthetic-to-real interaction ratio of each dose.
+DOSE_RATIO_METRIC = "synthetic_to_real"
+
+#: Pseudo-recommenders of the data-quality rows.
+FIDELITY = "fidelity"
+PRIVACY = "privacy"
+
+#: Resolution of every figure; keeps the page around 1 MB with many slices and recommenders.
+DPI = 90
+
+_REAL_COLOR = "#4c72b0"
+_SYNTHETIC_COLOR = "#dd8452"
+_AUG_COLOR = _SYNTHETIC_COLOR
+_OUTCOME_COLOR = {"better": "#1a7f37", "worse": "#cf222e"}
+_NEUTRAL_COLOR = "#6e7781"
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1300px; }
+nav a { margin-right: 1em; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 th { background: #f3f3f3; }
+#verdict ul { font-family: ui-monospace, monospace; font-size: 0.9em; }
 .better { color: #1a7f37; font-weight: bold; }
 .worse { color: #cf222e; font-weight: bold; }
+.note { color: #6e7781; font-style: italic; }
+figure { margin: 1em 0; }
+figcaption { color: #444; font-size: 0.9em; }
 img { max-width: 100%; }
 """
+
+
+@dataclass
+class ReportData:
+    """Arrays behind the distribution plots (all optional: a plot without data is skipped).
+
+    Attributes:
+        popularity_real: Per-item interaction counts in the real records (any order).
+        popularity_synthetic: The same for the synthetic records, same item indexing.
+        basket_real: Record sizes (items per user) of the real records.
+        basket_synthetic: Record sizes of the synthetic records.
+        dcr_synthetic: Distance to the closest real training record, per synthetic record.
+        dcr_holdout: The same for held-out real records (the privacy baseline).
+        strategy: This run's strategy, the label of its column in the strategies table.
+        other_runs: Metric rows of other evaluated runs (other strategies, baselines) by
+            label, shown next to this run's in the strategies table.
+    """
+
+    popularity_real: np.ndarray | None = None
+    popularity_synthetic: np.ndarray | None = None
+    basket_real: np.ndarray | None = None
+    basket_synthetic: np.ndarray | None = None
+    dcr_synthetic: np.ndarray | None = None
+    dcr_holdout: np.ndarray | None = None
+    strategy: str = "this run"
+    other_runs: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+#: Outcome classes of a comparison (also the CSS classes of the verdict lines).
+_OUTCOMES = ("better", "worse", "same", "undetermined")
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """One recommender x slice comparison: its terminal line and its outcome class."""
+
+    line: str
+    outcome: str  # "better", "worse", "same" or "undetermined"
+    recommender: str = ""
+    slice: str = ""
+    diff: str = ""  # the mean difference and the CI range, e.g. "+0.0066 [+0.0010, +0.0120]"
+
+
+# --- formatting -------------------------------------------------------------------------------
 
 
 def _esc(value: object) -> str:
@@ -54,9 +128,19 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _fmt(value: object) -> str:
-    """Format a number to 4 decimals; missing values become ``n/a``."""
+def _is_missing(value: object) -> bool:
+    """Whether ``value`` is ``None`` or a float NaN (pandas' missing markers)."""
     if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(value: object) -> str:
+    """Format a number to 4 decimals; missing values become ``n/a``. Escaped."""
+    if _is_missing(value):
         return "n/a"
     try:
         number = float(value)  # type: ignore[arg-type]
@@ -65,9 +149,19 @@ def _fmt(value: object) -> str:
     return "n/a" if math.isnan(number) else f"{number:.4f}"
 
 
+def _signed(value: float) -> str:
+    """Format a difference with its sign and 4 decimals; NaN becomes ``n/a``."""
+    return "n/a" if math.isnan(value) else f"{value:+.4f}"
+
+
+def _plain(value: float) -> str:
+    """Format a metric value with 4 decimals; NaN becomes ``n/a``."""
+    return "n/a" if math.isnan(value) else f"{value:.4f}"
+
+
 def _fmt_int(value: object) -> str:
-    """Format a count without decimals; missing values become ``n/a``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Format a count without decimals; missing values become ``n/a``. Escaped."""
+    if _is_missing(value):
         return "n/a"
     try:
         return str(int(value))  # type: ignore[call-overload]
@@ -80,68 +174,608 @@ def _ordered_unique(values: Iterable[object]) -> list[object]:
     return list(dict.fromkeys(values))
 
 
-def _verdict(row: pd.Series | None, real: pd.Series | None, aug: pd.Series | None) -> str:
-    """Classify augmented vs real from the paired-difference CI, or the two CIs as fallback.
+def _all_first(values: Iterable[object]) -> list[object]:
+    """Distinct values in first-seen order, with the ``all`` slice moved to the front."""
+    return sorted(_ordered_unique(values), key=lambda value: value != "all")
 
-    With a paired row the difference is significant when its CI excludes zero. Without one the
-    two unpaired CIs must not overlap, which is conservative.
+
+def _label(value: object) -> str:
+    """Text for a plot label, with ``$`` escaped so matplotlib never reads it as math."""
+    return str(value).replace("$", r"\$")
+
+
+def _numeric(series: pd.Series) -> pd.Series:
+    """A column as floats; text and ``None`` become NaN."""
+    return pd.to_numeric(series, errors="coerce").astype(np.float64)
+
+
+# --- verdict ----------------------------------------------------------------------------------
+
+
+def _ndcg_at(metrics: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The NDCG rows at cutoff ``k``."""
+    return metrics[(metrics["metric"] == "ndcg") & (_numeric(metrics["k"]) == k)]
+
+
+def _mean(frame: pd.DataFrame, variant: str, column: str = "value") -> float:
+    """Mean over seeds of ``column`` for one variant's rows; NaN when there are none."""
+    values = _numeric(frame.loc[frame["variant"] == variant, column]).dropna()
+    return float(values.mean()) if len(values) else math.nan
+
+
+def _seed_outcome(low: float, high: float) -> str:
+    """Outcome of one seed's paired-difference CI: it is significant when it excludes zero."""
+    if math.isnan(low) or math.isnan(high):
+        return "undetermined"
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    return "same"
+
+
+def _combine_seeds(outcomes: Sequence[str]) -> tuple[str, str]:
+    """Outcome over seeds and the words for it.
+
+    Augmented is better (worse) only when every seed's CI is above (below) zero; anything else
+    is no significant difference, with a note on how many seeds were significant.
     """
-    if row is not None:
-        low, high = float(row["ci_low"]), float(row["ci_high"])
-        if math.isnan(low) or math.isnan(high):
-            return "undetermined (no CI)"
-        if low > 0:
-            return "better"
-        if high < 0:
-            return "worse"
-        return "no significant difference"
-    if real is None or aug is None:
-        return "undetermined (missing variant)"
-    bounds = [float(real["ci_low"]), float(real["ci_high"])]
-    bounds += [float(aug["ci_low"]), float(aug["ci_high"])]
-    if any(math.isnan(b) for b in bounds):
-        return "undetermined (no CI)"
-    if bounds[2] > bounds[1]:
-        return "better (unpaired CIs)"
-    if bounds[3] < bounds[0]:
-        return "worse (unpaired CIs)"
-    return "no significant difference (unpaired CIs)"
+    n = len(outcomes)
+    if all(o == "undetermined" for o in outcomes):
+        return "undetermined", "undetermined (no CI)"
+    for outcome in ("better", "worse"):
+        if all(o == outcome for o in outcomes):
+            return outcome, f"augmented is {outcome}"
+    significant = sum(o in ("better", "worse") for o in outcomes)
+    words = "no significant difference"
+    if significant:
+        words += f" (significant in {significant} of {n} seeds)"
+    return "same", words
 
 
-def _first_row(frame: pd.DataFrame, variant: str) -> pd.Series | None:
-    """The first row of ``frame`` with the given variant, or ``None``."""
-    rows = frame[frame["variant"] == variant]
-    return None if rows.empty else rows.iloc[0]
+def _comparison(recommender: object, slice_: object, group: pd.DataFrame, k: int) -> _Verdict:
+    """The verdict for one recommender x slice from its NDCG rows at ``k`` (all seeds)."""
+    diffs = group[group["variant"] == DIFF_VARIANT]
+    lows = _numeric(diffs["ci_low"]).to_numpy()
+    highs = _numeric(diffs["ci_high"]).to_numpy()
+    outcome, words = _combine_seeds(
+        [_seed_outcome(float(lo), float(hi)) for lo, hi in zip(lows, highs, strict=True)]
+    )
+    low = float(np.nanmin(lows)) if not np.isnan(lows).all() else math.nan
+    high = float(np.nanmax(highs)) if not np.isnan(highs).all() else math.nan
+    seeds = f" ({len(diffs)} seeds)" if len(diffs) > 1 else ""
+    diff = f"{_signed(_mean(group, DIFF_VARIANT))} [{_signed(low)}, {_signed(high)}]"
+    line = (
+        f"{recommender} slice={slice_} NDCG@{k} real={_plain(_mean(group, 'real'))} "
+        f"augmented={_plain(_mean(group, 'augmented'))} diff={diff}{seeds}: {words}"
+    )
+    return _Verdict(line, outcome, str(recommender), str(slice_), diff)
 
 
-def _describe(label: str, row: pd.Series | None) -> str:
-    """``label value [low, high]`` for one variant, escaped."""
-    if row is None:
-        return f"{_esc(label)} n/a"
-    return f"{_esc(label)} {_fmt(row['value'])} " f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]"
+def _verdicts(metrics: pd.DataFrame, k: int) -> list[_Verdict]:
+    """One verdict per recommender x slice with paired-difference NDCG rows at ``k``."""
+    ndcg = _ndcg_at(metrics, k)
+    diffs = ndcg[ndcg["variant"] == DIFF_VARIANT]
+    pairs = list(dict.fromkeys(zip(diffs["recommender"], diffs["slice"], strict=True)))
+    pairs.sort(key=lambda pair: pair[1] != "all")  # stable: frame order otherwise
+    verdicts = []
+    for recommender, slice_ in pairs:
+        group = ndcg[(ndcg["recommender"] == recommender) & (ndcg["slice"] == slice_)]
+        verdicts.append(_comparison(recommender, slice_, group, k))
+    return verdicts
 
 
-def _headline_html(metrics: pd.DataFrame) -> str:
-    """One bullet per recommender x slice x k: augmented vs real NDCG@k and a verdict."""
-    ndcg = metrics[metrics["metric"] == "ndcg"]
-    items: list[str] = []
-    for (recommender, slice_, k), group in ndcg.groupby(
-        ["recommender", "slice", "k"], sort=False, dropna=False
-    ):
-        real = _first_row(group, "real")
-        aug = _first_row(group, "augmented")
-        diff = _first_row(group, DIFF_VARIANT)
-        verdict = _verdict(diff, real, aug)
-        css = verdict.split(" ")[0] if verdict.split(" ")[0] in ("better", "worse") else ""
-        diff_text = "" if diff is None else f"; {_describe('difference', diff)}"
-        items.append(
-            f"<li><b>{_esc(recommender)}</b>, slice <b>{_esc(slice_)}</b>: "
-            f"NDCG@{_fmt_int(k)} {_describe('augmented', aug)} vs {_describe('real', real)}"
-            f"{diff_text} &rarr; <span class=\"{css}\">{_esc(verdict)}</span></li>"
+def verdict_lines(metrics: pd.DataFrame, k: int) -> list[str]:
+    """Plain-text verdicts: augmented vs real NDCG@k per recommender and slice.
+
+    One line per recommender x slice that has ``augmented_minus_real`` NDCG rows at ``k``,
+    e.g. ``ease slice=cold NDCG@20 real=0.1234 augmented=0.1300 diff=+0.0066 [+0.0010,
+    +0.0120]: augmented is better``. With several seeds the values are means over seeds, the
+    bracket spans the lowest to highest CI bound, and augmented is better (worse) only if every
+    seed's CI is above (below) zero; otherwise "no significant difference", noting how many
+    seeds were significant. Slice ``all`` comes first for every recommender, then the other
+    slices in the frame's order.
+
+    Args:
+        metrics: Metric rows with columns :data:`METRIC_COLUMNS`.
+        k: The headline cutoff.
+
+    Returns:
+        The lines, ready for a terminal or a log (no markup).
+    """
+    return [v.line for v in _verdicts(metrics, k)]
+
+
+def _summary_sentence(verdicts: Sequence[_Verdict], k: int) -> str:
+    """One sentence counting wins, losses and ties over all comparisons."""
+    counts = {o: sum(v.outcome == o for v in verdicts) for o in _OUTCOMES}
+    sentence = (
+        f"Augmented data wins on {counts['better']} of {len(verdicts)} recommender x slice "
+        f"comparisons at NDCG@{k}, loses on {counts['worse']}, "
+        f"no significant difference on {counts['same']}"
+    )
+    if counts["undetermined"]:
+        sentence += f", undetermined (no CI) on {counts['undetermined']}"
+    return sentence + "."
+
+
+def _verdict_html(metrics: pd.DataFrame, k: int) -> str:
+    """The verdict section: the summary sentence, then one escaped line per comparison."""
+    verdicts = _verdicts(metrics, k)
+    if not verdicts:
+        body = (
+            f'<p class="note">No paired NDCG@{k} comparisons ({_esc(DIFF_VARIANT)} rows) '
+            "in the metrics, so there is no verdict.</p>"
         )
-    if not items:
-        return "<p>No NDCG rows in the metrics.</p>"
-    return "<ul>\n" + "\n".join(items) + "\n</ul>"
+    else:
+        items = "\n".join(f'<li class="{v.outcome}">{_esc(v.line)}</li>' for v in verdicts)
+        body = (
+            f'<p id="verdict-summary">{_esc(_summary_sentence(verdicts, k))}</p>\n'
+            f"<ul>\n{items}\n</ul>\n"
+            '<p class="note">diff = augmented - real (paired bootstrap) with its CI; '
+            "with several seeds, means over seeds and the range of their CIs.</p>"
+        )
+    return _section("verdict", "Verdict", body)
+
+
+#: Slices the strategies table compares runs on.
+STRATEGY_SLICES = ("all", "cold")
+
+
+def _strategies_html(metrics: pd.DataFrame, data: ReportData | None, k: int) -> str:
+    """NDCG@k difference vs real-only of this run next to other runs', on all and cold users.
+
+    Runs evaluated on the same lakehouse share the test split and the real-only baseline, so
+    their paired differences are directly comparable.
+    """
+    if data is None or not data.other_runs:
+        return _section(
+            "strategies",
+            "Strategies and baselines",
+            _note(
+                "Only this run. List other evaluated runs (other strategies, augment/ baselines) "
+                "in evaluate.other_runs to see them side by side here."
+            ),
+        )
+    runs = {data.strategy: metrics, **data.other_runs}
+    cells: dict[tuple[str, str], dict[str, _Verdict]] = {}
+    for label, frame in runs.items():
+        for verdict in _verdicts(frame, k):
+            if verdict.slice in STRATEGY_SLICES:
+                cells.setdefault((verdict.recommender, verdict.slice), {})[label] = verdict
+    header = "".join(f"<th>{_esc(label)}</th>" for label in runs)
+    rows = []
+    for (recommender, slice_), by_run in cells.items():
+        row = "".join(
+            f'<td class="num {by_run[label].outcome}">{_esc(by_run[label].diff)}</td>'
+            if label in by_run
+            else "<td>n/a</td>"
+            for label in runs
+        )
+        rows.append(f"<tr><td>{_esc(recommender)}</td><td>{_esc(slice_)}</td>{row}</tr>")
+    table = (
+        f'<table id="strategies-table"><thead><tr><th>recommender</th><th>slice</th>{header}'
+        "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+    )
+    note = _note(
+        f"NDCG@{k} of real + synthetic minus real-only (paired bootstrap 95% CI; the range over "
+        "seeds where there are several). Green: better, red: worse, in every seed."
+    )
+    return _section("strategies", "Strategies and baselines", table + "\n" + note)
+
+
+# --- HTML building blocks ---------------------------------------------------------------------
+
+
+def _section(section_id: str, title: str, body: str) -> str:
+    """A ``<section>`` with a stable id and an ``<h2>``."""
+    return f'<section id="{_esc(section_id)}">\n<h2>{_esc(title)}</h2>\n{body}\n</section>'
+
+
+def _note(text: str) -> str:
+    """A paragraph explaining why something is not shown."""
+    return f'<p class="note">{_esc(text)}</p>'
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes at :data:`DPI`."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A figure bound to its own Agg canvas (no pyplot state), laid out automatically."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _figure_html(plot_id: str, png: bytes, alt: str, caption: str) -> str:
+    """An inline PNG in a ``<figure id=...>`` with alt text and a caption."""
+    encoded = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure id="{_esc(plot_id)}"><img alt="{_esc(alt)}" '
+        f'src="data:image/png;base64,{encoded}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def _nonneg(value: float) -> float:
+    """An error-bar length: NaN (no CI) and negative (inconsistent CI) become zero."""
+    return 0.0 if math.isnan(value) or value < 0 else value
+
+
+def _slice_figure(n_recommenders: int, n_slices: int) -> Figure:
+    """A figure sized for one slice-by-slice panel per recommender, four to a row."""
+    return _new_figure(
+        3.4 * min(n_recommenders, 4) + 1.2,
+        (0.32 * n_slices + 1.3) * math.ceil(n_recommenders / 4),
+    )
+
+
+def _panels(fig: Figure, n: int, per_row: int = 4, sharey: bool = True) -> list[Axes]:
+    """``n`` subplots, ``per_row`` to a row, sharing the y axis."""
+    cols = min(n, per_row)
+    rows = math.ceil(n / cols)
+    axes = fig.subplots(rows, cols, sharey=sharey, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return list(axes[:n])
+
+
+# --- utility by slice -------------------------------------------------------------------------
+
+
+def _slice_stats(rows: pd.DataFrame, slices: Sequence[object]) -> np.ndarray:
+    """Per slice: mean value over seeds, lowest CI bound, highest CI bound (NaN if absent)."""
+    stats = np.full((len(slices), 3), np.nan)
+    for i, slice_ in enumerate(slices):
+        at = rows[rows["slice"] == slice_]
+        if at.empty:
+            continue
+        values = _numeric(at["value"])
+        lows, highs = _numeric(at["ci_low"]), _numeric(at["ci_high"])
+        stats[i] = [values.mean(), lows.min(), highs.max()]
+    return stats
+
+
+def _bar_errors(stats: np.ndarray) -> np.ndarray:
+    """Asymmetric error-bar lengths (2 x n) from :func:`_slice_stats` rows."""
+    lower = [_nonneg(v - lo) for v, lo, _ in stats]
+    upper = [_nonneg(hi - v) for v, _, hi in stats]
+    return np.array([lower, upper])
+
+
+def _utility_png(ndcg: pd.DataFrame, k: int) -> bytes | None:
+    """Horizontal bars of NDCG@k by slice, real vs augmented, one panel per recommender."""
+    data = ndcg[ndcg["variant"].isin(["real", "augmented"])]
+    if data.empty:
+        return None
+    recommenders = _ordered_unique(data["recommender"])
+    slices = _all_first(data["slice"])
+    y = np.arange(len(slices), dtype=np.float64)
+    fig = _slice_figure(len(recommenders), len(slices))
+    for ax, recommender in zip(_panels(fig, len(recommenders)), recommenders, strict=True):
+        rows = data[data["recommender"] == recommender]
+        for i, (variant, color) in enumerate((("real", _REAL_COLOR), ("augmented", _AUG_COLOR))):
+            stats = _slice_stats(rows[rows["variant"] == variant], slices)
+            ax.barh(
+                y + (i - 0.5) * 0.4,
+                np.nan_to_num(stats[:, 0]),
+                0.4,
+                xerr=_bar_errors(stats),
+                capsize=2,
+                color=color,
+                label=variant,
+                error_kw={"elinewidth": 0.8},
+            )
+        ax.set_title(_label(recommender))
+        ax.set_xlabel(f"NDCG@{k}")
+        ax.set_yticks(y, [_label(s) for s in slices])
+        ax.set_ylim(len(slices) - 0.5, -0.5)
+        ax.grid(axis="x", alpha=0.3)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", ncols=2, fontsize="small")
+    return _png(fig)
+
+
+def _diff_png(ndcg: pd.DataFrame, k: int) -> bytes | None:
+    """The paired difference by slice with CI bars and a zero line; one point per seed."""
+    data = ndcg[ndcg["variant"] == DIFF_VARIANT]
+    if data.empty:
+        return None
+    recommenders = _ordered_unique(data["recommender"])
+    slices = _all_first(data["slice"])
+    position = {s: i for i, s in enumerate(slices)}
+    fig = _slice_figure(len(recommenders), len(slices))
+    for ax, recommender in zip(_panels(fig, len(recommenders)), recommenders, strict=True):
+        rows = data[data["recommender"] == recommender]
+        keys = [None if _is_missing(seed) else seed for seed in rows["seed"]]
+        seeds = _ordered_unique(keys)
+        for j, seed in enumerate(seeds):
+            at = rows[[key == seed for key in keys]]
+            offset = (j - (len(seeds) - 1) / 2) * min(0.6 / len(seeds), 0.2)
+            for slice_, value, low, high in zip(
+                at["slice"],
+                _numeric(at["value"]),
+                _numeric(at["ci_low"]),
+                _numeric(at["ci_high"]),
+                strict=True,
+            ):
+                color = _OUTCOME_COLOR.get(_seed_outcome(low, high), _NEUTRAL_COLOR)
+                ax.errorbar(
+                    value,
+                    position[slice_] + offset,
+                    xerr=[[_nonneg(value - low)], [_nonneg(high - value)]],
+                    fmt="o",
+                    markersize=4,
+                    capsize=2,
+                    color=color,
+                )
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_title(_label(recommender))
+        ax.set_xlabel(f"NDCG@{k} augmented - real")
+        ax.set_yticks(np.arange(len(slices)), [_label(s) for s in slices])
+        ax.set_ylim(len(slices) - 0.5, -0.5)
+        ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def _utility_html(metrics: pd.DataFrame, k: int) -> str:
+    """The utility section: NDCG@k by slice, and the paired difference by slice."""
+    ndcg = _ndcg_at(metrics, k)
+    parts = []
+    png = _utility_png(ndcg, k)
+    if png is None:
+        parts.append(_note(f"No real or augmented NDCG@{k} rows, so no utility plot."))
+    else:
+        parts.append(
+            _figure_html(
+                "plot-utility-by-slice",
+                png,
+                f"NDCG@{k} by slice, real vs augmented, one panel per recommender",
+                f"NDCG@{k} by slice: real vs augmented training data, with CI error bars "
+                "(several seeds: mean value, CI range over seeds).",
+            )
+        )
+    png = _diff_png(ndcg, k)
+    if png is None:
+        parts.append(_note(f"No paired-difference NDCG@{k} rows, so no difference plot."))
+    else:
+        parts.append(
+            _figure_html(
+                "plot-utility-diff",
+                png,
+                f"Paired difference augmented minus real NDCG@{k} by slice with CIs",
+                f"Augmented - real NDCG@{k} (paired bootstrap) with its CI, one point per seed; "
+                "green: CI above zero, red: below zero, grey: includes zero.",
+            )
+        )
+    return _section("utility", "Utility by slice", "\n".join(parts))
+
+
+# --- dose response ----------------------------------------------------------------------------
+
+
+def _dose_number(variant: object) -> float:
+    """The ratio in a ``dose=<r>`` variant name, or NaN."""
+    try:
+        return float(str(variant)[len(DOSE_PREFIX) :])
+    except ValueError:
+        return math.nan
+
+
+def _dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
+    """Dose-sweep NDCG differences at ``k`` with their x position, and whether x is a ratio.
+
+    x is the measured synthetic-to-real ratio when every dose has one, else the dose number.
+    Seeds are averaged (value) and their CIs spanned (lowest low, highest high).
+    """
+    dose = metrics[metrics["variant"].astype(str).str.startswith(DOSE_PREFIX)]
+    ndcg = _ndcg_at(dose, k)
+    if ndcg.empty:
+        return pd.DataFrame(), False
+    ratios = dose[dose["metric"] == DOSE_RATIO_METRIC]
+    points = []
+    for (recommender, variant), rows in ndcg.groupby(["recommender", "variant"], sort=False):
+        ratio = _numeric(ratios.loc[ratios["variant"] == variant, "value"]).dropna()
+        points.append(
+            {
+                "recommender": recommender,
+                "dose": _dose_number(variant),
+                "ratio": float(ratio.mean()) if len(ratio) else math.nan,
+                "value": float(_numeric(rows["value"]).mean()),
+                "low": float(_numeric(rows["ci_low"]).min()),
+                "high": float(_numeric(rows["ci_high"]).max()),
+            }
+        )
+    frame = pd.DataFrame(points)
+    use_ratio = bool(frame["ratio"].notna().all())
+    frame["x"] = frame["ratio"] if use_ratio else frame["dose"]
+    return frame.dropna(subset=["x", "value"]).sort_values(["recommender", "x"]), use_ratio
+
+
+def _dose_png(points: pd.DataFrame, use_ratio: bool, k: int) -> bytes:
+    """NDCG difference vs dose: a line per recommender with CI bars and band, zero line."""
+    fig = _new_figure(6.5, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    for recommender, rows in points.groupby("recommender", sort=False):
+        x, value = rows["x"].to_numpy(), rows["value"].to_numpy()
+        low, high = rows["low"].to_numpy(), rows["high"].to_numpy()
+        errors = np.array(
+            [
+                [_nonneg(v - lo) for v, lo in zip(value, low, strict=True)],
+                [_nonneg(hi - v) for v, hi in zip(value, high, strict=True)],
+            ]
+        )
+        line = ax.errorbar(x, value, yerr=errors, fmt="o-", capsize=3, label=_label(recommender))
+        if not (np.isnan(low).any() or np.isnan(high).any()):
+            ax.fill_between(x, low, high, alpha=0.15, color=line[0].get_color())
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("synthetic / real interactions" if use_ratio else "dose (synthetic ratio)")
+    ax.set_ylabel(f"NDCG@{k} augmented - real")
+    ax.set_title("Dose response")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", title="recommender")
+    return _png(fig)
+
+
+def _dose_html(metrics: pd.DataFrame, k: int) -> str:
+    """The dose-response section, or a note when the run has no dose sweep."""
+    points, use_ratio = _dose_points(metrics, k)
+    if points.empty:
+        body = _note(f"No dose-sweep rows ({DOSE_PREFIX}<ratio> NDCG@{k}), so no dose plot.")
+    else:
+        body = _figure_html(
+            "plot-dose-response",
+            _dose_png(points, use_ratio, k),
+            f"NDCG@{k} difference versus amount of synthetic data",
+            f"Augmented - real NDCG@{k} against the amount of synthetic data added, with CIs; "
+            "above the zero line synthetic data helps.",
+        )
+    return _section("dose-response", "Dose response", body)
+
+
+# --- fidelity and privacy ---------------------------------------------------------------------
+
+
+def _family_table_html(metrics: pd.DataFrame, family: str) -> str:
+    """The rows of one pseudo-recommender (fidelity or privacy) as a small table."""
+    rows = metrics[metrics["recommender"] == family]
+    if rows.empty:
+        return _note(f"No {family} rows in the metrics.")
+    body = "\n".join(
+        f"<tr><td>{_esc(variant)}</td><td>{_esc(metric)}</td>"
+        f'<td class="num">{_fmt(value)}</td></tr>'
+        for variant, metric, value in zip(
+            rows["variant"], rows["metric"], rows["value"], strict=True
+        )
+    )
+    return (
+        f'<table id="{_esc(family)}-table"><thead><tr><th>strategy</th><th>metric</th>'
+        f"<th>value</th></tr></thead>\n<tbody>\n{body}\n</tbody></table>"
+    )
+
+
+def _finite(values: np.ndarray | None) -> np.ndarray | None:
+    """The finite entries of ``values`` as floats, or ``None`` if there are none."""
+    if values is None:
+        return None
+    array = np.asarray(values, dtype=np.float64).ravel()
+    array = array[np.isfinite(array)]
+    return array if array.size else None
+
+
+def _popularity_png(real: np.ndarray, synthetic: np.ndarray) -> bytes:
+    """Item popularity curves: share of interactions by item rank, log-log."""
+    fig = _new_figure(6.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, counts, color in (
+        ("real", real, _REAL_COLOR),
+        ("synthetic", synthetic, _SYNTHETIC_COLOR),
+    ):
+        positive = np.sort(counts[counts > 0])[::-1]
+        if positive.size:
+            shares = positive / positive.sum()
+            ax.loglog(np.arange(1, positive.size + 1), shares, label=label, color=color)
+    ax.set_xlabel("item rank (by count)")
+    ax.set_ylabel("share of interactions")
+    ax.set_title("Item popularity")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def _hist_png(
+    real: np.ndarray, synthetic: np.ndarray, labels: tuple[str, str], xlabel: str, title: str
+) -> bytes:
+    """Two overlaid density histograms on shared bins; integer data gets integer bins."""
+    both = np.concatenate([real, synthetic])
+    if np.all(both == np.round(both)) and both.max() - both.min() <= 80:
+        bins = np.arange(both.min() - 0.5, both.max() + 1.5)
+    else:
+        bins = np.histogram_bin_edges(both, bins=min(60, max(10, int(np.sqrt(both.size)))))
+    fig = _new_figure(6.0, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, values, color in (
+        (labels[0], real, _REAL_COLOR),
+        (labels[1], synthetic, _SYNTHETIC_COLOR),
+    ):
+        ax.hist(values, bins=bins, density=True, alpha=0.5, color=color, label=label)
+        ax.axvline(float(np.median(values)), color=color, linestyle="--", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _png(fig)
+
+
+def _pair(data: ReportData | None, first: str, second: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two arrays of ``data`` (finite entries), or ``None`` if either is missing or empty."""
+    if data is None:
+        return None
+    a, b = _finite(getattr(data, first)), _finite(getattr(data, second))
+    return None if a is None or b is None else (a, b)
+
+
+def _fidelity_html(metrics: pd.DataFrame, data: ReportData | None) -> str:
+    """The fidelity section: the fidelity rows, popularity curves and basket-size histograms."""
+    parts = [_family_table_html(metrics, FIDELITY)]
+    popularity = _pair(data, "popularity_real", "popularity_synthetic")
+    if popularity is None:
+        parts.append(_note("No item popularity counts were passed, so no popularity plot."))
+    else:
+        parts.append(
+            _figure_html(
+                "plot-popularity",
+                _popularity_png(*popularity),
+                "Item popularity curves, real vs synthetic, log-log",
+                "Share of interactions per item, items sorted by count (log-log); close curves "
+                "mean the synthetic data keeps the long tail of the real data.",
+            )
+        )
+    basket = _pair(data, "basket_real", "basket_synthetic")
+    if basket is None:
+        parts.append(_note("No basket sizes were passed, so no basket-size plot."))
+    else:
+        parts.append(
+            _figure_html(
+                "plot-basket-size",
+                _hist_png(*basket, ("real", "synthetic"), "items per user", "Basket size"),
+                "Basket-size distributions, real vs synthetic",
+                "Items per user record, real vs synthetic, as densities (dashed: medians).",
+            )
+        )
+    return _section("fidelity", "Fidelity", "\n".join(parts))
+
+
+def _privacy_html(metrics: pd.DataFrame, data: ReportData | None) -> str:
+    """The privacy section: the privacy rows and the DCR histograms."""
+    parts = [_family_table_html(metrics, PRIVACY)]
+    dcr = _pair(data, "dcr_synthetic", "dcr_holdout")
+    if dcr is None:
+        parts.append(_note("No distances to closest record were passed, so no DCR plot."))
+    else:
+        parts.append(
+            _figure_html(
+                "plot-dcr",
+                _hist_png(
+                    *dcr,
+                    ("synthetic", "holdout"),
+                    "distance to closest real training record",
+                    "Distance to closest record (DCR)",
+                ),
+                "Distance to closest record histograms, synthetic vs holdout",
+                "Distance to the closest real training record: synthetic records vs held-out "
+                "real records, as densities (dashed: medians). Synthetic mass left of the "
+                "holdout distribution suggests copying.",
+            )
+        )
+    return _section("privacy", "Privacy", "\n".join(parts))
+
+
+# --- tables -----------------------------------------------------------------------------------
 
 
 def _metrics_table_html(metrics: pd.DataFrame) -> str:
@@ -149,13 +783,14 @@ def _metrics_table_html(metrics: pd.DataFrame) -> str:
     header = "".join(f"<th>{_esc(c)}</th>" for c in METRIC_COLUMNS)
     rows: list[str] = []
     for record in metrics[list(METRIC_COLUMNS)].itertuples(index=False):
-        (recommender, variant, slice_, metric, k, value, low, high, n_users) = record
+        (recommender, variant, slice_, metric, k, value, low, high, n_users, seed) = record
         rows.append(
             '<tr class="metric-row">'
             f"<td>{_esc(recommender)}</td><td>{_esc(variant)}</td><td>{_esc(slice_)}</td>"
             f'<td>{_esc(metric)}</td><td class="num">{_fmt_int(k)}</td>'
             f'<td class="num">{_fmt(value)}</td><td class="num">{_fmt(low)}</td>'
             f'<td class="num">{_fmt(high)}</td><td class="num">{_fmt_int(n_users)}</td>'
+            f'<td class="num">{_fmt_int(seed)}</td>'
             "</tr>"
         )
     return (
@@ -168,102 +803,49 @@ def _metrics_table_html(metrics: pd.DataFrame) -> str:
 def _summary_table_html(summary: dict[str, object]) -> str:
     """The run summary (counts, timings, paths) as a key/value table."""
     if not summary:
-        return "<p>No summary values.</p>"
+        return _note("No summary values.")
     rows = "\n".join(
         f"<tr><th>{_esc(key)}</th><td>{_esc(value)}</td></tr>" for key, value in summary.items()
     )
     return f'<table id="summary">\n{rows}\n</table>'
 
 
-def _grouped_bar_png(metrics: pd.DataFrame, metric: str) -> bytes | None:
-    """Render ``metric`` as bars grouped by recommender x slice, one bar per variant.
-
-    The paired-difference variant is left out because it is on another scale (around zero).
-    Error bars show the CI where there is one. One panel per ``k``. The figure is built with
-    the Agg canvas directly, not pyplot, so no global backend is switched and no figure is
-    left open.
-
-    Returns:
-        PNG bytes, or ``None`` if there is nothing to plot.
-    """
-    data = metrics[(metrics["metric"] == metric) & (metrics["variant"] != DIFF_VARIANT)]
-    if data.empty:
-        return None
-    ks = _ordered_unique(data["k"])
-    groups = _ordered_unique(zip(data["recommender"], data["slice"], strict=True))
-    variants = _ordered_unique(data["variant"])
-    width = 0.8 / len(variants)
-    x = np.arange(len(groups), dtype=np.float64)
-
-    fig = Figure(figsize=(max(6.0, 1.4 * len(groups) + 2.0), 3.6 * len(ks)), layout="tight")
-    FigureCanvasAgg(fig)
-    for panel, k in enumerate(ks, start=1):
-        ax = fig.add_subplot(len(ks), 1, panel)
-        at_k = data[data["k"] == k]
-        for i, variant in enumerate(variants):
-            values, lower, upper = [], [], []
-            for recommender, slice_ in groups:
-                match = at_k[
-                    (at_k["variant"] == variant)
-                    & (at_k["recommender"] == recommender)
-                    & (at_k["slice"] == slice_)
-                ]
-                if match.empty:
-                    values.append(np.nan)
-                    lower.append(0.0)
-                    upper.append(0.0)
-                    continue
-                row = match.iloc[0]
-                value = float(row["value"])
-                values.append(value)
-                lower.append(_nonneg(value - float(row["ci_low"])))
-                upper.append(_nonneg(float(row["ci_high"]) - value))
-            offsets = x - 0.4 + width * (i + 0.5)
-            ax.bar(offsets, values, width, yerr=[lower, upper], capsize=3, label=str(variant))
-        ax.set_xticks(x, [f"{r}\n{s}" for r, s in groups])
-        ax.set_ylabel(f"{metric}@{k}")
-        ax.set_title(f"{metric}@{k} by recommender and slice")
-        ax.legend(title="variant", fontsize="small")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
-def _nonneg(value: float) -> float:
-    """An error-bar length: NaN (no CI) and negative (inconsistent CI) become zero."""
-    return 0.0 if math.isnan(value) or value < 0 else value
-
-
-def _plots_html(metrics: pd.DataFrame) -> str:
-    """Every available plot as an inline base64 ``<img>``."""
-    parts: list[str] = []
-    for metric in PLOTTED_METRICS:
-        png = _grouped_bar_png(metrics, metric)
-        if png is None:
-            continue
-        encoded = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f'<figure><img alt="{_esc(metric)} by recommender and slice" '
-            f'src="data:image/png;base64,{encoded}"></figure>'
-        )
-    return "\n".join(parts) if parts else "<p>No metric rows to plot.</p>"
+_NAV = (
+    ("verdict", "Verdict"),
+    ("strategies", "Strategies"),
+    ("utility", "Utility by slice"),
+    ("dose-response", "Dose response"),
+    ("fidelity", "Fidelity"),
+    ("privacy", "Privacy"),
+    ("all-metrics", "All metrics"),
+    ("run-summary", "Summary"),
+)
 
 
 def write_report(
-    out_dir: Path, run_id: str, metrics: pd.DataFrame, summary: dict[str, object]
+    out_dir: Path,
+    run_id: str,
+    metrics: pd.DataFrame,
+    summary: dict[str, object],
+    k: int,
+    data: ReportData | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` for one evaluation run and return its path.
 
-    The page holds, in order: a headline comparing augmented with real NDCG per recommender and
-    slice (better / worse / no significant difference, from the paired-difference CI when a
-    ``augmented_minus_real`` row exists), a table of every metric row, grouped bar charts with
-    CI error bars, and the run summary. All text is HTML-escaped.
+    The page holds, in order, each in a ``<section>`` with a stable id: the verdict (a summary
+    sentence and :func:`verdict_lines`), utility by slice (NDCG@k real vs augmented, and the
+    paired difference, with CI bars), dose response, fidelity (table, popularity curves,
+    basket-size histograms), privacy (table, DCR histograms), every metric row, and the run
+    summary. Plots whose data is absent are replaced by a note. All text is HTML-escaped and
+    images are inline PNGs, so the file is viewable offline on its own.
 
     Args:
         out_dir: Directory to write into; created if missing.
         run_id: Identifier of the run, shown in the title.
         metrics: One row per metric value with columns :data:`METRIC_COLUMNS`.
         summary: Free-form run facts (row counts, timings, paths) shown as a key/value table.
+        k: The headline cutoff of the verdict, utility and dose plots.
+        data: Arrays behind the popularity, basket-size and DCR plots; ``None`` skips them.
 
     Returns:
         Path of the written ``index.html``.
@@ -277,6 +859,7 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"samplegen evaluation &mdash; {_esc(run_id)}"
+    nav = " ".join(f'<a href="#{anchor}">{_esc(label)}</a>' for anchor, label in _NAV)
     page = "\n".join(
         [
             "<!DOCTYPE html>",
@@ -285,14 +868,15 @@ def write_report(
             f"<style>{_STYLE}</style>",
             "</head><body>",
             f"<h1>{title}</h1>",
-            "<h2>Headline</h2>",
-            _headline_html(metrics),
-            "<h2>Metrics</h2>",
-            _metrics_table_html(metrics),
-            "<h2>Plots</h2>",
-            _plots_html(metrics),
-            "<h2>Summary</h2>",
-            _summary_table_html(summary),
+            f"<nav>{nav}</nav>",
+            _verdict_html(metrics, k),
+            _strategies_html(metrics, data, k),
+            _utility_html(metrics, k),
+            _dose_html(metrics, k),
+            _fidelity_html(metrics, data),
+            _privacy_html(metrics, data),
+            _section("all-metrics", "All metrics", _metrics_table_html(metrics)),
+            _section("run-summary", "Summary", _summary_table_html(summary)),
             "</body></html>",
             "",
         ]

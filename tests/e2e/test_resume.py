@@ -35,6 +35,8 @@ def test_killed_pipeline_resumes(tmp_path):
             "train.num_processes=1",
             "train.local_mode=true",
             "train.epochs=12",
+            "evaluate.recommenders=[popularity]",
+            "evaluate.dose_ratios=[]",
         ],
     )
     conf = tmp_path / "local.yaml"

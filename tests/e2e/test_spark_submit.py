@@ -46,6 +46,10 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
             "train.text_condition=true",
             "generate.strategy=new_items",
             "generate.new_items=20",
+            # Spark ALS fits on the executors; one seed keeps the test short
+            "evaluate.recommenders=[popularity, als]",
+            "evaluate.repeats=1",
+            "evaluate.dose_ratios=[1.0]",
         ],
     )
     conf = tmp_path / "cluster.yaml"

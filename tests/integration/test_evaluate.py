@@ -1,57 +1,179 @@
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from samplegen.evaluate import RECOMMENDERS, VARIANTS
+from samplegen.cli import main
+from samplegen.evaluate import load_eval_data, run_evaluate
+from samplegen.evaluate.compare import compare_runs
+from samplegen.evaluate.recommenders import SparkALSRecommender
+from samplegen.evaluate.utility import VARIANTS, seeds_of, slices
+from samplegen.generate import run_generate
 from samplegen.tables import EVAL_METRICS, read_table
 from tests.conftest import RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
+USER_SLICES = ("all", "cold", "activity_q2", "activity_q3", "activity_q4")
+ITEM_SLICES = ("items_head", "items_torso", "items_tail")
 
-def test_eval_metrics_cover_every_combination(spark, cfg, pipeline_run):
-    rows = read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN_ID).collect()
-    keys = {(r.recommender, r.variant, r.slice, r.metric) for r in rows}
-    for recommender in RECOMMENDERS:
-        for variant in VARIANTS:
-            for slice_name in ("all", "cold"):
-                for metric in ("recall", "ndcg", "coverage"):
-                    assert (recommender, variant, slice_name, metric) in keys
-            assert (recommender, "augmented_minus_real", "all", "ndcg") in keys
+
+def _rows(spark, cfg, run_id=RUN_ID):
+    return read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == run_id).collect()
+
+
+def test_eval_metrics_cover_every_recommender_slice_k_and_seed(spark, cfg, pipeline_run):
+    rows = _rows(spark, cfg)
+    keys = {(r.recommender, r.variant, r.slice, r.metric, r.k, r.seed) for r in rows}
+    categories = {r.slice for r in rows if r.slice.startswith("category:")}
+    assert 1 <= len(categories) <= cfg.evaluate.top_categories
+    for recommender in cfg.evaluate.recommenders:
+        seeds = seeds_of(recommender, cfg.evaluate)
+        assert len(seeds) == (2 if recommender in ("als", "multvae") else 1)
+        for seed in seeds:
+            for k in cfg.evaluate.cutoffs():
+                for slice_name in (*USER_SLICES, *ITEM_SLICES, *categories):
+                    for metric in ("recall", "ndcg"):
+                        for variant in (*VARIANTS, "augmented_minus_real"):
+                            assert (recommender, variant, slice_name, metric, k, seed) in keys
+                for slice_name in USER_SLICES:
+                    for variant in VARIANTS:
+                        assert (recommender, variant, slice_name, "coverage", k, seed) in keys
     for row in rows:
-        assert row.k == cfg.evaluate.k
         assert row.dataset == "completejourney"
         if row.variant in VARIANTS:
             assert 0.0 <= row.value <= 1.0
         if row.ci_low is not None and row.metric != "coverage":
-            assert row.ci_low <= row.value <= row.ci_high
+            assert row.ci_low <= row.value + 1e-12 and row.value <= row.ci_high + 1e-12
+
+
+def test_recall_grows_with_k(spark, cfg, pipeline_run):
+    recall = {
+        (r.recommender, r.seed, r.k): r.value
+        for r in _rows(spark, cfg)
+        if r.variant == "real" and r.slice == "all" and r.metric == "recall"
+    }
+    for (recommender, seed, k), value in recall.items():
+        if k == 50:
+            assert value >= recall[(recommender, seed, 10)] - 1e-9
+
+
+def test_fidelity_privacy_and_dose_rows(spark, cfg, pipeline_run):
+    rows = _rows(spark, cfg)
+    fidelity = {r.metric: r.value for r in rows if r.recommender == "fidelity"}
+    privacy = {r.metric: r.value for r in rows if r.recommender == "privacy"}
+    for metric in ("popularity_tvd", "basket_size_ks", "category_tvd", "detection_auc"):
+        assert metric in fidelity
+    assert 0.0 <= fidelity["popularity_tvd"] <= 1.0
+    assert privacy["exact_copy_share"] == 0.0  # densify never returns a user's own items
+    assert 0.0 <= privacy["mia_auc"] <= 1.0
+    dose = {r.variant: r for r in rows if r.variant.startswith("dose=")}
+    ratios = {
+        r.variant: r.value
+        for r in rows
+        if r.variant.startswith("dose=") and r.metric == "synthetic_to_real"
+    }
+    assert {f"dose={d:g}" for d in cfg.evaluate.dose_ratios} == set(dose)
+    assert ratios["dose=0.5"] < ratios["dose=1"]
+    full = [r for r in rows if r.variant == "dose=1" and r.metric == "ndcg"][0]
+    paired = [
+        r
+        for r in rows
+        if r.recommender == cfg.evaluate.dose_recommender
+        and r.variant == "augmented_minus_real"
+        and r.slice == "all"
+        and r.metric == "ndcg"
+        and r.k == cfg.evaluate.k
+    ][0]
+    assert full.value == pytest.approx(paired.value, abs=1e-9)  # dose 1 = the whole run
+
+
+def test_slices_partition_users_and_items(spark, cfg, pipeline_run):
+    data = load_eval_data(spark, cfg, RUN_ID)
+    where = slices(data, cfg.evaluate)
+    quartiles = sum(where[s].users.astype(int) for s in USER_SLICES[1:] if s in where)
+    assert (quartiles == 1).all()
+    groups = sum(where[s].items.astype(int) for s in ITEM_SLICES)
+    assert (groups == 1).all()
+    popularity = np.count_nonzero(data.real[:, : data.n_items], axis=0)
+    assert (
+        popularity[where["items_head"].items].min() >= popularity[where["items_tail"].items].max()
+    )
 
 
 def test_ease_beats_popularity_on_real_data(spark, cfg, pipeline_run):
-    rows = (
-        read_table(spark, cfg.lakehouse, EVAL_METRICS)
-        .where(
-            (F.col("run_id") == RUN_ID)
-            & (F.col("variant") == "real")
-            & (F.col("slice") == "all")
-            & (F.col("metric") == "recall")
-        )
-        .collect()
-    )
-    recall = {r.recommender: r.value for r in rows}
+    recall = {
+        r.recommender: r.value
+        for r in _rows(spark, cfg)
+        if r.variant == "real" and r.slice == "all" and r.metric == "recall" and r.k == 20
+    }
     assert recall["ease"] > recall["popularity"]
+
+
+def test_spark_als_fold_in_matches_its_own_user_factors(spark):
+    rng = np.random.default_rng(3)
+    interactions = (rng.random((60, 40)) < 0.15).astype(np.float32)
+    interactions[:, 0] = 1.0
+    model = SparkALSRecommender(spark, rank=4, iterations=8, reg=0.1, alpha=5.0, seed=1)
+    scores = model.fit(interactions).score(interactions)
+    again = SparkALSRecommender(spark, rank=4, iterations=8, reg=0.1, alpha=5.0, seed=1)
+    assert np.allclose(again.fit(interactions).score(interactions), scores, atol=1e-4)
+    # Observed items score higher than unobserved ones on average: the factors learnt something.
+    assert scores[interactions > 0].mean() > scores[interactions == 0].mean() + 0.1
+
+
+def test_compare_runs_and_cli(spark, cfg, pipeline_run, tmp_path, capsys):
+    same = compare_runs(spark, cfg.lakehouse, RUN_ID, RUN_ID, k=cfg.evaluate.k)
+    assert len(same) > 0 and (same["b_minus_a"].abs() < 1e-12).all()
+    with pytest.raises(ValueError, match="no-such-run"):
+        compare_runs(spark, cfg.lakehouse, RUN_ID, "no-such-run")
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(f"lakehouse: {cfg.lakehouse}\nspark:\n  master: active\n")
+    assert main(["compare", "--conf", str(conf), RUN_ID, RUN_ID]) == 0  # the running session
+    out = capsys.readouterr().out
+    assert "augmented_minus_real" in out and "B - A" in out and "detection_auc" in out
 
 
 def test_report_and_manifest_are_written(cfg, pipeline_run):
     report = Path(pipeline_run["evaluate"].outputs["report"])
     html = report.read_text()
     assert RUN_ID in html
-    assert "data:image/png;base64," in html
-    assert "NDCG" in html
+    assert 'id="verdict"' in html
+    for plot in ("utility-by-slice", "dose-response", "popularity", "basket-size", "dcr"):
+        assert f'id="plot-{plot}"' in html
     manifest = json.loads((Path(cfg.reports_root) / RUN_ID / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"aggregate", "train", "generate", "evaluate"}
     assert manifest["versions"]["pyspark"].startswith("4.0")
     assert manifest["config"]["train"]["num_processes"] == 2
     assert manifest["stages"]["aggregate"]["rows"]["raw_events"] > 0
+    assert "detection_auc" in manifest["stages"]["evaluate"]["metrics"]["fidelity"]
+
+
+def test_a_baseline_run_is_evaluated_next_to_the_model_run(spark, cfg, pipeline_run):
+    run = "substitute-eval-run"
+    generate = dataclasses.replace(cfg.generate, strategy="substitute", synthetic_users=30)
+    evaluate = dataclasses.replace(
+        cfg.evaluate, recommenders=["popularity", "ease"], dose_ratios=[1.0], other_runs=[RUN_ID]
+    )
+    baseline = dataclasses.replace(cfg, generate=generate, evaluate=evaluate)
+    run_generate(spark, baseline, run)
+    result = run_evaluate(spark, baseline, run)
+    rows = _rows(spark, cfg, run)
+    privacy = {r.metric: r.value for r in rows if r.recommender == "privacy"}
+    assert privacy["n_synthetic"] == 30 and privacy["exact_copy_share"] == 0.0
+    assert {r.variant for r in rows if r.recommender == "fidelity"} == {"substitute"}
+    assert all(
+        line.split(" ")[1] in ("slice=all", "slice=cold") for line in result.metrics["verdict"]
+    )
+    html = Path(result.outputs["report"]).read_text()
+    table = html.split('id="strategies-table"')[1].split("</table>")[0]
+    assert f"{run} (substitute)" in table and f"{RUN_ID} (densify)" in table
+    # header + every recommender of either run x (all, cold); this run has no als / multvae
+    assert table.count("<tr>") == 1 + 2 * len(cfg.evaluate.recommenders)
+    assert table.count("<td>n/a</td>") == 2 * (len(cfg.evaluate.recommenders) - 2)
+    missing = dataclasses.replace(evaluate, other_runs=["never-evaluated"])
+    with pytest.raises(ValueError, match="never-evaluated"):
+        run_evaluate(spark, dataclasses.replace(baseline, evaluate=missing), run)

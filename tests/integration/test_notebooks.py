@@ -67,6 +67,7 @@ def notebook_conf(cfg, tmp_path_factory) -> Path:
     raw["data"]["max_users"] = 60
     raw["aggregate"]["top_n_items"] = 300
     raw["train"]["epochs"] = 2
+    raw["evaluate"] |= {"recommenders": ["popularity", "ease"], "dose_ratios": [1.0]}
     path = root / "small.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path

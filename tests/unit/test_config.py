@@ -50,6 +50,13 @@ def test_unknown_section_is_an_error():
         (["generate.privacy_max_jaccard=0"], "generate.privacy_max_jaccard"),
         (["generate.mask_keep=1"], "generate.mask_keep"),
         (["generate.strategy=oversample"], "generate.privacy_filter=false"),
+        (["evaluate.k=0"], "evaluate.k"),
+        (["evaluate.ks=[0, 10]"], "evaluate.ks"),
+        (["evaluate.recommenders=[ease, lightgcn]"], "lightgcn"),
+        (["evaluate.dose_recommender=svd"], "svd"),
+        (["evaluate.dose_ratios=[0.5, 1.5]"], "evaluate.dose_ratios"),
+        (["evaluate.head_share=0.6", "evaluate.tail_share=0.6"], "evaluate.head_share"),
+        (["evaluate.repeats=0"], "evaluate.repeats"),
     ],
 )
 def test_impossible_values_name_the_key(overrides, key):

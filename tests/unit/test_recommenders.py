@@ -6,6 +6,7 @@ from samplegen.evaluate.recommenders import (
     EASE_MAX_ITEMS,
     RECOMMENDERS,
     EASERecommender,
+    MultVAERecommender,
     PopularityRecommender,
     make_recommender,
 )
@@ -98,7 +99,7 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 
 def test_make_recommender_builds_registered_ones():
-    assert set(RECOMMENDERS) == {"popularity", "ease"}
+    assert set(RECOMMENDERS) == {"popularity", "ease", "als", "multvae"}
     assert isinstance(make_recommender("popularity"), PopularityRecommender)
     ease = make_recommender("ease", l2=42.0)
     assert isinstance(ease, EASERecommender)
@@ -110,3 +111,18 @@ def test_make_recommender_unknown_name_lists_known_ones():
         make_recommender("itemknn")
     assert "ease" in str(excinfo.value)
     assert "popularity" in str(excinfo.value)
+
+
+def test_multvae_recommender_learns_blocks_and_is_seeded():
+    x = np.repeat(_block_matrix(), 10, axis=0)
+    model = MultVAERecommender(hidden_dims=[16], epochs=40, batch_size=32, seed=5).fit(x)
+    scores = model.score(x[[0, 100]])
+    assert scores.shape == (2, 10) and scores.dtype == np.float32
+    assert scores[0, :5].mean() > scores[0, 5:].mean()  # a user of block 1 gets block 1
+    assert scores[1, 5:].mean() > scores[1, :5].mean()
+    again = MultVAERecommender(hidden_dims=[16], epochs=40, batch_size=32, seed=5).fit(x)
+    np.testing.assert_allclose(again.score(x[[0, 100]]), scores, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        model.score(np.zeros((1, 3), dtype=np.float32))
+    with pytest.raises(RuntimeError, match="before fit"):
+        MultVAERecommender().score(x[:1])

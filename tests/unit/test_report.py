@@ -1,98 +1,366 @@
 import base64
+import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from samplegen.evaluate.report import METRIC_COLUMNS, write_report
+from samplegen.evaluate.report import (
+    DIFF_VARIANT,
+    METRIC_COLUMNS,
+    ReportData,
+    verdict_lines,
+    write_report,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+K = 20
+NAN = float("nan")
+EVIL_SLICE = "category:<script>alert('x')</script>"
+FIGURE_IDS = (
+    "plot-utility-by-slice",
+    "plot-utility-diff",
+    "plot-dose-response",
+    "plot-popularity",
+    "plot-basket-size",
+    "plot-dcr",
+)
+
+# (recommender, slice) -> one (diff, ci_low, ci_high) per seed.
+DIFFS = {
+    ("ease", "all"): [(0.02, 0.01, 0.03)],  # better
+    ("ease", "cold"): [(-0.02, -0.03, -0.01)],  # worse
+    ("ease", "items_tail"): [(0.01, -0.01, 0.03)],  # no significant difference
+    ("ease", EVIL_SLICE): [(0.0, -0.005, 0.005)],
+    ("als", "all"): [(0.03, 0.01, 0.05), (0.02, 0.005, 0.04), (0.04, 0.02, 0.06)],  # better
+    ("als", "cold"): [(0.02, 0.01, 0.03), (0.0, -0.01, 0.01), (0.01, -0.01, 0.03)],  # 1 of 3
+    ("als", "items_tail"): [(-0.02, -0.03, -0.01)] * 3,  # worse
+    ("als", EVIL_SLICE): [(0.0, -0.01, 0.01)] * 3,
+}
 
 
-def _metrics() -> pd.DataFrame:
+def _row(recommender, variant, slice_, metric, k, value, low=NAN, high=NAN, n=500, seed=NAN):
+    return (recommender, variant, slice_, metric, k, value, low, high, n, seed)
+
+
+def _utility_rows() -> list[tuple]:
     rows = []
-    diffs = {
-        ("ease", "all"): (0.02, 0.01, 0.03),  # better
-        ("ease", "cold"): (0.01, -0.01, 0.03),  # no significant difference
-        ("popularity", "all"): (-0.02, -0.03, -0.01),  # worse
-        ("popularity", "cold"): (0.0, -0.005, 0.005),
-    }
-    for (recommender, slice_), (diff, low, high) in diffs.items():
-        n = 1000 if slice_ == "all" else 120
-        rows.append((recommender, "real", slice_, "ndcg", 20, 0.30, 0.28, 0.32, n))
-        rows.append((recommender, "augmented", slice_, "ndcg", 20, 0.30 + diff, 0.27, 0.34, n))
-        rows.append((recommender, "augmented_minus_real", slice_, "ndcg", 20, diff, low, high, n))
-        rows.append((recommender, "real", slice_, "recall", 20, 0.123456, 0.1, 0.15, n))
-        rows.append((recommender, "augmented", slice_, "recall", 20, 0.2, 0.18, 0.22, n))
-    rows.append(("ease", "real", "all", "coverage", 20, 0.5, float("nan"), float("nan"), 1000))
+    for (recommender, slice_), seeds in DIFFS.items():
+        for seed_index, (diff, low, high) in enumerate(seeds):
+            seed = seed_index if recommender == "als" else NAN
+            real = 0.30 + 0.01 * seed_index
+            at = {"n": 500, "seed": seed}
+            rows += [
+                _row(recommender, "real", slice_, "ndcg", K, real, real - 0.02, real + 0.02, **at),
+                _row(recommender, "augmented", slice_, "ndcg", K, real + diff, 0.27, 0.35, **at),
+                _row(recommender, DIFF_VARIANT, slice_, "ndcg", K, diff, low, high, **at),
+                # Another cutoff, always significant: must not change the NDCG@20 verdict.
+                _row(recommender, DIFF_VARIANT, slice_, "ndcg", 10, 0.5, 0.4, 0.6, **at),
+                _row(recommender, "real", slice_, "recall", K, 0.123456, 0.1, 0.15, **at),
+                _row(recommender, "augmented", slice_, "coverage", K, 0.5, **at),
+            ]
+    return rows
+
+
+def _dose_rows() -> list[tuple]:
+    rows = []
+    for dose, ratio, diff in (("dose=0.25", 0.24, -0.001), ("dose=0.5", 0.51, 0.01)):
+        rows.append(_row("ease", dose, "all", "ndcg", K, diff, diff - 0.01, diff + 0.01))
+        rows.append(_row("ease", dose, "all", "synthetic_to_real", None, ratio, n=NAN))
+    rows.append(_row("ease", "dose=1", "all", "ndcg", K, 0.02, 0.01, 0.03))
+    rows.append(_row("ease", "dose=1", "all", "synthetic_to_real", None, 0.98, n=NAN))
+    return rows
+
+
+def _quality_rows() -> list[tuple]:
+    fidelity = {"popularity_tvd": 0.12, "basket_size_ks": 0.05, "detection_auc": 0.61}
+    privacy = {"dcr_synthetic_median": 3.0, "dcr_holdout_median": 3.5, "mia_auc": 0.52}
+    return [_row("fidelity", "vae", "all", m, None, v, n=NAN) for m, v in fidelity.items()] + [
+        _row("privacy", "vae", "all", m, None, v, n=NAN) for m, v in privacy.items()
+    ]
+
+
+def _metrics(dose: bool = True) -> pd.DataFrame:
+    rows = _utility_rows() + (_dose_rows() if dose else []) + _quality_rows()
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
 
-def _write(tmp_path: Path, summary: dict[str, object] | None = None) -> tuple[Path, str]:
-    metrics = _metrics()
-    path = write_report(tmp_path / "nested" / "report", "run-2024-01-01", metrics, summary or {})
+def _data() -> ReportData:
+    rng = np.random.default_rng(0)
+    return ReportData(
+        popularity_real=rng.zipf(1.8, 300).astype(float),
+        popularity_synthetic=rng.zipf(2.0, 300).astype(float),
+        basket_real=rng.poisson(8, 200),
+        basket_synthetic=rng.poisson(7, 250),
+        dcr_synthetic=rng.gamma(3.0, 1.0, 400),
+        dcr_holdout=rng.gamma(3.5, 1.0, 100),
+    )
+
+
+def _write(tmp_path: Path, summary=None, data=None, metrics=None) -> tuple[Path, str]:
+    path = write_report(
+        tmp_path / "nested" / "report",
+        "run-2024-01-01",
+        _metrics() if metrics is None else metrics,
+        summary or {},
+        K,
+        _data() if data is None else data,
+    )
     return path, path.read_text(encoding="utf-8")
 
 
-def test_report_written_with_run_id_and_one_row_per_metric(tmp_path):
+def _section(page: str, section_id: str) -> str:
+    match = re.search(rf'<section id="{section_id}">(.*?)</section>', page, re.S)
+    assert match, f"no section {section_id}"
+    return match.group(1)
+
+
+def _line(lines: list[str], recommender: str, slice_: str) -> str:
+    (line,) = [x for x in lines if x.startswith(f"{recommender} slice={slice_} ")]
+    return line
+
+
+def test_verdict_lines_words_and_values():
+    lines = verdict_lines(_metrics(), K)
+    assert len(lines) == len(DIFFS)
+    assert _line(lines, "ease", "all") == (
+        "ease slice=all NDCG@20 real=0.3000 augmented=0.3200 diff=+0.0200 "
+        "[+0.0100, +0.0300]: augmented is better"
+    )
+    assert _line(lines, "ease", "cold").endswith(": augmented is worse")
+    assert _line(lines, "ease", "items_tail").endswith(": no significant difference")
+    assert _line(lines, "als", "items_tail").endswith("(3 seeds): augmented is worse")
+    assert all("<" not in x or EVIL_SLICE in x for x in lines)  # plain text, no markup added
+
+
+def test_verdict_lines_average_seeds_and_report_mixed_significance():
+    lines = verdict_lines(_metrics(), K)
+    als_all = _line(lines, "als", "all")
+    # Means over seeds: real 0.31, diff 0.03; the bracket spans every seed's CI.
+    assert "real=0.3100 augmented=0.3400 diff=+0.0300 [+0.0050, +0.0600] (3 seeds)" in als_all
+    assert als_all.endswith(": augmented is better")
+    assert _line(lines, "als", "cold").endswith(
+        ": no significant difference (significant in 1 of 3 seeds)"
+    )
+    assert _line(lines, "als", EVIL_SLICE).endswith(": no significant difference")
+
+
+def test_verdict_lines_put_slice_all_first():
+    lines = verdict_lines(_metrics(), K)
+    assert [x.split(" NDCG")[0] for x in lines[:2]] == ["ease slice=all", "als slice=all"]
+    assert all("slice=all " not in x for x in lines[2:])
+
+
+def test_verdict_lines_use_the_given_cutoff_only():
+    lines = verdict_lines(_metrics(), 10)
+    assert len(lines) == len(DIFFS)
+    assert all("NDCG@10" in x and x.endswith("augmented is better") for x in lines)
+    assert verdict_lines(_metrics(), 50) == []
+
+
+def test_verdict_without_ci_is_undetermined():
+    metrics = _metrics()
+    metrics.loc[metrics["variant"] == DIFF_VARIANT, ["ci_low", "ci_high"]] = None
+    lines = verdict_lines(metrics, K)
+    assert all(x.endswith("undetermined (no CI)") for x in lines)
+
+
+def test_report_verdict_section(tmp_path):
+    _, page = _write(tmp_path)
+    assert page.index('<section id="verdict">') < page.index('<section id="utility">')
+    verdict = _section(page, "verdict")
+    assert (
+        "Augmented data wins on 2 of 8 recommender x slice comparisons at NDCG@20, "
+        "loses on 2, no significant difference on 4."
+    ) in verdict
+    items = re.findall(r'<li class="(\w+)">(.*?)</li>', verdict)
+    assert len(items) == len(DIFFS)
+    classes = [c for c, text in items if text.startswith("ease slice=all ")]
+    assert classes == ["better"]
+    assert sum(c == "worse" for c, _ in items) == 2
+    assert sum(c == "same" for c, _ in items) == 4
+
+
+def test_report_sections_in_order(tmp_path):
+    _, page = _write(tmp_path)
+    ids = re.findall(r'<section id="([\w-]+)">', page)
+    assert ids == [
+        "verdict",
+        "strategies",
+        "utility",
+        "dose-response",
+        "fidelity",
+        "privacy",
+        "all-metrics",
+        "run-summary",
+    ]
+
+
+def test_report_embeds_every_figure_as_decodable_png(tmp_path):
+    _, page = _write(tmp_path)
+    for figure_id in FIGURE_IDS:
+        match = re.search(
+            rf'<figure id="{figure_id}"><img alt="([^"]+)" '
+            r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"><figcaption>[^<]+</figcaption>',
+            page,
+        )
+        assert match, f"figure {figure_id} missing or malformed"
+        assert base64.b64decode(match.group(2), validate=True).startswith(PNG_SIGNATURE)
+    assert "http://" not in page and "https://" not in page
+    assert "<script" not in page and "<link" not in page
+    assert len(page) < 2_000_000
+
+
+def test_report_size_with_many_slices_and_recommenders(tmp_path):
+    slices = ["all", "cold", "activity_q2", "activity_q3", "activity_q4"]
+    slices += ["items_head", "items_torso", "items_tail", "category:a", "category:b"]
+    rows = []
+    for recommender in ("popularity", "ease", "als", "multvae"):
+        seeds = (0, 1, 2) if recommender in ("als", "multvae") else (NAN,)
+        for slice_ in slices:
+            for seed in seeds:
+                for variant, value in (("real", 0.3), ("augmented", 0.31), (DIFF_VARIANT, 0.01)):
+                    for metric in ("recall", "ndcg", "coverage"):
+                        for k in (10, 20, 50):
+                            rows.append(
+                                _row(
+                                    recommender, variant, slice_, metric, k, value, 0, 0.6, 9, seed
+                                )
+                            )
+    metrics = pd.DataFrame(rows + _dose_rows() + _quality_rows(), columns=list(METRIC_COLUMNS))
+    _, page = _write(tmp_path, metrics=metrics)
+    assert page.count('<tr class="metric-row">') == len(metrics)
+    assert len(page.encode("utf-8")) < 2_000_000
+
+
+def test_report_table_has_every_row_and_seed(tmp_path):
     path, page = _write(tmp_path, {"train_rows": 12345})
     assert path == tmp_path / "nested" / "report" / "index.html"
-    assert path.exists()
     assert "run-2024-01-01" in page
-    assert page.count('<tr class="metric-row">') == len(_metrics())
-    assert "0.1235" in page  # 4 decimals
-    assert "12345" in page
+    table = _section(page, "all-metrics")
+    assert table.count('<tr class="metric-row">') == len(_metrics())
+    assert "<th>seed</th>" in table
+    assert "0.1235" in table  # 4 decimals
+    assert "12345" in _section(page, "run-summary")
+    als_rows = re.findall(r'<tr class="metric-row"><td>als</td>.*?</tr>', table)
+    assert {re.findall(r'<td class="num">([^<]*)</td>', r)[-1] for r in als_rows} == {"0", "1", "2"}
 
 
-def test_report_headline_verdicts(tmp_path):
+def test_report_fidelity_and_privacy_tables(tmp_path):
     _, page = _write(tmp_path)
-    headline = page.split("<h2>Headline</h2>")[1].split("<h2>")[0]
-    items = re.findall(r"<li>(.*?)</li>", headline)
-    assert len(items) == 4
-    by_key = {
-        (re.findall(r"<b>(.*?)</b>", i)[0], re.findall(r"<b>(.*?)</b>", i)[1]): i for i in items
-    }
-    assert by_key[("ease", "all")].endswith('<span class="better">better</span>')
-    assert by_key[("popularity", "all")].endswith('<span class="worse">worse</span>')
-    assert "no significant difference" in by_key[("ease", "cold")]
-    assert "NDCG@20" in by_key[("ease", "all")]
-
-
-def test_report_headline_falls_back_to_unpaired_cis(tmp_path):
-    metrics = _metrics()
-    metrics = metrics[metrics["variant"] != "augmented_minus_real"]
-    metrics.loc[(metrics["variant"] == "augmented") & (metrics["metric"] == "ndcg"), "ci_low"] = 0.4
-    page = write_report(tmp_path, "r", metrics, {}).read_text(encoding="utf-8")
-    assert "better (unpaired CIs)" in page
-
-
-def test_report_embeds_decodable_png(tmp_path):
-    _, page = _write(tmp_path)
-    images = re.findall(r'<img [^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert images, "no inline PNG found"
-    for encoded in images:
-        assert base64.b64decode(encoded, validate=True).startswith(PNG_SIGNATURE)
-    assert "http://" not in page and "https://" not in page
+    fidelity = _section(page, "fidelity")
+    assert "<td>popularity_tvd</td>" in fidelity and "0.1200" in fidelity
+    assert "<td>mia_auc</td>" in _section(page, "privacy")
+    assert "mia_auc" not in fidelity
 
 
 def test_report_escapes_text(tmp_path):
     _, page = _write(tmp_path, {"note": "<script>alert('x')</script>", "path": "/tmp/a&b"})
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "category:&lt;script&gt;" in _section(page, "verdict")
     assert "/tmp/a&amp;b" in page
-    page = write_report(tmp_path, "<b>id</b>", _metrics(), {}).read_text(encoding="utf-8")
+    page = write_report(tmp_path, "<b>id</b>", _metrics(), {}, K).read_text(encoding="utf-8")
     assert "<b>id</b>" not in page and "&lt;b&gt;id&lt;/b&gt;" in page
+
+
+def test_report_skips_data_plots_without_report_data(tmp_path):
+    page = write_report(tmp_path, "r", _metrics(), {}, K).read_text(encoding="utf-8")
+    for figure_id in ("plot-popularity", "plot-basket-size", "plot-dcr"):
+        assert f'id="{figure_id}"' not in page
+    assert "no popularity plot" in _section(page, "fidelity")
+    assert "no basket-size plot" in _section(page, "fidelity")
+    assert "no DCR plot" in _section(page, "privacy")
+    assert 'id="plot-utility-by-slice"' in page and 'id="plot-dose-response"' in page
+
+
+def test_report_skips_partial_or_empty_arrays(tmp_path):
+    data = ReportData(
+        popularity_real=np.array([3.0, 1.0]),
+        basket_real=np.array([]),
+        basket_synthetic=np.array([2, 3]),
+        dcr_synthetic=np.array([NAN, math.inf]),
+        dcr_holdout=np.array([1.0]),
+    )
+    _, page = _write(tmp_path, data=data)
+    for figure_id in ("plot-popularity", "plot-basket-size", "plot-dcr"):
+        assert f'id="{figure_id}"' not in page
+
+
+def test_report_skips_dose_plot_without_dose_rows(tmp_path):
+    _, page = _write(tmp_path, metrics=_metrics(dose=False))
+    assert 'id="plot-dose-response"' not in page
+    assert "no dose plot" in _section(page, "dose-response")
+
+
+def test_dose_plot_falls_back_to_dose_number_without_ratio_rows(tmp_path):
+    metrics = _metrics()
+    metrics = metrics[metrics["metric"] != "synthetic_to_real"]
+    _, page = _write(tmp_path, metrics=metrics)
+    assert 'id="plot-dose-response"' in page
 
 
 def test_report_without_ndcg_rows_still_writes(tmp_path):
     metrics = _metrics()
     metrics = metrics[metrics["metric"] == "coverage"]
-    page = write_report(tmp_path, "r", metrics, {}).read_text(encoding="utf-8")
-    assert "No NDCG rows" in page
-    assert page.count('<tr class="metric-row">') == 1
+    page = write_report(tmp_path, "r", metrics, {}, K).read_text(encoding="utf-8")
+    assert "No paired NDCG@20 comparisons" in _section(page, "verdict")
+    assert 'id="plot-utility-by-slice"' not in page
+    assert page.count('<tr class="metric-row">') == len(metrics)
 
 
-def test_report_rejects_missing_columns(tmp_path):
-    with pytest.raises(ValueError, match="ci_low"):
-        write_report(tmp_path, "r", _metrics().drop(columns=["ci_low"]), {})
+@pytest.mark.parametrize("column", ["ci_low", "seed"])
+def test_report_rejects_missing_columns(tmp_path, column):
+    with pytest.raises(ValueError, match=column):
+        write_report(tmp_path, "r", _metrics().drop(columns=[column]), {}, K)
+
+
+def test_report_plots_dollar_signs_literally(tmp_path):
+    metrics = _metrics()
+    metrics["slice"] = metrics["slice"].replace(EVIL_SLICE, "category:$5 & $10 ^{x}")
+    metrics["recommender"] = metrics["recommender"].replace("als", "$als$")
+    _, page = _write(tmp_path, metrics=metrics)  # matplotlib would fail on bad mathtext
+    assert "category:$5 &amp; $10 ^{x}" in _section(page, "verdict")
+    assert 'id="plot-utility-diff"' in page
+
+
+def test_report_accepts_object_columns_with_none(tmp_path):
+    # As built from row dicts: None (not NaN) for missing k, CIs, n_users and seeds.
+    metrics = _metrics().astype(object)
+    metrics = metrics.where(metrics.notna(), None)
+    assert metrics["seed"].isna().any() and metrics["k"].dtype == object
+    assert verdict_lines(metrics, K) == verdict_lines(_metrics(), K)
+    _, page = _write(tmp_path, metrics=metrics)
+    for figure_id in FIGURE_IDS:
+        assert f'<figure id="{figure_id}">' in page
+
+
+def test_strategies_table_puts_other_runs_next_to_this_one(tmp_path):
+    other = _metrics().copy()
+    other.loc[(other["variant"] == DIFF_VARIANT) & (other["k"] == K), ["ci_low", "ci_high"]] = (
+        -0.05,
+        -0.04,
+    )  # every comparison of the other run is worse
+    data = _data()
+    data.strategy = "this-run (densify)"
+    data.other_runs = {"base-run (substitute)": other}
+    _, page = _write(tmp_path, data=data)
+    table = _section(page, "strategies").split("</table>")[0]
+    assert "this-run (densify)" in table and "base-run (substitute)" in table
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>(.*?)</tr>", table)
+    assert {(r, s) for r, s, _ in rows} == {
+        ("ease", "all"),
+        ("ease", "cold"),
+        ("als", "all"),
+        ("als", "cold"),
+    }
+    cells = {(r, s): re.findall(r'<td class="num (\w+)">', rest) for r, s, rest in rows}
+    assert cells[("ease", "all")] == ["better", "worse"]
+    assert cells[("als", "cold")] == ["same", "worse"]
+
+
+def test_strategies_section_says_when_there_is_only_this_run(tmp_path):
+    _, page = _write(tmp_path)
+    assert "evaluate.other_runs" in _section(page, "strategies")

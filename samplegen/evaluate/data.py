@@ -1,0 +1,171 @@
+"""What stage 4 collects to the driver: dense train matrices, test targets and synthetic records.
+
+Rows are the real train users in ``user_idx`` order. Real interactions enter the matrices as 1.0
+and synthetic ones at their stored weight, so a synthetic row counts for less than a real one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from samplegen.config import Config
+from samplegen.generate.baselines import category_codes
+from samplegen.tables import AUGMENTED_TRAIN, INTERACTIONS, ITEM_INDEX, USER_INDEX, read_table
+
+
+@dataclass
+class EvalData:
+    """Driver-side matrices and records for one run.
+
+    ``augmented`` is ``real`` plus the synthetic items given to real users; ``new_users``
+    holds the rows of synthetic users, which recommenders are trained on but never scored.
+    Columns past ``n_items`` (the vocabulary) are ``new_items``' catalogue items: recommenders
+    learn from them, but only vocabulary items are ranked, as only they can be test items.
+
+    ``synthetic`` keeps this run's synthetic rows (``user_idx``, ``item_idx``, ``weight``) so
+    the dose sweep can rebuild the augmented data from a share of them; ``test_records`` are
+    each user's test-period items (held-out real records for the privacy metrics).
+    """
+
+    user_idx: np.ndarray
+    real: np.ndarray
+    augmented: np.ndarray
+    train_items: list[np.ndarray]
+    targets: list[np.ndarray]
+    cold: np.ndarray
+    new_users: np.ndarray
+    n_items: int
+    synthetic: pd.DataFrame
+    last_real_user: int
+    test_records: list[np.ndarray]
+    item_category: np.ndarray
+    category_names: list[str]
+
+    def training_matrix(self, variant: str) -> np.ndarray:
+        """What a recommender is fitted on for ``variant``: real rows, or augmented + new users."""
+        if variant == "real":
+            return self.real
+        if len(self.new_users) == 0:
+            return self.augmented
+        return np.vstack([self.augmented, self.new_users])
+
+    @property
+    def evaluated(self) -> np.ndarray:
+        """Mask of the users with at least one new test item (the ones that are scored)."""
+        return np.array([len(t) > 0 for t in self.targets])
+
+    @property
+    def activity(self) -> np.ndarray:
+        """Train items per user (the activity the user slices are cut on)."""
+        return np.array([len(items) for items in self.train_items])
+
+    def records(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The run's synthetic records, as fidelity sees them and as privacy sees them.
+
+        Fidelity compares what a recommender is trained on: a new user's items, or a real
+        user's items together with the ones the run added. Privacy asks whether what the run
+        wrote reproduces a real user: a new user's items, or only the items added to a real
+        user (never their own real ones, which would match themselves).
+        """
+        position = {int(u): i for i, u in enumerate(self.user_idx)}
+        grouped = self.synthetic.groupby("user_idx")["item_idx"]
+        fidelity: list[np.ndarray] = []
+        privacy: list[np.ndarray] = []
+        for user, arrays in grouped:
+            added = np.unique(np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays]))
+            privacy.append(added)
+            row = position.get(int(user))
+            own = self.train_items[row] if row is not None else np.array([], dtype=np.int64)
+            fidelity.append(np.union1d(own, added))
+        return fidelity, privacy
+
+
+def augmented_matrices(
+    real: np.ndarray,
+    synthetic: pd.DataFrame,
+    position: dict[int, int],
+    last_real_user: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``real`` with the synthetic items of real users added, and the new users' rows.
+
+    New users (synthetic_users, interpolate, baselines) are numbered after every real user.
+    """
+    is_new = synthetic["user_idx"] > last_real_user
+    augmented = real.copy()
+    _fill(augmented, synthetic[~is_new], position, "weight")
+    new_rows = synthetic[is_new]
+    new_position = {int(u): i for i, u in enumerate(np.unique(new_rows["user_idx"]))}
+    new_users = np.zeros((len(new_position), real.shape[1]), dtype=np.float32)
+    _fill(new_users, new_rows, new_position, "weight")
+    return augmented, new_users
+
+
+def _collect_rows(df: DataFrame) -> pd.DataFrame:
+    return df.select("user_idx", "item_idx", "weight").toPandas()
+
+
+def _fill(matrix: np.ndarray, rows: pd.DataFrame, position: dict[int, int], value: str) -> None:
+    for user, items, weights in zip(
+        rows["user_idx"], rows["item_idx"], rows["weight"], strict=True
+    ):
+        row = position.get(int(user))
+        if row is None:
+            continue
+        items = np.asarray(items, dtype=np.int64)
+        new = 1.0 if value == "one" else np.asarray(weights, dtype=np.float32)
+        matrix[row, items] = np.maximum(matrix[row, items], new)
+
+
+def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
+    """Collect train, test and this run's augmented rows into dense matrices."""
+    lake = cfg.lakehouse
+    vocabulary = read_table(spark, lake, ITEM_INDEX)
+    n_items = vocabulary.count()
+    train = _collect_rows(read_table(spark, lake, INTERACTIONS["train"])).sort_values("user_idx")
+    test = _collect_rows(read_table(spark, lake, INTERACTIONS["test"]))
+    synthetic = _collect_rows(
+        read_table(spark, lake, AUGMENTED_TRAIN).where(
+            (F.col("run_id") == run_id) & F.col("is_synthetic")
+        )
+    )
+    user_idx = train["user_idx"].to_numpy()
+    position = {int(u): i for i, u in enumerate(user_idx)}
+    # new_items rows hold items past the vocabulary: fitted on, never ranked (see EvalData).
+    n_columns = max([n_items, *(int(np.max(i)) + 1 for i in synthetic["item_idx"] if len(i))])
+    real = np.zeros((len(user_idx), n_columns), dtype=np.float32)
+    _fill(real, train, position, "one")
+    last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
+    augmented, new_users = augmented_matrices(real, synthetic, position, last_real_user)
+    train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
+    targets = [np.array([], dtype=np.int64)] * len(user_idx)
+    test_records = [np.array([], dtype=np.int64)] * len(user_idx)
+    for user, items in zip(test["user_idx"], test["item_idx"], strict=True):
+        row = position.get(int(user))
+        if row is not None:
+            test_records[row] = np.unique(np.asarray(items, dtype=np.int64))
+            targets[row] = np.setdiff1d(test_records[row], train_items[row])
+    activity = train["item_idx"].map(len).to_numpy()
+    cold = activity <= np.quantile(activity, 0.25)
+    codes, names = category_codes(vocabulary)
+    item_category = np.full(n_columns, -1, dtype=np.int64)
+    item_category[: len(codes)] = codes
+    return EvalData(
+        user_idx=user_idx,
+        real=real,
+        augmented=augmented,
+        train_items=train_items,
+        targets=targets,
+        cold=cold,
+        new_users=new_users,
+        n_items=n_items,
+        synthetic=synthetic,
+        last_real_user=last_real_user,
+        test_records=test_records,
+        item_category=item_category,
+        category_names=names,
+    )

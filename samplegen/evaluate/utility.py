@@ -1,0 +1,271 @@
+"""Utility: whether downstream recommenders trained on real + synthetic data beat real-only.
+
+Every recommender is fitted on the real rows and on the augmented rows, ranks the whole
+vocabulary for each evaluated user (train items masked) and is scored at every K on every
+slice. Differences are paired over users with a bootstrap CI. Stochastic recommenders (ALS,
+Mult-VAE) run once per seed; each seed gets its own rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from samplegen.config import Config, EvaluateConfig
+from samplegen.evaluate.data import EvalData, augmented_matrices
+from samplegen.evaluate.metrics import (
+    bootstrap_ci,
+    catalogue_coverage,
+    ndcg_at_k,
+    paired_bootstrap_ci,
+    recall_at_k,
+    top_k_items,
+)
+from samplegen.evaluate.recommenders import STOCHASTIC, Recommender, make_recommender
+from samplegen.evaluate.report import DIFF_VARIANT
+
+VARIANTS = ("real", "augmented")
+RANKING_METRICS = ("recall", "ndcg")
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Who and what a metric is computed on.
+
+    ``users`` masks the evaluated users; ``items`` (when set) keeps only the test items of
+    that group, so e.g. ``items_tail`` asks how well tail test items are recovered. Coverage
+    is reported only on user slices.
+    """
+
+    users: np.ndarray
+    items: np.ndarray | None = None
+
+
+def slices(data: EvalData, cfg: EvaluateConfig) -> dict[str, Slice]:
+    """Everyone; activity quartiles (``cold`` = bottom); item popularity; top categories."""
+    evaluated = data.evaluated
+    activity = data.activity[evaluated]
+    everyone = np.ones(int(evaluated.sum()), dtype=bool)
+    out = {"all": Slice(everyone)}
+    edges = np.quantile(data.activity, [0.25, 0.5, 0.75])
+    quartile = np.searchsorted(edges, activity, side="left")
+    for q, name in enumerate(("cold", "activity_q2", "activity_q3", "activity_q4")):
+        if (quartile == q).any():
+            out[name] = Slice(quartile == q)
+    popularity = np.count_nonzero(data.real[:, : data.n_items] > 0, axis=0)
+    order = np.lexsort((np.arange(data.n_items), -popularity))
+    n_head = max(1, round(cfg.head_share * data.n_items))
+    n_tail = max(1, round(cfg.tail_share * data.n_items))
+    groups = {
+        "items_head": order[:n_head],
+        "items_torso": order[n_head : data.n_items - n_tail],
+        "items_tail": order[data.n_items - n_tail :],
+    }
+    for name, members in groups.items():
+        mask = np.zeros(data.n_items, dtype=bool)
+        mask[members] = True
+        out[name] = Slice(everyone, mask)
+    targets = np.concatenate([t for t in data.targets if len(t)] or [np.array([], np.int64)])
+    codes = data.item_category[targets]
+    counts = np.bincount(codes[codes >= 0], minlength=len(data.category_names))
+    for code in np.argsort(-counts, kind="stable")[: cfg.top_categories]:
+        if counts[code] > 0:
+            mask = data.item_category[: data.n_items] == code
+            out[f"category:{data.category_names[code]}"] = Slice(everyone, mask)
+    return out
+
+
+def _per_user(
+    top: np.ndarray, targets: list[np.ndarray], k: int, where: Slice
+) -> dict[str, np.ndarray]:
+    """Recall@k and NDCG@k per evaluated user; NaN outside the slice or without targets."""
+    if where.items is not None:
+        targets = [t[where.items[t]] for t in targets]
+    values = {
+        "recall": recall_at_k(top[:, :k], targets, k),
+        "ndcg": ndcg_at_k(top[:, :k], targets, k),
+    }
+    for per in values.values():
+        per[~where.users] = np.nan
+    return values
+
+
+def _row(
+    recommender: str,
+    variant: str,
+    slice_name: str,
+    metric: str,
+    k: int | None,
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    n_users: int | None = None,
+    seed: int | None = None,
+) -> dict[str, object]:
+    """One metrics row (without the run-level columns)."""
+    return {
+        "recommender": recommender,
+        "variant": variant,
+        "slice": slice_name,
+        "metric": metric,
+        "k": k,
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "n_users": n_users,
+        "seed": seed,
+    }
+
+
+class Scorer:
+    """Fits recommenders and ranks the evaluated users' top items, with the run's settings."""
+
+    def __init__(self, data: EvalData, cfg: Config, spark: SparkSession) -> None:
+        self.data = data
+        self.cfg = cfg.evaluate
+        self.spark = spark
+        rows = np.flatnonzero(data.evaluated)
+        self.rows = rows
+        self.exclude = [data.train_items[i] for i in rows]
+        self.targets = [data.targets[i] for i in rows]
+
+    def recommender(self, name: str, seed: int) -> Recommender:
+        """A new recommender ``name`` with this run's parameters and ``seed``."""
+        cfg = self.cfg
+        params: dict[str, Callable[[], dict[str, object]]] = {
+            "popularity": dict,
+            "ease": lambda: {"l2": cfg.ease_lambda},
+            "als": lambda: {
+                "spark": self.spark,
+                "rank": cfg.als_rank,
+                "iterations": cfg.als_iterations,
+                "reg": cfg.als_reg,
+                "alpha": cfg.als_alpha,
+                "seed": seed,
+            },
+            "multvae": lambda: {
+                "hidden_dims": cfg.multvae_hidden_dims,
+                "epochs": cfg.multvae_epochs,
+                "seed": seed,
+            },
+        }
+        return make_recommender(name, **params[name]())
+
+    def top(self, name: str, seed: int, training: np.ndarray, scored: np.ndarray) -> np.ndarray:
+        """Top ``max(ks)`` vocabulary items of each evaluated user, from a model of ``training``."""
+        model = self.recommender(name, seed).fit(training)
+        scores = model.score(scored[self.rows])[:, : self.data.n_items]
+        return top_k_items(scores, max(self.cfg.cutoffs()), self.exclude)
+
+
+def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:
+    """The seeds a recommender runs with: ``repeats`` of them if stochastic, else one."""
+    repeats = cfg.repeats if recommender in STOCHASTIC else 1
+    return [cfg.seed + r for r in range(repeats)]
+
+
+def utility_rows(
+    data: EvalData, cfg: Config, spark: SparkSession, where: dict[str, Slice]
+) -> list[dict[str, object]]:
+    """Rows for every recommender x seed x variant x slice x K, and the paired differences."""
+    scorer = Scorer(data, cfg, spark)
+    settings = cfg.evaluate
+    rows: list[dict[str, object]] = []
+    for name in settings.recommenders:
+        for seed in seeds_of(name, settings):
+            tops = {
+                "real": scorer.top(name, seed, data.training_matrix("real"), data.real),
+                "augmented": scorer.top(
+                    name, seed, data.training_matrix("augmented"), data.augmented
+                ),
+            }
+            for k in settings.cutoffs():
+                for slice_name, members in where.items():
+                    values = {v: _per_user(tops[v], scorer.targets, k, members) for v in tops}
+                    rows += _slice_rows(name, seed, k, slice_name, members, values, tops, data, cfg)
+    return rows
+
+
+def _slice_rows(
+    name: str,
+    seed: int,
+    k: int,
+    slice_name: str,
+    members: Slice,
+    values: dict[str, dict[str, np.ndarray]],
+    tops: dict[str, np.ndarray],
+    data: EvalData,
+    cfg: Config,
+) -> list[dict[str, object]]:
+    """Each variant's mean with its CI, coverage on user slices, and the paired differences."""
+    samples = cfg.evaluate.bootstrap_samples
+    rows = []
+    for metric in RANKING_METRICS:
+        for variant in VARIANTS:
+            per = values[variant][metric]
+            n = int(np.isfinite(per).sum())
+            if n == 0:
+                continue
+            low, high = bootstrap_ci(per, samples, seed)
+            rows.append(
+                _row(
+                    name, variant, slice_name, metric, k, float(np.nanmean(per)), low, high, n, seed
+                )
+            )
+        real, augmented = values["real"][metric], values["augmented"][metric]
+        n = int((np.isfinite(real) & np.isfinite(augmented)).sum())
+        if n:
+            diff, low, high = paired_bootstrap_ci(real, augmented, samples, seed)
+            rows.append(_row(name, DIFF_VARIANT, slice_name, metric, k, diff, low, high, n, seed))
+    if members.items is None:
+        for variant in VARIANTS:
+            coverage = catalogue_coverage(tops[variant][members.users, :k], data.n_items)
+            n = int(members.users.sum())
+            rows.append(
+                _row(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
+            )
+    return rows
+
+
+def dose_rows(data: EvalData, cfg: Config, spark: SparkSession) -> list[dict[str, object]]:
+    """NDCG@k difference vs real-only when only a share of this run's synthetic users is kept.
+
+    For each ratio in ``evaluate.dose_ratios`` a seeded subset of the synthetic users (new
+    users and augmented real users alike) is added to the real rows; the row
+    ``synthetic_to_real`` records the synthetic : real interaction ratio that share gives.
+    """
+    settings = cfg.evaluate
+    if not settings.dose_ratios or data.synthetic.empty:
+        return []
+    scorer = Scorer(data, cfg, spark)
+    name, seed, k = settings.dose_recommender, settings.seed, settings.k
+    everyone = Slice(np.ones(len(scorer.rows), dtype=bool))
+    real_top = scorer.top(name, seed, data.real, data.real)
+    real = _per_user(real_top, scorer.targets, k, everyone)["ndcg"]
+    users = np.unique(data.synthetic["user_idx"].to_numpy())
+    order = np.random.default_rng(seed).permutation(users)
+    position = {int(u): i for i, u in enumerate(data.user_idx)}
+    n_real = int(np.count_nonzero(data.real))
+    rows = []
+    for ratio in sorted(settings.dose_ratios):
+        kept = set(order[: max(1, round(ratio * len(users)))].tolist())
+        subset = data.synthetic[data.synthetic["user_idx"].isin(kept)]
+        augmented, new_users = augmented_matrices(data.real, subset, position, data.last_real_user)
+        training = np.vstack([augmented, new_users]) if len(new_users) else augmented
+        per = _per_user(scorer.top(name, seed, training, augmented), scorer.targets, k, everyone)
+        diff, low, high = paired_bootstrap_ci(real, per["ndcg"], settings.bootstrap_samples, seed)
+        variant = f"dose={ratio:g}"
+        n = int(np.isfinite(real).sum())
+        rows.append(_row(name, variant, "all", "ndcg", k, diff, low, high, n, seed))
+        added = np.count_nonzero(training) - n_real
+        rows.append(_row(name, variant, "all", "synthetic_to_real", None, added / n_real))
+    return rows
+
+
+def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Rows as a frame with the metrics columns in order."""
+    return pd.DataFrame(rows, columns=list(_row("", "", "", "", None, 0.0)))
