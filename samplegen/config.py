@@ -82,7 +82,9 @@ class DataConfig:
         {}, "files: your event type -> ours, e.g. {order: purchase}; unmapped values pass through"
     )
     csv_options: dict[str, str] = setting(
-        {"header": "true"}, "files: options of spark.read.csv (every column is read as a string)"
+        {"header": "true", "escape": '"'},
+        "files: options of spark.read.csv (every column is read as a string); the escape reads "
+        'RFC 4180 quoting ("" inside a quoted value), as pandas, Excel and databases write it',
     )
 
 
@@ -488,7 +490,15 @@ def _validate(config: Config) -> None:
         )
     if config.data.source == "files" and not config.data.events_path:
         raise ConfigError("data.events_path must be set when data.source is files")
+    for event_type, weight in config.aggregate.event_weights.items():
+        if not weight > 0:  # also catches NaN
+            raise ConfigError(
+                f"aggregate.event_weights.{event_type} must be a positive weight, got {weight!r}"
+            )
     checks = [
+        ("data.max_users", config.data.max_users is None or config.data.max_users > 0),
+        ("aggregate.event_weights", bool(config.aggregate.event_weights)),
+        ("aggregate.max_weight", config.aggregate.max_weight > 0),
         ("aggregate.valid_fraction", 0 < config.aggregate.valid_fraction < 0.5),
         ("aggregate.test_fraction", 0 < config.aggregate.test_fraction < 0.5),
         ("aggregate.top_n_items", config.aggregate.top_n_items > 0),

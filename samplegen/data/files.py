@@ -10,22 +10,25 @@ our name. Every column is then cast to the RAW_EVENTS / CATALOGUE schema:
 * ``quantity``: numbers are cast to double; a string that does not parse becomes NaN, so the row is
   quarantined as ``nan_quantity`` rather than silently losing its quantity (a blank string becomes
   null, which validation accepts as "quantity unknown").
-* ``price``: numbers are cast to double; a string that does not parse becomes null (no rule checks
-  prices).
+* ``price``: as ``quantity``: a string that does not parse becomes NaN, quarantined as
+  ``nan_price`` (a blank string becomes null: "price unknown").
 * id and text columns: strings pass, numbers, booleans and dates are cast to strings.
 
-A missing required column (``user_id``, ``item_id``, ``event_type``, ``event_time``; ``item_id`` in
-the catalogue) or a column whose type cannot be cast (struct, array, map, binary, ...) stops with a
-``ValueError`` naming the column, its config key and the columns present. Missing optional columns
-are null. Columns of your files that the schema does not know are dropped. ``data.event_types``
-rewrites your event type values to ours; unmapped values pass through unchanged, so validation
-quarantines unknown ones as ``unknown_event_type``.
+A path with nothing readable at it (``data.events_path`` / ``data.catalogue_path``) stops with a
+``FileNotFoundError`` naming the key and the path, an empty file (no header, no rows) with a
+``ValueError``. A missing required column (``user_id``, ``item_id``, ``event_type``,
+``event_time``; ``item_id`` in the catalogue) or a column whose type cannot be cast (struct,
+array, map, binary, ...) stops with a ``ValueError`` naming the column, its config key and the
+columns present. Missing optional columns are null. Columns of your files that the schema does
+not know are dropped. ``data.event_types`` rewrites your event type values to ours; unmapped
+values pass through unchanged, so validation quarantines unknown ones as ``unknown_event_type``.
 
 Everything here is lazy Spark: nothing is collected to the driver.
 """
 
 from __future__ import annotations
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -38,12 +41,24 @@ REQUIRED_CATALOGUE_COLUMNS = ("item_id",)
 _STRINGABLE = (T.StringType, T.NumericType, T.BooleanType, T.DateType, T.TimestampType)
 
 
-def _read(spark: SparkSession, path: str, fmt: str, data_cfg: DataConfig) -> DataFrame:
+#: Spark's error classes for "there is nothing to read at this path".
+_NOTHING_THERE = ("PATH_NOT_FOUND", "UNABLE_TO_INFER_SCHEMA", "DELTA_TABLE_NOT_FOUND")
+
+
+def _read(spark: SparkSession, path: str, fmt: str, data_cfg: DataConfig, key: str) -> DataFrame:
     reader = spark.read.format(fmt)
     if fmt == "csv":
         # Every CSV column stays a string: parsing is done below, one rule per column.
         reader = reader.options(**data_cfg.csv_options).option("inferSchema", "false")
-    return reader.load(path)
+    try:
+        return reader.load(path)
+    except AnalysisException as err:
+        if err.getCondition() in _NOTHING_THERE:
+            raise FileNotFoundError(
+                f"{key}: no {fmt} data at {path} ({err.getCondition()}); check the path and "
+                f"{key.replace('_path', '_format')}"
+            ) from err
+        raise
 
 
 def _type_error(name: str, key: str, their: str, dtype: T.DataType, wanted: str) -> ValueError:
@@ -78,7 +93,7 @@ def _cast(df: DataFrame, name: str, their: str, key: str, target: T.DataType) ->
             return col.cast("double")
         if isinstance(dtype, T.StringType):
             parsed = col.try_cast("double")
-            if name == "quantity":
+            if name in ("quantity", "price"):
                 unparseable = parsed.isNull() & col.isNotNull() & (F.trim(col) != "")
                 return F.when(unparseable, F.lit(float("nan"))).otherwise(parsed)
             return parsed
@@ -102,6 +117,8 @@ def _conform(
             f"{key} maps unknown column(s) {', '.join(unknown)}; "
             f"{what} columns are: {', '.join(known)}"
         )
+    if not df.columns:
+        raise ValueError(f"{what}: the input has no columns and no rows (an empty file?)")
     present = ", ".join(df.columns)
     columns = []
     for field in schema.fields:
@@ -124,11 +141,13 @@ def load_events(spark: SparkSession, data_cfg: DataConfig) -> DataFrame:
     """Your event log as raw events (RAW_EVENTS schema), ``data.max_users`` applied.
 
     Raises:
-        ValueError: a required column is missing or a column has a type that cannot be cast.
+        FileNotFoundError: there is nothing to read at ``data.events_path``.
+        ValueError: the file is empty, a required column is missing or a column has a type that
+            cannot be cast.
     """
     if not data_cfg.events_path:
         raise ValueError("data.events_path must be set when data.source is files")
-    df = _read(spark, data_cfg.events_path, data_cfg.events_format, data_cfg)
+    df = _read(spark, data_cfg.events_path, data_cfg.events_format, data_cfg, "data.events_path")
     events = _conform(
         df,
         RAW_EVENTS_SCHEMA,
@@ -161,11 +180,14 @@ def load_catalogue(spark: SparkSession, data_cfg: DataConfig) -> DataFrame:
     """Your catalogue (CATALOGUE schema); empty when ``data.catalogue_path`` is null.
 
     Raises:
+        FileNotFoundError: there is nothing to read at ``data.catalogue_path``.
         ValueError: ``item_id`` is missing or a column has a type that cannot be cast.
     """
     if not data_cfg.catalogue_path:
         return spark.createDataFrame([], CATALOGUE.schema)
-    df = _read(spark, data_cfg.catalogue_path, data_cfg.catalogue_format, data_cfg)
+    df = _read(
+        spark, data_cfg.catalogue_path, data_cfg.catalogue_format, data_cfg, "data.catalogue_path"
+    )
     return _conform(
         df,
         CATALOGUE.schema,

@@ -4,6 +4,8 @@
   real ones (popularity, basket sizes, categories, co-occurrence, a real-vs-synthetic detector).
 - Privacy (:mod:`samplegen.evaluate.disclosure`): distance to the closest real record for
   synthetic vs held-out real records, exact copies, a membership-inference attack.
+- Explanation (:mod:`samplegen.evaluate.explain`): a map of real and synthetic users, their
+  nearest real users, category shifts vs the strategy's targets, a VAE's latent directions.
 - Utility (:mod:`samplegen.evaluate.utility`): downstream recommenders trained on real only vs
   real + synthetic, by slice and K with paired bootstrap CIs, and a dose sweep.
 
@@ -12,6 +14,7 @@ Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +25,13 @@ from pyspark.sql import functions as F
 from samplegen.config import Config
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
+from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
 from samplegen.evaluate.fidelity import fidelity_metrics, item_counts, record_sizes
 from samplegen.evaluate.report import ReportData, verdict_lines, write_report
-from samplegen.evaluate.utility import dose_rows, frame, slices, utility_rows
-from samplegen.runinfo import LOG, StageResult, stage_timer
+from samplegen.evaluate.utility import Scorer, dose_rows, frame, slices, utility_rows
+from samplegen.generate import MODEL_STRATEGIES
+from samplegen.models.base import Generator
+from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
@@ -34,8 +40,12 @@ from samplegen.tables import (
     table_path,
     write_table,
 )
+from samplegen.train import model_dir
 
-__all__ = ["EvalData", "load_eval_data", "run_evaluate", "synthetic_quality"]
+__all__ = ["EvalData", "explanation", "load_eval_data", "run_evaluate", "synthetic_quality"]
+
+#: Models whose latent space the explanation reads.
+LATENT_MODELS = ("multvae", "cvae")
 
 
 def synthetic_quality(
@@ -90,6 +100,55 @@ def synthetic_quality(
         dcr_holdout=disclosure.dcr_holdout,
     )
     return rows, plots
+
+
+def _run_model(cfg: Config, run_id: str, strategy: str) -> tuple[Generator | None, str]:
+    """The generator that drew this run's rows, or ``None`` and why it is not read."""
+    if strategy not in MODEL_STRATEGIES:
+        return None, f"Strategy {strategy} does not draw from a model, so there is no latent space."
+    if cfg.train.model not in LATENT_MODELS:
+        return None, (
+            f"The run's model ({cfg.train.model}) has no VAE latent space to read; latent "
+            f"directions are shown for {' and '.join(LATENT_MODELS)}."
+        )
+    folder = model_dir(cfg, run_id)
+    if not (folder / "model.pt").exists():
+        return None, f"No trained model at {folder}, so there are no latent directions."
+    try:
+        return Generator.load(folder), ""
+    except (OSError, RuntimeError, ValueError, KeyError) as error:
+        LOG.warning("stage=evaluate explain: cannot load the model at %s: %s", folder, error)
+        return None, f"The model at {folder} could not be loaded ({error})."
+
+
+def explanation(data: EvalData, cfg: Config, run_id: str, strategy: str) -> Explanation:
+    """What the generator learned, for the report (see :mod:`samplegen.evaluate.explain`).
+
+    The user map and category shift use the synthetic records as recommenders are trained on
+    them, the nearest real users only what the run wrote (as privacy does); the targets come
+    from the generate stage's metrics in the run's manifest, the model from its folder.
+    """
+    started = time.perf_counter()
+    trained_on, written = data.records()
+    generate = read_manifest(cfg.reports_root, run_id).get("stages", {}).get("generate", {})
+    model, model_note = _run_model(cfg, run_id, strategy)
+    n_columns = data.real.shape[1]
+    out = explain(
+        data.train_items,
+        trained_on,
+        written,
+        n_columns,
+        data.item_category,
+        data.category_names,
+        cfg.evaluate.seed,
+        targets=targets_from_metrics(generate.get("metrics", {})),
+        model=model,
+        model_note=model_note,
+        real_ids=data.user_idx,
+        written_ids=np.unique(data.synthetic["user_idx"].to_numpy()),
+    )
+    LOG.info("stage=evaluate explain seconds=%.2f", time.perf_counter() - started)
+    return out
 
 
 def _run_strategy(spark: SparkSession, cfg: Config, run_id: str) -> str:
@@ -164,9 +223,13 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         quality, plots = synthetic_quality(data, cfg, strategy)
         plots.strategy = f"{run_id} ({strategy})"
         plots.other_runs = other_runs(spark, cfg, run_id)
+        plots.explanation = explanation(data, cfg, run_id, strategy)
         where = slices(data, cfg.evaluate)
+        scorer = Scorer(data, cfg, spark)
         metrics = frame(
-            quality + utility_rows(data, cfg, spark, where) + dose_rows(data, cfg, spark)
+            quality
+            + utility_rows(data, cfg, spark, where, scorer)
+            + dose_rows(data, cfg, spark, scorer)
         )
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id

@@ -3,8 +3,9 @@
 The page has no external CSS, JS or image files (plots are inline base64 PNGs), so it can be
 attached to a ticket, opened offline or served from object storage as one file. It reads top
 down in about a minute: the verdict (which variant wins on which slice, with CIs), then the
-plots behind it (utility by slice, dose response, fidelity, privacy), then every metric row and
-the run summary.
+plots behind it (utility by slice, dose response, fidelity, privacy), what the generator learned
+(a map of real and synthetic users, nearest real users, category shifts, latent directions),
+then every metric row and the run summary.
 
 Figures are drawn on a matplotlib Agg canvas directly, never through pyplot, so no global
 backend is switched and no figure is left open.
@@ -19,12 +20,17 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+if TYPE_CHECKING:  # explain.py imports torch and the models; the page only reads its fields
+    from samplegen.evaluate.explain import Explanation
 
 #: Columns ``write_report`` needs in its ``metrics`` frame.
 METRIC_COLUMNS = (
@@ -93,6 +99,8 @@ class ReportData:
         strategy: This run's strategy, the label of its column in the strategies table.
         other_runs: Metric rows of other evaluated runs (other strategies, baselines) by
             label, shown next to this run's in the strategies table.
+        explanation: What the generator learned (user map, nearest real users, category
+            shift, latent directions); ``None`` puts a note in place of each part.
     """
 
     popularity_real: np.ndarray | None = None
@@ -103,6 +111,7 @@ class ReportData:
     dcr_holdout: np.ndarray | None = None
     strategy: str = "this run"
     other_runs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    explanation: Explanation | None = None
 
 
 #: Outcome classes of a comparison (also the CSS classes of the verdict lines).
@@ -775,6 +784,231 @@ def _privacy_html(metrics: pd.DataFrame, data: ReportData | None) -> str:
     return _section("privacy", "Privacy", "\n".join(parts))
 
 
+# --- what the generator learned ---------------------------------------------------------------
+
+#: Top categories with their own colour on the user map (the rest are grey).
+MAP_CATEGORIES = 8
+
+_MAP_COLORS = (
+    "#4c72b0",
+    "#dd8452",
+    "#55a868",
+    "#c44e52",
+    "#8172b3",
+    "#937860",
+    "#da8bc3",
+    "#ccb974",
+)
+_OTHER_MAP_COLOR = "#b0b0b0"
+
+#: Shown in a table cell with no value (e.g. a category the strategy set no target for).
+_NONE = "\u2014"
+
+
+def _fmt_or_dash(value: object) -> str:
+    """:func:`_fmt`, but a dash for a missing value (it means "none", not "unknown")."""
+    return _NONE if _is_missing(value) else _fmt(value)
+
+
+def _map_legend_codes(top_real: np.ndarray, top_synthetic: np.ndarray) -> list[int]:
+    """The :data:`MAP_CATEGORIES` most frequent top categories (ties by the lower code)."""
+    codes = np.concatenate([top_real, top_synthetic]).astype(np.int64)
+    codes = codes[codes >= 0]
+    if codes.size == 0:
+        return []
+    counts = np.bincount(codes)
+    order = np.argsort(-counts, kind="stable")
+    return [int(c) for c in order[:MAP_CATEGORIES] if counts[c] > 0]
+
+
+def _user_map_png(real: np.ndarray, synthetic: np.ndarray, explanation: Explanation) -> bytes:
+    """Real (circles) and synthetic (triangles) users on the real PCA plane, by top category.
+
+    ``real`` and ``synthetic`` are the explanation's map coordinates, known to be present.
+    """
+    top_real = np.asarray(explanation.top_category_real)
+    top_synthetic = np.asarray(explanation.top_category_synthetic)
+    shown = _map_legend_codes(top_real, top_synthetic)
+    color_of = {code: _MAP_COLORS[i] for i, code in enumerate(shown)}
+    fig = _new_figure(7.5, 4.6)
+    ax = fig.add_subplot(1, 1, 1)
+    # Synthetic users: triangles with a dark edge, drawn on top of the real circles.
+    for coords, top, marker, style in (
+        (real, top_real, "o", {"s": 14, "alpha": 0.45, "linewidths": 0}),
+        (synthetic, top_synthetic, "^", {"s": 24, "alpha": 0.8, "linewidths": 0.4}),
+    ):
+        colors = [color_of.get(int(code), _OTHER_MAP_COLOR) for code in top]
+        ax.scatter(coords[:, 0], coords[:, 1], c=colors, marker=marker, edgecolors="#222", **style)
+    names = explanation.category_names
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=color_of[c], label=_label(names[c]))
+        for c in shown
+    ]
+    handles.append(
+        Line2D([], [], marker="o", linestyle="", color=_OTHER_MAP_COLOR, label="other / none")
+    )
+    handles += [
+        Line2D([], [], marker="o", linestyle="", color="black", fillstyle="none", label="real"),
+        Line2D([], [], marker="^", linestyle="", color="white", mec="#222", label="synthetic"),
+    ]
+    ax.set_xlabel("PC 1 (of real users)")
+    ax.set_ylabel("PC 2")
+    ax.set_title("Real and synthetic users")
+    ax.grid(alpha=0.3)
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small", title="top category")
+    return _png(fig)
+
+
+def _table(table_id: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """An HTML table; ``header`` is escaped here, the cells must already be markup."""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = "\n".join("<tr>" + "".join(row) + "</tr>" for row in rows)
+    return (
+        f'<table id="{_esc(table_id)}"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+        f"{body}\n</tbody></table>"
+    )
+
+
+def _num(text: str) -> str:
+    """A right-aligned number cell (``text`` already formatted and escaped)."""
+    return f'<td class="num">{text}</td>'
+
+
+def _neighbours_table(frame: pd.DataFrame) -> str:
+    """The nearest-real-user rows, most similar first."""
+    rows = [
+        (
+            _num(_fmt_int(r.synthetic)),
+            _num(_fmt_int(r.synthetic_items)),
+            _num(_fmt_int(r.nearest_real) if int(r.nearest_real) >= 0 else _NONE),
+            _num(_fmt_int(r.real_items)),
+            _num(_fmt_int(r.shared_items)),
+            _num(_fmt(r.jaccard)),
+            _num(_fmt_int(r.new_items)),
+        )
+        for r in frame.itertuples(index=False)
+    ]
+    header = (
+        "synthetic user",
+        "its items",
+        "nearest real user",
+        "its items",
+        "shared items",
+        "Jaccard",
+        "items not in nearest",
+    )
+    return _table("neighbours-table", header, rows)
+
+
+def _shift_table(frame: pd.DataFrame) -> str:
+    """Category shares, real vs synthetic, with the shift, the written share and the target."""
+    rows = [
+        (
+            f"<td>{_esc(r.category)}</td>",
+            _num(_fmt(r.real_share)),
+            _num(_fmt(r.synthetic_share)),
+            f'<td class="num">{_signed(float(r.shift))}</td>',
+            _num(_fmt_or_dash(r.written_share)),
+            _num(_fmt_or_dash(r.target_share)),
+        )
+        for r in frame.itertuples(index=False)
+    ]
+    header = ("category", "real share", "synthetic share", "shift", "written share", "target")
+    return _table("category-shift-table", header, rows)
+
+
+def _latent_table(frame: pd.DataFrame) -> str:
+    """One row per latent direction: its strength, its name and its top items."""
+    rows = []
+    for direction, group in frame.groupby("direction", sort=False):
+        name = str(group["name"].iloc[0])
+        named = int((group["category"] == name).sum())
+        items = "; ".join(
+            f"#{int(r.item)} {r.category} ({_signed(float(r.logit_diff))})"
+            for r in group.sort_values("rank").itertuples(index=False)
+        )
+        rows.append(
+            (
+                _num(_fmt_int(direction)),
+                _num(_fmt(group["effect"].iloc[0])),
+                f"<td>{_esc(name)} ({named} of {len(group)})</td>",
+                f"<td>{_esc(items)}</td>",
+            )
+        )
+    header = ("latent dimension", "effect", "named after", "top items (logit change)")
+    return _table("latent-directions-table", header, rows)
+
+
+def _explain_html(data: ReportData | None) -> str:
+    """The explain section: user map, nearest real users, category shift, latent directions."""
+    explanation = None if data is None else data.explanation
+    missing = "No explanation was passed"
+    notes = {} if explanation is None else explanation.notes
+    parts = ["<h3>Map of users</h3>"]
+    if explanation is None or explanation.map_real is None or explanation.map_synthetic is None:
+        parts.append(_note(notes.get("map", f"{missing}, so there is no user map.")))
+    else:
+        parts.append(
+            _figure_html(
+                "plot-user-map",
+                _user_map_png(explanation.map_real, explanation.map_synthetic, explanation),
+                "Real and synthetic users on the first two principal components of real users, "
+                "coloured by top category",
+                "Real users (circles) and synthetic users as recommenders are trained on them "
+                "(triangles: a densified user's own plus added items, or a new user), placed on "
+                "the first two principal components of the real users' item sets (popular "
+                "items, rows L2-normalised; at most 2,000 users a side) and coloured by each "
+                "user's most frequent category. Synthetic users should cover the real cloud, not "
+                "sit on one part of it.",
+            )
+        )
+    parts.append("<h3>Nearest real users</h3>")
+    if explanation is None or explanation.neighbours is None:
+        parts.append(_note(notes.get("neighbours", f"{missing}, so no neighbours.")))
+    else:
+        parts.append(_neighbours_table(explanation.neighbours))
+        parts.append(
+            _note(
+                "A sample of what the run wrote (a new user's items, or only the items added to "
+                "a real user) and the real training user closest to it by Jaccard similarity. "
+                "Jaccard near 1 with few items not in the nearest user means copying; low "
+                "Jaccard with most items new means novelty."
+            )
+        )
+    parts.append("<h3>Category shift</h3>")
+    if explanation is None or explanation.category_shift is None:
+        parts.append(_note(notes.get("category_shift", f"{missing}, so no category shift.")))
+    else:
+        parts.append(_shift_table(explanation.category_shift))
+        parts.append(
+            _note(
+                "Share of interactions per category: real training users vs synthetic users as "
+                "trained on (shift = synthetic - real), the share among only the items the run "
+                "wrote, and the target share the strategy aimed those at (\u2014: no target; "
+                "quota strategies record the targets of their largest groups in the manifest)."
+            )
+        )
+        if explanation.other_targets:
+            targets = ", ".join(f"{k} {v:.4f}" for k, v in explanation.other_targets.items())
+            parts.append(
+                _note(f"Targets of groups that are not categories (written items): {targets}.")
+            )
+    parts.append("<h3>Latent directions</h3>")
+    if explanation is None or explanation.latent is None:
+        parts.append(_note(notes.get("latent", f"{missing}, so no latent directions.")))
+    else:
+        parts.append(_latent_table(explanation.latent))
+        parts.append(
+            _note(
+                "The latent dimensions that change the decoder's output most: items whose logit "
+                "rises most from z = -2 e_j to z = +2 e_j (other coordinates 0; a cvae decodes "
+                "under the real users' mean condition), relative to the average item, each "
+                "dimension named after the most frequent category of its items."
+            )
+        )
+    return _section("explain", "What the generator learned", "\n".join(parts))
+
+
 # --- tables -----------------------------------------------------------------------------------
 
 
@@ -817,6 +1051,7 @@ _NAV = (
     ("dose-response", "Dose response"),
     ("fidelity", "Fidelity"),
     ("privacy", "Privacy"),
+    ("explain", "What the generator learned"),
     ("all-metrics", "All metrics"),
     ("run-summary", "Summary"),
 )
@@ -835,9 +1070,10 @@ def write_report(
     The page holds, in order, each in a ``<section>`` with a stable id: the verdict (a summary
     sentence and :func:`verdict_lines`), utility by slice (NDCG@k real vs augmented, and the
     paired difference, with CI bars), dose response, fidelity (table, popularity curves,
-    basket-size histograms), privacy (table, DCR histograms), every metric row, and the run
-    summary. Plots whose data is absent are replaced by a note. All text is HTML-escaped and
-    images are inline PNGs, so the file is viewable offline on its own.
+    basket-size histograms), privacy (table, DCR histograms), what the generator learned (user
+    map, nearest real users, category shift, latent directions), every metric row, and the run
+    summary. Plots and tables whose data is absent are replaced by a note. All text is
+    HTML-escaped and images are inline PNGs, so the file is viewable offline on its own.
 
     Args:
         out_dir: Directory to write into; created if missing.
@@ -845,7 +1081,8 @@ def write_report(
         metrics: One row per metric value with columns :data:`METRIC_COLUMNS`.
         summary: Free-form run facts (row counts, timings, paths) shown as a key/value table.
         k: The headline cutoff of the verdict, utility and dose plots.
-        data: Arrays behind the popularity, basket-size and DCR plots; ``None`` skips them.
+        data: Arrays behind the popularity, basket-size and DCR plots and the explanation;
+            ``None`` skips them.
 
     Returns:
         Path of the written ``index.html``.
@@ -875,6 +1112,7 @@ def write_report(
             _dose_html(metrics, k),
             _fidelity_html(metrics, data),
             _privacy_html(metrics, data),
+            _explain_html(data),
             _section("all-metrics", "All metrics", _metrics_table_html(metrics)),
             _section("run-summary", "Summary", _summary_table_html(summary)),
             "</body></html>",

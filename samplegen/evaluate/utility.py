@@ -122,7 +122,11 @@ def _row(
 
 
 class Scorer:
-    """Fits recommenders and ranks the evaluated users' top items, with the run's settings."""
+    """Fits recommenders and ranks the evaluated users' top items, with the run's settings.
+
+    Rankings are kept by (recommender, seed, variant), so the dose sweep reuses the real-only
+    and full-dose rankings the utility rows computed instead of fitting them again.
+    """
 
     def __init__(self, data: EvalData, cfg: Config, spark: SparkSession) -> None:
         self.data = data
@@ -132,6 +136,7 @@ class Scorer:
         self.rows = rows
         self.exclude = [data.train_items[i] for i in rows]
         self.targets = [data.targets[i] for i in rows]
+        self._tops: dict[tuple[str, int, str], np.ndarray] = {}
 
     def recommender(self, name: str, seed: int) -> Recommender:
         """A new recommender ``name`` with this run's parameters and ``seed``."""
@@ -155,11 +160,20 @@ class Scorer:
         }
         return make_recommender(name, **params[name]())
 
-    def top(self, name: str, seed: int, training: np.ndarray, scored: np.ndarray) -> np.ndarray:
-        """Top ``max(ks)`` vocabulary items of each evaluated user, from a model of ``training``."""
-        model = self.recommender(name, seed).fit(training)
-        scores = model.score(scored[self.rows])[:, : self.data.n_items]
-        return top_k_items(scores, max(self.cfg.cutoffs()), self.exclude)
+    def top(
+        self, name: str, seed: int, variant: str, training: np.ndarray, scored: np.ndarray
+    ) -> np.ndarray:
+        """Top ``max(ks)`` vocabulary items of each evaluated user, from a model of ``training``.
+
+        ``variant`` names what ``training`` and ``scored`` hold; a second call with the same
+        recommender, seed and variant returns the first ranking.
+        """
+        key = (name, seed, variant)
+        if key not in self._tops:
+            model = self.recommender(name, seed).fit(training)
+            scores = model.score(scored[self.rows])[:, : self.data.n_items]
+            self._tops[key] = top_k_items(scores, max(self.cfg.cutoffs()), self.exclude)
+        return self._tops[key]
 
 
 def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:
@@ -169,19 +183,27 @@ def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:
 
 
 def utility_rows(
-    data: EvalData, cfg: Config, spark: SparkSession, where: dict[str, Slice]
+    data: EvalData,
+    cfg: Config,
+    spark: SparkSession,
+    where: dict[str, Slice],
+    scorer: Scorer | None = None,
 ) -> list[dict[str, object]]:
     """Rows for every recommender x seed x variant x slice x K, and the paired differences."""
-    scorer = Scorer(data, cfg, spark)
+    scorer = scorer or Scorer(data, cfg, spark)
     settings = cfg.evaluate
     rows: list[dict[str, object]] = []
     for name in settings.recommenders:
         for seed in seeds_of(name, settings):
             tops = {
-                "real": scorer.top(name, seed, data.training_matrix("real"), data.real),
-                "augmented": scorer.top(
-                    name, seed, data.training_matrix("augmented"), data.augmented
-                ),
+                variant: scorer.top(
+                    name,
+                    seed,
+                    variant,
+                    data.training_matrix(variant),
+                    data.real if variant == "real" else data.augmented,
+                )
+                for variant in VARIANTS
             }
             for k in settings.cutoffs():
                 for slice_name, members in where.items():
@@ -231,7 +253,9 @@ def _slice_rows(
     return rows
 
 
-def dose_rows(data: EvalData, cfg: Config, spark: SparkSession) -> list[dict[str, object]]:
+def dose_rows(
+    data: EvalData, cfg: Config, spark: SparkSession, scorer: Scorer | None = None
+) -> list[dict[str, object]]:
     """NDCG@k difference vs real-only when only a share of this run's synthetic users is kept.
 
     For each ratio in ``evaluate.dose_ratios`` a seeded subset of the synthetic users (new
@@ -241,10 +265,10 @@ def dose_rows(data: EvalData, cfg: Config, spark: SparkSession) -> list[dict[str
     settings = cfg.evaluate
     if not settings.dose_ratios or data.synthetic.empty:
         return []
-    scorer = Scorer(data, cfg, spark)
+    scorer = scorer or Scorer(data, cfg, spark)
     name, seed, k = settings.dose_recommender, settings.seed, settings.k
     everyone = Slice(np.ones(len(scorer.rows), dtype=bool))
-    real_top = scorer.top(name, seed, data.real, data.real)
+    real_top = scorer.top(name, seed, "real", data.real, data.real)
     real = _per_user(real_top, scorer.targets, k, everyone)["ndcg"]
     users = np.unique(data.synthetic["user_idx"].to_numpy())
     order = np.random.default_rng(seed).permutation(users)
@@ -252,11 +276,13 @@ def dose_rows(data: EvalData, cfg: Config, spark: SparkSession) -> list[dict[str
     n_real = int(np.count_nonzero(data.real))
     rows = []
     for ratio in sorted(settings.dose_ratios):
-        kept = set(order[: max(1, round(ratio * len(users)))].tolist())
-        subset = data.synthetic[data.synthetic["user_idx"].isin(kept)]
+        n_kept = max(1, round(ratio * len(users)))
+        subset = data.synthetic[data.synthetic["user_idx"].isin(set(order[:n_kept].tolist()))]
         augmented, new_users = augmented_matrices(data.real, subset, position, data.last_real_user)
         training = np.vstack([augmented, new_users]) if len(new_users) else augmented
-        per = _per_user(scorer.top(name, seed, training, augmented), scorer.targets, k, everyone)
+        variant = "augmented" if n_kept == len(users) else f"dose={ratio:g}"
+        top = scorer.top(name, seed, variant, training, augmented)
+        per = _per_user(top, scorer.targets, k, everyone)
         diff, low, high = paired_bootstrap_ci(real, per["ndcg"], settings.bootstrap_samples, seed)
         variant = f"dose={ratio:g}"
         n = int(np.isfinite(real).sum())

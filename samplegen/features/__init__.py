@@ -7,7 +7,14 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.data import sources
-from samplegen.data.validate import check_columns, split_clean_quarantine
+from samplegen.data.validate import (
+    check_catalogue,
+    check_catalogue_overlap,
+    check_columns,
+    check_not_empty,
+    items_not_in_catalogue,
+    split_clean_quarantine,
+)
 from samplegen.features.interactions import (
     build_item_index,
     build_user_index,
@@ -19,7 +26,7 @@ from samplegen.features.interactions import (
     user_item_pairs,
     weighted_events,
 )
-from samplegen.features.profile import data_profile
+from samplegen.features.profile import data_profile, quarantine_reasons
 from samplegen.features.tabular import write_tabular_tables
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
@@ -45,31 +52,15 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     """Load the configured source and write every stage-1 table.
 
     Raises:
-        ValueError: when the events lack a required column or no user survives the filters.
+        FileNotFoundError: nothing to read at a configured input path.
+        ValueError: when the input is unusable (see :func:`ingest_events`) or no user survives
+            the filters.
     """
     result = StageResult(stage="aggregate", run_id=run_id)
     lake = cfg.lakehouse
     agg = cfg.aggregate
     with stage_timer(result):
-        raw = sources.load_events(spark, cfg.data)
-        check_columns(raw, source=f"data.source={cfg.data.source}")
-        result.rows["raw_events"] = write_table(raw, lake, RAW_EVENTS)
-        result.rows["catalogue"] = write_table(
-            sources.load_catalogue(spark, cfg.data), lake, CATALOGUE
-        )
-
-        raw = read_table(spark, lake, RAW_EVENTS)
-        clean, quarantine = split_clean_quarantine(raw, agg.event_weights)
-        result.rows["events_clean"] = write_table(clean, lake, EVENTS_CLEAN)
-        result.rows["events_quarantine"] = write_table(quarantine, lake, EVENTS_QUARANTINE)
-        if (
-            result.rows["events_clean"] + result.rows["events_quarantine"]
-            != result.rows["raw_events"]
-        ):
-            raise RuntimeError(
-                "row reconciliation failed: raw_events != events_clean + events_quarantine "
-                f"({result.rows})"
-            )
+        result.rows |= ingest_events(spark, cfg)
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
         events, cuts = split_events(events, agg)
@@ -125,6 +116,72 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             )
         } | {t.name: table_path(lake, t) for t in INTERACTIONS.values()}
     return result
+
+
+def _describe_source(cfg: Config) -> str:
+    """The input as messages name it: the configured path, or the bundled dataset."""
+    if cfg.data.source == "files":
+        return f"data.events_path={cfg.data.events_path}"
+    return f"data.source={cfg.data.source}"
+
+
+def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
+    """Load and validate the events and catalogue; write the first four stage-1 tables.
+
+    Writes ``raw_events``, ``catalogue``, ``events_clean`` and ``events_quarantine`` (every
+    rejected row with its reason) and checks ``raw_events = events_clean + events_quarantine``.
+    Nothing is written when the input is unreadable, empty or its catalogue unusable.
+
+    Returns:
+        Rows written per table, plus ``events_item_not_in_catalogue`` (clean events whose item
+        the catalogue lacks; they stay clean) when there is a catalogue.
+
+    Raises:
+        FileNotFoundError: nothing to read at ``data.events_path`` or ``data.catalogue_path``.
+        ValueError: a required column is missing or of a type that cannot be cast, there are no
+            events, the catalogue is empty (when configured), has blank or repeated ids or shares
+            no item with the events, or every event was quarantined.
+        RuntimeError: the row reconciliation failed.
+    """
+    lake = cfg.lakehouse
+    source = _describe_source(cfg)
+    raw = sources.load_events(spark, cfg.data)
+    check_columns(raw, source=source)
+    catalogue = sources.load_catalogue(spark, cfg.data)
+    check_not_empty(raw, source)
+    catalogue_source = cfg.data.catalogue_path or f"data.source={cfg.data.source}"
+    n_items = check_catalogue(
+        catalogue,
+        catalogue_source,
+        required=cfg.data.source == "files" and bool(cfg.data.catalogue_path),
+    )
+    if n_items:
+        check_catalogue_overlap(raw, catalogue, catalogue_source)
+    rows = {"raw_events": write_table(raw, lake, RAW_EVENTS)}
+    rows["catalogue"] = write_table(catalogue, lake, CATALOGUE)
+
+    raw = read_table(spark, lake, RAW_EVENTS)
+    clean, quarantine = split_clean_quarantine(raw, cfg.aggregate.event_weights)
+    rows["events_clean"] = write_table(clean, lake, EVENTS_CLEAN)
+    rows["events_quarantine"] = write_table(quarantine, lake, EVENTS_QUARANTINE)
+    if rows["events_clean"] + rows["events_quarantine"] != rows["raw_events"]:
+        raise RuntimeError(
+            f"row reconciliation failed: raw_events != events_clean + events_quarantine ({rows})"
+        )
+    if rows["events_clean"] == 0:
+        reasons = quarantine_reasons(read_table(spark, lake, EVENTS_QUARANTINE))
+        counts = ", ".join(
+            f"{name.removeprefix('quarantined/')}: {n:.0f}" for name, n in sorted(reasons.items())
+        )
+        raise ValueError(
+            f"every one of the {rows['raw_events']} events in {source} was quarantined "
+            f"({counts}); see the events_quarantine table"
+        )
+    if n_items:
+        rows["events_item_not_in_catalogue"] = items_not_in_catalogue(
+            read_table(spark, lake, EVENTS_CLEAN), read_table(spark, lake, CATALOGUE)
+        )
+    return rows
 
 
 def _previous_indices(spark: SparkSession, lake: str) -> tuple[DataFrame | None, DataFrame | None]:

@@ -144,6 +144,10 @@ def test_report_and_manifest_are_written(cfg, pipeline_run):
     assert 'id="verdict"' in html
     for plot in ("utility-by-slice", "dose-response", "popularity", "basket-size", "dcr"):
         assert f'id="plot-{plot}"' in html
+    assert 'id="explain"' in html
+    for part in ("plot-user-map", "neighbours-table", "category-shift-table"):
+        assert f'id="{part}"' in html
+    assert 'id="latent-directions-table"' in html  # the run's multvae, read from its folder
     manifest = json.loads((Path(cfg.reports_root) / RUN_ID / "manifest.json").read_text())
     assert set(manifest["stages"]) == {"aggregate", "train", "generate", "evaluate"}
     assert manifest["versions"]["pyspark"].startswith("4.0")

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from samplegen.evaluate.explain import Explanation, explain
 from samplegen.evaluate.report import (
     DIFF_VARIANT,
     METRIC_COLUMNS,
@@ -14,6 +16,7 @@ from samplegen.evaluate.report import (
     verdict_lines,
     write_report,
 )
+from samplegen.models import make_generator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 K = 20
@@ -26,7 +29,9 @@ FIGURE_IDS = (
     "plot-popularity",
     "plot-basket-size",
     "plot-dcr",
+    "plot-user-map",
 )
+EXPLAIN_TABLES = ("neighbours-table", "category-shift-table", "latent-directions-table")
 
 # (recommender, slice) -> one (diff, ci_low, ci_high) per seed.
 DIFFS = {
@@ -87,6 +92,37 @@ def _metrics(dose: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
 
+EXPLAIN_ITEMS = 60
+#: Category names with markup and mathtext: escaped on the page, literal on the map legend.
+EXPLAIN_CATEGORIES = ["dairy", "<b>produce</b>", "$deli$", *(f"aisle {i}" for i in range(9))]
+
+
+def _explanation() -> Explanation:
+    rng = np.random.default_rng(4)
+    item_category = np.arange(EXPLAIN_ITEMS) % len(EXPLAIN_CATEGORIES)
+    item_category[-3:] = -1
+
+    def records(n: int, high: int) -> list[np.ndarray]:
+        return [
+            np.sort(rng.choice(EXPLAIN_ITEMS, rng.integers(2, high), replace=False))
+            for _ in range(n)
+        ]
+
+    torch.manual_seed(0)
+    model = make_generator("multvae", {"n_items": EXPLAIN_ITEMS, "hidden_dims": [16, 6]})
+    return explain(
+        records(80, 12),
+        records(30, 12),
+        records(30, 5),
+        EXPLAIN_ITEMS,
+        item_category,
+        EXPLAIN_CATEGORIES,
+        seed=0,
+        targets={"dairy": 0.25, "tail": 0.4},
+        model=model,
+    )
+
+
 def _data() -> ReportData:
     rng = np.random.default_rng(0)
     return ReportData(
@@ -96,6 +132,7 @@ def _data() -> ReportData:
         basket_synthetic=rng.poisson(7, 250),
         dcr_synthetic=rng.gamma(3.0, 1.0, 400),
         dcr_holdout=rng.gamma(3.5, 1.0, 100),
+        explanation=_explanation(),
     )
 
 
@@ -193,9 +230,12 @@ def test_report_sections_in_order(tmp_path):
         "dose-response",
         "fidelity",
         "privacy",
+        "explain",
         "all-metrics",
         "run-summary",
     ]
+    nav = re.findall(r'<a href="#([\w-]+)">', page)
+    assert nav == ids
 
 
 def test_report_embeds_every_figure_as_decodable_png(tmp_path):
@@ -364,3 +404,49 @@ def test_strategies_table_puts_other_runs_next_to_this_one(tmp_path):
 def test_strategies_section_says_when_there_is_only_this_run(tmp_path):
     _, page = _write(tmp_path)
     assert "evaluate.other_runs" in _section(page, "strategies")
+
+
+def test_report_explain_section_has_the_map_and_three_tables(tmp_path):
+    _, page = _write(tmp_path)
+    section = _section(page, "explain")
+    assert "<h2>What the generator learned</h2>" in section
+    assert '<figure id="plot-user-map">' in section
+    for table_id in EXPLAIN_TABLES:
+        assert f'<table id="{table_id}">' in section
+    neighbours = section.split('id="neighbours-table"')[1].split("</table>")[0]
+    assert neighbours.count("<tr>") == 1 + 10  # header + the sampled synthetic records
+    shift = section.split('id="category-shift-table"')[1].split("</table>")[0]
+    assert "<td>dairy</td>" in shift and "<td>&lt;b&gt;produce&lt;/b&gt;</td>" in shift
+    assert "<b>produce</b>" not in page
+    dairy = re.search(r"<tr><td>dairy</td>(.*?)</tr>", shift).group(1)
+    assert re.findall(r'<td class="num">([^<]*)</td>', dairy)[-1] == "0.2500"
+    other = re.search(r"<tr><td>aisle 0</td>(.*?)</tr>", shift).group(1)
+    assert other.endswith('<td class="num">\u2014</td>')  # no target for this category
+    assert "tail 0.4000" in section  # a target that is not a category
+    latent = section.split('id="latent-directions-table"')[1].split("</table>")[0]
+    assert latent.count("<tr>") == 1 + 4  # header + four directions
+
+
+def test_report_explain_section_notes_each_missing_part(tmp_path):
+    data = _data()
+    data.explanation = None
+    _, page = _write(tmp_path, data=data)
+    section = _section(page, "explain")
+    assert 'id="plot-user-map"' not in section and "<table" not in section
+    assert section.count('<p class="note">') == 4
+    for words in ("no user map", "no neighbours", "no category shift", "no latent directions"):
+        assert words in section
+    explanation = _explanation()
+    explanation.latent = None
+    explanation.notes["latent"] = "The run's model (gan) has no VAE latent space to read."
+    explanation.neighbours = None
+    data.explanation = explanation
+    _, page = _write(tmp_path, data=data)
+    section = _section(page, "explain")
+    assert '<figure id="plot-user-map">' in section
+    assert 'id="category-shift-table"' in section
+    assert 'id="latent-directions-table"' not in section and 'id="neighbours-table"' not in section
+    assert "model (gan) has no VAE latent space" in section
+    assert "no neighbours" in section
+    without_data = write_report(tmp_path / "bare", "r", _metrics(), {}, K).read_text("utf-8")
+    assert _section(without_data, "explain").count('<p class="note">') == 4

@@ -1,0 +1,580 @@
+"""The bad-input corpus: every case of bad input, with the outcome ingestion must give.
+
+tests/integration/test_bad_input.py runs each case through the real ingestion path
+(``samplegen.features.ingest_events``: the ``files`` loader, validation and the Delta tables
+``raw_events``, ``catalogue``, ``events_clean``, ``events_quarantine``) or, for configuration
+cases, through ``load_config``. There are four kinds of case:
+
+* ``RowCase``: rows of an event log. Every row ends clean or in quarantine with a reason, and
+  ``expect`` gives the count per outcome (``"clean"`` or a reason). The rows of all CSV row cases
+  form one log (``CSV_LOG``) and those of all typed cases one Parquet log (``TYPED_LOG``); each
+  row's ``session_id`` is its case's name, so outcomes are counted per case, and for every case
+  its rows = clean + quarantined.
+* ``FileCase``: an input that is wrong as a whole (a missing or empty file, a missing or
+  mistyped column, a broken catalogue). It stops with an error whose message must match
+  ``error`` (and which names the column, config key or path), and nothing is written (except
+  where ``writes_tables`` says the error comes after the first tables).
+* ``ConfigCase``: a config file that ``load_config`` must reject, naming the key.
+
+Each case says ``why`` its outcome is the right one; where the outcome is a decision (not an
+obvious rule) the ``why`` says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The CSV log has these columns (every value a string, as CSV gives them): ``session_id`` carries
+# the case name; ``channel`` is a column the schema does not know, and ``store_id`` is absent.
+# Every row of the log is also a case of these two, which hold for the whole log:
+LOG_SHAPE_CASES = {
+    "extra_column": "A column the schema does not know (channel) is dropped; its rows are kept.",
+    "missing_optional_column": "An optional column the log lacks (store_id) is null in every "
+    "row; the rows are kept. (A missing required column is an error: see FILE_CASES.)",
+}
+CSV_LOG_COLUMNS = (
+    "user_id",
+    "item_id",
+    "event_type",
+    "event_time",
+    "session_id",
+    "quantity",
+    "price",
+    "channel",
+)
+# The typed (Parquet) log: numeric user ids, unix seconds, doubles; (name, arrow type) pairs.
+TYPED_LOG_COLUMNS = (
+    ("user_id", "int64"),
+    ("item_id", "string"),
+    ("event_type", "string"),
+    ("event_time", "int64"),
+    ("session_id", "string"),
+    ("quantity", "double"),
+    ("price", "double"),
+    ("store_id", "string"),
+)
+T = "2024-03-01 10:00:00"  # a valid event time (CSV)
+T_UNIX = 1_709_287_200  # the same in unix seconds (typed log)
+
+
+@dataclass(frozen=True)
+class RowCase:
+    """Rows of one event log and how many end clean or under each quarantine reason.
+
+    ``rows`` hold ``(user_id, item_id, event_type, event_time, quantity, price)``; ``None`` is an
+    absent value (an empty CSV field, a Parquet null).
+    """
+
+    name: str
+    why: str
+    rows: tuple[tuple[Any, ...], ...]
+    expect: dict[str, int]
+    in_catalogue: bool = True  # False: the catalogue of the log lacks these rows' items
+
+
+@dataclass(frozen=True)
+class FileCase:
+    """A whole input that must stop ingestion with an error matching ``error``.
+
+    ``events`` and ``catalogue`` are ``(format, content)``: CSV text, or for ``parquet`` a dict
+    ``column -> (arrow type, values)``; ``"missing"`` is a path with nothing at it, and
+    ``("parquet", None)`` an empty folder. ``data`` holds further ``data.*`` settings.
+    """
+
+    name: str
+    why: str
+    events: tuple[str, Any]
+    error: str
+    exception: type[Exception] = ValueError
+    catalogue: tuple[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    writes_tables: bool = False  # the error comes after the first four tables are written
+
+
+@dataclass(frozen=True)
+class ConfigCase:
+    """A YAML config file that ``load_config`` must reject with a ``ConfigError``."""
+
+    name: str
+    why: str
+    yaml: str
+    error: str
+
+
+def _row(user="u1", item="i1", event_type="purchase", time=T, quantity="1", price="2.50"):
+    return (user, item, event_type, time, quantity, price)
+
+
+def _typed(user=1, item="i1", event_type="purchase", time=T_UNIX, quantity=1.0, price=2.5):
+    return (user, item, event_type, time, quantity, price)
+
+
+CSV_CASES = (
+    RowCase(
+        "valid_rows",
+        "Control: well-formed rows of every event type pass untouched.",
+        tuple(_row(f"u{n}", f"i{n}", kind) for n, kind in enumerate(["view", "click", "cart"])),
+        {"clean": 3},
+    ),
+    RowCase(
+        "null_or_empty_user_id",
+        "An event without a user cannot be attributed: an empty field (null), an empty quoted "
+        "string and an id of only white space (spaces, a no-break space) are all missing.",
+        (_row(user=None), _row(user=""), _row(user="   "), _row(user="\u00a0")),
+        {"null_or_empty_user_id": 4},
+    ),
+    RowCase(
+        "null_or_empty_item_id",
+        "An event without an item says nothing about what the user did (a tab is white space).",
+        (_row(item=None), _row(item=""), _row(item="\t")),
+        {"null_or_empty_item_id": 3},
+    ),
+    RowCase(
+        "missing_value_spelled_as_id",
+        "Decision: ids that spell a missing value (NULL, None, nan, N/A, any case, trimmed) are "
+        "missing ids. Kept, every broken row of an export would become one giant fake user or "
+        "item and skew the indices and the model.",
+        (_row(user="NULL"), _row(user="None"), _row(item="nan"), _row(item=" N/A ")),
+        {"null_or_empty_user_id": 2, "null_or_empty_item_id": 2},
+    ),
+    RowCase(
+        "unknown_event_type",
+        "Only the types of aggregate.event_weights have a weight. Types are compared exactly, so "
+        "'VIEW' is unknown too (map your spellings with data.event_types); an empty type is "
+        "unknown.",
+        (_row(event_type="refund"), _row(event_type="VIEW"), _row(event_type=None)),
+        {"unknown_event_type": 3},
+    ),
+    RowCase(
+        "unparseable_timestamp",
+        "A time that does not parse (text, an impossible date, an empty field) becomes null and "
+        "is quarantined rather than guessed.",
+        (_row(time="not a time"), _row(time="2024-13-45 10:00:00"), _row(time=None)),
+        {"null_event_time": 3},
+    ),
+    RowCase(
+        "future_timestamp",
+        "Events more than a day after now (clock skew allowed) cannot have happened yet.",
+        (_row(time="2999-01-01 00:00:00"), _row(time="2100-06-30 12:00:00")),
+        {"event_time_out_of_range": 2},
+    ),
+    RowCase(
+        "epoch_zero_and_too_old_timestamp",
+        "1970-01-01 is a zero written by a broken clock or a default, not a shopping trip; "
+        "anything before 1990-01-01 is out of range. 1990-01-01 itself is in range.",
+        (
+            _row(time="1970-01-01 00:00:00"),
+            _row(time="1989-12-31 23:59:59"),
+            _row(time="1990-01-01 00:00:00"),
+        ),
+        {"event_time_out_of_range": 2, "clean": 1},
+    ),
+    RowCase(
+        "negative_quantity",
+        "A negative quantity is a return or a correction, not an interaction.",
+        (_row(quantity="-1"), _row(quantity="-0.5")),
+        {"negative_quantity": 2},
+    ),
+    RowCase(
+        "zero_quantity",
+        "Zero items bought (e.g. a fully voided line) is no interaction.",
+        (_row(quantity="0"), _row(quantity="0.0")),
+        {"zero_quantity": 2},
+    ),
+    RowCase(
+        "nan_quantity",
+        "NaN, or text that is not a number, is a broken quantity: quarantined, never silently "
+        "dropped to 'unknown'. An empty quantity is unknown and passes.",
+        (_row(quantity="NaN"), _row(quantity="lots"), _row(quantity=None)),
+        {"nan_quantity": 2, "clean": 1},
+    ),
+    RowCase(
+        "infinite_quantity",
+        "Decision: an infinite quantity ('Infinity' parses as a double) is as broken as NaN.",
+        (_row(quantity="Infinity"), _row(quantity="-Infinity")),
+        {"infinite_quantity": 2},
+    ),
+    RowCase(
+        "negative_price",
+        "Decision: a negative price is a refund or a data error; it would turn the price "
+        "features (mean, min) negative, so the row is quarantined.",
+        (_row(price="-2.50"),),
+        {"negative_price": 1},
+    ),
+    RowCase(
+        "zero_price",
+        "Decision: a zero price is a free item or a promotion, a real interaction: kept.",
+        (_row(user="u-free", price="0"), _row(user="u-free", price="0.00", time="2024-03-02")),
+        {"clean": 2},
+    ),
+    RowCase(
+        "nan_price",
+        "Decision: NaN, infinite or unparseable prices are quarantined, as quantities are (a "
+        "NaN would poison every mean_price it enters). An empty price is unknown and passes.",
+        (_row(price="NaN"), _row(price="free"), _row(price="Infinity"), _row(price=None)),
+        {"nan_price": 2, "infinite_price": 1, "clean": 1},
+    ),
+    RowCase(
+        "exact_duplicates",
+        "Rows equal in every column are one event delivered several times: the first copy is "
+        "clean, the others are quarantined as duplicate (so none is lost).",
+        (_row(user="u-dup"),) * 3,
+        {"clean": 1, "duplicate": 2},
+    ),
+    RowCase(
+        "near_duplicates",
+        "Decision: rows equal in every column but event_time, less than 1 s after the copy "
+        "before them, are a retry that re-stamped the event (sub-second gaps are not human "
+        "actions): quarantined as near_duplicate. Exactly 1 s later is a new event.",
+        (
+            _row(user="u-near", time="2024-03-01 10:00:00"),
+            _row(user="u-near", time="2024-03-01 10:00:00.400"),
+            _row(user="u-near", time="2024-03-01 10:00:00.999"),
+            _row(user="u-near", time="2024-03-01 10:00:01.999"),
+        ),
+        {"clean": 2, "near_duplicate": 2},
+    ),
+    RowCase(
+        "repeats_that_are_not_duplicates",
+        "Decision: the same user, item and type a minute apart, or in the same instant with a "
+        "different quantity or price, are separate events: kept.",
+        (
+            _row(user="u-rep", time="2024-03-01 10:00:00"),
+            _row(user="u-rep", time="2024-03-01 10:01:00"),
+            _row(user="u-rep", time="2024-03-01 10:00:00", quantity="2"),
+            _row(user="u-rep", time="2024-03-01 10:00:00", price="2.60"),
+        ),
+        {"clean": 4},
+    ),
+    RowCase(
+        "ids_differing_in_case_or_whitespace",
+        "Decision: ids are opaque keys and are never normalised (SKUs can be case-sensitive), "
+        "so 'u-case', 'U-CASE' and ' u-case' are three users, each kept as written.",
+        (_row(user="u-case"), _row(user="U-CASE"), _row(user=" u-case")),
+        {"clean": 3},
+    ),
+    RowCase(
+        "unicode_ids",
+        "Unicode ids are valid and kept exactly as written (CSV and Delta round-trip them). "
+        "NFC 'café' and NFD 'café' are different strings, so different ids (not normalised). "
+        "An id with a quote and a comma round-trips too: data.csv_options reads RFC 4180 CSV "
+        "(\"\" in a quoted value); Spark's default escape (a backslash) shifted that row's "
+        "columns, so the default now sets escape to a double quote.",
+        (
+            _row(user="ユーザー42", item="商品-7"),
+            _row(user="caf\u00e9"),  # NFC
+            _row(user="cafe\u0301"),  # NFD
+            _row(user="مستخدم", item="🛒-1"),
+            _row(user='quote"and,comma'),
+        ),
+        {"clean": 5},
+    ),
+    RowCase(
+        "very_long_ids",
+        "Decision: ids longer than 256 characters are quarantined (user_id_too_long / "
+        "item_id_too_long): no real key is that long and such a value is nearly always a "
+        "parsing error, e.g. a CSV quote left open swallowing the next fields. 256 passes.",
+        (_row(user="u" * 256), _row(user="u" * 257), _row(item="i" * 10_000)),
+        {"clean": 1, "user_id_too_long": 1, "item_id_too_long": 1},
+    ),
+    RowCase(
+        "items_absent_from_the_catalogue",
+        "Decision: events of items the catalogue lacks stay clean (catalogues lag behind sales: "
+        "new, discontinued or seasonal items; the bundled Complete Journey catalogue lacks the "
+        "items of 4,836 purchase lines, 32 of them valid). Quarantining them would drop real "
+        "purchases; instead they are counted in the stage's events_item_not_in_catalogue and "
+        "get null category, department, brand and title. (A catalogue sharing no item with the "
+        "events is an error: see FILE_CASES.)",
+        (_row(item="discontinued-1"), _row(item="discontinued-2", user="u2")),
+        {"clean": 2},
+        in_catalogue=False,
+    ),
+    RowCase(
+        "first_broken_rule_wins",
+        "A row breaking several rules carries the first in rule order (ids, type, time, "
+        "quantity, price), so its reason is stable.",
+        (_row(user="", event_type="refund", time="garbage", quantity="-1"),),
+        {"null_or_empty_user_id": 1},
+    ),
+)
+
+TYPED_CASES = (
+    RowCase(
+        "numeric_ids_and_unix_seconds",
+        "Numeric ids are read as strings ('42') and integer times as unix seconds.",
+        (_typed(user=42), _typed(user=43, time=T_UNIX + 60)),
+        {"clean": 2},
+    ),
+    RowCase(
+        "null_numeric_user_id",
+        "A null in a numeric id column is a missing user.",
+        (_typed(user=None),),
+        {"null_or_empty_user_id": 1},
+    ),
+    RowCase(
+        "epoch_zero_unix_time",
+        "Unix time 0 (1970-01-01) is a default, not an event time.",
+        (_typed(time=0),),
+        {"event_time_out_of_range": 1},
+    ),
+    RowCase(
+        "unix_milliseconds_read_as_seconds",
+        "Milliseconds in a column of unix seconds land in the year 56,000: out of range, so the "
+        "unit error is visible instead of silently shifting every event.",
+        (_typed(time=T_UNIX * 1000),),
+        {"event_time_out_of_range": 1},
+    ),
+    RowCase(
+        "null_unix_time",
+        "A null time cannot be placed in the temporal split.",
+        (_typed(time=None),),
+        {"null_event_time": 1},
+    ),
+    RowCase(
+        "nan_and_infinite_doubles",
+        "Real NaN and infinite doubles are quarantined as the parsed ones are; null quantity and "
+        "price mean unknown and pass.",
+        (
+            _typed(quantity=float("nan")),
+            _typed(quantity=float("inf")),
+            _typed(price=float("nan")),
+            _typed(price=float("-inf")),
+            _typed(user=7, quantity=None, price=None),
+        ),
+        {
+            "nan_quantity": 1,
+            "infinite_quantity": 1,
+            "nan_price": 1,
+            "infinite_price": 1,
+            "clean": 1,
+        },
+    ),
+    RowCase(
+        "negative_and_zero_doubles",
+        "The quantity and price rules hold for typed columns too.",
+        (_typed(quantity=-3.0), _typed(quantity=0.0), _typed(price=-0.01), _typed(price=0.0)),
+        {"negative_quantity": 1, "zero_quantity": 1, "negative_price": 1, "clean": 1},
+    ),
+)
+
+_HEADER = "user_id,item_id,event_type,event_time\n"
+_GOOD = f"u1,i1,purchase,{T}\n"
+
+FILE_CASES = (
+    FileCase(
+        "missing_events_path",
+        "A path with nothing at it stops the run, naming the config key and the path.",
+        ("csv", "missing"),
+        r"data\.events_path: no csv data at .*missing",
+        FileNotFoundError,
+    ),
+    FileCase(
+        "empty_parquet_folder",
+        "A folder without data files is nothing to read (Spark cannot even infer a schema).",
+        ("parquet", None),
+        r"data\.events_path: no parquet data at",
+        FileNotFoundError,
+    ),
+    FileCase(
+        "zero_byte_file",
+        "An empty file has no header and no rows: stop, saying so.",
+        ("csv", ""),
+        r"events at .*: the input has no columns and no rows \(an empty file\?\)",
+    ),
+    FileCase(
+        "header_only_file",
+        "Decision: an input without events stops the run (nothing written) rather than replace "
+        "the stage-1 tables with empty ones: for a scheduled job an empty input is an upstream "
+        "failure (an export that did not land), and the error names the input.",
+        ("csv", _HEADER),
+        r"no events in data\.events_path=.*header_only_file.*the input is empty",
+    ),
+    FileCase(
+        "missing_required_column",
+        "Without event_time there is no split: stop, naming the column and its config key.",
+        ("csv", "user_id,item_id,event_type\nu1,i1,purchase\n"),
+        r"required column 'event_time' not found.*data\.columns\.event_time.*"
+        r"columns present: user_id, item_id, event_type",
+    ),
+    FileCase(
+        "mapped_column_missing",
+        "A column named in data.columns that the file lacks is an error naming the key.",
+        ("csv", "customer_id,item_id,event_type,event_time\n" + _GOOD),
+        r"required column 'user_id' not found \(looked for 'customer'; map it with "
+        r"data\.columns\.user_id\)",
+        data={"columns": {"user_id": "customer"}},
+    ),
+    FileCase(
+        "mapping_of_unknown_column",
+        "A data.columns key that is not an event column (a typo) is an error listing them.",
+        ("csv", _HEADER + _GOOD),
+        r"data\.columns maps unknown column\(s\) usr_id; events at .* columns are: user_id",
+        data={"columns": {"usr_id": "user_id"}},
+    ),
+    FileCase(
+        "wrong_type_boolean_quantity",
+        "A boolean is no quantity: stop, naming the column, its key and its type.",
+        (
+            "parquet",
+            {
+                "user_id": ("string", ["u1"]),
+                "item_id": ("string", ["i1"]),
+                "event_type": ("string", ["purchase"]),
+                "event_time": ("int64", [T_UNIX]),
+                "quantity": ("bool", [True]),
+            },
+        ),
+        r"column 'quantity' \(your column 'quantity', mapped by data\.columns\.quantity\) has "
+        r"type boolean, which cannot be read as a number",
+    ),
+    FileCase(
+        "wrong_type_list_user_id",
+        "A list is no id: stop, naming the column and its type.",
+        (
+            "parquet",
+            {
+                "user_id": ("list<string>", [["u1"]]),
+                "item_id": ("string", ["i1"]),
+                "event_type": ("string", ["purchase"]),
+                "event_time": ("int64", [T_UNIX]),
+            },
+        ),
+        r"column 'user_id' .* has type array<string>, which cannot be read as a string",
+    ),
+    FileCase(
+        "wrong_type_boolean_event_time",
+        "A boolean is no time.",
+        (
+            "parquet",
+            {
+                "user_id": ("string", ["u1"]),
+                "item_id": ("string", ["i1"]),
+                "event_type": ("string", ["purchase"]),
+                "event_time": ("bool", [False]),
+            },
+        ),
+        r"column 'event_time' .* has type boolean, which cannot be read as a timestamp",
+    ),
+    FileCase(
+        "missing_catalogue",
+        "A configured catalogue path with nothing at it stops the run, naming the key "
+        "(data.catalogue_path=null runs without a catalogue).",
+        ("csv", _HEADER + _GOOD),
+        r"data\.catalogue_path: no csv data at .*missing",
+        FileNotFoundError,
+        catalogue=("csv", "missing"),
+    ),
+    FileCase(
+        "empty_catalogue",
+        "Decision: a configured catalogue that is empty is a broken export, not 'no catalogue'.",
+        ("csv", _HEADER + _GOOD),
+        r"catalogue at .* is empty; .*data\.catalogue_path=null",
+        catalogue=("csv", "item_id,category\n"),
+    ),
+    FileCase(
+        "catalogue_without_item_id",
+        "The catalogue's key column is required.",
+        ("csv", _HEADER + _GOOD),
+        r"required column 'item_id' not found .*data\.catalogue_columns\.item_id",
+        catalogue=("csv", "sku,category\ni1,Dairy\n"),
+    ),
+    FileCase(
+        "catalogue_with_repeated_ids",
+        "Decision: a repeated catalogue id would give one item two rows in item_index, so it "
+        "stops the run, with examples.",
+        ("csv", _HEADER + _GOOD),
+        r"catalogue at .* has 1 repeated item_id row\(s\) .*e\.g\. 'i1'",
+        catalogue=("csv", "item_id,category\ni1,Dairy\ni1,Bakery\ni2,Dairy\n"),
+    ),
+    FileCase(
+        "catalogue_with_blank_ids",
+        "A catalogue row without an id describes no item.",
+        ("csv", _HEADER + _GOOD),
+        r"catalogue at .* has 1 row\(s\) with a null or empty item_id",
+        catalogue=("csv", "item_id,category\ni1,Dairy\n,Bakery\n"),
+    ),
+    FileCase(
+        "catalogue_of_other_ids",
+        "Decision: a catalogue sharing no item with the events (other id format, wrong column "
+        "mapped) is a mapping error, not a lagging catalogue: stop, showing ids of both.",
+        ("csv", _HEADER + _GOOD),
+        r"no event's item_id is in the catalogue at .*"
+        r"\(events have 'i1'; the catalogue has 'SKU-1'\)",
+        catalogue=("csv", "item_id,category\nSKU-1,Dairy\n"),
+    ),
+    FileCase(
+        "every_event_quarantined",
+        "An input where no event is clean stops with the count per reason (after writing "
+        "events_quarantine, so the rows can be inspected) instead of failing later in the split.",
+        ("csv", _HEADER + "u1,i1,refund,2024-03-01\nu2,i2,refund,2024-03-01\n,i3,view,x\n"),
+        r"every one of the 3 events in data\.events_path=.* was quarantined "
+        r"\(null_or_empty_user_id: 1, unknown_event_type: 2\)",
+        writes_tables=True,
+    ),
+)
+
+CONFIG_CASES = (
+    ConfigCase(
+        "unknown_key",
+        "A typo never falls back to a default: the key and the file are named.",
+        "data:\n  source: files\n  events_path: x\n  evnts_format: csv\n",
+        r"bad\.yaml: unknown config key\(s\) data\.evnts_format",
+    ),
+    ConfigCase(
+        "unknown_section",
+        "An unknown section is an unknown key too.",
+        "agregate:\n  top_n_items: 10\n",
+        r"unknown config key\(s\) agregate",
+    ),
+    ConfigCase(
+        "unknown_choice",
+        "Values from a fixed set list the allowed ones.",
+        "data:\n  source: files\n  events_path: x\n  events_format: json\n",
+        r"data\.events_format must be one of delta, parquet, csv, got 'json'",
+    ),
+    ConfigCase(
+        "files_without_events_path",
+        "data.source=files needs the log's path.",
+        "data:\n  source: files\n",
+        r"data\.events_path must be set when data\.source is files",
+    ),
+    ConfigCase(
+        "wrong_type",
+        "A value of the wrong type is named with the key.",
+        "train:\n  epochs: ten\n",
+        r"train\.epochs must be an integer, got 'ten'",
+    ),
+    ConfigCase(
+        "impossible_fraction",
+        "A split share of 70% leaves no training data.",
+        "aggregate:\n  valid_fraction: 0.7\n",
+        r"aggregate\.valid_fraction has an impossible value: 0\.7",
+    ),
+    ConfigCase(
+        "zero_max_users",
+        "Decision (new check): data.max_users must be positive (null keeps all users); 0 would "
+        "load nothing.",
+        "data:\n  max_users: 0\n",
+        r"data\.max_users has an impossible value: 0",
+    ),
+    ConfigCase(
+        "negative_event_weight",
+        "Decision (new check): an event weight must be positive; a type you do not want belongs "
+        "out of aggregate.event_weights (its events are then quarantined as unknown_event_type).",
+        "aggregate:\n  event_weights: {view: -1.0, purchase: 5.0}\n",
+        r"aggregate\.event_weights\.view must be a positive weight, got -1\.0",
+    ),
+    ConfigCase(
+        "no_event_weights",
+        "Decision (new check): without any event weight every event would be quarantined.",
+        "aggregate:\n  event_weights: {}\n",
+        r"aggregate\.event_weights has an impossible value: \{\}",
+    ),
+    ConfigCase(
+        "non_positive_max_weight",
+        "Decision (new check): a weight cap of 0 would zero every interaction.",
+        "aggregate:\n  max_weight: 0\n",
+        r"aggregate\.max_weight has an impossible value: 0\.0",
+    ),
+)
