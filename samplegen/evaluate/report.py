@@ -305,7 +305,11 @@ def _summary_sentence(verdicts: Sequence[_Verdict], k: int) -> str:
     )
     if counts["undetermined"]:
         sentence += f", undetermined (no CI) on {counts['undetermined']}"
-    return sentence + "."
+    chance = len(verdicts) / 20
+    return (
+        sentence + f". Each CI is 95% on its own, so about {chance:.1f} of {len(verdicts)} "
+        "comparisons would look significant by chance alone."
+    )
 
 
 def _verdict_html(metrics: pd.DataFrame, k: int) -> str:
