@@ -113,7 +113,7 @@ def test_ease_beats_popularity_on_real_data(spark, cfg, pipeline_run):
     assert recall["ease"] > recall["popularity"]
 
 
-def test_spark_als_fold_in_matches_its_own_user_factors(spark):
+def test_spark_als_is_seeded_and_scores_observed_items_higher(spark):
     rng = np.random.default_rng(3)
     interactions = (rng.random((60, 40)) < 0.15).astype(np.float32)
     interactions[:, 0] = 1.0
