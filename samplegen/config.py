@@ -158,12 +158,18 @@ class GanConfig:
 class TabularConfig:
     """The CTGAN-style tabular generator (``train.model: tabular``) over ``samples_ctr``."""
 
+    table: str = setting(
+        "samples_ctr",
+        "table the generator learns: samples_ctr (label_balance) or item_features (catalogue; "
+        "then set the columns, e.g. discrete [category, department, brand], continuous "
+        "[mean_price])",
+    )
     discrete_columns: list[str] = setting(
-        ["department", "brand", "label"], "samples_ctr columns modelled as categories"
+        ["department", "brand", "label"], "columns modelled as categories"
     )
     continuous_columns: list[str] = setting(
         ["price", "user_events", "item_users", "item_purchase_rate", "user_days_since_last"],
-        "samples_ctr columns modelled by mode-specific normalisation",
+        "columns modelled by mode-specific normalisation",
     )
     fit_rows: int = setting(50000, "rows sampled on the driver to fit the column transformer")
     batch_size: int = setting(500, "rows per batch on each process (rounded up to pac)")
@@ -223,7 +229,9 @@ class GenerateConfig:
         "quotas towards target shares of tail items / categories), cross_category (densify "
         "from categories the user has not crossed yet), synthetic_users (new users "
         "from thin users' posteriors), label_balance (minority-label samples_ctr rows from "
-        "train.model=tabular into synthetic_ctr), interpolate (new users between two thin "
+        "train.model=tabular into synthetic_ctr), catalogue (item rows per category from a "
+        "tabular model of item_features into synthetic_items), interpolate (new users between "
+        "two thin "
         "users in latent space; multvae/cvae), new_items (interactions for catalogue items "
         "outside the vocabulary, from a map of their attributes to the model's item rows; "
         "multvae/cvae), or a model-free baseline making new users "
@@ -242,6 +250,9 @@ class GenerateConfig:
         "synthetic_users: decode each new user from a thin seed user's posterior, or from the "
         "model's prior (multvae, cvae; a cvae decodes under the seed user's category mix)",
     )
+    synthetic_items: int = setting(
+        200, "catalogue: synthetic item rows per run, split over categories by balance_power"
+    )
     new_items: int = setting(
         100, "new_items: catalogue items outside the vocabulary that get synthetic users"
     )
@@ -251,8 +262,8 @@ class GenerateConfig:
     tail_share: float = setting(0.5, "long_tail: target share of tail items among drawn items")
     balance_power: float = setting(
         0.5,
-        "category_balance: a category's target share follows its real share to this power "
-        "(0 uniform, 1 as real)",
+        "category_balance and catalogue: a category's target share follows its real share to "
+        "this power (0 uniform, 1 as real)",
     )
     label_target_share: float = setting(
         0.5, "label_balance: share of the rarer label in real + synthetic samples_ctr train rows"
@@ -355,6 +366,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "aggregate.split": ("temporal", "leave_last"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
+    "train.tabular.table": ("samples_ctr", "item_features"),
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": (
         "densify",
@@ -365,6 +377,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
         "interpolate",
         "new_items",
         "label_balance",
+        "catalogue",
         "oversample",
         "mask",
         "substitute",
@@ -525,6 +538,7 @@ def _validate(config: Config) -> None:
         ("generate.synthetic_weight", 0 < config.generate.synthetic_weight <= 1),
         ("generate.synthetic_users", config.generate.synthetic_users > 0),
         ("generate.new_items", config.generate.new_items > 0),
+        ("generate.synthetic_items", config.generate.synthetic_items > 0),
         ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
         ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
         ("generate.head_fraction", 0 < config.generate.head_fraction < 1),

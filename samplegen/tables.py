@@ -187,6 +187,18 @@ SYNTHETIC_CTR = Table(
     ),
     per_run=True,
 )
+SYNTHETIC_ITEMS = Table(
+    "synthetic_items",
+    _schema(
+        *_PROVENANCE,
+        ("item_id", T.StringType(), False),
+        ("category", T.StringType(), True),
+        ("department", T.StringType(), True),
+        ("brand", T.StringType(), True),
+        ("price", T.DoubleType(), True),
+    ),
+    per_run=True,
+)
 AUGMENTED_TRAIN = Table(
     "augmented_train",
     _schema(

@@ -26,8 +26,13 @@ from samplegen.config import Config
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
-from samplegen.evaluate.fidelity import fidelity_metrics, item_counts, record_sizes
-from samplegen.evaluate.report import ReportData, verdict_lines, write_report
+from samplegen.evaluate.fidelity import (
+    fidelity_metrics,
+    item_counts,
+    item_fidelity,
+    record_sizes,
+)
+from samplegen.evaluate.report import ITEM_FIDELITY, ReportData, verdict_lines, write_report
 from samplegen.evaluate.utility import Scorer, dose_rows, frame, slices, utility_rows
 from samplegen.generate import MODEL_STRATEGIES
 from samplegen.models.base import Generator
@@ -35,7 +40,10 @@ from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
+    ITEM_FEATURES,
     SYNTHETIC_INTERACTIONS,
+    SYNTHETIC_ITEMS,
+    Table,
     read_table,
     table_path,
     write_table,
@@ -185,6 +193,59 @@ def other_runs(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, pd.Da
     return out
 
 
+def _has_rows(spark: SparkSession, cfg: Config, table: Table, run_id: str) -> bool:
+    """Whether ``table`` exists and holds rows of ``run_id``."""
+    try:
+        rows = read_table(spark, cfg.lakehouse, table)
+    except FileNotFoundError:
+        return False
+    return not rows.where(F.col("run_id") == run_id).isEmpty()
+
+
+def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
+    """Fidelity of a ``catalogue`` run's synthetic items against the real ``item_features``.
+
+    Rows go to ``eval_metrics`` with ``recommender`` = item_fidelity; the report shows them
+    in its fidelity section, next to the constraint violations the generate stage counted.
+    """
+    result = StageResult(stage="evaluate", run_id=run_id)
+    with stage_timer(result):
+        real = read_table(spark, cfg.lakehouse, ITEM_FEATURES).select(
+            "category", "department", "brand", F.col("mean_price").alias("price")
+        )
+        synthetic = read_table(spark, cfg.lakehouse, SYNTHETIC_ITEMS).where(
+            F.col("run_id") == run_id
+        )
+        real_items, synthetic_items = real.toPandas(), synthetic.toPandas()
+        figures = item_fidelity(real_items, synthetic_items)
+        rows = [
+            {
+                "recommender": ITEM_FIDELITY,
+                "variant": "catalogue",
+                "slice": "all",
+                "metric": metric,
+                "k": None,
+                "value": value,
+                "ci_low": None,
+                "ci_high": None,
+                "n_users": len(synthetic_items),
+                "seed": cfg.generate.seed,
+            }
+            for metric, value in figures.items()
+        ]
+        metrics = frame(rows)
+        result.rows["eval_metrics"] = write_table(
+            _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
+        )
+        summary = {"strategy": "catalogue", "synthetic items": len(synthetic_items)}
+        report = write_report(
+            Path(cfg.reports_root) / run_id, run_id, metrics, summary, cfg.evaluate.k
+        )
+        result.outputs = {"report": str(report)}
+        result.metrics = {ITEM_FIDELITY: figures}
+    return result
+
+
 def _table_frame(spark: SparkSession, metrics: pd.DataFrame, cfg: Config, run_id: str):
     """``metrics`` as a Spark frame of ``eval_metrics`` rows (nulls where a value is missing)."""
     columns = [f.name for f in EVAL_METRICS.schema.fields]
@@ -203,10 +264,15 @@ def _table_frame(spark: SparkSession, metrics: pd.DataFrame, cfg: Config, run_id
 def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     """Score real-only vs augmented training data; write ``eval_metrics`` and the report.
 
+    A ``catalogue`` run (``synthetic_items`` rows, no interactions) gets the fidelity of its
+    items instead (:func:`run_evaluate_items`).
+
     Raises:
         ValueError: when the run has no ``augmented_train`` rows (never generated, or
             ``label_balance``, which writes ``synthetic_ctr`` and is not scored here).
     """
+    if _has_rows(spark, cfg, SYNTHETIC_ITEMS, run_id):
+        return run_evaluate_items(spark, cfg, run_id)
     result = StageResult(stage="evaluate", run_id=run_id)
     augmented_rows = (
         read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == run_id).limit(1)

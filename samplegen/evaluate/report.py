@@ -58,6 +58,8 @@ DOSE_RATIO_METRIC = "synthetic_to_real"
 #: Pseudo-recommenders of the data-quality rows.
 FIDELITY = "fidelity"
 PRIVACY = "privacy"
+#: Rows of a catalogue run: its synthetic items against the real catalogue.
+ITEM_FIDELITY = "item_fidelity"
 
 #: Resolution of every figure; keeps the page around 1 MB with many slices and recommenders.
 DPI = 90
@@ -735,6 +737,15 @@ def _pair(data: ReportData | None, first: str, second: str) -> tuple[np.ndarray,
 def _fidelity_html(metrics: pd.DataFrame, data: ReportData | None) -> str:
     """The fidelity section: the fidelity rows, popularity curves and basket-size histograms."""
     parts = [_family_table_html(metrics, FIDELITY)]
+    if (metrics["recommender"] == ITEM_FIDELITY).any():
+        parts.append(
+            "<h3>Synthetic items</h3>\n"
+            + _family_table_html(metrics, ITEM_FIDELITY)
+            + _note(
+                "Per-column total variation distance (tvd), price KS and the TVD of the "
+                "(department, category) pairs, synthetic items vs the real catalogue."
+            )
+        )
     popularity = _pair(data, "popularity_real", "popularity_synthetic")
     if popularity is None:
         parts.append(_note("No item popularity counts were passed, so no popularity plot."))

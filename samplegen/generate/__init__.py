@@ -13,6 +13,8 @@ from samplegen.augment import make_operator
 from samplegen.config import Config
 from samplegen.generate.augmented import augmented, combined_synthetic
 from samplegen.generate.baselines import augment_users, category_codes
+from samplegen.generate.catalogue import STRATEGY as CATALOGUE_STRATEGY
+from samplegen.generate.catalogue import catalogue_items
 from samplegen.generate.cross_category import cross_category, pair_mix
 from samplegen.generate.densify import densify
 from samplegen.generate.interpolate import MODELS as ENCODER_MODELS
@@ -34,6 +36,7 @@ from samplegen.tables import (
     SAMPLES_CTR,
     SYNTHETIC_CTR,
     SYNTHETIC_INTERACTIONS,
+    SYNTHETIC_ITEMS,
     USER_INDEX,
     read_table,
     table_path,
@@ -55,6 +58,7 @@ MODEL_STRATEGIES = (
     "densify",
     "cross_category",
     "label_balance",
+    CATALOGUE_STRATEGY,
     "new_items",
     *QUOTA_STRATEGIES,
     *NEW_USER_DRAWS,
@@ -100,6 +104,8 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     folder = model_dir(cfg, run_id)
     if cfg.generate.strategy == "label_balance":
         return _run_label_balance(spark, cfg, run_id, result, folder)
+    if cfg.generate.strategy == CATALOGUE_STRATEGY:
+        return _run_catalogue(spark, cfg, run_id, result, folder)
     if cfg.generate.strategy in MODEL_STRATEGIES:
         needs_encoder = cfg.generate.strategy in ("interpolate", "new_items") or (
             cfg.generate.strategy == "synthetic_users" and cfg.generate.synthetic_from == "prior"
@@ -315,16 +321,59 @@ def _run_label_balance(
         rows, result.metrics = label_balance(
             spark, samples, str(folder.resolve()), gen.label_target_share, gen.seed
         )
-        provenance = [
-            F.lit(run_id).alias("run_id"),
-            F.lit(cfg.train.model).alias("model"),
-            F.lit(run_id).alias("model_version"),
-            F.lit(gen.strategy).alias("strategy"),
-            F.lit(gen.seed).cast("long").alias("seed"),
-        ]
         result.rows["synthetic_ctr"] = write_table(
-            rows.select(*provenance, "*"), cfg.lakehouse, SYNTHETIC_CTR, run_id
+            rows.select(*_provenance(cfg, run_id), "*"), cfg.lakehouse, SYNTHETIC_CTR, run_id
         )
         result.outputs = {SYNTHETIC_CTR.name: table_path(cfg.lakehouse, SYNTHETIC_CTR)}
+        result.metrics["strategy"] = gen.strategy
+    return result
+
+
+def _provenance(cfg: Config, run_id: str) -> list:
+    """The provenance columns of a row that is not an interaction (items, CTR samples)."""
+    return [
+        F.lit(run_id).alias("run_id"),
+        F.lit(cfg.train.model).alias("model"),
+        F.lit(run_id).alias("model_version"),
+        F.lit(cfg.generate.strategy).alias("strategy"),
+        F.lit(cfg.generate.seed).cast("long").alias("seed"),
+    ]
+
+
+def _run_catalogue(
+    spark: SparkSession, cfg: Config, run_id: str, result: StageResult, folder: Path
+) -> StageResult:
+    """Synthetic item rows from the tabular model of ``item_features`` into ``synthetic_items``."""
+    tabular = cfg.train.tabular
+    if cfg.train.model != "tabular" or tabular.table != "item_features":
+        raise ValueError(
+            "generate.strategy=catalogue draws item rows and needs train.model=tabular with "
+            "train.tabular.table=item_features"
+        )
+    if "category" not in tabular.discrete_columns:
+        raise ValueError(
+            "generate.strategy=catalogue draws items per category: add category to "
+            "train.tabular.discrete_columns"
+        )
+    if not (folder / "model.pt").exists():
+        raise FileNotFoundError(
+            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
+        )
+    gen = cfg.generate
+    with stage_timer(result):
+        items = read_table(spark, cfg.lakehouse, ITEM_FEATURES)
+        rows, result.metrics = catalogue_items(
+            spark,
+            items,
+            str(folder.resolve()),
+            gen.synthetic_items,
+            gen.balance_power,
+            gen.seed,
+            run_id,
+        )
+        result.rows["synthetic_items"] = write_table(
+            rows.select(*_provenance(cfg, run_id), "*"), cfg.lakehouse, SYNTHETIC_ITEMS, run_id
+        )
+        result.outputs = {SYNTHETIC_ITEMS.name: table_path(cfg.lakehouse, SYNTHETIC_ITEMS)}
         result.metrics["strategy"] = gen.strategy
     return result

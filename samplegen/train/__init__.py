@@ -143,25 +143,30 @@ def _interaction_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str
 
 
 def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
-    """``samples_ctr`` train rows, and the transformer fitted on a seeded sample of them."""
+    """The rows of ``train.tabular.table``, and the transformer fitted on a seeded sample.
+
+    ``samples_ctr`` contributes its train split; ``item_features`` all its rows.
+    """
     from pyspark.sql import functions as F
 
     from samplegen.models.tabular import TabularGAN
-    from samplegen.tables import SAMPLES_CTR, read_table
+    from samplegen.tables import ITEM_FEATURES, SAMPLES_CTR, read_table
 
     tabular = cfg.train.tabular
     columns = [*tabular.discrete_columns, *tabular.continuous_columns]
-    table = read_table(spark, cfg.lakehouse, SAMPLES_CTR)
+    source = SAMPLES_CTR if tabular.table == "samples_ctr" else ITEM_FEATURES
+    table = read_table(spark, cfg.lakehouse, source)
     missing = sorted(set(columns) - set(table.columns))
     if missing:
         raise ValueError(
-            f"samples_ctr has no column(s) {', '.join(missing)} "
+            f"{source.name} has no column(s) {', '.join(missing)} "
             "(train.tabular.discrete_columns / continuous_columns)"
         )
-    rows = table.where(F.col("split") == "train").select(columns)
+    where = ["split", "train"] if source is SAMPLES_CTR else None
+    rows = (table.where(F.col(where[0]) == where[1]) if where else table).select(columns)
     n_rows = rows.count()
     if n_rows == 0:
-        raise ValueError("samples_ctr has no train rows; run aggregate first")
+        raise ValueError(f"{source.name} has no rows to train on; run aggregate first")
     fraction = min(1.0, tabular.fit_rows / n_rows)
     sample = rows.sample(fraction=fraction, seed=cfg.train.seed).toPandas()
     generator = TabularGAN.from_frame(
@@ -180,7 +185,7 @@ def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
         "params": generator.params,
         "files": sorted(table.inputFiles()),
         "columns": columns,
-        "where": ["split", "train"],
+        "where": where,
         "batch_size": tabular.batch_size,
         "validation": None,
     }
