@@ -22,9 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
+from samplegen.evaluate.explain import Explanation, explain
 from samplegen.evaluate.report import DIFF_VARIANT, METRIC_COLUMNS, ReportData, write_report
+from samplegen.models import make_generator
 
 TIMEOUT_S = 60
 K = 20
@@ -35,7 +38,15 @@ FIGURE_IDS = {
     "plot-popularity",
     "plot-basket-size",
     "plot-dcr",
+    "plot-user-map",
 }
+#: Tables of the explain section and the catalogue's item fidelity.
+TABLE_IDS = (
+    "neighbours-table",
+    "category-shift-table",
+    "latent-directions-table",
+    "item_fidelity-table",
+)
 EVIL_SLICE = "category:<script>alert('x')</script>"
 FLAGS = [
     "--headless",
@@ -152,7 +163,32 @@ def _metrics() -> pd.DataFrame:
         rows.append(("ease", dose, "all", "synthetic_to_real", None, ratio, nan, nan, nan, nan))
     rows.append(("fidelity", "vae", "all", "popularity_tvd", None, 0.1, nan, nan, nan, nan))
     rows.append(("privacy", "vae", "all", "mia_auc", None, 0.51, nan, nan, nan, nan))
+    rows.append(("item_fidelity", "catalogue", "all", "ks:price", None, 0.2, nan, nan, nan, nan))
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def _explanation() -> Explanation:
+    """What the generator learned, from a tiny Mult-VAE: the map and the three tables."""
+    rng = np.random.default_rng(4)
+    n_items, names = 40, ["dairy", "<b>produce</b>", "bakery", "deli"]
+    item_category = np.arange(n_items) % len(names)
+
+    def records(n: int) -> list[np.ndarray]:
+        return [np.sort(rng.choice(n_items, rng.integers(2, 10), replace=False)) for _ in range(n)]
+
+    torch.manual_seed(0)
+    model = make_generator("multvae", {"n_items": n_items, "hidden_dims": [16, 6]})
+    return explain(
+        records(60),
+        records(20),
+        records(20),
+        n_items,
+        item_category,
+        names,
+        seed=0,
+        targets={"dairy": 0.3},
+        model=model,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +201,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         basket_synthetic=rng.poisson(7, 300),
         dcr_synthetic=rng.gamma(3.0, 1.0, 300),
         dcr_holdout=rng.gamma(3.5, 1.0, 100),
+        explanation=_explanation(),
     )
     out = tmp_path_factory.mktemp("reports") / "run-browser"
     return write_report(out, "run-browser", _metrics(), {"strategy": "vae"}, K, data)
@@ -184,6 +221,10 @@ def test_report_dom_in_chromium(report, tmp_path):
     for figure_id in FIGURE_IDS:
         assert f'<figure id="{figure_id}">' in dom, figure_id
     assert dom.count("<img ") == len(FIGURE_IDS)
+    for table_id in TABLE_IDS:
+        assert f'id="{table_id}"' in dom, table_id
+    assert '<section id="explain">' in dom
+    assert "<b>produce</b>" not in dom  # a category name is text, never markup
     # The escaped slice name is text in the parsed page, never an element.
     assert "<script" not in dom
     assert "category:&lt;script&gt;" in dom
