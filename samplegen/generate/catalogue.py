@@ -13,9 +13,9 @@ Every drawn row is checked against the constraints a catalogue user expects:
 - ``price_out_of_range``: the price is positive and within the real prices' bounds.
 
 Rows that break a constraint are counted by the first one they break and never written; the
-category is drawn again (up to :data:`MAX_ROUNDS` rounds) until its quota is met. Each
-category's rows are drawn in one task seeded from ``(run seed, category)``, so a retried task
-writes the same rows.
+category is drawn again, :data:`OVERDRAW` rows per missing one (up to :data:`MAX_ROUNDS`
+rounds), until its quota is met. Each category's rows are drawn in one task seeded from
+``(run seed, category)``, so a retried task writes the same rows.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ STRATEGY = "catalogue"
 STREAM_TAG = 11
 #: Draws per category before a quota counts as not met.
 MAX_ROUNDS = 5
+#: After the first round, rows drawn per missing row.
+OVERDRAW = 8
 #: Constraint names, in the order rows are checked.
 CONSTRAINTS = ("unknown_value", "unknown_pair", "price_out_of_range")
 #: Columns of a drawn row (before provenance and the item id).
@@ -121,7 +123,9 @@ def draw_category(
         if valid >= quota:
             break
         stream = np.random.SeedSequence([seed, STREAM_TAG, rank, round_]).generate_state(1)[0]
-        drawn = generator.sample(quota - valid, seed=int(stream), condition={"category": category})
+        # Later rounds draw more than is missing: the acceptance rate was below one.
+        size = quota - valid if round_ == 0 else min(OVERDRAW * (quota - valid) + 16, 50 * quota)
+        drawn = generator.sample(size, seed=int(stream), condition={"category": category})
         drawn = drawn.rename(columns={"mean_price": "price"})
         for column in ("department", "brand", "price"):
             if column not in drawn.columns:
@@ -175,7 +179,8 @@ def catalogue_items(
     drawn = spark.range(len(plan), numPartitions=max(1, min(len(plan), 8))).mapInPandas(
         draw, schema=DRAWN_SCHEMA
     )
-    drawn = drawn.localCheckpoint()  # one draw, counted and written from the same rows
+    # Kept for the count and the rows; draws are seeded, so a recomputed partition is equal.
+    drawn = drawn.persist()
     violations = {
         r["violation"]: int(r["count"])
         for r in drawn.where(F.col("violation").isNotNull()).groupBy("violation").count().collect()
@@ -192,6 +197,9 @@ def catalogue_items(
         "brand",
         "price",
     )
+    # Item rows are few (a catalogue, not a log): collected once, so the draw can be released.
+    kept = spark.createDataFrame(kept.toPandas(), schema=kept.schema)
+    drawn.unpersist()
     written = {r["category"]: int(r["count"]) for r in kept.groupBy("category").count().collect()}
     metrics: dict[str, object] = {
         "synthetic_items_target": total,
