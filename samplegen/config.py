@@ -253,6 +253,9 @@ class GenerateConfig:
     synthetic_items: int = setting(
         200, "catalogue: synthetic item rows per run, split over categories by balance_power"
     )
+    catalogue_price_range: list[float] = setting(
+        [], "catalogue: [low, high] prices a synthetic item may have (empty: the real bounds)"
+    )
     new_items: int = setting(
         100, "new_items: catalogue items outside the vocabulary that get synthetic users"
     )
@@ -539,6 +542,16 @@ def _validate(config: Config) -> None:
         ("generate.synthetic_users", config.generate.synthetic_users > 0),
         ("generate.new_items", config.generate.new_items > 0),
         ("generate.synthetic_items", config.generate.synthetic_items > 0),
+        (
+            "generate.catalogue_price_range",
+            not config.generate.catalogue_price_range
+            or (
+                len(config.generate.catalogue_price_range) == 2
+                and 0
+                < config.generate.catalogue_price_range[0]
+                < config.generate.catalogue_price_range[1]
+            ),
+        ),
         ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
         ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
         ("generate.head_fraction", 0 < config.generate.head_fraction < 1),

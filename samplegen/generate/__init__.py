@@ -370,6 +370,7 @@ def _run_catalogue(
             gen.balance_power,
             gen.seed,
             run_id,
+            gen.catalogue_price_range,
         )
         result.rows["synthetic_items"] = write_table(
             rows.select(*_provenance(cfg, run_id), "*"), cfg.lakehouse, SYNTHETIC_ITEMS, run_id

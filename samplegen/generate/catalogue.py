@@ -10,7 +10,8 @@ Every drawn row is checked against the constraints a catalogue user expects:
 
 - ``unknown_value``: every categorical value is one the real catalogue has;
 - ``unknown_pair``: the (department, category) pair exists in the real catalogue;
-- ``price_out_of_range``: the price is positive and within the real prices' bounds.
+- ``price_out_of_range``: the price is positive and within the real prices' bounds, or within
+  ``generate.catalogue_price_range`` when that is set.
 
 Rows that break a constraint are counted by the first one they break and never written; the
 category is drawn again, :data:`OVERDRAW` rows per missing one (up to :data:`MAX_ROUNDS`
@@ -20,7 +21,7 @@ rounds), until its quota is met. Each category's rows are drawn in one task seed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +65,19 @@ class CatalogueRules:
     price_high: float
 
     @classmethod
-    def from_items(cls, items: pd.DataFrame) -> CatalogueRules:
-        """Vocabularies, department-category pairs and price bounds of the real items."""
+    def from_items(cls, items: pd.DataFrame, price_range: Sequence[float] = ()) -> CatalogueRules:
+        """Vocabularies and department-category pairs of the real items, and the price bounds.
+
+        The bounds are ``price_range`` (low, high) when given, else the real items' lowest and
+        highest positive prices.
+        """
         prices = items["mean_price"].dropna()
         prices = prices[prices > 0]
+        if price_range:
+            low, high = (float(p) for p in price_range)
+        else:
+            low = float(prices.min()) if len(prices) else 0.0
+            high = float(prices.max()) if len(prices) else float("inf")
         return cls(
             values={
                 c: frozenset(items[c].dropna().astype(str))
@@ -76,8 +86,8 @@ class CatalogueRules:
             pairs=frozenset(
                 zip(items["department"].astype(str), items["category"].astype(str), strict=True)
             ),
-            price_low=float(prices.min()) if len(prices) else 0.0,
-            price_high=float(prices.max()) if len(prices) else float("inf"),
+            price_low=low,
+            price_high=high,
         )
 
     def violation(self, row: pd.Series) -> str | None:
@@ -154,15 +164,17 @@ def catalogue_items(
     power: float,
     seed: int,
     run_id: str,
+    price_range: Sequence[float] = (),
 ) -> tuple[DataFrame, dict[str, object]]:
     """Valid synthetic items ``(item_id, category, department, brand, price)`` and figures.
 
     Item ids are ``syn-item:<run_id>:<n>``, numbered category by category (largest real
     category first). The figures: each category's quota and real share, the rows written per
-    category, and the violations per constraint (drawn but never written).
+    category, and the violations per constraint (drawn but never written). ``price_range``
+    overrides the real price bounds (see :meth:`CatalogueRules.from_items`).
     """
     frame = items.select("category", "department", "brand", "mean_price").toPandas()
-    rules = CatalogueRules.from_items(frame)
+    rules = CatalogueRules.from_items(frame, price_range)
     counts = frame["category"].dropna().astype(str).value_counts().sort_index()
     counts = counts.sort_values(ascending=False, kind="stable")
     per_category = quotas(counts, total, power)

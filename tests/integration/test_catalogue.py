@@ -47,6 +47,9 @@ def test_rules_name_the_first_broken_constraint():
     assert rules.violation(row(price=0.5)) == "price_out_of_range"
     assert rules.violation(row(price=-1.0)) == "price_out_of_range"
     assert rules.violation(row(price=None)) == "price_out_of_range"
+    configured = CatalogueRules.from_items(real, price_range=[0.25, 10.0])
+    assert configured.violation(row(price=0.5)) is None  # below the real bounds, allowed
+    assert configured.violation(row(price=12.0)) == "price_out_of_range"
 
 
 def test_catalogue_items_meet_constraints_and_quotas(spark, cfg, pipeline_run, tmp_path):
