@@ -33,7 +33,14 @@ from samplegen.evaluate.fidelity import (
     record_sizes,
 )
 from samplegen.evaluate.report import ITEM_FIDELITY, ReportData, verdict_lines, write_report
-from samplegen.evaluate.utility import Scorer, dose_rows, frame, slices, utility_rows
+from samplegen.evaluate.utility import (
+    Scorer,
+    dose_rows,
+    frame,
+    metric_row,
+    slices,
+    utility_rows,
+)
 from samplegen.generate import MODEL_STRATEGIES
 from samplegen.models.base import Generator
 from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
@@ -60,7 +67,7 @@ def synthetic_quality(
     data: EvalData, cfg: Config, strategy: str
 ) -> tuple[list[dict[str, object]], ReportData]:
     """Fidelity and privacy rows (``recommender`` = fidelity / privacy) and the plot arrays."""
-    fidelity_records, privacy_records = data.records()
+    fidelity_records, privacy_records = data.records
     seed = cfg.evaluate.seed
     rng = np.random.default_rng(seed)
     limit = cfg.evaluate.privacy_records
@@ -86,18 +93,16 @@ def synthetic_quality(
     for family, values in (("fidelity", fidelity), ("privacy", disclosure.metrics)):
         for metric, value in values.items():
             rows.append(
-                {
-                    "recommender": family,
-                    "variant": strategy,
-                    "slice": "all",
-                    "metric": metric,
-                    "k": None,
-                    "value": float(value),
-                    "ci_low": None,
-                    "ci_high": None,
-                    "n_users": len(fidelity_records),
-                    "seed": seed,
-                }
+                metric_row(
+                    family,
+                    strategy,
+                    "all",
+                    metric,
+                    None,
+                    float(value),
+                    n_users=len(fidelity_records),
+                    seed=seed,
+                )
             )
     plots = ReportData(
         popularity_real=item_counts(data.train_items, n_columns),
@@ -137,7 +142,7 @@ def explanation(data: EvalData, cfg: Config, run_id: str, strategy: str) -> Expl
     from the generate stage's metrics in the run's manifest, the model from its folder.
     """
     started = time.perf_counter()
-    trained_on, written = data.records()
+    trained_on, written = data.records
     generate = read_manifest(cfg.reports_root, run_id).get("stages", {}).get("generate", {})
     model, model_note = _run_model(cfg, run_id, strategy)
     n_columns = data.real.shape[1]
@@ -219,18 +224,16 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
         real_items, synthetic_items = real.toPandas(), synthetic.toPandas()
         figures = item_fidelity(real_items, synthetic_items)
         rows = [
-            {
-                "recommender": ITEM_FIDELITY,
-                "variant": "catalogue",
-                "slice": "all",
-                "metric": metric,
-                "k": None,
-                "value": value,
-                "ci_low": None,
-                "ci_high": None,
-                "n_users": len(synthetic_items),
-                "seed": cfg.generate.seed,
-            }
+            metric_row(
+                ITEM_FIDELITY,
+                "catalogue",
+                "all",
+                metric,
+                None,
+                value,
+                n_users=len(synthetic_items),
+                seed=cfg.generate.seed,
+            )
             for metric, value in figures.items()
         ]
         metrics = frame(rows)

@@ -7,6 +7,7 @@ and synthetic ones at their stored weight, so a synthetic row counts for less th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,7 @@ class EvalData:
         """Train items per user (the activity the user slices are cut on)."""
         return np.array([len(items) for items in self.train_items])
 
+    @cached_property
     def records(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The run's synthetic records, as fidelity sees them and as privacy sees them.
 

@@ -94,7 +94,7 @@ def _per_user(
     return values
 
 
-def _row(
+def metric_row(
     recommender: str,
     variant: str,
     slice_name: str,
@@ -234,7 +234,7 @@ def _slice_rows(
                 continue
             low, high = bootstrap_ci(per, samples, seed)
             rows.append(
-                _row(
+                metric_row(
                     name, variant, slice_name, metric, k, float(np.nanmean(per)), low, high, n, seed
                 )
             )
@@ -242,13 +242,15 @@ def _slice_rows(
         n = int((np.isfinite(real) & np.isfinite(augmented)).sum())
         if n:
             diff, low, high = paired_bootstrap_ci(real, augmented, samples, seed)
-            rows.append(_row(name, DIFF_VARIANT, slice_name, metric, k, diff, low, high, n, seed))
+            rows.append(
+                metric_row(name, DIFF_VARIANT, slice_name, metric, k, diff, low, high, n, seed)
+            )
     if members.items is None:
         for variant in VARIANTS:
             coverage = catalogue_coverage(tops[variant][members.users, :k], data.n_items)
             n = int(members.users.sum())
             rows.append(
-                _row(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
+                metric_row(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
             )
     return rows
 
@@ -286,12 +288,12 @@ def dose_rows(
         diff, low, high = paired_bootstrap_ci(real, per["ndcg"], settings.bootstrap_samples, seed)
         variant = f"dose={ratio:g}"
         n = int(np.isfinite(real).sum())
-        rows.append(_row(name, variant, "all", "ndcg", k, diff, low, high, n, seed))
+        rows.append(metric_row(name, variant, "all", "ndcg", k, diff, low, high, n, seed))
         added = np.count_nonzero(training) - n_real
-        rows.append(_row(name, variant, "all", "synthetic_to_real", None, added / n_real))
+        rows.append(metric_row(name, variant, "all", "synthetic_to_real", None, added / n_real))
     return rows
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
     """Rows as a frame with the metrics columns in order."""
-    return pd.DataFrame(rows, columns=list(_row("", "", "", "", None, 0.0)))
+    return pd.DataFrame(rows, columns=list(metric_row("", "", "", "", None, 0.0)))

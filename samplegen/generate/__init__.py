@@ -116,10 +116,7 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
                 f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
                 f"train.model in {', '.join(models)}, not {cfg.train.model!r}"
             )
-        if not (folder / "model.pt").exists():
-            raise FileNotFoundError(
-                f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-            )
+        _require_model(folder, run_id)
     lake = cfg.lakehouse
     gen = cfg.generate
     with stage_timer(result):
@@ -147,6 +144,14 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "augmented_from_runs": runs,
         }
     return result
+
+
+def _require_model(folder: Path, run_id: str) -> None:
+    """Stop with what to run when ``run_id`` has no trained model in ``folder``."""
+    if not (folder / "model.pt").exists():
+        raise FileNotFoundError(
+            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
+        )
 
 
 def _next_index(index: DataFrame, column: str) -> int:
@@ -311,10 +316,7 @@ def _run_label_balance(
             "generate.strategy=label_balance draws samples_ctr rows and needs "
             f"train.model=tabular, not {cfg.train.model!r}"
         )
-    if not (folder / "model.pt").exists():
-        raise FileNotFoundError(
-            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-        )
+    _require_model(folder, run_id)
     gen = cfg.generate
     with stage_timer(result):
         samples = read_table(spark, cfg.lakehouse, SAMPLES_CTR)
@@ -355,10 +357,7 @@ def _run_catalogue(
             "generate.strategy=catalogue draws items per category: add category to "
             "train.tabular.discrete_columns"
         )
-    if not (folder / "model.pt").exists():
-        raise FileNotFoundError(
-            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-        )
+    _require_model(folder, run_id)
     gen = cfg.generate
     with stage_timer(result):
         items = read_table(spark, cfg.lakehouse, ITEM_FEATURES)
