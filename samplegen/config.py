@@ -191,7 +191,7 @@ class TrainConfig:
     )
     text_condition: bool = setting(
         False,
-        "cvae: also condition on the mean text embedding of the user's items (needs "
+        "cvae, gan: also condition on the mean text embedding of the user's items (needs "
         "aggregate.text_embeddings=true)",
     )
     validation_k: int = setting(
@@ -236,7 +236,9 @@ class GenerateConfig:
         "outside the vocabulary, from a map of their attributes to the model's item rows; "
         "multvae/cvae), or a model-free baseline making new users "
         "from thin users: oversample (copies; needs privacy_filter=false), mask (a share of "
-        "the items) or substitute (items swapped within their category)",
+        "the items), substitute (items swapped within their category), crop (a stretch of "
+        "the items in time order) or reorder (a stretch of them shuffled; same items, so "
+        "needs privacy_filter=false)",
     )
     max_user_items: int = setting(
         20, "users with fewer train items than this are densified / seed synthetic users"
@@ -271,9 +273,13 @@ class GenerateConfig:
     label_target_share: float = setting(
         0.5, "label_balance: share of the rarer label in real + synthetic samples_ctr train rows"
     )
-    mask_keep: float = setting(0.5, "mask: share of the seed user's items a new user keeps")
+    mask_keep: float = setting(
+        0.5, "mask and crop: share of the seed user's items a new user keeps"
+    )
     substitute_share: float = setting(
-        0.5, "substitute: share of the seed user's items swapped for same-category items"
+        0.5,
+        "substitute: share of the seed user's items swapped for same-category items; reorder: "
+        "share of the time-ordered items whose order is shuffled",
     )
     synthetic_weight: float = setting(0.5, "weight of a synthetic interaction (real ones: 1)")
     privacy_filter: bool = setting(
@@ -384,6 +390,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
         "oversample",
         "mask",
         "substitute",
+        "crop",
+        "reorder",
     ),
 }
 
@@ -500,9 +508,9 @@ def _validate(config: Config) -> None:
         value = _lookup(config, key)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
-    if config.train.text_condition and config.train.model != "cvae":
+    if config.train.text_condition and config.train.model not in ("cvae", "gan"):
         raise ConfigError(
-            f"train.text_condition applies to train.model=cvae, not {config.train.model!r}"
+            f"train.text_condition applies to train.model=cvae or gan, not {config.train.model!r}"
         )
     if config.data.source == "files" and not config.data.events_path:
         raise ConfigError("data.events_path must be set when data.source is files")
@@ -589,10 +597,11 @@ def _validate(config: Config) -> None:
             )
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
-    if config.generate.strategy == "oversample" and config.generate.privacy_filter:
+    if config.generate.strategy in ("oversample", "reorder") and config.generate.privacy_filter:
         raise ConfigError(
-            "generate.strategy=oversample writes exact copies of real users, which the privacy "
-            "filter drops; set generate.privacy_filter=false to allow them explicitly"
+            f"generate.strategy={config.generate.strategy} writes real users' item sets "
+            "unchanged, which the privacy filter drops; set generate.privacy_filter=false to "
+            "allow them explicitly"
         )
     if config.aggregate.training_files < config.train.num_processes:
         raise ConfigError(

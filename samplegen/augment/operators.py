@@ -1,12 +1,14 @@
 """Non-generative augmentation: new users made from one real user's items, without a model.
 
 These are the baselines a generator has to beat, and strategies in their own right. Each
-operator takes one real user's items (sorted item indices) and that row's random generator,
-and returns the new user's items, sorted and distinct. They are plain numpy so they can be
-checked by hand; :mod:`samplegen.augment` runs them in Spark like the model strategies.
+operator takes one real user's items and that row's random generator, and returns the new
+user's items. They are plain numpy so they can be checked by hand; :mod:`samplegen.augment`
+runs them in Spark like the model strategies.
 
-Session reordering, the third classic sequence operator, has no meaning here: interaction
-rows are item sets, not sequences.
+Set operators (``oversample``, ``mask``, ``substitute``) read the user's item indices in any
+order and return them sorted. Sequence operators (``crop``, ``reorder``, as in CL4SRec, Xie
+et al. 2022) read the user's items in time order (first interaction first) and return a
+sequence in time order, which the synthetic row keeps.
 """
 
 from __future__ import annotations
@@ -54,3 +56,35 @@ def substitute(
             chosen.discard(int(item))
             chosen.add(int(rng.choice(pool)))
     return np.asarray(sorted(chosen), dtype=np.int32)
+
+
+def crop(sequence: np.ndarray, rng: np.random.Generator, keep: float) -> np.ndarray:
+    """Crop: a contiguous window of ``keep`` of the time-ordered items (at least one).
+
+    Unlike :func:`mask`, the new user keeps one stretch of the history: what the real user
+    did in a period, sessions intact.
+    """
+    sequence = np.asarray(sequence, dtype=np.int32)
+    size = min(len(sequence), max(1, round(keep * len(sequence))))
+    start = int(rng.integers(0, len(sequence) - size + 1))
+    return sequence[start : start + size].copy()
+
+
+def reorder(sequence: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """Reorder: the items of a contiguous window of ``share`` of the sequence shuffled.
+
+    The set of items is the real user's (the privacy filter drops such copies, so this
+    operator needs it off); only the order inside the window changes. A window of at least
+    two items is shuffled until its order differs, when its items allow it.
+    """
+    sequence = np.asarray(sequence, dtype=np.int32).copy()
+    size = min(len(sequence), max(2, round(share * len(sequence))))
+    if size < 2:
+        return sequence
+    start = int(rng.integers(0, len(sequence) - size + 1))
+    window = sequence[start : start + size]
+    shuffled = rng.permutation(window)
+    while np.array_equal(shuffled, window) and len(np.unique(window)) > 1:
+        shuffled = rng.permutation(window)
+    sequence[start : start + size] = shuffled
+    return sequence

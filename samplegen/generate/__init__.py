@@ -9,7 +9,7 @@ import numpy as np
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from samplegen.augment import make_operator
+from samplegen.augment import SEQUENCE_OPERATORS, make_operator
 from samplegen.config import Config
 from samplegen.generate.augmented import augmented, combined_synthetic
 from samplegen.generate.baselines import augment_users, category_codes
@@ -21,6 +21,7 @@ from samplegen.generate.interpolate import MODELS as ENCODER_MODELS
 from samplegen.generate.interpolate import interpolate_users
 from samplegen.generate.label_balance import label_balance
 from samplegen.generate.new_items import new_items, plan_new_items
+from samplegen.generate.new_users import in_time_order
 from samplegen.generate.privacy import privacy_filter
 from samplegen.generate.quotas import STRATEGIES as QUOTA_STRATEGIES
 from samplegen.generate.quotas import group_shares, item_groups, quota_densify, target_mix
@@ -30,6 +31,7 @@ from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     CATALOGUE,
+    EVENTS_CLEAN,
     INTERACTIONS,
     ITEM_FEATURES,
     ITEM_INDEX,
@@ -200,8 +202,17 @@ def _draw(
             **(options if gen.strategy == SYNTHETIC_USERS else {}),
         )
     else:
-        categories, _ = category_codes(read_table(spark, cfg.lakehouse, ITEM_INDEX))
+        item_index = read_table(spark, cfg.lakehouse, ITEM_INDEX)
+        categories, _ = category_codes(item_index)
         operator = make_operator(gen.strategy, gen.mask_keep, gen.substitute_share, categories)
+        time_order = None
+        if gen.strategy in SEQUENCE_OPERATORS:
+            events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN)
+            user_index = read_table(spark, cfg.lakehouse, USER_INDEX)
+
+            def time_order(seeds: DataFrame) -> DataFrame:
+                return in_time_order(seeds, events, user_index, item_index)
+
         rows = augment_users(
             real,
             gen.strategy,
@@ -212,6 +223,7 @@ def _draw(
             gen.synthetic_weight,
             gen.seed,
             run_id,
+            time_order,
         )
     rows = rows.localCheckpoint()
     if not gen.privacy_filter:

@@ -7,7 +7,7 @@ of drawing from a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -46,8 +46,13 @@ def augment_users(
     weight: float,
     seed: int,
     run_id: str,
+    time_order: Callable[[DataFrame], DataFrame] | None = None,
 ) -> DataFrame:
-    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` made by ``operator``."""
+    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` made by ``operator``.
+
+    ``time_order`` (for sequence operators) puts each seed user's items in time order, see
+    :func:`samplegen.generate.new_users.in_time_order`; the operator's output order is kept.
+    """
     tag = OPERATOR_TAGS[operator_name]
 
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -59,4 +64,6 @@ def augment_users(
             yield new_user_rows(list(batch["n"]), baskets, run_id, first_user_idx, weight)
 
     rows = seed_users(thin_segment(train, segment_max_items), n_users, seed, tag)
+    if time_order is not None:
+        rows = time_order(rows)
     return rows.mapInPandas(apply, schema=SCHEMA)

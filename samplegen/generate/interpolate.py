@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
 from samplegen.generate.new_users import (
@@ -69,7 +70,7 @@ def interpolate_users(
 
     first = seed_users(segment, n_users, seed, FIRST_TAG)
     second = seed_users(segment, n_users, seed, SECOND_TAG)
-    pairs = first.withColumnRenamed("item_idx", "items_a").join(
-        second.withColumnRenamed("item_idx", "items_b"), "n"
+    pairs = first.select("n", F.col("item_idx").alias("items_a")).join(
+        second.select("n", F.col("item_idx").alias("items_b")), "n"
     )
     return pairs.mapInPandas(sample_partition, schema=SCHEMA)

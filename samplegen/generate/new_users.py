@@ -39,17 +39,53 @@ def basket_sizes(users: DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def seed_users(segment: DataFrame, n_users: int, seed: int, tag: int) -> DataFrame:
-    """Rows ``(n, item_idx)``: for each new user ``n``, the items of its seed user.
+    """Rows ``(n, user_idx, item_idx)``: for each new user ``n``, its seed user and their items.
 
     The seed user is a user of ``segment`` (see :func:`thin_segment`) picked by a hash of
     ``(seed, tag, n)``.
     """
     numbered = segment.select(
-        (F.row_number().over(Window.orderBy("user_idx")) - 1).alias("slot"), "item_idx"
+        (F.row_number().over(Window.orderBy("user_idx")) - 1).alias("slot"),
+        "user_idx",
+        "item_idx",
     ).localCheckpoint()
     slot = F.pmod(F.xxhash64(F.lit(seed), F.lit(tag), F.col("id")), F.lit(numbered.count()))
     wanted = segment.sparkSession.range(n_users).select(F.col("id").alias("n"), slot.alias("slot"))
-    return wanted.join(numbered, "slot").select("n", "item_idx")
+    return wanted.join(numbered, "slot").select("n", "user_idx", "item_idx")
+
+
+def in_time_order(
+    seeds: DataFrame, events: DataFrame, user_index: DataFrame, item_index: DataFrame
+) -> DataFrame:
+    """``seeds`` with each seed user's ``item_idx`` put in time order.
+
+    An item's time is the user's first clean event with it, ties broken by index. Only the
+    seed users' events are read. The items stay the seed's train items: an item the user met
+    only later is left out, and one with no clean event (none expected) goes last.
+
+    Args:
+        seeds: rows ``(n, user_idx, item_idx)`` from :func:`seed_users`.
+        events: ``events_clean``.
+        user_index: ``user_index`` (``user_id`` -> ``user_idx``).
+        item_index: ``item_index`` (``item_id`` -> ``item_idx``).
+    """
+    seed_ids = seeds.select("user_idx").distinct().join(user_index, "user_idx")
+    first_seen = (
+        events.join(seed_ids.select("user_id", "user_idx"), "user_id")
+        .join(item_index.select("item_id", "item_idx"), "item_id")
+        .groupBy("user_idx", "item_idx")
+        .agg(F.min("event_time").alias("first_time"))
+    )
+    visits = first_seen.groupBy("user_idx").agg(
+        F.array_sort(F.collect_list(F.struct("first_time", "item_idx"))).alias("visits")
+    )
+    train_items = F.col("item_idx")
+    ordered = F.filter(F.col("visits.item_idx"), lambda item: F.array_contains(train_items, item))
+    return seeds.join(visits, "user_idx", "left").select(
+        "n",
+        "user_idx",
+        F.array_union(F.coalesce(ordered, train_items), train_items).alias("item_idx"),
+    )
 
 
 def new_user_rows(

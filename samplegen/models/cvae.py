@@ -16,14 +16,21 @@ implies the profile ``mix @ category_text``, each category's mean item embedding
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from samplegen.models.multvae import MultVAE, MultVAEModule
-from samplegen.models.sampling import category_matrix, category_mix, draw_items, normal_rows
+from samplegen.models.sampling import (
+    category_matrix,
+    category_mix,
+    draw_items,
+    implied_text_profile,
+    item_text_of,
+    normal_rows,
+    text_profile,
+)
 
 
 class ConditionalVAEModule(MultVAEModule):
@@ -57,16 +64,14 @@ class ConditionalVAEModule(MultVAEModule):
         mix = category_mix(x, self.category_matrix)
         if self.item_text.shape[1] == 0:
             return mix
-        profile = (x @ self.item_text) / x.sum(dim=1, keepdim=True).clamp_min(1.0)
-        return torch.cat([mix, profile], dim=1)
+        return torch.cat([mix, text_profile(x, self.item_text)], dim=1)
 
     def condition_for_mix(self, mix: torch.Tensor) -> torch.Tensor:
         """The condition of a target category ``mix``: the mix and the profile it implies."""
         if self.item_text.shape[1] == 0:
             return mix
-        counts = self.category_matrix.sum(0).clamp_min(1.0)[:, None]
-        category_text = (self.category_matrix.T @ self.item_text) / counts
-        return torch.cat([mix, mix @ category_text], dim=1)
+        implied = implied_text_profile(mix, self.category_matrix, self.item_text)
+        return torch.cat([mix, implied], dim=1)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits, mu and logvar, all conditioned on the category mix of ``x``."""
@@ -95,18 +100,8 @@ class ConditionalVAE(MultVAE):
                 f"cvae needs one category per item: {len(self.item_categories)} categories "
                 f"for {params['n_items']} items"
             )
-        self.item_text = self._item_text(params)
+        self.item_text = item_text_of(params)
         super().__init__(params)
-
-    @staticmethod
-    def _item_text(params: dict[str, Any]) -> np.ndarray | None:
-        text_dim = int(params.get("text_dim", 0))
-        if text_dim == 0:
-            return None
-        source = params.get("item_text_file")
-        if source and Path(source).exists():
-            return np.load(source).astype(np.float32)
-        return np.zeros((int(params["n_items"]), text_dim), dtype=np.float32)
 
     def build_module(self) -> ConditionalVAEModule:
         """The conditional network described by :attr:`params`."""

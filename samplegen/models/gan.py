@@ -9,10 +9,11 @@ and a zero-reconstruction penalty (``zr_weight``) pushes them further down. The 
 objective is the Wasserstein loss with a gradient penalty (Gulrajani et al., 2017) and
 ``critic_steps`` critic updates per generator update.
 
-Here the condition is the user's vector joined with its category mix, and the generator also
-reads a noise vector so that repeated draws for one user differ. Sampling draws items in
-proportion to the generator's output for a user, optionally under another category mix and
-with per-category quotas.
+Here the condition is the user's vector joined with its category mix (and, with ``text_dim``
+> 0, its text profile: the mean text embedding of its items, as for the cvae), and the
+generator also reads a noise vector so that repeated draws for one user differ. Sampling draws
+items in proportion to the generator's output for a user, optionally under another category mix
+and with per-category quotas.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ import torch
 from torch import nn
 
 from samplegen.models.base import InteractionGenerator, StepTerms, synced_step
-from samplegen.models.sampling import category_matrix, category_mix, draw_items, normal_rows
+from samplegen.models.sampling import (
+    category_matrix,
+    category_mix,
+    draw_items,
+    implied_text_profile,
+    item_text_of,
+    normal_rows,
+    text_profile,
+)
 
 
 def _mlp(dims: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -46,19 +55,36 @@ class ConditionalWGANModule(nn.Module):
         noise_dim: int,
         generator_dims: list[int],
         critic_dims: list[int],
+        item_text: np.ndarray | None = None,
     ) -> None:
         super().__init__()
         self.noise_dim = noise_dim
-        condition_dim = n_items + n_categories
+        text_dim = 0 if item_text is None else item_text.shape[1]
+        condition_dim = n_items + n_categories + text_dim
         self.generator = _mlp([noise_dim + condition_dim, *generator_dims, n_items], nn.ReLU)
         self.critic = _mlp([n_items + condition_dim, *critic_dims, 1], _LeakyReLU)
         self.register_buffer(
             "category_matrix", category_matrix(item_categories, n_categories), persistent=False
         )
+        # Saved with the weights (a loaded model needs no embedding file) when there is one.
+        text = np.zeros((n_items, 0)) if item_text is None else item_text
+        self.register_buffer(
+            "item_text",
+            torch.as_tensor(text, dtype=torch.float32),
+            persistent=item_text is not None,
+        )
 
     def condition(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """The user's vector joined with a category mix (their own unless ``mix`` is given)."""
-        return torch.cat([x, category_mix(x, self.category_matrix) if mix is None else mix], 1)
+        """The user's vector, a category mix (their own unless ``mix`` is given), text profile.
+
+        The text profile (only with item text) is the user's own, or the one ``mix`` implies.
+        """
+        if mix is None:
+            mix = category_mix(x, self.category_matrix)
+            text = text_profile(x, self.item_text)
+        else:
+            text = implied_text_profile(mix, self.category_matrix, self.item_text)
+        return torch.cat([x, mix, text], dim=1)
 
     def generate(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Item logits; ``sigmoid`` of them is the generated interaction vector."""
@@ -80,7 +106,8 @@ class ConditionalWGAN(InteractionGenerator):
     Params: ``n_items``, ``item_categories``, ``categories`` (as for ``cvae``), ``noise_dim``
     (32), ``generator_dims`` ([256]), ``critic_dims`` ([256]), ``critic_steps`` (5),
     ``gp_weight`` (10), ``negative_ratio`` (share of unowned items shown to the critic, 0.3),
-    ``zr_weight`` (zero-reconstruction penalty, 1.0).
+    ``zr_weight`` (zero-reconstruction penalty, 1.0); for a text condition ``text_dim`` and
+    ``item_text_file`` (as for ``cvae``).
     """
 
     name = "gan"
@@ -101,6 +128,7 @@ class ConditionalWGAN(InteractionGenerator):
             int(params.get("noise_dim", 32)),
             list(params.get("generator_dims", [256])),
             list(params.get("critic_dims", [256])),
+            item_text_of(params),
         )
 
     def setup_training(
@@ -197,6 +225,8 @@ class ConditionalWGAN(InteractionGenerator):
             k,
             exclude.numpy(),
             rngs,
-            quota_mix=condition[:, self.n_items :].numpy() if quotas else None,
+            quota_mix=condition[:, self.n_items : self.n_items + len(self.categories)].numpy()
+            if quotas
+            else None,
             item_categories=self.item_categories,
         )

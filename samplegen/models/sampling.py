@@ -7,6 +7,8 @@ which other rows share its batch (a retried Spark task writes the same rows).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +62,35 @@ def category_mix(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Each row's share of items per category (rows sum to 1; empty rows are all zero)."""
     counts = x @ matrix
     return counts / counts.sum(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def text_profile(x: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:
+    """Each row's mean text embedding over its items (zero for an empty row)."""
+    return (x @ item_text) / x.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+
+def implied_text_profile(
+    mix: torch.Tensor, matrix: torch.Tensor, item_text: torch.Tensor
+) -> torch.Tensor:
+    """The text profile a category ``mix`` implies: ``mix @`` each category's mean embedding."""
+    counts = matrix.sum(0).clamp_min(1.0)[:, None]
+    return mix @ ((matrix.T @ item_text) / counts)
+
+
+def item_text_of(params: dict[str, Any]) -> np.ndarray | None:
+    """The (n_items, text_dim) item text matrix a model's params point to, if any.
+
+    ``text_dim`` 0 (or absent) means no text condition. ``item_text_file`` is read when it
+    exists (when the model is built for training); otherwise zeros stand in, and a saved
+    model's weights fill them when loaded.
+    """
+    text_dim = int(params.get("text_dim", 0))
+    if text_dim == 0:
+        return None
+    source = params.get("item_text_file")
+    if source and Path(source).exists():
+        return np.load(source).astype(np.float32)
+    return np.zeros((int(params["n_items"]), text_dim), dtype=np.float32)
 
 
 def quota_counts(mix: np.ndarray, k: int) -> np.ndarray:

@@ -77,7 +77,7 @@ def model_params(
 ) -> dict[str, Any]:
     """The plain params that rebuild ``train.model`` (see each model's docstring).
 
-    ``folder`` is the model's folder, where a cvae's text condition is saved for training.
+    ``folder`` is the model's folder, where a text condition (cvae, gan) is saved for training.
     """
     train = cfg.train
     params: dict[str, Any] = {"n_items": n_items}
@@ -90,7 +90,7 @@ def model_params(
         }
     if train.model in ("cvae", "gan"):
         params["item_categories"], params["categories"] = item_categories(spark, cfg)
-    if train.model == "cvae" and train.text_condition:
+    if train.text_condition:
         if folder is None:
             raise ValueError("train.text_condition needs the model folder to save item_text.npy")
         path, params["text_dim"] = write_item_text(spark, cfg, folder)

@@ -16,6 +16,7 @@ from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     CATALOGUE,
+    EVENTS_CLEAN,
     INTERACTIONS,
     ITEM_FEATURES,
     ITEM_INDEX,
@@ -193,6 +194,56 @@ def test_a_baseline_runs_through_the_same_path_without_a_model(spark, cfg, pipel
     assert result.metrics["privacy_drawn"] == 30 and result.metrics["privacy_kept"] == len(rows)
     assert {(r.strategy, r.model) for r in rows} == {("substitute", "none")}
     assert all(r.user_id.startswith("syn:baseline-run:") for r in rows)
+
+
+def real_sequences(spark, cfg):
+    """Each train user's items in order of their first clean event (pandas, by hand)."""
+    events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN).toPandas()
+    users = read_table(spark, cfg.lakehouse, USER_INDEX).toPandas()[["user_id", "user_idx"]]
+    items = read_table(spark, cfg.lakehouse, ITEM_INDEX).toPandas()[["item_id", "item_idx"]]
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).toPandas()
+    first = (
+        events.merge(users, on="user_id")
+        .merge(items, on="item_id")
+        .groupby(["user_idx", "item_idx"], as_index=False)["event_time"]
+        .min()
+        .sort_values(["user_idx", "event_time", "item_idx"])
+    )
+    ordered = first.groupby("user_idx")["item_idx"].apply(list).to_dict()
+    return {
+        int(row.user_idx): [i for i in ordered[row.user_idx] if i in set(row.item_idx)]
+        for row in train.itertuples()
+    }
+
+
+@pytest.mark.parametrize("strategy", ["crop", "reorder"])
+def test_sequence_baselines_act_on_time_ordered_histories(spark, cfg, pipeline_run, strategy):
+    run = f"{strategy}-run"
+    generate = dataclasses.replace(
+        cfg.generate, strategy=strategy, synthetic_users=30, privacy_filter=strategy == "crop"
+    )
+    run_generate(spark, dataclasses.replace(cfg, generate=generate), run)
+    rows = synthetic(spark, cfg, run).collect()
+    sequences = real_sequences(spark, cfg)
+    thin = [s for s in sequences.values() if len(s) < cfg.generate.max_user_items]
+    assert len(rows) >= 25 and {(r.strategy, r.model) for r in rows} == {(strategy, "none")}
+    for row in rows:
+        got = list(row.item_idx)
+        if strategy == "crop":  # a contiguous stretch of some thin user's time-ordered items
+            assert any(
+                got == seq[i : i + len(got)] for seq in thin for i in range(len(seq)) if seq
+            ), got
+        else:  # a thin user's items, their order changed inside one stretch only
+            matches = [seq for seq in thin if sorted(seq) == sorted(got)]
+            assert matches, got
+            spans = [np.flatnonzero(np.array(seq) != np.array(got)) for seq in matches]
+            assert any(len(d) == 0 or d[-1] - d[0] < max(2, round(0.5 * len(got))) for d in spans)
+    if strategy == "reorder":  # order is kept in the table, so some rows are not sorted
+        assert any(list(r.item_idx) != sorted(r.item_idx) for r in rows)
+    # the order is not lost on the way to augmented_train
+    augmented = read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == run)
+    written = {r.user_idx: list(r.item_idx) for r in augmented.collect()}
+    assert all(written[r.user_idx] == list(r.item_idx) for r in rows)
 
 
 @pytest.mark.parametrize("strategy", ["long_tail", "category_balance"])

@@ -6,19 +6,29 @@ tabular generator loads its ranks' ``samples_ctr`` rows, all on the same aggrega
 """
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
+from samplegen.features.text import with_text_embeddings
 from samplegen.generate import run_generate
 from samplegen.generate.label_balance import label_balance
 from samplegen.models import REGISTRY, Generator
-from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, SYNTHETIC_INTERACTIONS, read_table
+from samplegen.tables import (
+    ITEM_FEATURES,
+    SAMPLES_CTR,
+    SYNTHETIC_CTR,
+    SYNTHETIC_INTERACTIONS,
+    read_table,
+    write_table,
+)
 from samplegen.train import run_train
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -67,6 +77,33 @@ def test_model_trains_on_two_executor_processes(
         assert "valid_score" in run.data.metrics and "nll" in run.data.metrics
         artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "model")}
         assert artifacts == {"model/model.pt", "model/config.json", "model/history.json"}
+
+
+def test_gan_trains_with_a_text_condition_and_generates(spark, cfg, pipeline_run, tmp_path):
+    """The gan reads item text like the cvae: the embeddings join its condition and weights."""
+    lakehouse = tmp_path / "lakehouse"
+    shutil.copytree(cfg.lakehouse, lakehouse)
+    features = read_table(spark, str(lakehouse), ITEM_FEATURES).drop("text_embedding")
+    write_table(with_text_embeddings(features).localCheckpoint(), str(lakehouse), ITEM_FEATURES)
+    run_cfg = replace(
+        cfg,
+        lakehouse=str(lakehouse),
+        models_root=str(tmp_path / "models"),
+        train=replace(
+            cfg.train, model="gan", loader="arrow", epochs=1, n_categories=5, text_condition=True
+        ),
+        generate=replace(cfg.generate, strategy="category_balance"),
+    )
+    result = run_train(spark, run_cfg, "gan-text")
+    generator = Generator.load(Path(result.outputs["model_dir"]))
+    embedded = read_table(spark, str(lakehouse), ITEM_FEATURES).orderBy("item_idx").toPandas()
+    expected = np.stack(embedded["text_embedding"].to_numpy()).astype(np.float32)
+    assert torch.equal(generator.module.item_text, torch.from_numpy(expected))
+    assert generator.params["text_dim"] == 384
+    generated = run_generate(spark, run_cfg, "gan-text")
+    rows = read_table(spark, str(lakehouse), SYNTHETIC_INTERACTIONS)
+    written = rows.where(F.col("run_id") == "gan-text").count()
+    assert written == generated.rows["synthetic_interactions"] > 0
 
 
 def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipeline_run, tmp_path):

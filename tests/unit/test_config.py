@@ -50,6 +50,7 @@ def test_unknown_section_is_an_error():
         (["generate.privacy_max_jaccard=0"], "generate.privacy_max_jaccard"),
         (["generate.mask_keep=1"], "generate.mask_keep"),
         (["generate.strategy=oversample"], "generate.privacy_filter=false"),
+        (["generate.strategy=reorder"], "generate.privacy_filter=false"),
         (["evaluate.k=0"], "evaluate.k"),
         (["evaluate.ks=[0, 10]"], "evaluate.ks"),
         (["evaluate.recommenders=[ease, lightgcn]"], "lightgcn"),

@@ -260,3 +260,30 @@ def test_cvae_text_condition_is_the_mean_item_text_and_is_saved(tmp_path):
     loaded = Generator.load(tmp_path / "model")
     assert torch.equal(loaded.module.item_text, torch.from_numpy(text))
     assert torch.allclose(loaded.condition_of(x), condition)
+
+
+def test_gan_text_condition_is_the_mean_item_text_and_is_saved(tmp_path):
+    text = np.random.default_rng(0).normal(size=(N_ITEMS, 6)).astype(np.float32)
+    np.save(tmp_path / "item_text.npy", text)
+    generator = conditional("gan", text_dim=6, item_text_file=str(tmp_path / "item_text.npy"))
+    x = torch.zeros((2, N_ITEMS))
+    x[0, [0, 1, 12]] = 1.0
+    x[1, 35] = 1.0
+    condition = generator.module.condition(x)
+    mix_end = N_ITEMS + N_CATEGORIES
+    assert condition.shape == (2, mix_end + 6)
+    assert torch.equal(condition[:, :N_ITEMS], x)
+    assert torch.allclose(condition[0, mix_end:], torch.from_numpy(text[[0, 1, 12]].mean(0)))
+    target = generator.module.condition(x, torch.eye(N_CATEGORIES)[[3, 3]])
+    assert torch.allclose(target[0, mix_end:], torch.from_numpy(text[30:40].mean(0)), atol=1e-6)
+    generator.fit(category_batches(0), epochs=1, steps_per_epoch=3)
+    rngs = [np.random.default_rng(1), np.random.default_rng(2)]
+    drawn = generator.sample_items(
+        x, 4, x.bool(), rngs, mix=np.eye(N_CATEGORIES)[[2, 2]], quotas=True
+    )
+    assert [sorted({i // 10 for i in row}) for row in drawn] == [[2], [2]]  # quotas: category c
+    generator.save(tmp_path / "model")
+    (tmp_path / "item_text.npy").unlink()  # the saved weights carry the matrix
+    loaded = Generator.load(tmp_path / "model")
+    assert torch.equal(loaded.module.item_text, torch.from_numpy(text))
+    assert torch.allclose(loaded.module.condition(x), condition)
