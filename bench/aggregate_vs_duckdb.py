@@ -22,27 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
+from common import SPARK_CONF, measured, simulate_child
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0}
-#: Throughput settings for one local machine, as a user would put them in ``spark.conf``:
-#: the parallel (throughput) collector, no compression of shuffle files or cached tables
-#: (it only costs CPU when they never leave the machine), and the sort-based aggregate for
-#: ``collect_list`` (the hash-based one falls back to sorting after 128 keys anyway).
-SPARK_CONF = {
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
-    "spark.shuffle.compress": "false",
-    "spark.sql.inMemoryColumnarStorage.compressed": "false",
-    "spark.sql.execution.useObjectHashAggregateExec": "false",
-}
 MIN_ITEM_USERS, MIN_USER_ITEMS, TOP_N, MAX_WEIGHT, TRAIN_SHARE = 10, 3, 5000, 50.0, 0.8
 
 
@@ -162,69 +148,7 @@ def duckdb_child(events: str, catalogue: str, out: str, n: int, conf: dict[str, 
     return {"seconds": seconds, "users": users, "pairs": int(pairs)}
 
 
-def simulate_child(out: str, n: int, whale: int) -> dict:
-    """Simulate ``n`` events, then append one user ("whale") with ``whale`` views."""
-    from pyspark.sql import functions as F
-
-    from samplegen.config import SparkConfig
-    from samplegen.data.simulate import SimulationSpec, write_simulation
-    from samplegen.spark import get_spark
-    from samplegen.tables import RAW_EVENTS_SCHEMA
-
-    spark = get_spark(SparkConfig(master="local[2]", driver_memory="8g"))
-    start = time.perf_counter()
-    spec = SimulationSpec(n_events=n)
-    counts = write_simulation(spark, spec, out)
-    if whale:
-        origin = int(datetime.fromisoformat(spec.start).replace(tzinfo=UTC).timestamp())
-        rows = spark.range(whale).select(
-            F.lit("whale").alias("user_id"),
-            F.concat(F.lit("i"), (F.col("id") % 5000).cast("string")).alias("item_id"),
-            F.lit("view").alias("event_type"),
-            F.timestamp_seconds(F.lit(origin) + F.col("id") * 10).alias("event_time"),
-            F.concat(F.lit("whale-"), F.floor(F.col("id") / 50).cast("string")).alias("session_id"),
-            F.lit(1.0).alias("quantity"),
-            F.lit(1.0).alias("price"),
-            F.lit("web").alias("store_id"),
-        )
-        rows.select([F.col(f.name).cast(f.dataType) for f in RAW_EVENTS_SCHEMA.fields]).write.mode(
-            "append"
-        ).parquet(f"{out}/events")
-        counts["events"] += whale
-        counts["whale_events"] = whale
-    seconds = time.perf_counter() - start
-    spark.stop()
-    return {"seconds": seconds, **counts}
-
-
 CHILDREN = {"spark": spark_child, "duckdb": duckdb_child, "simulate": simulate_child}
-
-
-def measured(args: list[str]) -> dict:
-    """Run ``this_script --child ...``; return its JSON result plus the tree's peak RSS (GiB)."""
-    proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree))
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, _ = proc.communicate()
-    done.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args[0]} failed with exit code {proc.returncode}")
-    return json.loads(stdout.decode().strip().splitlines()[-1]) | {"peak_gib": peak / 2**30}
 
 
 def main() -> None:
@@ -263,7 +187,7 @@ def main() -> None:
         data = Path(args.work) / f"sim_{n}"
         if not (data / "_counts.json").exists():
             whale = args.whale if n >= 10**7 else 0
-            sim = measured(["simulate", str(data), str(n), str(whale)])
+            sim = measured(__file__, ["simulate", str(data), str(n), str(whale)])
             (data / "_counts.json").write_text(json.dumps(sim))
             print(
                 f"{n:>12,} simulate {sim['seconds']:7.1f} s  {sim['events']:,} events", flush=True
@@ -280,7 +204,7 @@ def main() -> None:
         for engine in ("duckdb", "spark"):
             out = str(Path(args.work) / f"out_{engine}_{n}")
             conf = dict(item.split("=", 1) for item in args.spark_conf)
-            got = measured([engine, events, catalogue, out, str(n), json.dumps(conf)])
+            got = measured(__file__, [engine, events, catalogue, out, str(n), json.dumps(conf)])
             row[engine] = got
             print(f"{n:>12,} {engine:<7} {got['seconds']:8.1f} s  {got['peak_gib']:5.2f} GiB  "
                   f"users {got['users']:,} pairs {got['pairs']:,}", flush=True)  # fmt: skip

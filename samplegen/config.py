@@ -204,6 +204,11 @@ class TrainConfig:
     hidden_dims: list[int] = setting([600, 200], "encoder layer sizes; the last is the latent size")
     dropout: float = setting(0.5, "input dropout")
     epochs: int = setting(30, "training epochs")
+    max_steps_per_epoch: int | None = setting(
+        None,
+        "cap on the steps of an epoch, so an epoch sees at most this many batches per process "
+        "(quick runs on very large tables); null: every training row once per epoch",
+    )
     batch_size: int = setting(128, "users per batch on each process")
     learning_rate: float = setting(1e-3, "Adam learning rate")
     weight_decay: float = setting(0.0, "Adam weight decay")
@@ -342,6 +347,11 @@ class EvaluateConfig:
     )
     privacy_records: int = setting(
         2000, "fidelity and privacy: most synthetic / held-out records compared (seeded sample)"
+    )
+    max_users: int | None = setting(
+        None,
+        "score a seeded sample of at most this many real train users (and all of the run's new "
+        "users): the dense matrices of stage 4 live on the driver; null: every user",
     )
 
     def cutoffs(self) -> list[int]:
@@ -521,6 +531,11 @@ def _validate(config: Config) -> None:
             )
     checks = [
         ("data.max_users", config.data.max_users is None or config.data.max_users > 0),
+        (
+            "train.max_steps_per_epoch",
+            config.train.max_steps_per_epoch is None or config.train.max_steps_per_epoch > 0,
+        ),
+        ("evaluate.max_users", config.evaluate.max_users is None or config.evaluate.max_users > 0),
         ("aggregate.event_weights", bool(config.aggregate.event_weights)),
         ("aggregate.max_weight", config.aggregate.max_weight > 0),
         ("aggregate.valid_fraction", 0 < config.aggregate.valid_fraction < 0.5),

@@ -123,25 +123,49 @@ def _fill(matrix: np.ndarray, rows: pd.DataFrame, position: dict[int, int], valu
         matrix[row, items] = np.maximum(matrix[row, items], new)
 
 
+def sampled_users(train: DataFrame, max_users: int | None, seed: int) -> DataFrame | None:
+    """A seeded sample of at most ``max_users`` train users (``user_idx``); None for all.
+
+    Users are ranked by a hash of ``(seed, user_idx)``, so the sample is the same on every
+    run and does not depend on partitioning.
+    """
+    if max_users is None:
+        return None
+    order = F.xxhash64(F.lit(seed), F.col("user_idx"))
+    return train.select("user_idx").orderBy(order).limit(max_users).localCheckpoint()
+
+
 def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
-    """Collect train, test and this run's augmented rows into dense matrices."""
+    """Collect train, test and this run's augmented rows into dense matrices.
+
+    With ``evaluate.max_users`` only a seeded sample of real users is collected (their train,
+    test and synthetic rows), plus every new user of the run.
+    """
     lake = cfg.lakehouse
     vocabulary = read_table(spark, lake, ITEM_INDEX)
     n_items = vocabulary.count()
-    train = _collect_rows(read_table(spark, lake, INTERACTIONS["train"])).sort_values("user_idx")
-    test = _collect_rows(read_table(spark, lake, INTERACTIONS["test"]))
-    synthetic = _collect_rows(
-        read_table(spark, lake, AUGMENTED_TRAIN).where(
-            (F.col("run_id") == run_id) & F.col("is_synthetic")
-        )
+    last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
+    train_rows = read_table(spark, lake, INTERACTIONS["train"])
+    test_rows = read_table(spark, lake, INTERACTIONS["test"])
+    synthetic_rows = read_table(spark, lake, AUGMENTED_TRAIN).where(
+        (F.col("run_id") == run_id) & F.col("is_synthetic")
     )
+    chosen = sampled_users(train_rows, cfg.evaluate.max_users, cfg.evaluate.seed)
+    if chosen is not None:
+        train_rows = train_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
+        test_rows = test_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
+        synthetic_rows = synthetic_rows.where(F.col("user_idx") > last_real_user).unionByName(
+            synthetic_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
+        )
+    train = _collect_rows(train_rows).sort_values("user_idx")
+    test = _collect_rows(test_rows)
+    synthetic = _collect_rows(synthetic_rows)
     user_idx = train["user_idx"].to_numpy()
     position = {int(u): i for i, u in enumerate(user_idx)}
     # new_items rows hold items past the vocabulary: fitted on, never ranked (see EvalData).
     n_columns = max([n_items, *(int(np.max(i)) + 1 for i in synthetic["item_idx"] if len(i))])
     real = np.zeros((len(user_idx), n_columns), dtype=np.float32)
     _fill(real, train, position, "one")
-    last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
     augmented, new_users = augmented_matrices(real, synthetic, position, last_real_user)
     train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
     targets = [np.array([], dtype=np.int64)] * len(user_idx)

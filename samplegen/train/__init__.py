@@ -199,6 +199,8 @@ def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
         spec = _common_spec(cfg, run_id) | _interaction_spec(spark, cfg, run_id)
     rows_per_rank = math.ceil(spec["n_rows"] / cfg.train.num_processes)
     spec["steps_per_epoch"] = max(1, math.ceil(rows_per_rank / spec["batch_size"]))
+    if cfg.train.max_steps_per_epoch is not None:
+        spec["steps_per_epoch"] = min(spec["steps_per_epoch"], cfg.train.max_steps_per_epoch)
     return spec
 
 

@@ -104,6 +104,23 @@ def test_slices_partition_users_and_items(spark, cfg, pipeline_run):
     )
 
 
+def test_max_users_collects_a_seeded_sample_of_real_users(spark, cfg, pipeline_run):
+    full = load_eval_data(spark, cfg, RUN_ID)
+    small = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, max_users=25))
+    first, again = load_eval_data(spark, small, RUN_ID), load_eval_data(spark, small, RUN_ID)
+    assert len(first.user_idx) == 25 < len(full.user_idx)
+    assert first.user_idx.tolist() == again.user_idx.tolist()
+    assert set(first.user_idx) <= set(full.user_idx)
+    rows = {u: i for i, u in enumerate(full.user_idx)}
+    picked = [rows[u] for u in first.user_idx]
+    assert np.array_equal(first.real, full.real[picked])  # the same rows, only fewer
+    assert np.array_equal(first.augmented, full.augmented[picked])
+    assert all(np.array_equal(a, full.targets[i]) for a, i in zip(first.targets, picked, strict=True))
+    assert first.new_users.shape == full.new_users.shape  # every new user of the run is kept
+    other = dataclasses.replace(small, evaluate=dataclasses.replace(small.evaluate, seed=12))
+    assert load_eval_data(spark, other, RUN_ID).user_idx.tolist() != first.user_idx.tolist()
+
+
 def test_ease_beats_popularity_on_real_data(spark, cfg, pipeline_run):
     recall = {
         r.recommender: r.value

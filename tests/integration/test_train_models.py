@@ -29,7 +29,7 @@ from samplegen.tables import (
     read_table,
     write_table,
 )
-from samplegen.train import run_train
+from samplegen.train import build_spec, run_train
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -104,6 +104,16 @@ def test_gan_trains_with_a_text_condition_and_generates(spark, cfg, pipeline_run
     rows = read_table(spark, str(lakehouse), SYNTHETIC_INTERACTIONS)
     written = rows.where(F.col("run_id") == "gan-text").count()
     assert written == generated.rows["synthetic_interactions"] > 0
+
+
+def test_max_steps_per_epoch_caps_an_epoch(spark, cfg, pipeline_run):
+    small_batches = replace(cfg.train, batch_size=8, num_processes=2)
+    natural = build_spec(spark, replace(cfg, train=small_batches), "steps")["steps_per_epoch"]
+    assert natural > 3
+    capped = replace(small_batches, max_steps_per_epoch=3)
+    assert build_spec(spark, replace(cfg, train=capped), "steps")["steps_per_epoch"] == 3
+    roomy = replace(small_batches, max_steps_per_epoch=natural + 5)
+    assert build_spec(spark, replace(cfg, train=roomy), "steps")["steps_per_epoch"] == natural
 
 
 def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipeline_run, tmp_path):

@@ -52,6 +52,8 @@ def test_unknown_section_is_an_error():
         (["generate.strategy=oversample"], "generate.privacy_filter=false"),
         (["generate.strategy=reorder"], "generate.privacy_filter=false"),
         (["evaluate.k=0"], "evaluate.k"),
+        (["train.max_steps_per_epoch=0"], "train.max_steps_per_epoch"),
+        (["evaluate.max_users=0"], "evaluate.max_users"),
         (["evaluate.ks=[0, 10]"], "evaluate.ks"),
         (["evaluate.recommenders=[ease, lightgcn]"], "lightgcn"),
         (["evaluate.dose_recommender=svd"], "svd"),

@@ -1,0 +1,91 @@
+"""What the benchmarks share: the one-machine Spark settings, the simulated log with a skewed
+user, and running a step in its own process while sampling that process tree's memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+
+import psutil
+
+#: Throughput settings for one local machine, as a user would put them in ``spark.conf``:
+#: the parallel (throughput) collector, no compression of shuffle files or cached tables
+#: (it only costs CPU when they never leave the machine), and the sort-based aggregate for
+#: ``collect_list`` (the hash-based one falls back to sorting after 128 keys anyway).
+SPARK_CONF = {
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+    "spark.shuffle.compress": "false",
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    "spark.sql.execution.useObjectHashAggregateExec": "false",
+}
+
+
+def simulate_child(out: str, n: int, whale: int) -> dict:
+    """Simulate ``n`` events, then append one user ("whale") with ``whale`` views."""
+    from pyspark.sql import functions as F
+
+    from samplegen.config import SparkConfig
+    from samplegen.data.simulate import SimulationSpec, write_simulation
+    from samplegen.spark import get_spark
+    from samplegen.tables import RAW_EVENTS_SCHEMA
+
+    spark = get_spark(SparkConfig(master="local[2]", driver_memory="8g"))
+    start = time.perf_counter()
+    spec = SimulationSpec(n_events=n)
+    counts = write_simulation(spark, spec, out)
+    if whale:
+        origin = int(datetime.fromisoformat(spec.start).replace(tzinfo=UTC).timestamp())
+        rows = spark.range(whale).select(
+            F.lit("whale").alias("user_id"),
+            F.concat(F.lit("i"), (F.col("id") % 5000).cast("string")).alias("item_id"),
+            F.lit("view").alias("event_type"),
+            F.timestamp_seconds(F.lit(origin) + F.col("id") * 10).alias("event_time"),
+            F.concat(F.lit("whale-"), F.floor(F.col("id") / 50).cast("string")).alias("session_id"),
+            F.lit(1.0).alias("quantity"),
+            F.lit(1.0).alias("price"),
+            F.lit("web").alias("store_id"),
+        )
+        rows.select([F.col(f.name).cast(f.dataType) for f in RAW_EVENTS_SCHEMA.fields]).write.mode(
+            "append"
+        ).parquet(f"{out}/events")
+        counts["events"] += whale
+        counts["whale_events"] = whale
+    seconds = time.perf_counter() - start
+    spark.stop()
+    return {"seconds": seconds, **counts}
+
+
+def measured(script: str, args: list[str]) -> dict:
+    """Run ``script --child ARGS``; return its last JSON line plus the tree's peak RSS (GiB).
+
+    The child's wall time from start to exit (JVM start included) is ``process_s``.
+    """
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, script, "--child", *args], stdout=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, _ = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed with exit code {proc.returncode}")
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    return result | {"peak_gib": peak / 2**30, "process_s": time.perf_counter() - started}
