@@ -196,6 +196,8 @@ SYNTHETIC_ITEMS = Table(
         ("department", T.StringType(), True),
         ("brand", T.StringType(), True),
         ("price", T.DoubleType(), True),
+        ("title", T.StringType(), True),
+        ("text_embedding", _FLOAT_ARRAY, True),
     ),
     per_run=True,
 )

@@ -216,7 +216,7 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
     result = StageResult(stage="evaluate", run_id=run_id)
     with stage_timer(result):
         real = read_table(spark, cfg.lakehouse, ITEM_FEATURES).select(
-            "category", "department", "brand", F.col("mean_price").alias("price")
+            "category", "department", "brand", F.col("mean_price").alias("price"), "title"
         )
         synthetic = read_table(spark, cfg.lakehouse, SYNTHETIC_ITEMS).where(
             F.col("run_id") == run_id

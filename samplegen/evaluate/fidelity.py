@@ -623,10 +623,12 @@ def item_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, floa
       a value of their own);
     - ``ks:price``: KS between the real and synthetic prices (rows with a price);
     - ``pair_tvd:department,category``: TVD of the joint (department, category) shares, the
-      association a per-column figure cannot see.
+      association a per-column figure cannot see;
+    - with a ``title`` column on both sides: ``tvd:title_words``, TVD of the word shares over
+      all titles, and ``ks:title_length``, KS between the words per title.
 
     Args:
-        real: Real item rows with :data:`ITEM_COLUMNS` and ``price``.
+        real: Real item rows with :data:`ITEM_COLUMNS` and ``price`` (``title`` optional).
         synthetic: Synthetic item rows with the same columns.
 
     Returns:
@@ -643,6 +645,13 @@ def item_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, floa
         real[pair].astype(str).agg("|".join, axis=1),
         synthetic[pair].astype(str).agg("|".join, axis=1),
     )
+    if "title" in real.columns and "title" in synthetic.columns:
+        real_words = real["title"].dropna().astype(str).str.split()
+        synthetic_words = synthetic["title"].dropna().astype(str).str.split()
+        out["tvd:title_words"] = _share_tvd(real_words.explode(), synthetic_words.explode())
+        out["ks:title_length"] = _ks_or_nan(
+            real_words.map(len).to_numpy(float), synthetic_words.map(len).to_numpy(float)
+        )
     return out
 
 

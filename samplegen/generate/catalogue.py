@@ -17,6 +17,11 @@ Rows that break a constraint are counted by the first one they break and never w
 category is drawn again, :data:`OVERDRAW` rows per missing one (up to :data:`MAX_ROUNDS`
 rounds), until its quota is met. Each category's rows are drawn in one task seeded from
 ``(run seed, category)``, so a retried task writes the same rows.
+
+Text attributes: each kept item gets a title from :class:`~samplegen.generate.titles.TitleModel`
+(the words of its category's real titles, seeded by item number), and, when the real
+``item_features`` carry text embeddings, the embedding of its own text, so synthetic items can
+feed what reads item text (``new_items``, text-conditioned generators).
 """
 
 from __future__ import annotations
@@ -30,15 +35,19 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from samplegen.features.text import with_text_embeddings
 from samplegen.generate.densify import load_generator
+from samplegen.generate.titles import TitleModel
 
 STRATEGY = "catalogue"
-#: Separates this strategy's random streams from the others'.
-STREAM_TAG = 11
+#: Separates this strategy's random streams from the others' (and its titles' from its rows').
+STREAM_TAG, TITLE_TAG = 11, 12
 #: Draws per category before a quota counts as not met.
 MAX_ROUNDS = 5
 #: After the first round, rows drawn per missing row.
 OVERDRAW = 8
+#: The title column of a kept row.
+TITLE_FIELD = T.StructField("title", T.StringType(), True)
 #: Constraint names, in the order rows are checked.
 CONSTRAINTS = ("unknown_value", "unknown_pair", "price_out_of_range")
 #: Columns of a drawn row (before provenance and the item id).
@@ -166,14 +175,17 @@ def catalogue_items(
     run_id: str,
     price_range: Sequence[float] = (),
 ) -> tuple[DataFrame, dict[str, object]]:
-    """Valid synthetic items ``(item_id, category, department, brand, price)`` and figures.
+    """Valid synthetic items and figures.
 
-    Item ids are ``syn-item:<run_id>:<n>``, numbered category by category (largest real
-    category first). The figures: each category's quota and real share, the rows written per
-    category, and the violations per constraint (drawn but never written). ``price_range``
-    overrides the real price bounds (see :meth:`CatalogueRules.from_items`).
+    Rows are ``(item_id, category, department, brand, price, title, text_embedding)``; the
+    embedding is null unless the real items have one. Item ids are ``syn-item:<run_id>:<n>``,
+    numbered category by category (largest real category first). The figures: each
+    category's quota and real share, the rows written per category, the violations per
+    constraint (drawn but never written), and how many titles were written and how many of
+    them copy a real title of their category. ``price_range`` overrides the real price bounds
+    (see :meth:`CatalogueRules.from_items`).
     """
-    frame = items.select("category", "department", "brand", "mean_price").toPandas()
+    frame = items.select("category", "department", "brand", "mean_price", "title").toPandas()
     rules = CatalogueRules.from_items(frame, price_range)
     counts = frame["category"].dropna().astype(str).value_counts().sort_index()
     counts = counts.sort_values(ascending=False, kind="stable")
@@ -210,13 +222,28 @@ def catalogue_items(
         "price",
     )
     # Item rows are few (a catalogue, not a log): collected once, so the draw can be released.
-    kept = spark.createDataFrame(kept.toPandas(), schema=kept.schema)
+    titles = TitleModel.fit(frame)
+    kept_rows = with_titles(kept.toPandas(), titles, seed)
     drawn.unpersist()
+    kept = spark.createDataFrame(
+        kept_rows, schema=T.StructType(kept.schema.fields + [TITLE_FIELD])
+    ).localCheckpoint()
+    if items.where(F.col("text_embedding").isNotNull()).isEmpty():
+        kept = kept.withColumn("text_embedding", F.lit(None).cast("array<float>"))
+    else:
+        kept = with_text_embeddings(kept)
     written = {r["category"]: int(r["count"]) for r in kept.groupBy("category").count().collect()}
     metrics: dict[str, object] = {
         "synthetic_items_target": total,
         "synthetic_items_written": sum(written.values()),
         "violations": {name: violations.get(name, 0) for name in CONSTRAINTS},
+        "titles": {
+            "written": int(kept_rows["title"].notna().sum()),
+            "copies_of_real": sum(
+                titles.copies(c, t)
+                for c, t in zip(kept_rows["category"], kept_rows["title"], strict=True)
+            ),
+        },
         "categories": {
             category: {
                 "real_share": round(float(counts[category] / counts.sum()), 6),
@@ -227,3 +254,14 @@ def catalogue_items(
         },
     }
     return kept, metrics
+
+
+def with_titles(rows: pd.DataFrame, titles: TitleModel, seed: int) -> pd.DataFrame:
+    """``rows`` plus a ``title`` per item, drawn from the stream ``(seed, item number)``."""
+    numbers = rows["item_id"].str.rsplit(":", n=1).str[1].astype(int)
+    return rows.assign(
+        title=[
+            titles.sample(category, np.random.default_rng([seed, TITLE_TAG, n]))
+            for category, n in zip(rows["category"], numbers, strict=True)
+        ]
+    )

@@ -1,15 +1,17 @@
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
+from samplegen.features.text import embed_texts, item_texts, with_text_embeddings
 from samplegen.generate import run_generate
-from samplegen.generate.catalogue import CONSTRAINTS, CatalogueRules, quotas
+from samplegen.generate.catalogue import CONSTRAINTS, CatalogueRules, catalogue_items, quotas
 from samplegen.tables import EVAL_METRICS, ITEM_FEATURES, SYNTHETIC_ITEMS, read_table
-from samplegen.train import run_train
+from samplegen.train import model_dir, run_train
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -99,6 +101,21 @@ def test_catalogue_items_meet_constraints_and_quotas(spark, cfg, pipeline_run, t
     rarest = min(m["categories"].items(), key=lambda kv: kv[1]["real_share"])[1]
     assert rarest["quota"] >= 1 and rarest["quota"] / 60 > rarest["real_share"]
 
+    # Titles: words of the item's category's real titles only; counted; no embedding by default.
+    words = (
+        items.dropna(subset=["title"])
+        .groupby("category")["title"]
+        .agg(lambda titles: set(" ".join(titles).split()))
+    )
+    titled = rows.dropna(subset=["title"])
+    assert len(titled) == m["titles"]["written"] > 0.9 * len(rows)
+    assert all(
+        set(t.split()) <= words[c]
+        for c, t in zip(titled["category"], titled["title"], strict=False)
+    )
+    assert 0 <= m["titles"]["copies_of_real"] <= len(titled)
+    assert rows["text_embedding"].isna().all()
+
     # Namespaced ids, provenance, and the same rows on a rerun (replaced, not appended).
     assert rows["item_id"].str.fullmatch(rf"syn-item:{RUN}:\d+").all()
     assert rows["item_id"].is_unique
@@ -107,7 +124,7 @@ def test_catalogue_items_meet_constraints_and_quotas(spark, cfg, pipeline_run, t
     again = (
         read_table(spark, cfg.lakehouse, SYNTHETIC_ITEMS).where(F.col("run_id") == RUN).toPandas()
     )
-    columns = ["item_id", "category", "department", "brand", "price"]
+    columns = ["item_id", "category", "department", "brand", "price", "title"]
     pd.testing.assert_frame_equal(
         rows.sort_values("item_id")[columns].reset_index(drop=True),
         again.sort_values("item_id")[columns].reset_index(drop=True),
@@ -122,12 +139,24 @@ def test_catalogue_items_meet_constraints_and_quotas(spark, cfg, pipeline_run, t
         "tvd:brand",
         "ks:price",
         "pair_tvd:department,category",
+        "tvd:title_words",
+        "ks:title_length",
     }
     assert all(0.0 <= v <= 1.0 for v in figures.values())
     written = read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     assert written.where(F.col("recommender") == "item_fidelity").count() == len(figures)
     html = Path(evaluated.outputs["report"]).read_text(encoding="utf-8")
     assert 'id="item_fidelity-table"' in html and "pair_tvd:department,category" in html
+
+    # With text embeddings in item_features, each synthetic item gets the embedding of its text.
+    embedded = with_text_embeddings(
+        read_table(spark, cfg.lakehouse, ITEM_FEATURES).drop("text_embedding")
+    ).localCheckpoint()
+    model = str(model_dir(run_cfg, RUN).resolve())
+    kept, _ = catalogue_items(spark, embedded, model, 12, 0.5, 7, RUN)
+    kept = kept.toPandas()
+    expected = embed_texts(item_texts(kept))
+    assert np.allclose(np.stack(kept["text_embedding"].to_numpy()), expected, atol=1e-5)
 
 
 def test_catalogue_needs_a_tabular_model_of_item_features(spark, cfg, pipeline_run):

@@ -115,7 +115,9 @@ def test_max_users_collects_a_seeded_sample_of_real_users(spark, cfg, pipeline_r
     picked = [rows[u] for u in first.user_idx]
     assert np.array_equal(first.real, full.real[picked])  # the same rows, only fewer
     assert np.array_equal(first.augmented, full.augmented[picked])
-    assert all(np.array_equal(a, full.targets[i]) for a, i in zip(first.targets, picked, strict=True))
+    assert all(
+        np.array_equal(a, full.targets[i]) for a, i in zip(first.targets, picked, strict=True)
+    )
     assert first.new_users.shape == full.new_users.shape  # every new user of the run is kept
     other = dataclasses.replace(small, evaluate=dataclasses.replace(small.evaluate, seed=12))
     assert load_eval_data(spark, other, RUN_ID).user_idx.tolist() != first.user_idx.tolist()

@@ -10,6 +10,7 @@ from samplegen.evaluate.fidelity import (
     detection_auc,
     fidelity_metrics,
     item_counts,
+    item_fidelity,
     ks_statistic,
     record_sizes,
     roc_auc,
@@ -310,3 +311,34 @@ def test_detection_auc_deterministic_and_nan_when_small():
     assert a == b
     assert math.isnan(detection_auc(real[:9], synthetic, N_ITEMS, CATEGORY, seed=0))
     assert not math.isnan(detection_auc(real[:10], synthetic[:10], N_ITEMS, CATEGORY, seed=0))
+
+
+def test_item_fidelity_compares_columns_pairs_and_titles():
+    import pandas as pd
+
+    real = pd.DataFrame(
+        {
+            "category": ["a", "a", "b", "b"],
+            "department": ["x", "x", "y", "y"],
+            "brand": ["p", "q", "p", "q"],
+            "price": [1.0, 2.0, 3.0, 4.0],
+            "title": ["one two", "one three", "four", "four five six"],
+        }
+    )
+    same = item_fidelity(real, real)
+    assert set(same) == {
+        "tvd:category",
+        "tvd:department",
+        "tvd:brand",
+        "ks:price",
+        "pair_tvd:department,category",
+        "tvd:title_words",
+        "ks:title_length",
+    }
+    assert all(v == 0.0 for v in same.values())
+    shifted = real.assign(title=["one one", "one", "one", None])
+    figures = item_fidelity(real, shifted)
+    # real words: one x2, two, three, four x2, five, six (8); synthetic: one x4
+    assert figures["tvd:title_words"] == pytest.approx(1 - 2 / 8)
+    assert figures["ks:title_length"] == pytest.approx(ks_statistic([2, 2, 1, 3], [2, 1, 1]))
+    assert "tvd:title_words" not in item_fidelity(real.drop(columns="title"), real)
