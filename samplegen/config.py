@@ -156,13 +156,14 @@ class GanConfig:
 
 @dataclass
 class TabularConfig:
-    """The CTGAN-style tabular generator (``train.model: tabular``) over ``samples_ctr``."""
+    """The CTGAN-style tabular generator (``train.model: tabular``) over a feature table."""
 
     table: str = setting(
         "samples_ctr",
-        "table the generator learns: samples_ctr (label_balance) or item_features (catalogue; "
-        "then set the columns, e.g. discrete [category, department, brand], continuous "
-        "[mean_price])",
+        "feature table the generator learns: samples_ctr (train split; label_balance), "
+        "item_features (catalogue; then set the columns, e.g. discrete [category, department, "
+        "brand], continuous [mean_price]) or user_features (e.g. discrete [top_category], "
+        "continuous [n_events, n_items, days_since_last, mean_price])",
     )
     discrete_columns: list[str] = setting(
         ["department", "brand", "label"], "columns modelled as categories"
@@ -385,7 +386,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "aggregate.split": ("temporal", "leave_last"),
     "train.model": ("multvae", "cvae", "gan", "tabular"),
     "train.loader": ("petastorm", "arrow"),
-    "train.tabular.table": ("samples_ctr", "item_features"),
+    "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": (
         "densify",

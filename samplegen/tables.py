@@ -153,6 +153,10 @@ SAMPLES_CTR = Table(
         ("item_purchase_rate", T.DoubleType(), True),
     ),
 )
+#: Feature tables the tabular generator can learn (``train.tabular.table``), by name.
+TABULAR_SOURCES = {t.name: t for t in (SAMPLES_CTR, ITEM_FEATURES, USER_FEATURES)}
+#: Rows of a tabular source that are training rows: ``(column, value)``, or all rows.
+TABULAR_TRAIN_ROWS = {SAMPLES_CTR.name: ("split", "train")}
 DATA_PROFILE = Table(
     "data_profile",
     _schema(("metric", T.StringType(), False), ("value", T.DoubleType(), True)),

@@ -323,10 +323,10 @@ def _run_label_balance(
     spark: SparkSession, cfg: Config, run_id: str, result: StageResult, folder: Path
 ) -> StageResult:
     """Minority-label ``samples_ctr`` rows from the tabular model into ``synthetic_ctr``."""
-    if cfg.train.model != "tabular":
+    if cfg.train.model != "tabular" or cfg.train.tabular.table != "samples_ctr":
         raise ValueError(
             "generate.strategy=label_balance draws samples_ctr rows and needs "
-            f"train.model=tabular, not {cfg.train.model!r}"
+            "train.model=tabular with train.tabular.table=samples_ctr"
         )
     _require_model(folder, run_id)
     gen = cfg.generate

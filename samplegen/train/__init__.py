@@ -145,16 +145,17 @@ def _interaction_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str
 def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """The rows of ``train.tabular.table``, and the transformer fitted on a seeded sample.
 
-    ``samples_ctr`` contributes its train split; ``item_features`` all its rows.
+    ``samples_ctr`` contributes its train split; the other feature tables all their rows
+    (see :data:`samplegen.tables.TABULAR_TRAIN_ROWS`).
     """
     from pyspark.sql import functions as F
 
     from samplegen.models.tabular import TabularGAN
-    from samplegen.tables import ITEM_FEATURES, SAMPLES_CTR, read_table
+    from samplegen.tables import TABULAR_SOURCES, TABULAR_TRAIN_ROWS, read_table
 
     tabular = cfg.train.tabular
     columns = [*tabular.discrete_columns, *tabular.continuous_columns]
-    source = SAMPLES_CTR if tabular.table == "samples_ctr" else ITEM_FEATURES
+    source = TABULAR_SOURCES[tabular.table]
     table = read_table(spark, cfg.lakehouse, source)
     missing = sorted(set(columns) - set(table.columns))
     if missing:
@@ -162,7 +163,8 @@ def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             f"{source.name} has no column(s) {', '.join(missing)} "
             "(train.tabular.discrete_columns / continuous_columns)"
         )
-    where = ["split", "train"] if source is SAMPLES_CTR else None
+    train_rows = TABULAR_TRAIN_ROWS.get(source.name)
+    where = list(train_rows) if train_rows else None
     rows = (table.where(F.col(where[0]) == where[1]) if where else table).select(columns)
     n_rows = rows.count()
     if n_rows == 0:

@@ -26,6 +26,7 @@ from samplegen.tables import (
     SAMPLES_CTR,
     SYNTHETIC_CTR,
     SYNTHETIC_INTERACTIONS,
+    USER_FEATURES,
     read_table,
     write_table,
 )
@@ -114,6 +115,40 @@ def test_max_steps_per_epoch_caps_an_epoch(spark, cfg, pipeline_run):
     assert build_spec(spark, replace(cfg, train=capped), "steps")["steps_per_epoch"] == 3
     roomy = replace(small_batches, max_steps_per_epoch=natural + 5)
     assert build_spec(spark, replace(cfg, train=roomy), "steps")["steps_per_epoch"] == natural
+
+
+def test_tabular_fits_user_features_and_samples_profiles(spark, cfg, pipeline_run, tmp_path):
+    tabular = replace(
+        cfg.train.tabular,
+        table="user_features",
+        discrete_columns=["top_category"],
+        continuous_columns=["n_events", "days_since_last", "mean_price"],
+        batch_size=50,
+    )
+    run_cfg = replace(
+        cfg,
+        models_root=str(tmp_path / "models"),
+        train=replace(
+            cfg.train, model="tabular", loader="arrow", epochs=2, num_processes=1, tabular=tabular
+        ),
+        generate=replace(cfg.generate, strategy="label_balance"),
+    )
+    result = run_train(spark, run_cfg, "profiles")
+    real = read_table(spark, cfg.lakehouse, USER_FEATURES).toPandas()
+    assert result.rows["training_rows"] == len(real)
+    generator = Generator.load(result.outputs["model_dir"])
+    rows = generator.sample(200, seed=3)
+    assert list(rows.columns) == ["top_category", "n_events", "days_since_last", "mean_price"]
+    assert set(rows["top_category"].dropna()) <= set(real["top_category"].dropna())
+    assert (
+        rows["n_events"].between(real["n_events"].min() - 1, real["n_events"].max() + 1).mean()
+        > 0.9
+    )
+    common = real["top_category"].value_counts().index[0]
+    profiles = generator.sample(20, seed=4, condition={"top_category": common})
+    assert set(profiles["top_category"]) == {common}
+    with pytest.raises(ValueError, match="train.tabular.table=samples_ctr"):
+        run_generate(spark, run_cfg, "profiles")
 
 
 def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipeline_run, tmp_path):

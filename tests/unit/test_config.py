@@ -82,3 +82,10 @@ def test_round_trip_through_dict():
 def test_oversampling_needs_the_privacy_filter_off_explicitly():
     cfg = load_config(None, ["generate.strategy=oversample", "generate.privacy_filter=false"])
     assert cfg.generate.strategy == "oversample" and not cfg.generate.privacy_filter
+
+
+def test_tabular_table_choices_are_the_tabular_sources():
+    from samplegen.config import _CHOICES as CHOICES
+    from samplegen.tables import TABULAR_SOURCES
+
+    assert set(CHOICES["train.tabular.table"]) == set(TABULAR_SOURCES)
