@@ -29,6 +29,7 @@ from samplegen.models.sampling import (
     implied_text_profile,
     item_text_of,
     normal_rows,
+    register_item_text,
     text_profile,
 )
 
@@ -51,13 +52,7 @@ class ConditionalVAEModule(MultVAEModule):
         self.register_buffer(
             "category_matrix", category_matrix(item_categories, n_categories), persistent=False
         )
-        # Saved with the weights (a loaded model needs no embedding file) when there is one.
-        text = np.zeros((n_items, 0)) if item_text is None else item_text
-        self.register_buffer(
-            "item_text",
-            torch.as_tensor(text, dtype=torch.float32),
-            persistent=item_text is not None,
-        )
+        register_item_text(self, n_items, item_text)
 
     def condition(self, x: torch.Tensor) -> torch.Tensor:
         """The category mix of each row of ``x``, then its text profile (if any)."""

@@ -93,6 +93,17 @@ def item_text_of(params: dict[str, Any]) -> np.ndarray | None:
     return np.zeros((int(params["n_items"]), text_dim), dtype=np.float32)
 
 
+def register_item_text(module: torch.nn.Module, n_items: int, item_text: np.ndarray | None) -> None:
+    """Give ``module`` an ``item_text`` buffer: the matrix, or (n_items, 0) without text.
+
+    The matrix is saved with the weights when there is one, so a loaded model needs no file.
+    """
+    text = np.zeros((n_items, 0)) if item_text is None else item_text
+    module.register_buffer(
+        "item_text", torch.as_tensor(text, dtype=torch.float32), persistent=item_text is not None
+    )
+
+
 def quota_counts(mix: np.ndarray, k: int) -> np.ndarray:
     """Split ``k`` items per row over categories by ``mix`` (largest remainder, exact sum)."""
     mix = np.asarray(mix, dtype=np.float64)
