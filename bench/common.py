@@ -59,26 +59,54 @@ def simulate_child(out: str, n: int, whale: int) -> dict:
     return {"seconds": seconds, **counts}
 
 
-def measured(script: str, args: list[str]) -> dict:
-    """Run ``script --child ARGS``; return its last JSON line plus the tree's peak RSS (GiB).
+#: Seconds between samples of the summed RSS (cheap) and of the summed PSS (not cheap).
+RSS_EVERY, PSS_EVERY = 0.2, 5.0
 
-    The child's wall time from start to exit (JVM start included) is ``process_s``.
+
+def tree_memory(root: psutil.Process, proportional: bool) -> int:
+    """Resident memory of ``root`` and its descendants in bytes: summed PSS or summed RSS.
+
+    RSS counts a page shared by several processes (Spark's forked Python workers and the
+    libraries they map) once per process, so its sum can exceed the machine's memory; PSS
+    splits each shared page between its processes, so its sum is what the tree really holds.
+    PSS is read from ``smaps``, which walks the page tables: for a JVM with a 14 GiB heap that
+    costs real CPU, hence the slower :data:`PSS_EVERY`.
+    """
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            info = process.memory_full_info() if proportional else process.memory_info()
+        except psutil.Error:
+            continue
+        total += getattr(info, "pss", info.rss)
+    return total
+
+
+def measured(script: str, args: list[str]) -> dict:
+    """Run ``script --child ARGS``; return its last JSON line plus the tree's peak memory.
+
+    ``peak_gib`` is the peak of the tree's summed PSS (sampled every :data:`PSS_EVERY` s, so a
+    shorter spike can be missed), ``peak_rss_gib`` of its summed RSS (every :data:`RSS_EVERY`
+    s; see :func:`tree_memory`); ``process_s`` the child's wall time from start to exit (JVM
+    start included).
     """
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, script, "--child", *args], stdout=subprocess.PIPE)
-    peak = 0
+    peaks = {"pss": 0, "rss": 0}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         root = psutil.Process(proc.pid)
+        last_pss = -PSS_EVERY
         while not done.is_set():
             try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree))
+                peaks["rss"] = max(peaks["rss"], tree_memory(root, proportional=False))
+                if time.perf_counter() - last_pss >= PSS_EVERY:
+                    last_pss = time.perf_counter()
+                    peaks["pss"] = max(peaks["pss"], tree_memory(root, proportional=True))
             except psutil.Error:
                 pass
-            time.sleep(0.2)
+            time.sleep(RSS_EVERY)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -88,4 +116,8 @@ def measured(script: str, args: list[str]) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"child {args[0]} failed with exit code {proc.returncode}")
     result = json.loads(stdout.decode().strip().splitlines()[-1])
-    return result | {"peak_gib": peak / 2**30, "process_s": time.perf_counter() - started}
+    return result | {
+        "peak_gib": peaks["pss"] / 2**30,
+        "peak_rss_gib": peaks["rss"] / 2**30,
+        "process_s": time.perf_counter() - started,
+    }
