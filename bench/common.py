@@ -85,10 +85,10 @@ def tree_memory(root: psutil.Process, proportional: bool) -> int:
 def measured(script: str, args: list[str]) -> dict:
     """Run ``script --child ARGS``; return its last JSON line plus the tree's peak memory.
 
-    ``peak_gib`` is the peak of the tree's summed PSS (sampled every :data:`PSS_EVERY` s, so a
-    shorter spike can be missed), ``peak_rss_gib`` of its summed RSS (every :data:`RSS_EVERY`
-    s; see :func:`tree_memory`); ``process_s`` the child's wall time from start to exit (JVM
-    start included).
+    ``peak_gib`` is the peak of the tree's summed PSS (sampled every :data:`PSS_EVERY` s and
+    whenever the RSS sum grew 5% since the last PSS sample), ``peak_rss_gib`` the peak of its
+    summed RSS (every :data:`RSS_EVERY` s; see :func:`tree_memory`), ``process_s`` the
+    child's wall time from start to exit (JVM start included).
     """
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, script, "--child", *args], stdout=subprocess.PIPE)
@@ -97,12 +97,14 @@ def measured(script: str, args: list[str]) -> dict:
 
     def sample() -> None:
         root = psutil.Process(proc.pid)
-        last_pss = -PSS_EVERY
+        last_time, last_rss = -PSS_EVERY, 0
         while not done.is_set():
             try:
-                peaks["rss"] = max(peaks["rss"], tree_memory(root, proportional=False))
-                if time.perf_counter() - last_pss >= PSS_EVERY:
-                    last_pss = time.perf_counter()
+                rss = tree_memory(root, proportional=False)
+                peaks["rss"] = max(peaks["rss"], rss)
+                # PSS every PSS_EVERY seconds, and whenever RSS grew 5% since the last PSS.
+                if time.perf_counter() - last_time >= PSS_EVERY or rss > 1.05 * last_rss:
+                    last_time, last_rss = time.perf_counter(), rss
                     peaks["pss"] = max(peaks["pss"], tree_memory(root, proportional=True))
             except psutil.Error:
                 pass
