@@ -20,8 +20,8 @@ rounds), until its quota is met. Each category's rows are drawn in one task seed
 
 Text attributes: each kept item gets a title from :class:`~samplegen.generate.titles.TitleModel`
 (the words of its category's real titles, seeded by item number), and, when the real
-``item_features`` carry text embeddings, the embedding of its own text, so synthetic items can
-feed what reads item text (``new_items``, text-conditioned generators).
+``item_features`` carry text embeddings, the embedding of its own text: the same text
+representation real items have.
 """
 
 from __future__ import annotations
