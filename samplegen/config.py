@@ -351,8 +351,9 @@ class EvaluateConfig:
     )
     max_users: int | None = setting(
         None,
-        "score a seeded sample of at most this many real train users (and all of the run's new "
-        "users): the dense matrices of stage 4 live on the driver; null: every user",
+        "fit the recommenders on and score a seeded sample of at most this many real train "
+        "users (plus all of the run's new users), as stage 4's dense matrices live on the "
+        "driver; null: every user",
     )
 
     def cutoffs(self) -> list[int]:
