@@ -156,6 +156,15 @@ def _require_model(folder: Path, run_id: str) -> None:
         )
 
 
+def _require_tabular(cfg: Config, table: str, draws: str) -> None:
+    """Stop unless the run's model is the tabular generator trained on ``table``."""
+    if cfg.train.model != "tabular" or cfg.train.tabular.table != table:
+        raise ValueError(
+            f"generate.strategy={cfg.generate.strategy} draws {draws} and needs "
+            f"train.model=tabular with train.tabular.table={table}"
+        )
+
+
 def _next_index(index: DataFrame, column: str) -> int:
     """The first index after every one in ``index`` (where new users / items start)."""
     return (index.agg(F.max(column)).first()[0] or 0) + 1
@@ -323,11 +332,7 @@ def _run_label_balance(
     spark: SparkSession, cfg: Config, run_id: str, result: StageResult, folder: Path
 ) -> StageResult:
     """Minority-label ``samples_ctr`` rows from the tabular model into ``synthetic_ctr``."""
-    if cfg.train.model != "tabular" or cfg.train.tabular.table != "samples_ctr":
-        raise ValueError(
-            "generate.strategy=label_balance draws samples_ctr rows and needs "
-            "train.model=tabular with train.tabular.table=samples_ctr"
-        )
+    _require_tabular(cfg, "samples_ctr", "samples_ctr rows")
     _require_model(folder, run_id)
     gen = cfg.generate
     with stage_timer(result):
@@ -358,12 +363,8 @@ def _run_catalogue(
     spark: SparkSession, cfg: Config, run_id: str, result: StageResult, folder: Path
 ) -> StageResult:
     """Synthetic item rows from the tabular model of ``item_features`` into ``synthetic_items``."""
+    _require_tabular(cfg, "item_features", "item rows")
     tabular = cfg.train.tabular
-    if cfg.train.model != "tabular" or tabular.table != "item_features":
-        raise ValueError(
-            "generate.strategy=catalogue draws item rows and needs train.model=tabular with "
-            "train.tabular.table=item_features"
-        )
     if "category" not in tabular.discrete_columns:
         raise ValueError(
             "generate.strategy=catalogue draws items per category: add category to "

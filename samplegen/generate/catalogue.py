@@ -232,7 +232,7 @@ def catalogue_items(
         kept = kept.withColumn("text_embedding", F.lit(None).cast("array<float>"))
     else:
         kept = with_text_embeddings(kept)
-    written = {r["category"]: int(r["count"]) for r in kept.groupBy("category").count().collect()}
+    written = {str(c): int(n) for c, n in kept_rows["category"].value_counts().items()}
     metrics: dict[str, object] = {
         "synthetic_items_target": total,
         "synthetic_items_written": sum(written.values()),
