@@ -45,12 +45,15 @@ def spark_child(events: str, catalogue: str, out: str, n: int, conf: dict[str, s
         user_item_pairs,
         weighted_events,
     )
-    from samplegen.spark import get_spark
+    from samplegen.spark import SORTED_AGGREGATION, get_spark
 
     partitions = max(8, n // 2_000_000)
     spark = get_spark(
         SparkConfig(
-            master="local[2]", driver_memory="14g", shuffle_partitions=partitions, conf=conf
+            master="local[2]",
+            driver_memory="14g",
+            shuffle_partitions=partitions,
+            conf=conf | SORTED_AGGREGATION,  # as run_aggregate
         )
     )
     phases: dict[str, float] = {}

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import psutil
 
 #: Throughput settings for one local machine, as a user would put them in ``spark.conf``:
-#: the parallel (throughput) collector, no compression of shuffle files or cached tables
-#: (it only costs CPU when they never leave the machine), and the sort-based aggregate for
-#: ``collect_list`` (the hash-based one falls back to sorting after 128 keys anyway).
+#: the parallel (throughput) collector, no compression of cached tables (it only costs CPU
+#: when they stay in memory), and the sort-based aggregate for ``collect_list`` (the
+#: hash-based one falls back to sorting after 128 keys anyway). Shuffle files stay compressed
+#: (Spark's default): at 10^8 events they are 6.5 GB raw, 1.1 GB with lz4.
 SPARK_CONF = {
     "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
-    "spark.shuffle.compress": "false",
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
     "spark.sql.execution.useObjectHashAggregateExec": "false",
 }

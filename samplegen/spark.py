@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -23,6 +25,32 @@ DELTA_ARTIFACTS = (
     f"io.delta:delta-spark_2.13:{DELTA_VERSION}",
     f"io.delta:delta-storage:{DELTA_VERSION}",
 )
+
+
+#: Runtime SQL settings stage 1 runs under: aggregate rows that are already sorted by their
+#: keys in one streaming pass (see :func:`samplegen.features.interactions.user_item_pairs`)
+#: instead of hashing them. The rule only rewrites aggregations over sorted input.
+SORTED_AGGREGATION = {"spark.sql.execution.replaceHashWithSortAgg": "true"}
+
+
+@contextmanager
+def sql_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Apply runtime SQL ``settings`` to ``spark`` inside the block, then restore the old values.
+
+    Queries are planned when an action runs, so the settings hold for every action in the
+    block; a session shared with a notebook or job gets its own values back afterwards.
+    """
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def jars_dir() -> Path:

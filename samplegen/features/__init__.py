@@ -29,6 +29,7 @@ from samplegen.features.interactions import (
 from samplegen.features.profile import data_profile, quarantine_reasons
 from samplegen.features.tabular import write_tabular_tables
 from samplegen.runinfo import StageResult, stage_timer
+from samplegen.spark import SORTED_AGGREGATION, sql_settings
 from samplegen.tables import (
     CATALOGUE,
     DATA_PROFILE,
@@ -51,6 +52,9 @@ from samplegen.tables import (
 def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     """Load the configured source and write every stage-1 table.
 
+    Runs under :data:`~samplegen.spark.SORTED_AGGREGATION`; the session's own values come back
+    afterwards.
+
     Raises:
         FileNotFoundError: nothing to read at a configured input path.
         ValueError: when the input is unusable (see :func:`ingest_events`) or no user survives
@@ -59,7 +63,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     result = StageResult(stage="aggregate", run_id=run_id)
     lake = cfg.lakehouse
     agg = cfg.aggregate
-    with stage_timer(result):
+    with stage_timer(result), sql_settings(spark, SORTED_AGGREGATION):
         result.rows |= ingest_events(spark, cfg)
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)

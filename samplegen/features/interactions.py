@@ -143,32 +143,49 @@ def extend_index(
     by an old index still points at the same id after new data arrives. Without ``previous``
     the indices are simply 0.. in id order.
 
+    Args:
+        qualified: one row per id to index; its other columns are carried along.
+        previous: ``id_col`` and ``idx_col`` of an earlier index, or None.
+        id_col: the id column.
+        idx_col: the index column to add.
+
     Returns:
-        ``id_col`` and ``idx_col`` for every id of either input.
+        ``id_col``, ``idx_col`` and ``qualified``'s other columns (null for ids only in
+        ``previous``), for every id of either input.
     """
-    ids = qualified.select(id_col).distinct()
     offset = 0
     if previous is not None:
         previous = previous.select(id_col, F.col(idx_col).cast("int").alias(idx_col))
-        ids = ids.join(previous.select(id_col), id_col, "left_anti")
+        qualified = qualified.join(previous.select(id_col), id_col, "left_anti")
         largest = previous.agg(F.max(idx_col)).first()[0]
         offset = 0 if largest is None else largest + 1
-    numbered = ids.withColumn(
+    numbered = qualified.withColumn(
         idx_col, (F.row_number().over(Window.orderBy(id_col)) - 1 + offset).cast("int")
     )
-    return numbered if previous is None else previous.unionByName(numbered)
+    if previous is None:
+        return numbered
+    return previous.unionByName(numbered, allowMissingColumns=True)
 
 
 def user_item_pairs(events: DataFrame) -> DataFrame:
     """One row per (user, item, split): the summed weight ``w`` and the ``n_events``.
 
-    Indices and interaction rows are computed from these pairs rather than from the events:
-    a log has several events per pair, and the aggregation is combined inside each input
-    partition before the shuffle, so a user with a million events ships at most one row per
-    (item, partition) instead of a million rows to one task.
+    Indices and interaction rows are computed from these pairs rather than from the events.
+    The events are shuffled once, by user, and sorted by (user, item, split) inside each
+    partition. Under :data:`~samplegen.spark.SORTED_AGGREGATION` (``run_aggregate`` applies
+    it) the sums are then one streaming pass over sorted rows, where Spark would otherwise
+    build a hash map of every pair twice, once for partial and once for final sums. The pairs
+    come out partitioned by user, so :func:`user_item_lists` needs no second shuffle.
+
+    A user with a million events lands whole in one task, whose sort spills to disk if it
+    must; rows are not combined per input partition before the shuffle.
     """
-    return events.groupBy("user_id", "item_id", "split").agg(
-        F.sum("w").alias("w"), F.count(F.lit(1)).alias("n_events")
+    keys = ["user_id", "item_id", "split"]
+    return (
+        events.repartition("user_id")
+        .sortWithinPartitions(*keys)
+        .groupBy(*keys)
+        .agg(F.sum("w").alias("w"), F.count(F.lit(1)).alias("n_events"))
     )
 
 
@@ -200,7 +217,7 @@ def build_item_index(
         .limit(cfg.top_n_items)
     )
     return (
-        extend_index(qualified, previous, "item_id", "item_idx")
+        extend_index(qualified.select("item_id"), previous, "item_id", "item_idx")
         .join(item_counts, "item_id", "left")
         .join(catalogue.select("item_id", "category"), "item_id", "left")
         .select("item_id", "item_idx", F.coalesce("n_users", F.lit(0)).alias("n_users"), "category")
@@ -212,10 +229,9 @@ def user_item_lists(pairs: DataFrame, items: DataFrame, split: str, max_weight: 
 
     The weight of a (user, item) pair is the sum of its event weights (``pairs.w``, see
     :func:`user_item_pairs`), capped at ``max_weight`` so that one heavy pair cannot dominate.
-    The lists are keyed by ``user_id``: grouping before the user index is joined moves each
-    pair once, and the train lists give the user index its counts as well as the rows. The
-    pairs are shuffled by user before any list is built: they are unique per (user, item), so
-    combining lists inside each input partition would only serialise them twice.
+    The lists are keyed by ``user_id``, so the train lists give the user index its counts as
+    well as the rows. The pairs of :func:`user_item_pairs` are already partitioned by user,
+    so building the lists shuffles nothing.
 
     Returns:
         ``user_id, item_idx array<int>, weight array<float>, n_items, n_events``.
@@ -226,7 +242,6 @@ def user_item_lists(pairs: DataFrame, items: DataFrame, split: str, max_weight: 
     return (
         pairs.where(F.col("split") == split)
         .join(F.broadcast(items.select("item_id", "item_idx")), "item_id")
-        .repartition("user_id")
         .groupBy("user_id")
         .agg(
             F.array_sort(F.collect_list(pair)).alias("pairs"),
@@ -261,15 +276,14 @@ def build_user_index(
     """
     counts = train_lists.select("user_id", "n_items", "n_events")
     active = counts.where(F.col("n_items") >= cfg.min_user_items)
-    return (
-        extend_index(active, previous, "user_id", "user_idx")
-        .join(counts, "user_id", "left")
-        .select(
-            "user_id",
-            "user_idx",
-            F.coalesce("n_items", F.lit(0)).cast("long").alias("n_items"),
-            F.coalesce("n_events", F.lit(0)).cast("long").alias("n_events"),
-        )
+    index = extend_index(active, previous, "user_id", "user_idx")
+    if previous is not None:  # earlier users may have fewer items now, or none
+        index = index.select("user_id", "user_idx").join(counts, "user_id", "left")
+    return index.select(
+        "user_id",
+        "user_idx",
+        F.coalesce("n_items", F.lit(0)).cast("long").alias("n_items"),
+        F.coalesce("n_events", F.lit(0)).cast("long").alias("n_events"),
     )
 
 

@@ -20,6 +20,7 @@ from samplegen.features.interactions import (
     user_item_pairs,
     weighted_events,
 )
+from samplegen.spark import SORTED_AGGREGATION, sql_settings
 
 pytestmark = [pytest.mark.spark]
 
@@ -126,7 +127,12 @@ def test_decay_halves_train_weight_per_half_life(spark):
     assert unchanged == {"a": 1.0, "b": 1.0, "c": 1.0}
 
 
-def test_a_heavy_user_is_combined_before_the_shuffle(spark):
+def executed_plan(df) -> str:
+    """The plan ``df`` last ran with (adaptive execution's final plan, not its initial one)."""
+    return df._jdf.queryExecution().executedPlan().toString().split("== Initial Plan ==")[0]
+
+
+def test_pairs_are_summed_in_one_sorted_pass_and_the_lists_shuffle_nothing(spark):
     heavy = spark.range(200_000).select(
         F.lit("whale").alias("user_id"),
         F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
@@ -140,19 +146,35 @@ def test_a_heavy_user_is_combined_before_the_shuffle(spark):
         F.lit(T0).cast("timestamp").alias("event_time"),
     )
     df = weighted_events(heavy.unionByName(light), {"view": 1.0, "cart": 3.0})
-    df = df.withColumn("split", F.lit("train")).repartition(8)
-    pairs = user_item_pairs(df)
-    items = build_item_index(pairs, no_catalogue(spark), OPEN)
-    lists = user_item_lists(pairs, items, "train", max_weight=50.0)
-    users = build_user_index(lists, OPEN)
-    rows = interaction_rows(lists, users)
-
-    plan = spark._jvm.PythonSQLUtils.explainString(rows._jdf.queryExecution(), "simple")
-    assert "partial_sum" in plan  # per-partition sums: the whale ships <= 50 rows per partition
-    whale_idx = users.where(F.col("user_id") == "whale").first().user_idx
-    whale = rows.where(F.col("user_idx") == whale_idx).first()
+    # A split computed from the data, as split_by_time's, not a constant the plan folds away.
+    split = F.when(F.col("event_time") < F.lit(T0 + timedelta(days=30)), "train").otherwise("test")
+    df = df.withColumn("split", split).repartition(8)
+    with sql_settings(spark, SORTED_AGGREGATION):
+        pairs = user_item_pairs(df)
+        items = build_item_index(pairs, no_catalogue(spark), OPEN)
+        lists = user_item_lists(pairs, items, "train", max_weight=50.0)
+        users = build_user_index(lists, OPEN)
+        rows = interaction_rows(lists, users)
+        whale_idx = users.where(F.col("user_id") == "whale").first().user_idx
+        whale = rows.where(F.col("user_idx") == whale_idx).first()
+        assert rows.count() == 201
+        pairs.collect(), lists.collect()
     assert whale.n_items == 50 and set(whale.weight) == {50.0}
-    assert rows.count() == 201
+    assert "SortAggregate(key=[user_id" in executed_plan(pairs)
+    assert "HashAggregate" not in executed_plan(pairs)
+    assert executed_plan(lists).count("Exchange hashpartitioning(user_id") == 1
+
+
+def test_sql_settings_restore_the_session_values(spark):
+    key = "spark.sql.execution.replaceHashWithSortAgg"
+    spark.conf.set(key, "false")
+    with sql_settings(spark, {key: "true"}):
+        assert spark.conf.get(key) == "true"
+    assert spark.conf.get(key) == "false"
+    spark.conf.unset(key)
+    with pytest.raises(RuntimeError), sql_settings(spark, {key: "true"}):
+        raise RuntimeError("the block failed")
+    assert spark.conf.get(key) == "false"  # Spark's default again, not "true"
 
 
 def test_a_one_id_index_is_extended_after_its_only_index(spark):
