@@ -11,9 +11,9 @@ per-user interaction rows of the train split from those Parquet files and write 
 
 samplegen runs its own stage-1 functions (``weighted_events``, ``split_by_time``,
 ``user_item_pairs``, ``build_item_index``, ``user_item_lists``, ``build_user_index``,
-``interaction_rows``) on ``local[2]``; DuckDB runs one
-SQL statement with 2 threads. Peak memory is the largest resident set of each engine's process
-tree, sampled every 0.2 s. Usage::
+``interaction_rows``) on ``local[2]`` under ``SORTED_AGGREGATION``, as ``run_aggregate`` does;
+DuckDB runs one SQL statement with 2 threads. Peak memory is the peak summed PSS of each
+engine's process tree (see ``common.measured``). Usage::
 
     python bench/aggregate_vs_duckdb.py --sizes 1e6 1e7 1e8
 """

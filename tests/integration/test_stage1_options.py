@@ -158,7 +158,8 @@ def test_pairs_are_summed_in_one_sorted_pass_and_the_lists_shuffle_nothing(spark
         whale_idx = users.where(F.col("user_id") == "whale").first().user_idx
         whale = rows.where(F.col("user_idx") == whale_idx).first()
         assert rows.count() == 201
-        pairs.collect(), lists.collect()
+        pairs.collect()  # so that both have an executed plan to read
+        lists.collect()
     assert whale.n_items == 50 and set(whale.weight) == {50.0}
     assert "SortAggregate(key=[user_id" in executed_plan(pairs)
     assert "HashAggregate" not in executed_plan(pairs)
