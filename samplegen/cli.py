@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from samplegen.config import ConfigError, config_reference, load_config
+from samplegen.registry import strategy_table
 from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id, result_lines
 
 STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "config-reference", help="print every config key with its default, as Markdown"
     )
+    commands.add_parser(
+        "strategies", help="list every generate.strategy: models it takes, table it writes"
+    )
     return parser
 
 
@@ -121,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "config-reference":
         print(config_reference(), end="")
+        return 0
+    if args.command == "strategies":
+        print(strategy_table(), end="")
         return 0
     try:
         cfg = load_config(args.conf, args.set)  # no --conf (simulate): the defaults

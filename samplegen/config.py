@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from samplegen.registry import STRATEGIES
+
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
@@ -230,21 +232,7 @@ class GenerateConfig:
     """Stage 3: the generation strategy and the privacy filter."""
 
     strategy: str = setting(
-        "densify",
-        "densify (more items for thin users), long_tail / category_balance (densify with "
-        "quotas towards target shares of tail items / categories), cross_category (densify "
-        "from categories the user has not crossed yet), synthetic_users (new users "
-        "from thin users' posteriors), label_balance (minority-label samples_ctr rows from "
-        "train.model=tabular into synthetic_ctr), catalogue (item rows per category from a "
-        "tabular model of item_features into synthetic_items), interpolate (new users between "
-        "two thin "
-        "users in latent space; multvae/cvae), new_items (interactions for catalogue items "
-        "outside the vocabulary, from a map of their attributes to the model's item rows; "
-        "multvae/cvae), or a model-free baseline making new users "
-        "from thin users: oversample (copies; needs privacy_filter=false), mask (a share of "
-        "the items), substitute (items swapped within their category), crop (a stretch of "
-        "the items in time order) or reorder (a stretch of them shuffled; same items, so "
-        "needs privacy_filter=false)",
+        "densify", "what is generated; one of the strategies `samplegen strategies` lists"
     )
     max_user_items: int = setting(
         20, "users with fewer train items than this are densified / seed synthetic users"
@@ -389,22 +377,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "train.loader": ("petastorm", "arrow"),
     "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
     "generate.synthetic_from": ("posterior", "prior"),
-    "generate.strategy": (
-        "densify",
-        "cross_category",
-        "long_tail",
-        "category_balance",
-        "synthetic_users",
-        "interpolate",
-        "new_items",
-        "label_balance",
-        "catalogue",
-        "oversample",
-        "mask",
-        "substitute",
-        "crop",
-        "reorder",
-    ),
+    "generate.strategy": tuple(STRATEGIES),
 }
 
 
@@ -614,7 +587,7 @@ def _validate(config: Config) -> None:
             )
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
-    if config.generate.strategy in ("oversample", "reorder") and config.generate.privacy_filter:
+    if STRATEGIES[config.generate.strategy].copies_real_users and config.generate.privacy_filter:
         raise ConfigError(
             f"generate.strategy={config.generate.strategy} writes real users' item sets "
             "unchanged, which the privacy filter drops; set generate.privacy_filter=false to "

@@ -49,7 +49,10 @@ class StrategySpec(Entry):
 
     models: tuple[str, ...] = INTERACTION_MODELS
     table: str = SYNTHETIC_INTERACTIONS
+    #: Its rows are new users (ids ``syn:<run_id>:<n>``), which pass the privacy filter.
     new_users: bool = False
+    #: Its new users keep a real user's item set, which the privacy filter would drop.
+    copies_real_users: bool = False
 
     @property
     def generative(self) -> bool:
@@ -119,11 +122,20 @@ STRATEGIES: dict[str, StrategySpec] = _registry(  # type: ignore[assignment]
         table=SYNTHETIC_ITEMS,
     ),
     StrategySpec(
+        "hard_negatives",
+        _G + "hard_negatives",
+        "baseline for CTR: negative samples_ctr rows swapping a bought item for an unbought "
+        "one of its category, into synthetic_ctr",
+        models=NO_MODEL,
+        table=SYNTHETIC_CTR,
+    ),
+    StrategySpec(
         "oversample",
         _G + "baselines",
         "baseline: copies of thin users (needs privacy_filter=false)",
         models=NO_MODEL,
         new_users=True,
+        copies_real_users=True,
     ),
     StrategySpec(
         "mask",
@@ -153,6 +165,7 @@ STRATEGIES: dict[str, StrategySpec] = _registry(  # type: ignore[assignment]
         "needs privacy_filter=false)",
         models=NO_MODEL,
         new_users=True,
+        copies_real_users=True,
     ),
 )
 
@@ -166,6 +179,10 @@ def strategy(name: str) -> StrategySpec:
     return STRATEGIES[name]
 
 
-def strategy_help() -> str:
-    """The ``generate.strategy`` help line, built from the registry."""
-    return "; ".join(f"{s.name} ({s.help})" for s in STRATEGIES.values())
+def strategy_table() -> str:
+    """Markdown table of every strategy: models it takes, the table it writes, what it does."""
+    lines = ["| strategy | train.model | writes | what it draws |", "|---|---|---|---|"]
+    for spec in STRATEGIES.values():
+        models = ", ".join(spec.models) if spec.models else "none (baseline)"
+        lines.append(f"| `{spec.name}` | {models} | {spec.table} | {spec.help} |")
+    return "\n".join(lines) + "\n"

@@ -16,8 +16,8 @@ import numpy as np
 
 from samplegen.augment.operators import crop, mask, oversample, reorder, substitute
 
-#: Strategy name -> random-stream tag (distinct from every model strategy's tag).
-OPERATOR_TAGS = {"oversample": 2, "mask": 3, "substitute": 4, "crop": 8, "reorder": 9}
+#: The operators by strategy name.
+OPERATORS = ("oversample", "mask", "substitute", "crop", "reorder")
 #: Operators that read a user's items in time order and keep the order they return.
 SEQUENCE_OPERATORS = ("crop", "reorder")
 
@@ -40,4 +40,4 @@ def make_operator(name: str, keep: float, share: float, item_categories: np.ndar
         return partial(substitute, share=share, item_categories=item_categories)
     if name == "reorder":
         return partial(reorder, share=share)
-    raise ValueError(f"unknown augmentation operator {name!r}; one of {sorted(OPERATOR_TAGS)}")
+    raise ValueError(f"unknown augmentation operator {name!r}; one of {sorted(OPERATORS)}")

@@ -41,8 +41,8 @@ from samplegen.evaluate.utility import (
     slices,
     utility_rows,
 )
-from samplegen.generate import MODEL_STRATEGIES
 from samplegen.models.base import Generator
+from samplegen.registry import STRATEGIES
 from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -117,7 +117,7 @@ def synthetic_quality(
 
 def _run_model(cfg: Config, run_id: str, strategy: str) -> tuple[Generator | None, str]:
     """The generator that drew this run's rows, or ``None`` and why it is not read."""
-    if strategy not in MODEL_STRATEGIES:
+    if not STRATEGIES[strategy].generative:
         return None, f"Strategy {strategy} does not draw from a model, so there is no latent space."
     if cfg.train.model not in LATENT_MODELS:
         return None, (

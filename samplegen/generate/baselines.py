@@ -13,14 +13,17 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 
-from samplegen.augment import OPERATOR_TAGS, Operator
+from samplegen.augment import SEQUENCE_OPERATORS, Operator, make_operator
+from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.new_users import (
     SCHEMA,
-    new_user_rng,
+    in_time_order,
     new_user_rows,
     seed_users,
     thin_segment,
 )
+from samplegen.generate.udf import Stream, row_rng
+from samplegen.tables import EVENTS_CLEAN, ITEM_INDEX, USER_INDEX
 
 
 def category_codes(items: DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -53,12 +56,12 @@ def augment_users(
     ``time_order`` (for sequence operators) puts each seed user's items in time order, see
     :func:`samplegen.generate.new_users.in_time_order`; the operator's output order is kept.
     """
-    tag = OPERATOR_TAGS[operator_name]
+    tag = Stream[operator_name.upper()]
 
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             baskets = [
-                operator(np.asarray(items), new_user_rng(seed, tag, int(n)))
+                operator(np.asarray(items), row_rng(seed, tag, int(n)))
                 for n, items in zip(batch["n"], batch["item_idx"], strict=True)
             ]
             yield new_user_rows(list(batch["n"]), baskets, run_id, first_user_idx, weight)
@@ -67,3 +70,31 @@ def augment_users(
     if time_order is not None:
         rows = time_order(rows)
     return rows.mapInPandas(apply, schema=SCHEMA)
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """The run's new users made by the strategy's operator (before the privacy filter)."""
+    gen = ctx.gen
+    item_index = ctx.table(ITEM_INDEX)
+    categories, _ = category_codes(item_index)
+    operator = make_operator(gen.strategy, gen.mask_keep, gen.substitute_share, categories)
+    time_order = None
+    if gen.strategy in SEQUENCE_OPERATORS:
+        events, user_index = ctx.table(EVENTS_CLEAN), ctx.table(USER_INDEX)
+
+        def time_order(seeds: DataFrame) -> DataFrame:
+            return in_time_order(seeds, events, user_index, item_index)
+
+    rows = augment_users(
+        ctx.real,
+        gen.strategy,
+        operator,
+        gen.synthetic_users,
+        gen.max_user_items,
+        ctx.first_user_idx,
+        gen.synthetic_weight,
+        gen.seed,
+        ctx.run_id,
+        time_order,
+    )
+    return rows, {}

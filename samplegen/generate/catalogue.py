@@ -35,13 +35,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from samplegen.config import Config
 from samplegen.features.text import with_text_embeddings
-from samplegen.generate.densify import load_generator
+from samplegen.generate.context import DrawContext, Metrics, require_tabular
 from samplegen.generate.titles import TitleModel
+from samplegen.generate.udf import Stream, load_generator
+from samplegen.tables import ITEM_FEATURES
 
-STRATEGY = "catalogue"
-#: Separates this strategy's random streams from the others' (and its titles' from its rows').
-STREAM_TAG, TITLE_TAG = 11, 12
 #: Draws per category before a quota counts as not met.
 MAX_ROUNDS = 5
 #: After the first round, rows drawn per missing row.
@@ -141,7 +141,9 @@ def draw_category(
     for round_ in range(MAX_ROUNDS):
         if valid >= quota:
             break
-        stream = np.random.SeedSequence([seed, STREAM_TAG, rank, round_]).generate_state(1)[0]
+        stream = np.random.SeedSequence([seed, int(Stream.CATALOGUE), rank, round_]).generate_state(
+            1
+        )[0]
         # Later rounds draw more than is missing: the acceptance rate was below one.
         size = quota - valid if round_ == 0 else min(OVERDRAW * (quota - valid) + 16, 50 * quota)
         drawn = generator.sample(size, seed=int(stream), condition={"category": category})
@@ -194,14 +196,14 @@ def catalogue_items(
     plan = [p for p in plan if p[2] > 0]
     offsets = np.cumsum([0] + [q for _, _, q in plan])
 
-    def draw(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def draw_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             for task in batch["id"]:
                 category, rank, quota = plan[int(task)]
                 yield draw_category(model_dir, category, rank, quota, rules, seed)
 
     drawn = spark.range(len(plan), numPartitions=max(1, min(len(plan), 8))).mapInPandas(
-        draw, schema=DRAWN_SCHEMA
+        draw_partition, schema=DRAWN_SCHEMA
     )
     # Kept for the count and the rows; draws are seeded, so a recomputed partition is equal.
     drawn = drawn.persist()
@@ -261,7 +263,32 @@ def with_titles(rows: pd.DataFrame, titles: TitleModel, seed: int) -> pd.DataFra
     numbers = rows["item_id"].str.rsplit(":", n=1).str[1].astype(int)
     return rows.assign(
         title=[
-            titles.sample(category, np.random.default_rng([seed, TITLE_TAG, n]))
+            titles.sample(category, np.random.default_rng([seed, int(Stream.CATALOGUE_TITLE), n]))
             for category, n in zip(rows["category"], numbers, strict=True)
         ]
+    )
+
+
+def check(cfg: Config) -> None:
+    """The rows come from a tabular model of ``item_features`` that knows the category."""
+    require_tabular(cfg, "item_features", "item rows")
+    if "category" not in cfg.train.tabular.discrete_columns:
+        raise ValueError(
+            "generate.strategy=catalogue draws items per category: add category to "
+            "train.tabular.discrete_columns"
+        )
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """Synthetic item rows for ``synthetic_items``."""
+    gen = ctx.gen
+    return catalogue_items(
+        ctx.spark,
+        ctx.table(ITEM_FEATURES),
+        ctx.model_dir,
+        gen.synthetic_items,
+        gen.balance_power,
+        gen.seed,
+        ctx.run_id,
+        gen.catalogue_price_range,
     )

@@ -9,18 +9,19 @@ The run reports the mix of (the user's main category -> drawn category) pairs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 import torch
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from samplegen.generate.densify import CHUNK_ROWS, load_generator, user_rng
+from samplegen.generate.baselines import category_codes
+from samplegen.generate.context import DrawContext, Metrics
+from samplegen.generate.densify import thin_users
+from samplegen.generate.udf import draw_for_users, map_with_model, user_rows
 from samplegen.models.base import InteractionGenerator
+from samplegen.tables import ITEM_INDEX
 
-STRATEGY = "cross_category"
 SCHEMA = "user_idx int, item_idx array<int>, weight array<float>, main_category long"
 
 
@@ -36,28 +37,16 @@ def cross_batch(
 
     Returns the rows and each user's main category (the code of most of their items).
     """
-    owned = torch.zeros((len(chunk), generator.n_items), dtype=torch.bool)
     own_categories = np.zeros((len(chunk), categories.max() + 2), dtype=bool)
     main = []
     for row, items in enumerate(chunk["item_idx"]):
-        items = np.asarray(items, dtype=np.int64)
-        owned[row, torch.as_tensor(items)] = True
-        codes = categories[items] + 1  # -1 (no category) becomes column 0
+        codes = categories[np.asarray(items, dtype=np.int64)] + 1  # -1 (none) is column 0
         own_categories[row, codes] = True
         main.append(int(np.bincount(codes).argmax()) - 1)
-    exclude = torch.from_numpy(own_categories[:, categories + 1]) | owned
-    rngs = [user_rng(seed, int(u)) for u in chunk["user_idx"]]
-    drawn = generator.sample_items(owned.float(), k, exclude, rngs)
-    baskets = [np.sort(row[row >= 0]).astype(np.int32) for row in drawn]
-    kept = np.array([len(b) > 0 for b in baskets], dtype=bool)
-    return pd.DataFrame(
-        {
-            "user_idx": chunk["user_idx"].to_numpy()[kept].astype(np.int32),
-            "item_idx": [b for b in baskets if len(b)],
-            "weight": [np.full(len(b), weight, dtype=np.float32) for b in baskets if len(b)],
-            "main_category": np.asarray(main, dtype=np.int64)[kept],
-        }
-    )
+    categories_mask = torch.from_numpy(own_categories[:, categories + 1])
+    baskets = draw_for_users(chunk, generator, k, seed, lambda _, owned: categories_mask)
+    main_category = np.asarray(main, dtype=np.int64)
+    return user_rows(chunk["user_idx"], baskets, weight, main_category=main_category)
 
 
 def cross_category(
@@ -70,19 +59,28 @@ def cross_category(
     seed: int,
 ) -> DataFrame:
     """Rows ``(user_idx, item_idx, weight, main_category)`` for the thin users."""
-
-    def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        generator = load_generator(model_dir)
-        for batch in batches:
-            for start in range(0, len(batch), CHUNK_ROWS):
-                chunk = batch.iloc[start : start + CHUNK_ROWS]
-                yield cross_batch(chunk, generator, categories, k, weight, seed)
-
-    return (
-        train.where(F.col("n_items") < max_user_items)
-        .select("user_idx", "item_idx")
-        .mapInPandas(sample_partition, schema=SCHEMA)
+    return map_with_model(
+        thin_users(train, max_user_items),
+        model_dir,
+        lambda chunk, generator: cross_batch(chunk, generator, categories, k, weight, seed),
+        SCHEMA,
     )
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """The run's rows and the mix of (main category -> drawn category) pairs."""
+    gen = ctx.gen
+    categories, names = category_codes(ctx.table(ITEM_INDEX))
+    rows = cross_category(
+        ctx.real,
+        ctx.model_dir,
+        categories,
+        gen.max_user_items,
+        gen.items_per_user,
+        gen.synthetic_weight,
+        gen.seed,
+    ).localCheckpoint()
+    return rows, pair_mix(rows, categories, names)
 
 
 def pair_mix(rows: DataFrame, categories: np.ndarray, names: list[str], top: int = 10) -> dict:

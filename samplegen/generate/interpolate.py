@@ -9,28 +9,21 @@ the rows are new users (ids ``syn:<run_id>:<n>``) and pass the privacy filter.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
+from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.new_users import (
     SCHEMA,
     basket_sizes,
-    new_user_rng,
     new_user_rows,
     seed_users,
     thin_segment,
 )
-
-STRATEGY = "interpolate"
-#: Models with an encoder to interpolate in.
-MODELS = ("multvae", "cvae")
-#: Stream tags of the first and the second seed user (the row's stream uses the first).
-FIRST_TAG, SECOND_TAG = 5, 6
+from samplegen.generate.udf import Stream, histories, map_with_model, row_rng
+from samplegen.models.base import InteractionGenerator
 
 
 def interpolate_users(
@@ -47,30 +40,40 @@ def interpolate_users(
     segment = thin_segment(train, segment_max_items)
     sizes, probabilities = basket_sizes(segment)
 
-    def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        generator = load_generator(model_dir)
-        for batch in batches:
-            for start in range(0, len(batch), CHUNK_ROWS):
-                chunk = batch.iloc[start : start + CHUNK_ROWS]
-                rngs = [new_user_rng(seed, FIRST_TAG, int(n)) for n in chunk["n"]]
-                mixes = np.array([rng.uniform(0.2, 0.8) for rng in rngs])
-                wanted = [int(rng.choice(sizes, p=probabilities)) for rng in rngs]
-                wanted = [min(k, generator.n_items) for k in wanted]
-                drawn = generator.interpolate_items(
-                    histories(chunk["items_a"], generator.n_items),
-                    histories(chunk["items_b"], generator.n_items),
-                    mixes,
-                    max(wanted),
-                    rngs,
-                )
-                baskets = [
-                    np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)
-                ]
-                yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
+    def draw_chunk(chunk: pd.DataFrame, generator: InteractionGenerator) -> pd.DataFrame:
+        rngs = [row_rng(seed, Stream.INTERPOLATE_FIRST, int(n)) for n in chunk["n"]]
+        mixes = np.array([rng.uniform(0.2, 0.8) for rng in rngs])
+        wanted = [int(rng.choice(sizes, p=probabilities)) for rng in rngs]
+        wanted = [min(k, generator.n_items) for k in wanted]
+        drawn = generator.interpolate_items(
+            histories(chunk["items_a"], generator.n_items),
+            histories(chunk["items_b"], generator.n_items),
+            mixes,
+            max(wanted),
+            rngs,
+        )
+        baskets = [np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)]
+        return new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
 
-    first = seed_users(segment, n_users, seed, FIRST_TAG)
-    second = seed_users(segment, n_users, seed, SECOND_TAG)
+    first = seed_users(segment, n_users, seed, Stream.INTERPOLATE_FIRST)
+    second = seed_users(segment, n_users, seed, Stream.INTERPOLATE_SECOND)
     pairs = first.select("n", F.col("item_idx").alias("items_a")).join(
         second.select("n", F.col("item_idx").alias("items_b")), "n"
     )
-    return pairs.mapInPandas(sample_partition, schema=SCHEMA)
+    return map_with_model(pairs, model_dir, draw_chunk, SCHEMA)
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """The run's new users (before the privacy filter)."""
+    gen = ctx.gen
+    rows = interpolate_users(
+        ctx.real,
+        ctx.model_dir,
+        gen.synthetic_users,
+        gen.max_user_items,
+        ctx.first_user_idx,
+        gen.synthetic_weight,
+        gen.seed,
+        ctx.run_id,
+    )
+    return rows, {}

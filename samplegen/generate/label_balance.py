@@ -18,13 +18,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from samplegen.generate.densify import load_generator
-from samplegen.tables import SYNTHETIC_CTR
+from samplegen.config import Config
+from samplegen.generate.context import DrawContext, Metrics, require_tabular
+from samplegen.generate.udf import Stream, load_generator
+from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR
 
-STRATEGY = "label_balance"
+#: Rows generated per seeded chunk (one ``mapInPandas`` row each).
 CHUNK_ROWS = 2048
-#: Separates this strategy's random streams from the others'.
-STREAM_TAG = 7
 #: ``synthetic_ctr`` columns a row carries (everything after the provenance columns).
 ROW_SCHEMA = T.StructType(SYNTHETIC_CTR.schema.fields[5:])
 
@@ -47,7 +47,9 @@ def rows_needed(label_counts: dict[int, int], target_share: float) -> tuple[int,
 def chunk_rows(model_dir: str, chunk: int, n_rows: int, label: int, seed: int) -> pd.DataFrame:
     """Rows ``[chunk * CHUNK_ROWS, ...)`` of the run: ``n_rows`` generated with ``label``."""
     generator = load_generator(model_dir)
-    chunk_seed = int(np.random.SeedSequence([seed, STREAM_TAG, chunk]).generate_state(1)[0])
+    chunk_seed = int(
+        np.random.SeedSequence([seed, int(Stream.LABEL_BALANCE), chunk]).generate_state(1)[0]
+    )
     rows = generator.sample(n_rows, seed=chunk_seed, condition={"label": label})
     out = pd.DataFrame({"row": np.arange(n_rows, dtype=np.int64) + chunk * CHUNK_ROWS})
     out["label"] = np.full(n_rows, label, dtype=np.int32)  # the condition, honoured by sample()
@@ -85,3 +87,15 @@ def label_balance(
         "achieved_label_share": round((counts[label] + n) / (total + n), 4),
     }
     return rows, figures
+
+
+def check(cfg: Config) -> None:
+    """The rows come from a tabular model of ``samples_ctr``."""
+    require_tabular(cfg, "samples_ctr", "samples_ctr rows")
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """Minority-label ``samples_ctr`` rows for ``synthetic_ctr``."""
+    gen = ctx.gen
+    samples = ctx.table(SAMPLES_CTR)
+    return label_balance(ctx.spark, samples, ctx.model_dir, gen.label_target_share, gen.seed)

@@ -25,7 +25,9 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.features.text import with_text_embeddings
-from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator, user_rng
+from samplegen.generate.context import DrawContext, Metrics
+from samplegen.generate.udf import chunks, histories, load_generator, user_rng
+from samplegen.tables import CATALOGUE, ITEM_FEATURES
 
 #: Catalogue columns turned into one-hot attributes.
 ATTRIBUTES = ("category", "department", "brand", "title")
@@ -174,25 +176,23 @@ def candidate_users(
     generator = load_generator(model_dir)
     item_rows, item_bias = generator.item_embeddings()
     best: pd.DataFrame | None = None
-    for batch in batches:
-        for start in range(0, len(batch), CHUNK_ROWS):
-            chunk = batch.iloc[start : start + CHUNK_ROWS]
-            x = histories(chunk["item_idx"], generator.n_items)
-            rngs = [user_rng(seed, int(u)) for u in chunk["user_idx"]]
-            keys = new_item_keys(
-                generator.user_hidden(x), item_rows, item_bias, new_rows, new_bias, rngs
-            )
-            users = chunk["user_idx"].to_numpy(dtype=np.int32)
-            frame = pd.DataFrame(
-                {
-                    "position": np.tile(np.arange(keys.shape[1], dtype=np.int32), len(users)),
-                    "user_idx": np.repeat(users, keys.shape[1]),
-                    "key": keys.ravel(),
-                }
-            )
-            best = frame if best is None else pd.concat([best, frame], ignore_index=True)
-            best = best.sort_values(["position", "key"], ascending=[True, False], kind="stable")
-            best = best.groupby("position", sort=False).head(keep)
+    for chunk in chunks(batches):
+        x = histories(chunk["item_idx"], generator.n_items)
+        rngs = [user_rng(seed, int(u)) for u in chunk["user_idx"]]
+        keys = new_item_keys(
+            generator.user_hidden(x), item_rows, item_bias, new_rows, new_bias, rngs
+        )
+        users = chunk["user_idx"].to_numpy(dtype=np.int32)
+        frame = pd.DataFrame(
+            {
+                "position": np.tile(np.arange(keys.shape[1], dtype=np.int32), len(users)),
+                "user_idx": np.repeat(users, keys.shape[1]),
+                "key": keys.ravel(),
+            }
+        )
+        best = frame if best is None else pd.concat([best, frame], ignore_index=True)
+        best = best.sort_values(["position", "key"], ascending=[True, False], kind="stable")
+        best = best.groupby("position", sort=False).head(keep)
     if best is None:
         return pd.DataFrame({"position": [], "user_idx": [], "key": []}).astype(
             {"position": "int32", "user_idx": "int32", "key": "float64"}
@@ -366,3 +366,36 @@ def plan_new_items(
         users_per_item=users_per_item,
         metrics=metrics,
     )
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """Rows giving catalogue items outside the vocabulary users, and how the map fitted.
+
+    The new items' indices start after the largest ``item_index`` index.
+    """
+    gen = ctx.gen
+    plan = plan_new_items(
+        ctx.table(ITEM_FEATURES),
+        ctx.table(CATALOGUE),
+        ctx.model_dir,
+        gen.new_items,
+        gen.seed,
+        train=ctx.real,
+    )
+    if not plan.item_ids:
+        raise ValueError(
+            "generate.strategy=new_items found no catalogue item outside item_index with a "
+            "category, department, brand or title the indexed items share"
+        )
+    rows = new_items(
+        ctx.real,
+        ctx.model_dir,
+        plan.rows,
+        plan.bias,
+        plan.users_per_item,
+        plan.item_ids,
+        ctx.first_item_idx,
+        gen.synthetic_weight,
+        gen.seed,
+    ).localCheckpoint()
+    return rows, plan.metrics

@@ -2,9 +2,9 @@
 
 A new user ``n`` of a run gets the id ``syn:<run_id>:<n>`` and the index
 ``first_user_idx + n`` (after every real index), and its random stream depends only on
-``(run seed, strategy tag, n)``. It starts from one real "seed user" of a segment, chosen by
-a hash of the same triple, so rows never depend on partitioning and a retried task writes
-the same rows.
+``(run seed, strategy's stream tag, n)`` (:func:`samplegen.generate.udf.row_rng`). It starts
+from one real "seed user" of a segment, chosen by a hash of the same triple, so rows never
+depend on partitioning and a retried task writes the same rows.
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from samplegen.generate.udf import Stream
+
 SCHEMA = "user_id string, user_idx int, item_idx array<int>, weight array<float>"
-
-
-def new_user_rng(seed: int, tag: int, n: int) -> np.random.Generator:
-    """The random stream of new user ``n`` of a strategy (``tag``) in a run."""
-    return np.random.default_rng(np.random.SeedSequence([seed, tag, n]))
 
 
 def thin_segment(train: DataFrame, segment_max_items: int) -> DataFrame:
@@ -38,7 +35,7 @@ def basket_sizes(users: DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return sizes, counts["count"].to_numpy(dtype=np.float64) / counts["count"].sum()
 
 
-def seed_users(segment: DataFrame, n_users: int, seed: int, tag: int) -> DataFrame:
+def seed_users(segment: DataFrame, n_users: int, seed: int, tag: Stream) -> DataFrame:
     """Rows ``(n, user_idx, item_idx)``: for each new user ``n``, its seed user and their items.
 
     The seed user is a user of ``segment`` (see :func:`thin_segment`) picked by a hash of
@@ -49,7 +46,7 @@ def seed_users(segment: DataFrame, n_users: int, seed: int, tag: int) -> DataFra
         "user_idx",
         "item_idx",
     ).localCheckpoint()
-    slot = F.pmod(F.xxhash64(F.lit(seed), F.lit(tag), F.col("id")), F.lit(numbered.count()))
+    slot = F.pmod(F.xxhash64(F.lit(seed), F.lit(int(tag)), F.col("id")), F.lit(numbered.count()))
     wanted = segment.sparkSession.range(n_users).select(F.col("id").alias("n"), slot.alias("slot"))
     return wanted.join(numbered, "slot").select("n", "user_idx", "item_idx")
 

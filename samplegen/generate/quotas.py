@@ -17,19 +17,20 @@ The run reports the target and the achieved share of every group.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
-import torch
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from samplegen.generate.densify import CHUNK_ROWS, load_generator, user_rng
+from samplegen.generate.context import DrawContext, Metrics
+from samplegen.generate.densify import SCHEMA, thin_users
+from samplegen.generate.udf import item_mask, map_with_model, user_rng, user_rows
 from samplegen.models.base import InteractionGenerator
 from samplegen.models.sampling import quota_top_k
+from samplegen.tables import ITEM_INDEX
 
-STRATEGIES = ("long_tail", "category_balance")
+#: Groups whose shares a run reports by name (the largest targets); all count in the gaps.
+REPORTED_GROUPS = 10
 NO_CATEGORY = "(none)"
 
 
@@ -97,22 +98,13 @@ def quota_batch(
     seed: int,
 ) -> pd.DataFrame:
     """``k`` new items for each user row of ``chunk``, split over ``groups`` by ``mix``."""
-    owned = torch.zeros((len(chunk), generator.n_items), dtype=torch.bool)
-    for row, items in enumerate(chunk["item_idx"]):
-        owned[row, torch.as_tensor(np.asarray(items, dtype=np.int64))] = True
+    owned = item_mask(chunk["item_idx"], generator.n_items)
     rngs = [user_rng(seed, int(u)) for u in chunk["user_idx"]]
     logits = generator.scores(owned.float()).numpy()
     counts = np.stack([rounded_counts(mix, k, rng) for rng in rngs])
     drawn = quota_top_k(logits, k, counts / k, groups, owned.numpy(), rngs)
     baskets = [np.sort(row[row >= 0]).astype(np.int32) for row in drawn]
-    kept = np.array([len(b) > 0 for b in baskets], dtype=bool)
-    return pd.DataFrame(
-        {
-            "user_idx": chunk["user_idx"].to_numpy()[kept].astype(np.int32),
-            "item_idx": [b for b in baskets if len(b)],
-            "weight": [np.full(len(b), weight, dtype=np.float32) for b in baskets if len(b)],
-        }
-    )
+    return user_rows(chunk["user_idx"], baskets, weight)
 
 
 def quota_densify(
@@ -126,17 +118,44 @@ def quota_densify(
     seed: int,
 ) -> DataFrame:
     """Rows ``(user_idx, item_idx, weight)``: ``k`` items per thin user, split by ``mix``."""
-
-    def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        generator = load_generator(model_dir)
-        for batch in batches:
-            for start in range(0, len(batch), CHUNK_ROWS):
-                chunk = batch.iloc[start : start + CHUNK_ROWS]
-                yield quota_batch(chunk, generator, groups, mix, k, weight, seed)
-
-    schema = "user_idx int, item_idx array<int>, weight array<float>"
-    return (
-        train.where(F.col("n_items") < max_user_items)
-        .select("user_idx", "item_idx")
-        .mapInPandas(sample_partition, schema=schema)
+    return map_with_model(
+        thin_users(train, max_user_items),
+        model_dir,
+        lambda chunk, generator: quota_batch(chunk, generator, groups, mix, k, weight, seed),
+        SCHEMA,
     )
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """Quota rows and how close they came to the target mix.
+
+    Metrics: the real, target and achieved share of the groups with the largest targets, and
+    the largest and mean gap between achieved and target shares over all groups.
+    """
+    gen = ctx.gen
+    groups, names = item_groups(ctx.table(ITEM_INDEX), gen.strategy, gen.head_fraction)
+    real_share = group_shares(ctx.real, groups, len(names))
+    mix = target_mix(gen.strategy, real_share, gen.tail_share, gen.balance_power)
+    rows = quota_densify(
+        ctx.real,
+        ctx.model_dir,
+        groups,
+        mix,
+        gen.max_user_items,
+        gen.items_per_user,
+        gen.synthetic_weight,
+        gen.seed,
+    ).localCheckpoint()
+    achieved = group_shares(rows, groups, len(names))
+    gaps = np.abs(achieved - mix)
+    metrics: Metrics = {
+        "share_gap/max": round(float(gaps.max()), 4),
+        "share_gap/mean": round(float(gaps.mean()), 4),
+    }
+    for g in np.argsort(-mix, kind="stable")[:REPORTED_GROUPS]:
+        metrics |= {
+            f"real_share/{names[g]}": round(float(real_share[g]), 4),
+            f"target_share/{names[g]}": round(float(mix[g]), 4),
+            f"achieved_share/{names[g]}": round(float(achieved[g]), 4),
+        }
+    return rows, metrics

@@ -12,27 +12,23 @@ anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pandas as pd
 import torch
 from pyspark.sql import DataFrame
 
-from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
+from samplegen.config import Config
+from samplegen.generate.context import DrawContext, Metrics, require_models
 from samplegen.generate.new_users import (
     SCHEMA,
     basket_sizes,
-    new_user_rng,
     new_user_rows,
     seed_users,
     thin_segment,
 )
+from samplegen.generate.udf import Stream, histories, map_with_model, row_rng
 from samplegen.models.base import InteractionGenerator
-
-STRATEGY = "synthetic_users"
-#: Separates this strategy's random streams from the others' (densify: ``(seed, user_idx)``).
-STREAM_TAG = 1
+from samplegen.registry import ENCODER_MODELS
 
 
 def draw_baskets(
@@ -48,7 +44,7 @@ def draw_baskets(
     From the seed user's posterior, or with ``from_prior`` from the model's prior (decoded
     under the seed user's condition for a cvae).
     """
-    rngs = [new_user_rng(seed, STREAM_TAG, int(n)) for n in seeds["n"]]
+    rngs = [row_rng(seed, Stream.SYNTHETIC_USERS, int(n)) for n in seeds["n"]]
     wanted = [min(int(rng.choice(sizes, p=probabilities)), generator.n_items) for rng in rngs]
     seed_histories = histories(seeds["item_idx"], generator.n_items)
     if from_prior:
@@ -79,13 +75,32 @@ def synthetic_users(
     segment = thin_segment(train, segment_max_items)
     sizes, probabilities = basket_sizes(segment)
 
-    def sample_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        generator = load_generator(model_dir)
-        for batch in batches:
-            for start in range(0, len(batch), CHUNK_ROWS):
-                chunk = batch.iloc[start : start + CHUNK_ROWS]
-                baskets = draw_baskets(chunk, generator, sizes, probabilities, seed, from_prior)
-                yield new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
+    def draw_chunk(chunk: pd.DataFrame, generator: InteractionGenerator) -> pd.DataFrame:
+        baskets = draw_baskets(chunk, generator, sizes, probabilities, seed, from_prior)
+        return new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
 
-    rows = seed_users(segment, n_users, seed, STREAM_TAG)
-    return rows.mapInPandas(sample_partition, schema=SCHEMA)
+    rows = seed_users(segment, n_users, seed, Stream.SYNTHETIC_USERS)
+    return map_with_model(rows, model_dir, draw_chunk, SCHEMA)
+
+
+def check(cfg: Config) -> None:
+    """Decoding from the prior needs a model with an encoder's prior (multvae, cvae)."""
+    if cfg.generate.synthetic_from == "prior":
+        require_models(cfg, ENCODER_MODELS, "users' items")
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """The run's new users (before the privacy filter)."""
+    gen = ctx.gen
+    rows = synthetic_users(
+        ctx.real,
+        ctx.model_dir,
+        gen.synthetic_users,
+        gen.max_user_items,
+        ctx.first_user_idx,
+        gen.synthetic_weight,
+        gen.seed,
+        ctx.run_id,
+        from_prior=gen.synthetic_from == "prior",
+    )
+    return rows, {}

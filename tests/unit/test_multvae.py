@@ -127,7 +127,7 @@ def test_same_seed_same_weights():
 def test_worker_cache_reloads_retrained_weights(tmp_path):
     import os
 
-    from samplegen.generate.densify import load_generator
+    from samplegen.generate.udf import load_generator
 
     first = small_vae()
     first.save(tmp_path / "m")
