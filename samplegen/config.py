@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from samplegen.registry import RECOMMENDERS, recommender_help
+
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
@@ -314,7 +316,7 @@ class EvaluateConfig:
     )
     recommenders: list[str] = setting(
         ["popularity", "ease", "als", "multvae"],
-        "downstream recommenders: popularity, ease, als (Spark ALS, implicit) and multvae",
+        "downstream recommenders: " + recommender_help(),
     )
     ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
     als_rank: int = setting(32, "als: latent factors")
@@ -326,7 +328,10 @@ class EvaluateConfig:
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
     seed: int = setting(11, "bootstrap seed, and the first seed of the stochastic recommenders")
     repeats: int = setting(
-        3, "seeds (seed, seed + 1, ...) for the stochastic recommenders (als, multvae)"
+        3,
+        "seeds (seed, seed + 1, ...) for the stochastic recommenders ("
+        + ", ".join(r.name for r in RECOMMENDERS.values() if r.stochastic)
+        + ")",
     )
     dose_ratios: list[float] = setting(
         [0.25, 0.5, 1.0],
@@ -606,7 +611,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key} has an impossible value: {_lookup(config, key)!r}")
     if config.evaluate.head_share + config.evaluate.tail_share > 1:
         raise ConfigError("evaluate.head_share + evaluate.tail_share must be at most 1")
-    recommenders = ("popularity", "ease", "als", "multvae")
+    recommenders = [r.name for r in RECOMMENDERS.values() if r.kind == "recommender"]
     for name in [*config.evaluate.recommenders, config.evaluate.dose_recommender]:
         if name not in recommenders:
             raise ConfigError(

@@ -1,15 +1,13 @@
 import numpy as np
 import pytest
 
+from samplegen.config import EvaluateConfig
 from samplegen.evaluate.metrics import top_k_items
-from samplegen.evaluate.recommenders import (
-    EASE_MAX_ITEMS,
-    RECOMMENDERS,
-    EASERecommender,
-    MultVAERecommender,
-    PopularityRecommender,
-    make_recommender,
-)
+from samplegen.evaluate.recommenders import make_recommender
+from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
+from samplegen.evaluate.recommenders.multvae import MultVAERecommender
+from samplegen.evaluate.recommenders.popularity import PopularityRecommender
+from samplegen.registry import RECOMMENDERS
 
 
 def _block_matrix() -> np.ndarray:
@@ -100,15 +98,17 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 def test_make_recommender_builds_registered_ones():
     assert set(RECOMMENDERS) == {"popularity", "ease", "als", "multvae"}
-    assert isinstance(make_recommender("popularity"), PopularityRecommender)
-    ease = make_recommender("ease", l2=42.0)
+    assert isinstance(
+        make_recommender("popularity", EvaluateConfig(), None, 0), PopularityRecommender
+    )
+    ease = make_recommender("ease", EvaluateConfig(ease_lambda=42.0), None, 0)
     assert isinstance(ease, EASERecommender)
     assert ease.l2 == 42.0
 
 
 def test_make_recommender_unknown_name_lists_known_ones():
     with pytest.raises(ValueError, match="'itemknn'") as excinfo:
-        make_recommender("itemknn")
+        make_recommender("itemknn", EvaluateConfig(), None, 0)
     assert "ease" in str(excinfo.value)
     assert "popularity" in str(excinfo.value)
 

@@ -9,13 +9,9 @@ import pytest
 import torch
 
 from samplegen.evaluate.explain import Explanation, explain
-from samplegen.evaluate.report import (
-    DIFF_VARIANT,
-    METRIC_COLUMNS,
-    ReportData,
-    verdict_lines,
-    write_report,
-)
+from samplegen.evaluate.report import ReportData, write_report
+from samplegen.evaluate.rows import DIFF_VARIANT, METRIC_COLUMNS
+from samplegen.evaluate.verdicts import verdict_lines
 from samplegen.models import make_generator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
