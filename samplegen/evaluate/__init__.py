@@ -26,12 +26,8 @@ from samplegen.config import Config
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
-from samplegen.evaluate.fidelity import (
-    fidelity_metrics,
-    item_counts,
-    item_fidelity,
-    record_sizes,
-)
+from samplegen.evaluate.fidelity import fidelity_metrics, item_fidelity
+from samplegen.evaluate.records import item_counts, record_sizes
 from samplegen.evaluate.report import ReportData, write_report
 from samplegen.evaluate.rows import FIDELITY, ITEM_FIDELITY, PRIVACY, EvalRow, frame
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows

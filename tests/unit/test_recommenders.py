@@ -7,7 +7,7 @@ from samplegen.evaluate.recommenders import make_recommender
 from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
 from samplegen.evaluate.recommenders.multvae import MultVAERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
-from samplegen.registry import RECOMMENDERS
+from samplegen.registry import RECOMMENDERS, RecommenderSpec, recommender_help
 
 
 def _block_matrix() -> np.ndarray:
@@ -126,3 +126,20 @@ def test_multvae_recommender_learns_blocks_and_is_seeded():
         model.score(np.zeros((1, 3), dtype=np.float32))
     with pytest.raises(RuntimeError, match="before fit"):
         MultVAERecommender().score(x[:1])
+
+
+def test_registry_entries_load_and_build_with_the_run_settings():
+    cfg = EvaluateConfig(ease_lambda=7.0, multvae_epochs=3, multvae_hidden_dims=[8])
+    for name, spec in RECOMMENDERS.items():
+        assert spec.kind == "recommender" and callable(spec.load().make)
+        if name != "als":  # needs a SparkSession; tests/integration builds it
+            model = make_recommender(name, cfg, None, 3)
+            assert callable(model.fit) and callable(model.score)
+    assert {n for n, s in RECOMMENDERS.items() if s.stochastic} == {"als", "multvae"}
+    assert make_recommender("ease", cfg, None, 0).l2 == 7.0
+    vae = make_recommender("multvae", cfg, None, 5)
+    assert (vae.epochs, vae.hidden_dims, vae.seed) == (3, [8], 5)
+    help_line = recommender_help()
+    assert all(f"{name} (" in help_line for name in RECOMMENDERS)
+    with pytest.raises(ValueError, match="kind"):
+        RecommenderSpec("ctr", "samplegen.x", "a click model", kind="ranker")
