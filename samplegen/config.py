@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from samplegen.registry import RECOMMENDERS, recommender_help
+from samplegen.registry import recommender_help, recommender_names
 
 
 class ConfigError(ValueError):
@@ -327,12 +327,7 @@ class EvaluateConfig:
     multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
     seed: int = setting(11, "bootstrap seed, and the first seed of the stochastic recommenders")
-    repeats: int = setting(
-        3,
-        "seeds (seed, seed + 1, ...) for the stochastic recommenders ("
-        + ", ".join(r.name for r in RECOMMENDERS.values() if r.stochastic)
-        + ")",
-    )
+    repeats: int = setting(3, "seeds (seed, seed + 1, ...) of the stochastic evaluate.recommenders")
     dose_ratios: list[float] = setting(
         [0.25, 0.5, 1.0],
         "dose sweep: shares of this run's synthetic users kept, each scored against real-only "
@@ -611,7 +606,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key} has an impossible value: {_lookup(config, key)!r}")
     if config.evaluate.head_share + config.evaluate.tail_share > 1:
         raise ConfigError("evaluate.head_share + evaluate.tail_share must be at most 1")
-    recommenders = [r.name for r in RECOMMENDERS.values() if r.kind == "recommender"]
+    recommenders = recommender_names()
     for name in [*config.evaluate.recommenders, config.evaluate.dose_recommender]:
         if name not in recommenders:
             raise ConfigError(

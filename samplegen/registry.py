@@ -216,6 +216,15 @@ def recommender(name: str) -> RecommenderSpec:
     return RECOMMENDERS[name]
 
 
+def recommender_names(kind: str = "recommender") -> list[str]:
+    """The registered downstream models of ``kind``, in registry order."""
+    return [r.name for r in RECOMMENDERS.values() if r.kind == kind]
+
+
 def recommender_help(kind: str = "recommender") -> str:
-    """The ``evaluate.recommenders`` help line: each model of ``kind``, built from the registry."""
-    return "; ".join(f"{r.name} ({r.help})" for r in RECOMMENDERS.values() if r.kind == kind)
+    """The ``evaluate.recommenders`` help line, built from the registry (seeded ones marked)."""
+    return "; ".join(
+        f"{r.name} ({r.help}{', stochastic' if r.stochastic else ''})"
+        for r in RECOMMENDERS.values()
+        if r.kind == kind
+    )
