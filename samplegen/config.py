@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from samplegen.registry import STRATEGIES
+from samplegen.registry import STRATEGIES, recommender_help, recommender_names
 
 
 class ConfigError(ValueError):
@@ -302,7 +302,7 @@ class EvaluateConfig:
     )
     recommenders: list[str] = setting(
         ["popularity", "ease", "als", "multvae"],
-        "downstream recommenders: popularity, ease, als (Spark ALS, implicit) and multvae",
+        "downstream recommenders: " + recommender_help(),
     )
     ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
     als_rank: int = setting(32, "als: latent factors")
@@ -313,9 +313,7 @@ class EvaluateConfig:
     multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
     seed: int = setting(11, "bootstrap seed, and the first seed of the stochastic recommenders")
-    repeats: int = setting(
-        3, "seeds (seed, seed + 1, ...) for the stochastic recommenders (als, multvae)"
-    )
+    repeats: int = setting(3, "seeds (seed, seed + 1, ...) of the stochastic evaluate.recommenders")
     dose_ratios: list[float] = setting(
         [0.25, 0.5, 1.0],
         "dose sweep: shares of this run's synthetic users kept, each scored against real-only "
@@ -579,7 +577,7 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{key} has an impossible value: {_lookup(config, key)!r}")
     if config.evaluate.head_share + config.evaluate.tail_share > 1:
         raise ConfigError("evaluate.head_share + evaluate.tail_share must be at most 1")
-    recommenders = ("popularity", "ease", "als", "multvae")
+    recommenders = recommender_names()
     for name in [*config.evaluate.recommenders, config.evaluate.dose_recommender]:
         if name not in recommenders:
             raise ConfigError(

@@ -186,3 +186,62 @@ def strategy_table() -> str:
         models = ", ".join(spec.models) if spec.models else "none (baseline)"
         lines.append(f"| `{spec.name}` | {models} | {spec.table} | {spec.help} |")
     return "\n".join(lines) + "\n"
+
+
+# --- downstream recommenders (stage 4) ---------------------------------------------------------
+
+#: What a downstream model learns from: ranked item lists (stage 4's utility today), or click
+#: labels (reserved for CTR models scored on ``samples_ctr`` / ``synthetic_ctr`` later).
+RECOMMENDER_KINDS = ("recommender", "classifier")
+
+
+@dataclass(frozen=True)
+class RecommenderSpec(Entry):
+    """An ``evaluate.recommenders`` entry: a downstream model fitted on real vs augmented data.
+
+    The module defines ``make(cfg: EvaluateConfig, spark: SparkSession | None, seed: int) ->
+    Recommender`` (see :mod:`samplegen.evaluate.recommenders`). ``stochastic`` models depend
+    on their seed, so stage 4 fits them once per seed (``evaluate.repeats``); the others once.
+    """
+
+    kind: str = "recommender"
+    stochastic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in RECOMMENDER_KINDS:
+            raise ValueError(f"recommender {self.name}: kind must be one of {RECOMMENDER_KINDS}")
+
+
+_R = "samplegen.evaluate.recommenders."
+
+RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment]
+    RecommenderSpec(
+        "popularity", _R + "popularity", "the most-interacted items, the same for every user"
+    ),
+    RecommenderSpec("ease", _R + "ease", "EASE, a closed-form item-item linear autoencoder"),
+    RecommenderSpec("als", _R + "als", "Spark ALS, implicit feedback", stochastic=True),
+    RecommenderSpec(
+        "multvae", _R + "multvae", "Mult-VAE trained in-process on the rows", stochastic=True
+    ),
+)
+
+
+def recommender(name: str) -> RecommenderSpec:
+    """The registered recommender ``name``; a ``ValueError`` lists the known ones."""
+    if name not in RECOMMENDERS:
+        raise ValueError(f"unknown recommender {name!r}; known: {', '.join(RECOMMENDERS)}")
+    return RECOMMENDERS[name]
+
+
+def recommender_names(kind: str = "recommender") -> list[str]:
+    """The registered downstream models of ``kind``, in registry order."""
+    return [r.name for r in RECOMMENDERS.values() if r.kind == kind]
+
+
+def recommender_help(kind: str = "recommender") -> str:
+    """The ``evaluate.recommenders`` help line, built from the registry (seeded ones marked)."""
+    return "; ".join(
+        f"{r.name} ({r.help}{', stochastic' if r.stochastic else ''})"
+        for r in RECOMMENDERS.values()
+        if r.kind == kind
+    )

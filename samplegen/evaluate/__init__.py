@@ -26,21 +26,12 @@ from samplegen.config import Config
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
-from samplegen.evaluate.fidelity import (
-    fidelity_metrics,
-    item_counts,
-    item_fidelity,
-    record_sizes,
-)
-from samplegen.evaluate.report import ITEM_FIDELITY, ReportData, verdict_lines, write_report
-from samplegen.evaluate.utility import (
-    Scorer,
-    dose_rows,
-    frame,
-    metric_row,
-    slices,
-    utility_rows,
-)
+from samplegen.evaluate.fidelity import fidelity_metrics, item_fidelity
+from samplegen.evaluate.records import item_counts, record_sizes
+from samplegen.evaluate.report import ReportData, write_report
+from samplegen.evaluate.rows import FIDELITY, ITEM_FIDELITY, PRIVACY, EvalRow, frame
+from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
+from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
 from samplegen.registry import STRATEGIES
 from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
@@ -65,7 +56,7 @@ LATENT_MODELS = ("multvae", "cvae")
 
 def synthetic_quality(
     data: EvalData, cfg: Config, strategy: str
-) -> tuple[list[dict[str, object]], ReportData]:
+) -> tuple[list[EvalRow], ReportData]:
     """Fidelity and privacy rows (``recommender`` = fidelity / privacy) and the plot arrays."""
     fidelity_records, privacy_records = data.records
     seed = cfg.evaluate.seed
@@ -75,7 +66,7 @@ def synthetic_quality(
         keep = np.sort(rng.choice(len(fidelity_records), limit, replace=False))
         fidelity_records = [fidelity_records[i] for i in keep]
     n_columns = data.real.shape[1]
-    rows: list[dict[str, object]] = []
+    rows: list[EvalRow] = []
     fidelity = fidelity_metrics(
         data.train_items, fidelity_records, n_columns, data.item_category, seed
     )
@@ -90,10 +81,10 @@ def synthetic_quality(
         seed,
         max_records=limit,
     )
-    for family, values in (("fidelity", fidelity), ("privacy", disclosure.metrics)):
+    for family, values in ((FIDELITY, fidelity), (PRIVACY, disclosure.metrics)):
         for metric, value in values.items():
             rows.append(
-                metric_row(
+                EvalRow(
                     family,
                     strategy,
                     "all",
@@ -224,7 +215,7 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
         real_items, synthetic_items = real.toPandas(), synthetic.toPandas()
         figures = item_fidelity(real_items, synthetic_items)
         rows = [
-            metric_row(
+            EvalRow(
                 ITEM_FIDELITY,
                 "catalogue",
                 "all",
@@ -305,12 +296,10 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         )
         result.rows["evaluated_users"] = int(data.evaluated.sum())
         # All slices are in the report; the log and the manifest keep the headline ones.
-        verdicts = [
-            line
-            for line in verdict_lines(metrics, cfg.evaluate.k)
-            if line.split(" ")[1] in ("slice=all", "slice=cold")
+        headline_verdicts = [
+            v.line for v in verdicts(metrics, cfg.evaluate.k) if v.slice in HEADLINE_SLICES
         ]
-        for line in verdicts:
+        for line in headline_verdicts:
             LOG.info("stage=evaluate verdict %s", line)
         summary = {
             "strategy": strategy,
@@ -332,13 +321,13 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             metrics["metric"].isin(["recall", "ndcg"]) & (metrics["k"] == cfg.evaluate.k)
         ]
         result.metrics = {
-            "verdict": verdicts,
-            "fidelity": _family(metrics, "fidelity"),
-            "privacy": _family(metrics, "privacy"),
+            "verdict": headline_verdicts,
+            "fidelity": _family(metrics, FIDELITY),
+            "privacy": _family(metrics, PRIVACY),
             "headline": {
                 f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}@{r.k}/seed={r.seed}": r.value
                 for r in headline.itertuples()
-                if r.slice in ("all", "cold")
+                if r.slice in HEADLINE_SLICES
             },
         }
     return result

@@ -12,7 +12,7 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from samplegen.evaluate.report import DIFF_VARIANT
+from samplegen.evaluate.rows import DIFF_VARIANT, FIDELITY, PRIVACY
 from samplegen.tables import EVAL_METRICS, read_table
 
 KEY = ["recommender", "variant", "slice", "metric", "k", "seed"]
@@ -55,7 +55,7 @@ def compare_runs(
 def headline(comparison: pd.DataFrame) -> pd.DataFrame:
     """The rows worth reading first: paired NDCG differences, fidelity and privacy."""
     is_diff = (comparison["variant"] == DIFF_VARIANT) & (comparison["metric"] == "ndcg")
-    is_quality = comparison["recommender"].isin(["fidelity", "privacy"])
+    is_quality = comparison["recommender"].isin([FIDELITY, PRIVACY])
     return comparison[is_diff | is_quality]
 
 

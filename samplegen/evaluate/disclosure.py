@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from samplegen.evaluate.fidelity import record_sizes, roc_auc
+from samplegen.evaluate.records import record_sizes
+from samplegen.evaluate.stats import roc_auc
 
 #: Records per dense chunk in :func:`closest_jaccard`.
 JACCARD_CHUNK_ROWS = 1024

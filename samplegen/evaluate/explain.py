@@ -10,10 +10,10 @@ shows *where* and *why*, so a reader can judge a run without trusting a single n
   Jaccard similarity and how many items they share (novelty vs copying, record by record).
 - :func:`category_shift`: the share of each category in real vs synthetic interactions, next
   to the targets a quota strategy aimed at.
-- :func:`latent_directions`: for a Mult-VAE or CVAE, the items a latent dimension pushes up
-  most, named by their categories, so the latent space can be read.
+- :func:`~samplegen.evaluate.latent.latent_directions`: for a Mult-VAE or CVAE, the items a
+  latent dimension pushes up most, named by their categories, so the latent space can be read.
 
-Records are 1-D int arrays of distinct item indices, as in :mod:`samplegen.evaluate.fidelity`.
+Records are 1-D int arrays of distinct item indices, as in :mod:`samplegen.evaluate.records`.
 Everything is deterministic given the seed; rankings break ties by the lower index.
 """
 
@@ -24,26 +24,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
+from sklearn.utils.extmath import randomized_svd
 
 from samplegen.evaluate.disclosure import JACCARD_CHUNK_ROWS, _binary_rows
-from samplegen.evaluate.fidelity import (
-    _all_items,
-    _check_categories,
-    _column_map,
-    _popularity_order,
-    _row_normalised,
+from samplegen.evaluate.latent import latent_directions
+from samplegen.evaluate.records import (
+    all_items,
+    check_categories,
+    column_map,
     item_counts,
+    popularity_order,
     record_sizes,
+    row_normalised,
 )
 from samplegen.generate.quotas import NO_CATEGORY
 from samplegen.models.base import Generator
-from samplegen.models.multvae import MultVAE
 
 #: Most popular real items the user map's PCA spans.
 MAP_ITEMS = 1000
 
-#: Extra vectors and steps of the randomised block power method behind the map's PCA.
+#: Extra vectors and power iterations of the randomised SVD behind the map's PCA.
 MAP_OVERSAMPLING = 8
 MAP_POWER_STEPS = 24
 
@@ -52,9 +52,6 @@ TARGET_PREFIX = "target_share/"
 
 #: Label of the categories pooled at the bottom of the category shift table.
 OTHER_CATEGORIES = "(other categories)"
-
-#: Real records read to average a CVAE's condition over users.
-CONDITION_RECORDS = 2000
 
 
 @dataclass
@@ -114,7 +111,7 @@ def top_categories(records: Sequence[np.ndarray], item_category: np.ndarray) -> 
     """
     n_categories = max(int(item_category.max(initial=-1)) + 1, 1)
     rows = np.repeat(np.arange(len(records)), record_sizes(records))
-    codes = item_category[_all_items(records)]
+    codes = item_category[all_items(records)]
     known = codes >= 0
     counts = np.bincount(
         rows[known] * n_categories + codes[known], minlength=len(records) * n_categories
@@ -125,24 +122,24 @@ def top_categories(records: Sequence[np.ndarray], item_category: np.ndarray) -> 
 def _principal_axes(x: np.ndarray, n_components: int, rng: np.random.Generator) -> np.ndarray:
     """Top right singular vectors of the centred ``x`` (zero rows past its rank), sign-fixed.
 
-    A full SVD of 2,000 users x 1,000 items takes about a second on a busy core; a seeded
-    randomised block power method (Halko et al. 2011) on ``n_components + MAP_OVERSAMPLING``
-    vectors takes milliseconds and matches it to plotting accuracy (exactly once the block
-    spans the row space). A singular vector's sign is arbitrary, so each is flipped to make
-    its largest-magnitude loading positive.
+    A full SVD of 2,000 users x 1,000 items takes about a second on a busy core; scikit-learn's
+    seeded randomised SVD (Halko et al. 2011) with ``MAP_POWER_STEPS`` power iterations takes
+    milliseconds and matches it to plotting accuracy. A singular vector's sign is arbitrary,
+    so each is flipped to make its largest-magnitude loading positive.
     """
     axes = np.zeros((n_components, x.shape[1]), dtype=np.float64)
     if x.shape[0] < 2 or x.shape[1] == 0:
         return axes
-    x = x.astype(np.float32)
-    block = rng.standard_normal((x.shape[1], min(n_components + MAP_OVERSAMPLING, *x.shape)))
-    block = block.astype(np.float32)
-    for _ in range(MAP_POWER_STEPS):
-        block, _ = np.linalg.qr(x.T @ (x @ block))
-    _, _, vt = np.linalg.svd(x @ block, full_matrices=False)
-    found = (block @ vt.T).T.astype(np.float64)
-    k = min(n_components, found.shape[0])
-    axes[:k] = found[:k] / np.linalg.norm(found[:k], axis=1, keepdims=True)
+    k = min(n_components, *x.shape)
+    _, _, vt = randomized_svd(
+        x.astype(np.float64),
+        k,
+        n_oversamples=MAP_OVERSAMPLING,
+        n_iter=MAP_POWER_STEPS,
+        power_iteration_normalizer="QR",
+        random_state=int(rng.integers(2**31 - 1)),
+    )
+    axes[:k] = vt / np.linalg.norm(vt, axis=1, keepdims=True)
     peaks = np.abs(axes).argmax(axis=1)
     signs = np.sign(axes[np.arange(n_components), peaks])
     return axes * np.where(signs == 0, 1.0, signs)[:, None]
@@ -180,7 +177,7 @@ def user_map(
         ValueError: If ``item_category`` is not one code ``>= -1`` per item, ``max_points`` is
             not positive, or an item index is out of range.
     """
-    item_category = _check_categories(item_category, n_items)
+    item_category = check_categories(item_category, n_items)
     if max_points <= 0:
         raise ValueError(f"max_points must be positive, got {max_points}")
     rng = np.random.default_rng(seed)
@@ -188,12 +185,12 @@ def user_map(
     synthetic_sample = _sample(synthetic, max_points, rng)
     counts = item_counts(real, n_items)
     item_counts(synthetic, n_items)  # validates the synthetic item indices
-    items = _popularity_order(counts)[: min(MAP_ITEMS, int((counts > 0).sum()))]
-    column_of = _column_map(items, n_items)
-    x_real = _row_normalised(real_sample, column_of, items.size).astype(np.float64)
+    items = popularity_order(counts)[: min(MAP_ITEMS, int((counts > 0).sum()))]
+    column_of = column_map(items, n_items)
+    x_real = row_normalised(real_sample, column_of, items.size).astype(np.float64)
     mean = x_real.mean(axis=0) if len(real_sample) else np.zeros(items.size)
     axes = _principal_axes(x_real - mean, 2, rng)
-    x_synthetic = _row_normalised(synthetic_sample, column_of, items.size).astype(np.float64)
+    x_synthetic = row_normalised(synthetic_sample, column_of, items.size).astype(np.float64)
     return (
         (x_real - mean) @ axes.T,
         (x_synthetic - mean) @ axes.T,
@@ -323,7 +320,7 @@ def targets_from_metrics(metrics: Mapping[str, object]) -> dict[str, float] | No
 
 def _category_counts(records: Sequence[np.ndarray], codes: np.ndarray, n_rows: int) -> np.ndarray:
     """Interactions per category row (known codes, then unknown -1 in the last row)."""
-    items = _all_items(records)
+    items = all_items(records)
     return np.bincount(np.where(codes[items] >= 0, codes[items], n_rows - 1), minlength=n_rows)
 
 
@@ -430,115 +427,6 @@ def other_targets(targets: Mapping[str, float] | None, shift: pd.DataFrame) -> d
     """Targets whose group is not a row of the ``shift`` table (``long_tail``'s head and tail)."""
     shown = set(shift["category"])
     return {name: value for name, value in (targets or {}).items() if name not in shown}
-
-
-# --- latent directions ------------------------------------------------------------------------
-
-
-def _mean_condition(model: MultVAE, real: Sequence[np.ndarray] | None) -> torch.Tensor | None:
-    """The condition a model decodes under: none for a Mult-VAE, the users' mean for a CVAE.
-
-    Without ``real`` records a CVAE gets the condition of the catalogue's category mix.
-    """
-    probe = model.condition_of(torch.zeros(1, model.n_items))
-    if probe is None:
-        return None
-    if not real:
-        matrix = model.module.category_matrix
-        return model.module.condition_for_mix(matrix.mean(dim=0, keepdim=True))
-    step = -(-len(real) // CONDITION_RECORDS)  # ceil: at most CONDITION_RECORDS rows
-    x = torch.zeros(len(real[::step]), model.n_items)
-    for row, items in enumerate(real[::step]):
-        items = np.asarray(items, dtype=np.int64)
-        x[row, torch.from_numpy(items[items < model.n_items])] = 1.0
-    return model.condition_of(x).mean(dim=0, keepdim=True)
-
-
-def _category_name(item: int, item_category: np.ndarray, category_names: Sequence[str]) -> str:
-    """The category name of an item index, :data:`NO_CATEGORY` if it has none."""
-    code = int(item_category[item]) if item < len(item_category) else -1
-    return category_names[code] if code >= 0 else NO_CATEGORY
-
-
-@torch.no_grad()
-def latent_directions(
-    model: Generator,
-    item_category: np.ndarray,
-    category_names: Sequence[str],
-    n_directions: int = 4,
-    top: int = 5,
-    real: Sequence[np.ndarray] | None = None,
-    scale: float = 2.0,
-) -> pd.DataFrame | None:
-    """The items most associated with a VAE's strongest latent directions, named by category.
-
-    For each latent dimension ``j`` the decoder's item logits at ``+scale e_j`` minus those at
-    ``-scale e_j`` (every other coordinate 0, the prior mean; a CVAE decodes under the mean
-    condition of ``real`` users) say which items moving along ``j`` makes likelier. As the
-    softmax ignores a shift shared by all items, each difference is centred over items; the
-    ``n_directions`` dimensions whose centred difference varies most are kept (collapsed
-    dimensions change nothing), and each is named by the most frequent category of its
-    ``top`` items (ties by the larger summed difference, then name).
-
-    Args:
-        model: A loaded generator; only Mult-VAE and CVAE have a latent space to read.
-        item_category: Category code of every item index, -1 for unknown.
-        category_names: Name of each code.
-        n_directions: Latent dimensions shown.
-        top: Items per dimension.
-        real: Real records, for a CVAE's mean condition (optional).
-        scale: How far along each axis to decode, in prior standard deviations.
-
-    Returns:
-        ``None`` for a model without a VAE decoder; else one row per direction and rank with
-        columns ``direction`` (latent dimension), ``effect`` (std of its centred logit
-        difference), ``name`` (its category), ``rank`` (1 = strongest), ``item``,
-        ``category`` and ``logit_diff`` (centred logit difference of the item).
-    """
-    if not isinstance(model, MultVAE):
-        return None
-    module = model.module.eval()
-    latent = int(module.latent_dim)
-    z = torch.cat([torch.eye(latent), -torch.eye(latent)]) * scale
-    condition = _mean_condition(model, real)
-    c = None if condition is None else condition.expand(2 * latent, -1)
-    logits = module.decode(z, c).double().numpy()
-    diff = logits[:latent] - logits[latent:]
-    diff -= diff.mean(axis=1, keepdims=True)
-    effect = diff.std(axis=1)
-    rows = []
-    for direction in np.argsort(-effect, kind="stable")[: min(n_directions, latent)]:
-        items = np.argsort(-diff[direction], kind="stable")[:top]
-        for rank, item in enumerate(items, start=1):
-            rows.append(
-                {
-                    "direction": int(direction),
-                    "effect": float(effect[direction]),
-                    "rank": rank,
-                    "item": int(item),
-                    "category": _category_name(int(item), item_category, category_names),
-                    "logit_diff": float(diff[direction, item]),
-                }
-            )
-    frame = pd.DataFrame(rows)
-    frame.insert(2, "name", frame["direction"].map(_direction_names(frame)))
-    return frame
-
-
-def _direction_names(frame: pd.DataFrame) -> dict[int, str]:
-    """Each direction's most frequent category among its items (ties: larger sum, then name).
-
-    Items without a category name a direction only when none of its items has one.
-    """
-    names = {}
-    for direction, rows in frame.groupby("direction", sort=False):
-        stats = rows.groupby("category")["logit_diff"].agg(["size", "sum"]).reset_index()
-        stats["known"] = stats["category"] != NO_CATEGORY
-        best = stats.sort_values(
-            ["known", "size", "sum", "category"], ascending=[False, False, False, True]
-        )
-        names[int(direction)] = str(best["category"].iloc[0])
-    return names
 
 
 # --- everything at once -----------------------------------------------------------------------

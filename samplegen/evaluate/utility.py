@@ -8,11 +8,9 @@ Mult-VAE) run once per seed; each seed gets its own rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from pyspark.sql import SparkSession
 
 from samplegen.config import Config, EvaluateConfig
@@ -25,8 +23,9 @@ from samplegen.evaluate.metrics import (
     recall_at_k,
     top_k_items,
 )
-from samplegen.evaluate.recommenders import STOCHASTIC, Recommender, make_recommender
-from samplegen.evaluate.report import DIFF_VARIANT
+from samplegen.evaluate.recommenders import Recommender, make_recommender
+from samplegen.evaluate.rows import DIFF_VARIANT, DOSE_PREFIX, DOSE_RATIO_METRIC, EvalRow
+from samplegen.registry import recommender as recommender_spec
 
 VARIANTS = ("real", "augmented")
 RANKING_METRICS = ("recall", "ndcg")
@@ -94,33 +93,6 @@ def _per_user(
     return values
 
 
-def metric_row(
-    recommender: str,
-    variant: str,
-    slice_name: str,
-    metric: str,
-    k: int | None,
-    value: float,
-    low: float | None = None,
-    high: float | None = None,
-    n_users: int | None = None,
-    seed: int | None = None,
-) -> dict[str, object]:
-    """One metrics row (without the run-level columns)."""
-    return {
-        "recommender": recommender,
-        "variant": variant,
-        "slice": slice_name,
-        "metric": metric,
-        "k": k,
-        "value": value,
-        "ci_low": low,
-        "ci_high": high,
-        "n_users": n_users,
-        "seed": seed,
-    }
-
-
 class Scorer:
     """Fits recommenders and ranks the evaluated users' top items, with the run's settings.
 
@@ -140,25 +112,7 @@ class Scorer:
 
     def recommender(self, name: str, seed: int) -> Recommender:
         """A new recommender ``name`` with this run's parameters and ``seed``."""
-        cfg = self.cfg
-        params: dict[str, Callable[[], dict[str, object]]] = {
-            "popularity": dict,
-            "ease": lambda: {"l2": cfg.ease_lambda},
-            "als": lambda: {
-                "spark": self.spark,
-                "rank": cfg.als_rank,
-                "iterations": cfg.als_iterations,
-                "reg": cfg.als_reg,
-                "alpha": cfg.als_alpha,
-                "seed": seed,
-            },
-            "multvae": lambda: {
-                "hidden_dims": cfg.multvae_hidden_dims,
-                "epochs": cfg.multvae_epochs,
-                "seed": seed,
-            },
-        }
-        return make_recommender(name, **params[name]())
+        return make_recommender(name, self.cfg, self.spark, seed)
 
     def top(
         self, name: str, seed: int, variant: str, training: np.ndarray, scored: np.ndarray
@@ -178,7 +132,7 @@ class Scorer:
 
 def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:
     """The seeds a recommender runs with: ``repeats`` of them if stochastic, else one."""
-    repeats = cfg.repeats if recommender in STOCHASTIC else 1
+    repeats = cfg.repeats if recommender_spec(recommender).stochastic else 1
     return [cfg.seed + r for r in range(repeats)]
 
 
@@ -188,11 +142,11 @@ def utility_rows(
     spark: SparkSession,
     where: dict[str, Slice],
     scorer: Scorer | None = None,
-) -> list[dict[str, object]]:
+) -> list[EvalRow]:
     """Rows for every recommender x seed x variant x slice x K, and the paired differences."""
     scorer = scorer or Scorer(data, cfg, spark)
     settings = cfg.evaluate
-    rows: list[dict[str, object]] = []
+    rows: list[EvalRow] = []
     for name in settings.recommenders:
         for seed in seeds_of(name, settings):
             tops = {
@@ -222,7 +176,7 @@ def _slice_rows(
     tops: dict[str, np.ndarray],
     data: EvalData,
     cfg: Config,
-) -> list[dict[str, object]]:
+) -> list[EvalRow]:
     """Each variant's mean with its CI, coverage on user slices, and the paired differences."""
     samples = cfg.evaluate.bootstrap_samples
     rows = []
@@ -234,7 +188,7 @@ def _slice_rows(
                 continue
             low, high = bootstrap_ci(per, samples, seed)
             rows.append(
-                metric_row(
+                EvalRow(
                     name, variant, slice_name, metric, k, float(np.nanmean(per)), low, high, n, seed
                 )
             )
@@ -243,21 +197,21 @@ def _slice_rows(
         if n:
             diff, low, high = paired_bootstrap_ci(real, augmented, samples, seed)
             rows.append(
-                metric_row(name, DIFF_VARIANT, slice_name, metric, k, diff, low, high, n, seed)
+                EvalRow(name, DIFF_VARIANT, slice_name, metric, k, diff, low, high, n, seed)
             )
     if members.items is None:
         for variant in VARIANTS:
             coverage = catalogue_coverage(tops[variant][members.users, :k], data.n_items)
             n = int(members.users.sum())
             rows.append(
-                metric_row(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
+                EvalRow(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
             )
     return rows
 
 
 def dose_rows(
     data: EvalData, cfg: Config, spark: SparkSession, scorer: Scorer | None = None
-) -> list[dict[str, object]]:
+) -> list[EvalRow]:
     """NDCG@k difference vs real-only when only a share of this run's synthetic users is kept.
 
     For each ratio in ``evaluate.dose_ratios`` a seeded subset of the synthetic users (new
@@ -282,18 +236,13 @@ def dose_rows(
         subset = data.synthetic[data.synthetic["user_idx"].isin(set(order[:n_kept].tolist()))]
         augmented, new_users = augmented_matrices(data.real, subset, position, data.last_real_user)
         training = np.vstack([augmented, new_users]) if len(new_users) else augmented
-        variant = "augmented" if n_kept == len(users) else f"dose={ratio:g}"
+        variant = "augmented" if n_kept == len(users) else f"{DOSE_PREFIX}{ratio:g}"
         top = scorer.top(name, seed, variant, training, augmented)
         per = _per_user(top, scorer.targets, k, everyone)
         diff, low, high = paired_bootstrap_ci(real, per["ndcg"], settings.bootstrap_samples, seed)
-        variant = f"dose={ratio:g}"
+        variant = f"{DOSE_PREFIX}{ratio:g}"
         n = int(np.isfinite(real).sum())
-        rows.append(metric_row(name, variant, "all", "ndcg", k, diff, low, high, n, seed))
+        rows.append(EvalRow(name, variant, "all", "ndcg", k, diff, low, high, n, seed))
         added = np.count_nonzero(training) - n_real
-        rows.append(metric_row(name, variant, "all", "synthetic_to_real", None, added / n_real))
+        rows.append(EvalRow(name, variant, "all", DOSE_RATIO_METRIC, None, added / n_real))
     return rows
-
-
-def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    """Rows as a frame with the metrics columns in order."""
-    return pd.DataFrame(rows, columns=list(metric_row("", "", "", "", None, 0.0)))

@@ -26,7 +26,8 @@ import torch
 from PIL import Image
 
 from samplegen.evaluate.explain import Explanation, explain
-from samplegen.evaluate.report import DIFF_VARIANT, METRIC_COLUMNS, ReportData, write_report
+from samplegen.evaluate.report import ReportData, write_report
+from samplegen.evaluate.rows import DIFF_VARIANT, METRIC_COLUMNS
 from samplegen.models import make_generator
 
 TIMEOUT_S = 60

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 from samplegen.cli import main
 from samplegen.evaluate import load_eval_data, run_evaluate
 from samplegen.evaluate.compare import compare_runs
-from samplegen.evaluate.recommenders import SparkALSRecommender
+from samplegen.evaluate.recommenders.als import SparkALSRecommender
 from samplegen.evaluate.utility import VARIANTS, seeds_of, slices
 from samplegen.generate import run_generate
 from samplegen.tables import EVAL_METRICS, read_table

@@ -10,13 +10,13 @@ from samplegen.evaluate.explain import (
     _principal_axes,
     category_shift,
     explain,
-    latent_directions,
     nearest_real,
     other_targets,
     targets_from_metrics,
     top_categories,
     user_map,
 )
+from samplegen.evaluate.latent import latent_directions
 from samplegen.models import make_generator
 
 N_ITEMS = 12

@@ -1,15 +1,13 @@
 import numpy as np
 import pytest
 
+from samplegen.config import EvaluateConfig
 from samplegen.evaluate.metrics import top_k_items
-from samplegen.evaluate.recommenders import (
-    EASE_MAX_ITEMS,
-    RECOMMENDERS,
-    EASERecommender,
-    MultVAERecommender,
-    PopularityRecommender,
-    make_recommender,
-)
+from samplegen.evaluate.recommenders import make_recommender
+from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
+from samplegen.evaluate.recommenders.multvae import MultVAERecommender
+from samplegen.evaluate.recommenders.popularity import PopularityRecommender
+from samplegen.registry import RECOMMENDERS, RecommenderSpec, recommender_help
 
 
 def _block_matrix() -> np.ndarray:
@@ -100,15 +98,17 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 def test_make_recommender_builds_registered_ones():
     assert set(RECOMMENDERS) == {"popularity", "ease", "als", "multvae"}
-    assert isinstance(make_recommender("popularity"), PopularityRecommender)
-    ease = make_recommender("ease", l2=42.0)
+    assert isinstance(
+        make_recommender("popularity", EvaluateConfig(), None, 0), PopularityRecommender
+    )
+    ease = make_recommender("ease", EvaluateConfig(ease_lambda=42.0), None, 0)
     assert isinstance(ease, EASERecommender)
     assert ease.l2 == 42.0
 
 
 def test_make_recommender_unknown_name_lists_known_ones():
     with pytest.raises(ValueError, match="'itemknn'") as excinfo:
-        make_recommender("itemknn")
+        make_recommender("itemknn", EvaluateConfig(), None, 0)
     assert "ease" in str(excinfo.value)
     assert "popularity" in str(excinfo.value)
 
@@ -126,3 +126,20 @@ def test_multvae_recommender_learns_blocks_and_is_seeded():
         model.score(np.zeros((1, 3), dtype=np.float32))
     with pytest.raises(RuntimeError, match="before fit"):
         MultVAERecommender().score(x[:1])
+
+
+def test_registry_entries_load_and_build_with_the_run_settings():
+    cfg = EvaluateConfig(ease_lambda=7.0, multvae_epochs=3, multvae_hidden_dims=[8])
+    for name, spec in RECOMMENDERS.items():
+        assert spec.kind == "recommender" and callable(spec.load().make)
+        if name != "als":  # needs a SparkSession; tests/integration builds it
+            model = make_recommender(name, cfg, None, 3)
+            assert callable(model.fit) and callable(model.score)
+    assert {n for n, s in RECOMMENDERS.items() if s.stochastic} == {"als", "multvae"}
+    assert make_recommender("ease", cfg, None, 0).l2 == 7.0
+    vae = make_recommender("multvae", cfg, None, 5)
+    assert (vae.epochs, vae.hidden_dims, vae.seed) == (3, [8], 5)
+    help_line = recommender_help()
+    assert all(f"{name} (" in help_line for name in RECOMMENDERS)
+    with pytest.raises(ValueError, match="kind"):
+        RecommenderSpec("ctr", "samplegen.x", "a click model", kind="ranker")

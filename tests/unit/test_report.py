@@ -9,13 +9,9 @@ import pytest
 import torch
 
 from samplegen.evaluate.explain import Explanation, explain
-from samplegen.evaluate.report import (
-    DIFF_VARIANT,
-    METRIC_COLUMNS,
-    ReportData,
-    verdict_lines,
-    write_report,
-)
+from samplegen.evaluate.report import ReportData, write_report
+from samplegen.evaluate.rows import DIFF_VARIANT, METRIC_COLUMNS
+from samplegen.evaluate.verdicts import verdict_lines
 from samplegen.models import make_generator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -451,3 +447,23 @@ def test_report_explain_section_notes_each_missing_part(tmp_path):
     assert "no neighbours" in section
     without_data = write_report(tmp_path / "bare", "r", _metrics(), {}, K).read_text("utf-8")
     assert _section(without_data, "explain").count('<p class="note">') == 4
+
+
+def test_eval_row_matches_the_eval_metrics_table():
+    from samplegen.evaluate.rows import RUN_COLUMNS, EvalRow, frame
+    from samplegen.tables import EVAL_METRICS
+
+    assert set(METRIC_COLUMNS) | set(RUN_COLUMNS) == set(EVAL_METRICS.schema.fieldNames())
+    rows = frame([EvalRow("ease", "real", "all", "ndcg", K, 0.3, 0.2, 0.4, 10, 1)])
+    assert list(rows.columns) == list(METRIC_COLUMNS) and rows["n_users"].iloc[0] == 10
+
+
+def test_verdicts_are_structured_and_their_lines_rendered_from_them():
+    from samplegen.evaluate.verdicts import outcome_counts, verdicts
+
+    found = verdicts(_metrics(), K)
+    assert [v.line for v in found] == verdict_lines(_metrics(), K)
+    (als_cold,) = [v for v in found if (v.recommender, v.slice) == ("als", "cold")]
+    assert (als_cold.outcome, als_cold.n_seeds, als_cold.n_significant) == ("same", 3, 1)
+    assert als_cold.diff == pytest.approx(0.01)
+    assert outcome_counts(found) == {"better": 2, "worse": 2, "same": 4, "undetermined": 0}

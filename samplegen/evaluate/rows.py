@@ -1,0 +1,93 @@
+"""One metric row of stage 4 and the names its columns take: the home of the row vocabulary.
+
+Every part of stage 4 (fidelity, privacy, utility, the dose sweep, item fidelity) writes
+:class:`EvalRow` values; :func:`frame` turns them into the metrics frame the report, the
+verdicts and the ``eval_metrics`` table read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: The variant holding paired differences (augmented - real); it decides the verdicts.
+DIFF_VARIANT = "augmented_minus_real"
+
+#: Variants of a dose sweep are ``dose=<ratio>``.
+DOSE_PREFIX = "dose="
+
+#: Metric of the dose rows holding the synthetic-to-real interaction ratio of each dose.
+DOSE_RATIO_METRIC = "synthetic_to_real"
+
+#: Pseudo-recommenders of the data-quality rows.
+FIDELITY = "fidelity"
+PRIVACY = "privacy"
+#: Rows of a catalogue run: its synthetic items against the real catalogue.
+ITEM_FIDELITY = "item_fidelity"
+
+#: Columns of ``eval_metrics`` that every row of a run shares, added when the table is written.
+RUN_COLUMNS = ("run_id", "dataset")
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One ``eval_metrics`` row without the run-level columns (:data:`RUN_COLUMNS`).
+
+    Attributes:
+        recommender: The downstream recommender, or a pseudo-recommender of the data-quality
+            rows (:data:`FIDELITY`, :data:`PRIVACY`, :data:`ITEM_FIDELITY`).
+        variant: ``real``, ``augmented``, :data:`DIFF_VARIANT`, a dose (``dose=<ratio>``) or,
+            for quality rows, the strategy.
+        slice: The users or items the value is computed on (``all``, ``cold``, ...).
+        metric: ``recall``, ``ndcg``, ``coverage``, a fidelity or privacy figure, ...
+        k: The cutoff of a ranking metric; ``None`` for the others.
+        value: The figure.
+        ci_low: Lower bound of its 95% bootstrap CI, if it has one.
+        ci_high: Upper bound of that CI.
+        n_users: Users the value is computed on, where that means something.
+        seed: The seed of the recommender (or of the sampling), where there is one.
+    """
+
+    recommender: str
+    variant: str
+    slice: str
+    metric: str
+    k: int | None
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    n_users: int | None = None
+    seed: int | None = None
+
+
+#: Columns of the metrics frame, in order (``eval_metrics`` less :data:`RUN_COLUMNS`).
+METRIC_COLUMNS = tuple(f.name for f in dataclasses.fields(EvalRow))
+
+
+def frame(rows: Sequence[EvalRow]) -> pd.DataFrame:
+    """Rows as a frame with the :data:`METRIC_COLUMNS` in order."""
+    return pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=list(METRIC_COLUMNS))
+
+
+def numeric(series: pd.Series) -> pd.Series:
+    """A column as floats; text and ``None`` become NaN."""
+    return pd.to_numeric(series, errors="coerce").astype(np.float64)
+
+
+def is_missing(value: object) -> bool:
+    """Whether ``value`` is ``None`` or a float NaN (pandas' missing markers)."""
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def ndcg_at(metrics: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The NDCG rows at cutoff ``k``."""
+    return metrics[(metrics["metric"] == "ndcg") & (numeric(metrics["k"]) == k)]
