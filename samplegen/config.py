@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
+from samplegen.redact import MASK, is_secret_key
+
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
@@ -501,7 +504,8 @@ def _coerce(hint: Any, value: Any, key: str, source: str) -> Any:
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
+            shown = MASK if is_secret_key(key) else repr(value)  # a credential stays unsaid
+            raise ConfigError(f"{source}: {key} must be a string, got {shown}")
         return value
     raise ConfigError(f"{source}: {key} has an unsupported type {hint}")
 
@@ -516,6 +520,14 @@ def _lookup(config: Config, key: str) -> Any:
 
 def _validate(config: Config) -> None:
     """Reject values that cannot work, naming the key."""
+    try:  # identifiers become paths and names elsewhere: one pattern, see samplegen.ids
+        for key in ("generate.augment_runs", "evaluate.other_runs"):
+            for run_id in _lookup(config, key):
+                check_identifier(run_id, key)
+        if config.train.mlflow_experiment is not None:
+            check_experiment_name(config.train.mlflow_experiment, "train.mlflow_experiment")
+    except IdentifierError as err:
+        raise ConfigError(str(err)) from err
     for key, allowed in _CHOICES.items():
         value = _lookup(config, key)
         if value not in allowed:
