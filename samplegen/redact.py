@@ -56,10 +56,13 @@ def mask_text(text: str) -> str:
 def mask_config(value: Any, key: str = "") -> Any:
     """A copy of a nested config dict with every secret value (non-empty) replaced by ``***``.
 
-    Strings elsewhere keep their text but lose URL passwords (``s3a://id:secret@bucket``).
+    A value is judged on its dotted key path, so ``{"secret": {"key": ...}}`` (a Spark key
+    split at its dots) is masked as ``secret.key`` would be; no config section's name names a
+    credential, so for the config this is the leaf key's judgement. Strings elsewhere keep
+    their text but lose URL passwords (``s3a://id:secret@bucket``).
     """
     if isinstance(value, dict):
-        return {k: mask_config(v, str(k)) for k, v in value.items()}
+        return {k: mask_config(v, f"{key}.{k}" if key else str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [mask_config(v, key) for v in value]
     if is_secret_key(key) and value not in (None, ""):
@@ -77,7 +80,7 @@ def remember_secrets(config: dict[str, Any], key: str = "") -> None:
     """Remember the secret values of a config dict, so log lines never show them."""
     if isinstance(config, dict):
         for k, v in config.items():
-            remember_secrets(v, str(k))
+            remember_secrets(v, f"{key}.{k}" if key else str(k))
     elif isinstance(config, list):
         for v in config:
             remember_secrets(v, key)
