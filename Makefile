@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 CONF ?= conf/local.yaml
 RUN_ID ?=
 
-.PHONY: setup run test lint browser bench clean
+.PHONY: setup run test lint browser bench clean audit
 
 setup: $(INSTALLED)
 	$(VENV)/bin/samplegen fetch-jars
@@ -33,6 +33,17 @@ browser:
 
 test: setup lint browser
 	$(PY) -m pytest
+
+# Known advisories in the locked environment (SECURITY.md judges them). Needs network to PyPI's
+# JSON API; pip-audit lives in its own venv so the project's pins stay as they are. --strict
+# fails when a package cannot be checked, so "no known vulnerabilities" is never said unchecked.
+AUDIT_VENV := .venv-audit
+audit: $(INSTALLED)
+	test -x $(AUDIT_VENV)/bin/pip-audit || \
+		($(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet "pip-audit==2.10.1")
+	$(PY) -m pip freeze --exclude-editable > $(AUDIT_VENV)/locked.txt
+	$(AUDIT_VENV)/bin/pip-audit --requirement $(AUDIT_VENV)/locked.txt --no-deps --disable-pip \
+		--strict --progress-spinner off --desc on
 
 clean:
 	rm -rf lakehouse reports spark-warehouse .pytest_cache

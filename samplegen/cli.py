@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from samplegen.config import ConfigError, config_reference, load_config
+from samplegen.config import Config, ConfigError, config_reference, load_config
+from samplegen.ids import IdentifierError, check_identifier, path_under
+from samplegen.redact import mask_override, mask_text, remember_secrets
 from samplegen.registry import strategy_table
 from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id, result_lines
 
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--all", action="store_true", help="every shared row at every K, not only the headline"
     )
+    compare.add_argument("--csv", metavar="PATH", help="also write the rows shown to this CSV file")
     simulate = commands.add_parser(
         "simulate",
         help="write a simulated e-commerce event log and catalogue (Spark, seeded)",
@@ -130,9 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         print(strategy_table(), end="")
         return 0
     try:
+        _check_identifiers(args)
         cfg = load_config(args.conf, args.set)  # no --conf (simulate): the defaults
+        remember_secrets(cfg.to_dict())
+        if getattr(args, "run_id", None):
+            check_run_paths(cfg, args.run_id)
+    except IdentifierError as err:
+        print(f"samplegen: {err}", file=sys.stderr)
+        return 2
     except ConfigError as err:
-        print(f"samplegen: config error: {err}", file=sys.stderr)
+        print(f"samplegen: config error: {mask_text(str(err))}", file=sys.stderr)
         return 2
     if args.command == "runs":
         _print_runs(cfg.reports_root)
@@ -149,18 +159,44 @@ def main(argv: list[str] | None = None) -> int:
     from samplegen.pipeline import run_stages
     from samplegen.spark import get_spark
 
+    LOG.info(
+        "run_id=%s event=start command=%s conf=%s set=%s",
+        run_id,
+        args.command,
+        args.conf,
+        " ".join(mask_override(item) for item in args.set),
+    )
     spark = get_spark(cfg.spark)
     try:
         results = run_stages(spark, cfg, run_id, stages, force=args.force)
     except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
         LOG.exception("run_id=%s event=failed", run_id)
-        print(f"samplegen: run {run_id} failed: {type(err).__name__}: {err}", file=sys.stderr)
+        line = mask_text(f"{type(err).__name__}: {err}")
+        print(f"samplegen: run {run_id} failed: {line}", file=sys.stderr)
         return 1
     finally:
         if cfg.spark.master != "active":
             spark.stop()
     _print_summary(run_id, results)
     return 0
+
+
+def _check_identifiers(args: argparse.Namespace) -> None:
+    """Refuse a run id given on the command line that is not an identifier (samplegen.ids)."""
+    for attr, name in (("run_id", "--run-id"), ("run_a", "run_a"), ("run_b", "run_b")):
+        value = getattr(args, attr, None)
+        if value is not None:
+            check_identifier(value, name)
+
+
+def check_run_paths(cfg: Config, run_id: str) -> None:
+    """Refuse a run whose model or report folder would leave its root.
+
+    Raises:
+        IdentifierError: naming ``--run-id`` (the roots come from the config, the id from you).
+    """
+    path_under(cfg.models_root, cfg.train.model, run_id, name="--run-id")
+    path_under(cfg.reports_root, run_id, name="--run-id")
 
 
 def _with_spark(cfg, action, args: argparse.Namespace) -> int:
@@ -181,11 +217,12 @@ def _with_spark(cfg, action, args: argparse.Namespace) -> int:
     try:
         action(spark, cfg, args)
     except (FileNotFoundError, ValueError) as err:  # a missing table, a bad argument
-        print(f"samplegen: {args.command} failed: {err}", file=sys.stderr)
+        print(f"samplegen: {args.command} failed: {mask_text(str(err))}", file=sys.stderr)
         return 1
     except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
         LOG.exception("command=%s event=failed", args.command)
-        print(f"samplegen: {args.command} failed: {type(err).__name__}: {err}", file=sys.stderr)
+        line = mask_text(f"{type(err).__name__}: {err}")
+        print(f"samplegen: {args.command} failed: {line}", file=sys.stderr)
         return 1
     finally:
         if not existed and cfg.spark.master != "active":
@@ -210,6 +247,10 @@ def _compare(spark, cfg, args: argparse.Namespace) -> None:
     shown = comparison if args.all else headline(comparison)
     print(f"compare A={args.run_a} B={args.run_b} ({len(shown)} of {len(comparison)} rows)")
     print(format_comparison(shown, args.run_a, args.run_b), end="")
+    if args.csv:
+        from samplegen.exports import write_csv
+
+        print(f"wrote {write_csv(shown, args.csv)}")
 
 
 def _simulate(spark, cfg, args: argparse.Namespace) -> None:

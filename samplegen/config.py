@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
+from samplegen.redact import MASK, is_secret_key, mask_config
 from samplegen.registry import STRATEGIES, recommender_help, recommender_names
 
 
@@ -411,13 +413,26 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key.sub=value")
     key, value = item.split("=", 1)
-    parts = key.strip().split(".")
+    parts = _mapping_key_kept(key.strip().split("."))
     node = raw
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part!r} is not a section")
     node[parts[-1]] = yaml.safe_load(value)
+
+
+def _mapping_key_kept(parts: list[str]) -> list[str]:
+    """Keys of a mapping keep their dots: ``spark.conf.spark.hadoop.x`` sets ``spark.hadoop.x``."""
+    cls: Any = Config
+    for i, part in enumerate(parts[:-1]):
+        hint = typing.get_type_hints(cls).get(part)
+        if typing.get_origin(hint) is dict:
+            return [*parts[: i + 1], ".".join(parts[i + 1 :])]
+        if not dataclasses.is_dataclass(hint):
+            return parts
+        cls = hint
+    return parts
 
 
 def _build(cls: type, raw: dict[str, Any], prefix: str, source: str) -> Any:
@@ -472,7 +487,8 @@ def _coerce(hint: Any, value: Any, key: str, source: str) -> Any:
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{source}: {key} must be a string, got {value!r}")
+            shown = MASK if is_secret_key(key) else repr(mask_config(value))  # no credential
+            raise ConfigError(f"{source}: {key} must be a string, got {shown}")
         return value
     raise ConfigError(f"{source}: {key} has an unsupported type {hint}")
 
@@ -487,6 +503,14 @@ def _lookup(config: Config, key: str) -> Any:
 
 def _validate(config: Config) -> None:
     """Reject values that cannot work, naming the key."""
+    try:  # identifiers become paths and names elsewhere: one pattern, see samplegen.ids
+        for key in ("generate.augment_runs", "evaluate.other_runs"):
+            for run_id in _lookup(config, key):
+                check_identifier(run_id, key)
+        if config.train.mlflow_experiment is not None:
+            check_experiment_name(config.train.mlflow_experiment, "train.mlflow_experiment")
+    except IdentifierError as err:
+        raise ConfigError(str(err)) from err
     for key, allowed in _CHOICES.items():
         value = _lookup(config, key)
         if value not in allowed:

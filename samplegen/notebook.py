@@ -11,6 +11,8 @@ import os
 from typing import Any
 
 from samplegen.config import Config, load_config
+from samplegen.ids import check_identifier
+from samplegen.redact import remember_secrets
 from samplegen.runinfo import StageResult, configure_logging, new_run_id, result_lines
 
 WIDGET_DEFAULT_CONF = "../conf/databricks.yaml"  # widgets resolve paths from the notebook
@@ -43,7 +45,8 @@ def notebook_params(
         previous: the notebook that makes the run, named in the error.
 
     Raises:
-        ValueError: when ``require_run_id`` and no run id is given.
+        ValueError: when ``require_run_id`` and no run id is given, or the run id is not an
+            identifier (:mod:`samplegen.ids`; an ``IdentifierError``).
     """
     configure_logging()
     conf, run_id, overrides_text = _raw_params(namespace)
@@ -52,8 +55,11 @@ def notebook_params(
             "no run id: set the `run_id` widget (or the SAMPLEGEN_RUN_ID environment variable) "
             f"to the id of the run made by {previous or 'an earlier stage'}"
         )
+    if run_id:
+        check_identifier(run_id, "run_id widget (SAMPLEGEN_RUN_ID)")
     overrides = [item.strip() for item in overrides_text.split(";") if item.strip()]
     cfg = load_config(conf, overrides)
+    remember_secrets(cfg.to_dict())
     run_id = run_id or new_run_id()
     print(f"run_id: {run_id}")
     return cfg, run_id

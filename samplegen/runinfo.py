@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from samplegen.ids import check_identifier, path_under
+from samplegen.redact import RedactingFilter, mask_config
+
 LOG = logging.getLogger("samplegen")
 
 
@@ -47,6 +50,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     formatter = logging.Formatter("%(asctime)s samplegen %(levelname)s %(message)s")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
+    handler.addFilter(RedactingFilter())  # credentials never reach a log line
     LOG.addHandler(handler)
     LOG.setLevel(level)
     LOG.propagate = False
@@ -118,8 +122,13 @@ def package_versions() -> dict[str, str]:
 
 
 def manifest_path(reports_root: str, run_id: str) -> Path:
-    """``reports/<run_id>/manifest.json``."""
-    return Path(reports_root) / run_id / "manifest.json"
+    """``reports/<run_id>/manifest.json``.
+
+    Raises:
+        IdentifierError: if ``run_id`` is not an identifier or the path would leave the root.
+    """
+    check_identifier(run_id, "run id")
+    return Path(path_under(reports_root, run_id, "manifest.json", name="run id"))
 
 
 def read_manifest(reports_root: str, run_id: str) -> dict[str, Any]:
@@ -158,7 +167,7 @@ def update_manifest(
         {
             "run_id": run_id,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "config": config,
+            "config": mask_config(config),  # no credentials on disk
             "versions": package_versions(),
         }
     )

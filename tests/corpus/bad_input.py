@@ -15,6 +15,9 @@ cases, through ``load_config``. There are four kinds of case:
   ``error`` (and which names the column, config key or path), and nothing is written (except
   where ``writes_tables`` says the error comes after the first tables).
 * ``ConfigCase``: a config file that ``load_config`` must reject, naming the key.
+* ``ArgumentCase``: a command line ``samplegen`` must refuse with exit code 2 and one line on
+  stderr naming the argument, before any Spark session starts (hostile identifiers: they become
+  folder names under the lakehouse and the reports, see ``samplegen.ids``).
 
 Each case says ``why`` its outcome is the right one; where the outcome is a decision (not an
 obvious rule) the ``why`` says so.
@@ -99,6 +102,16 @@ class ConfigCase:
     name: str
     why: str
     yaml: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ArgumentCase:
+    """Arguments after ``samplegen`` (``--conf`` is added) that must exit 2 with one line."""
+
+    name: str
+    why: str
+    argv: tuple[str, ...]
     error: str
 
 
@@ -576,5 +589,169 @@ CONFIG_CASES = (
         "Decision (new check): a weight cap of 0 would zero every interaction.",
         "aggregate:\n  max_weight: 0\n",
         r"aggregate\.max_weight has an impossible value: 0\.0",
+    ),
+)
+
+# Hostile identifiers in the config: they name earlier runs' rows and MLflow experiments.
+CONFIG_CASES += (
+    ConfigCase(
+        "augment_run_outside_the_lakehouse",
+        "generate.augment_runs are run ids: one pattern for every identifier, so a path cannot "
+        "pass for a run.",
+        'generate:\n  augment_runs: ["../../elsewhere/run"]\n',
+        r"generate\.augment_runs '\.\./\.\./elsewhere/run' is not a valid identifier",
+    ),
+    ConfigCase(
+        "other_run_with_a_quote",
+        "evaluate.other_runs are run ids too; a quote would break the SQL and HTML they reach.",
+        'evaluate:\n  other_runs: ["a\'b"]\n',
+        r"evaluate\.other_runs \"a'b\" is not a valid identifier",
+    ),
+    ConfigCase(
+        "experiment_climbing_the_workspace",
+        "Decision: an MLflow experiment may be a Databricks workspace path (/Users/you@x/name), "
+        "but never with '..' in it.",
+        "train:\n  mlflow_experiment: /Users/../Shared/x\n",
+        r"train\.mlflow_experiment '/Users/\.\./Shared/x' is not a valid experiment name",
+    ),
+    ConfigCase(
+        "experiment_with_a_line_break",
+        "A line break in a name forges log lines and MLflow tags; the message shows it escaped.",
+        'train:\n  mlflow_experiment: "exp\\nevent=done"\n',
+        r"train\.mlflow_experiment 'exp\\nevent=done' is not a valid experiment name",
+    ),
+    ConfigCase(
+        "secret_of_the_wrong_type_is_not_echoed",
+        "Decision: a credential of the wrong type (a number) is refused naming the key, but its "
+        "value is shown as *** so the error line does not leak it.",
+        "spark:\n  conf: {spark.hadoop.fs.s3a.secret.key: 12345678}\n",
+        r"spark\.conf\.spark\.hadoop\.fs\.s3a\.secret\.key must be a string, got \*\*\*$",
+    ),
+)
+
+_RULE = r"is not a valid identifier: use 1 to 128 characters"
+ARGUMENT_CASES = (
+    ArgumentCase(
+        "run_id_climbing_out",
+        "A run id becomes <models_root>/<model>/<run_id>; '../' would write outside the lakehouse.",
+        ("generate", "--run-id", "../../../tmp/evil"),
+        r"--run-id '\.\./\.\./\.\./tmp/evil' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_dot_dot",
+        "'..' alone is the parent folder: the run's report folder would be the reports' parent.",
+        ("train", "--run-id", ".."),
+        r"--run-id '\.\.' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_dot_dot_inside",
+        "Decision: no '..' anywhere, not only as a whole segment, so no later join can climb.",
+        ("train", "--run-id", "a..b"),
+        r"--run-id 'a\.\.b' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_absolute",
+        "An absolute path would replace the root in a path join.",
+        ("aggregate", "--run-id", "/tmp/evil"),
+        r"--run-id '/tmp/evil' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_a_slash",
+        "A run id is one folder name; a slash would nest runs and escape listing by `runs`.",
+        ("train", "--run-id", "nightly/1"),
+        r"--run-id 'nightly/1' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_windows_traversal",
+        "Backslashes are separators on Windows and in some URIs.",
+        ("train", "--run-id", "..\\..\\evil"),
+        r"--run-id '\.\.\\\\\.\.\\\\evil' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_a_quote",
+        "A quote in a run id used to fail only after Spark started (exit 1); it reaches Delta "
+        "filters and HTML, so it is refused at once with exit 2.",
+        ("evaluate", "--run-id", "a'b"),
+        r"--run-id \"a'b\" " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_empty",
+        "Decision: an empty --run-id is a mistake (an unset variable in a scheduler), not a "
+        "request for a new id; leave the option out for that.",
+        ("run", "--run-id", ""),
+        r"--run-id '' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_too_long",
+        "200 characters exceed file-name limits of some stores (255 bytes with suffixes).",
+        ("run", "--run-id", "r" * 200),
+        r"--run-id 'r{40,}\.\.\. " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_right_to_left_override",
+        "U+202E reverses what a person reads ('run\u202egnp.exe' shows as 'runexe.png'); the "
+        "message shows it escaped.",
+        ("run", "--run-id", "run\u202egnp.exe"),
+        r"--run-id 'run\\u202egnp\.exe' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_homoglyph",
+        "Decision: only ASCII letters; a Cyrillic 'а' makes an id that looks like another run's.",
+        ("run", "--run-id", "nightly-\u0430"),
+        r"--run-id 'nightly-\u0430' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_a_line_break",
+        "A line break would forge log lines ('run_id=x event=done') for schedulers reading logs.",
+        ("run", "--run-id", "x\nevent=done"),
+        r"--run-id 'x\\nevent=done' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_a_nul",
+        "A NUL byte truncates paths in C libraries (the JVM, Hadoop's native code).",
+        ("run", "--run-id", "a\x00b"),
+        r"--run-id 'a\\x00b' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_shell_text",
+        "Run ids are pasted into shells and job parameters: $( ) and ; are refused.",
+        ("run", "--run-id", "$(rm -rf ~);x"),
+        r"--run-id '\$\(rm -rf ~\);x' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_with_a_space",
+        "A space splits the id in log lines (key=value) and in shell commands.",
+        ("run", "--run-id", "nightly run"),
+        r"--run-id 'nightly run' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_starting_with_a_dash",
+        "An id starting with '-' reads as an option to the next command it is passed to.",
+        ("run", "--run-id=-rf"),
+        r"--run-id '-rf' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_hidden_folder",
+        "Decision: a leading dot makes a hidden folder that `ls` and some stores skip.",
+        ("run", "--run-id", ".hidden"),
+        r"--run-id '\.hidden' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_percent_encoded_traversal",
+        "URL-encoded separators become real ones once a URI store decodes them.",
+        ("run", "--run-id", "..%2f..%2fetc"),
+        r"--run-id '\.\.%2f\.\.%2fetc' " + _RULE,
+    ),
+    ArgumentCase(
+        "run_id_glob",
+        "A '*' matches every run's folder when the id reaches a glob (`runs` lists with one).",
+        ("run", "--run-id", "*"),
+        r"--run-id '\*' " + _RULE,
+    ),
+    ArgumentCase(
+        "compared_run_climbing_out",
+        "compare's run ids are identifiers too.",
+        ("compare", "run-a", "../run-b"),
+        r"run_b '\.\./run-b' " + _RULE,
     ),
 )

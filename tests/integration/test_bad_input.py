@@ -8,6 +8,7 @@ every case is then read back from ``raw_events``, ``events_clean`` and ``events_
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from samplegen.tables import (
     read_table,
 )
 from tests.corpus.bad_input import (
+    ARGUMENT_CASES,
     CONFIG_CASES,
     CSV_CASES,
     CSV_LOG_COLUMNS,
@@ -34,6 +36,7 @@ from tests.corpus.bad_input import (
     LOG_SHAPE_CASES,
     TYPED_CASES,
     TYPED_LOG_COLUMNS,
+    ArgumentCase,
     ConfigCase,
     FileCase,
     RowCase,
@@ -247,3 +250,22 @@ def test_config_case(tmp_path, case: ConfigCase):
     path.write_text(case.yaml)
     with pytest.raises(ConfigError, match=case.error):
         load_config(path)
+
+
+@pytest.mark.parametrize("case", ARGUMENT_CASES, ids=lambda c: c.name)
+def test_argument_case(monkeypatch, capsys, case: ArgumentCase):
+    import samplegen.spark
+    from samplegen.cli import main
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError(f"{case.name}: a Spark session was started")
+
+    monkeypatch.setattr(samplegen.spark, "get_spark", no_spark)
+    command, *rest = case.argv
+    conf = str(Path(__file__).resolve().parents[2] / "conf" / "local.yaml")
+    assert main([command, "--conf", conf, *rest]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, lines
+    assert re.search(case.error, lines[0]), lines[0]
+    assert captured.out == ""
