@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from samplegen.registry import GENERATORS, generator_help
+
 
 class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
@@ -184,9 +186,7 @@ class TabularConfig:
 class TrainConfig:
     """Stage 2: the generator and how TorchDistributor runs it."""
 
-    model: str = setting(
-        "multvae", "generator: multvae, cvae, gan (users' items) or tabular (samples_ctr rows)"
-    )
+    model: str = setting("multvae", generator_help())
     n_categories: int = setting(
         20, "cvae/gan: condition on the mix of the top categories (the rest pooled as other)"
     )
@@ -385,7 +385,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.events_format": ("delta", "parquet", "csv"),
     "data.catalogue_format": ("delta", "parquet", "csv"),
     "aggregate.split": ("temporal", "leave_last"),
-    "train.model": ("multvae", "cvae", "gan", "tabular"),
+    "train.model": tuple(GENERATORS),
     "train.loader": ("petastorm", "arrow"),
     "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
     "generate.synthetic_from": ("posterior", "prior"),

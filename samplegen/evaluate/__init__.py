@@ -43,6 +43,7 @@ from samplegen.evaluate.utility import (
 )
 from samplegen.generate import MODEL_STRATEGIES
 from samplegen.models.base import Generator
+from samplegen.models.store import has_model, model_dir
 from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -55,7 +56,6 @@ from samplegen.tables import (
     table_path,
     write_table,
 )
-from samplegen.train import model_dir
 
 __all__ = ["EvalData", "explanation", "load_eval_data", "run_evaluate", "synthetic_quality"]
 
@@ -125,7 +125,7 @@ def _run_model(cfg: Config, run_id: str, strategy: str) -> tuple[Generator | Non
             f"directions are shown for {' and '.join(LATENT_MODELS)}."
         )
     folder = model_dir(cfg, run_id)
-    if not (folder / "model.pt").exists():
+    if not has_model(folder):
         return None, f"No trained model at {folder}, so there are no latent directions."
     try:
         return Generator.load(folder), ""

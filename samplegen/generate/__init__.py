@@ -27,6 +27,7 @@ from samplegen.generate.quotas import STRATEGIES as QUOTA_STRATEGIES
 from samplegen.generate.quotas import group_shares, item_groups, quota_densify, target_mix
 from samplegen.generate.synthetic_users import STRATEGY as SYNTHETIC_USERS
 from samplegen.generate.synthetic_users import synthetic_users
+from samplegen.models.store import model_dir, require_model
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -44,7 +45,6 @@ from samplegen.tables import (
     table_path,
     write_table,
 )
-from samplegen.train import model_dir
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
                 f"generate.strategy={cfg.generate.strategy} draws users' items and needs "
                 f"train.model in {', '.join(models)}, not {cfg.train.model!r}"
             )
-        _require_model(folder, run_id)
+        require_model(folder, run_id)
     lake = cfg.lakehouse
     gen = cfg.generate
     with stage_timer(result):
@@ -146,14 +146,6 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "augmented_from_runs": runs,
         }
     return result
-
-
-def _require_model(folder: Path, run_id: str) -> None:
-    """Stop with what to run when ``run_id`` has no trained model in ``folder``."""
-    if not (folder / "model.pt").exists():
-        raise FileNotFoundError(
-            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-        )
 
 
 def _require_tabular(cfg: Config, table: str, draws: str) -> None:
@@ -333,7 +325,7 @@ def _run_label_balance(
 ) -> StageResult:
     """Minority-label ``samples_ctr`` rows from the tabular model into ``synthetic_ctr``."""
     _require_tabular(cfg, "samples_ctr", "samples_ctr rows")
-    _require_model(folder, run_id)
+    require_model(folder, run_id)
     gen = cfg.generate
     with stage_timer(result):
         samples = read_table(spark, cfg.lakehouse, SAMPLES_CTR)
@@ -370,7 +362,7 @@ def _run_catalogue(
             "generate.strategy=catalogue draws items per category: add category to "
             "train.tabular.discrete_columns"
         )
-    _require_model(folder, run_id)
+    require_model(folder, run_id)
     gen = cfg.generate
     with stage_timer(result):
         items = read_table(spark, cfg.lakehouse, ITEM_FEATURES)

@@ -36,8 +36,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from samplegen.features.text import with_text_embeddings
-from samplegen.generate.densify import load_generator
 from samplegen.generate.titles import TitleModel
+from samplegen.models.store import load_generator
 
 STRATEGY = "catalogue"
 #: Separates this strategy's random streams from the others' (and its titles' from its rows').

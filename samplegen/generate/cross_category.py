@@ -17,8 +17,9 @@ import torch
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from samplegen.generate.densify import CHUNK_ROWS, load_generator, user_rng
+from samplegen.generate.densify import CHUNK_ROWS, user_rng
 from samplegen.models.base import InteractionGenerator
+from samplegen.models.store import load_generator
 
 STRATEGY = "cross_category"
 SCHEMA = "user_idx int, item_idx array<int>, weight array<float>, main_category long"

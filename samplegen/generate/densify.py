@@ -8,8 +8,6 @@ retried or speculative task writes exactly the same rows.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,24 +16,10 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from samplegen.models.base import Generator
+from samplegen.models.store import load_generator
 
 STRATEGY = "densify"
 CHUNK_ROWS = 256
-
-
-@lru_cache(maxsize=2)
-def _cached_generator(model_dir: str, modified_ns: int) -> Generator:
-    torch.set_num_threads(1)
-    return Generator.load(model_dir)
-
-
-def load_generator(model_dir: str) -> Generator:
-    """The generator saved in ``model_dir``, loaded once per Python worker.
-
-    The cache key includes the weights file's modification time, so a worker that outlives a
-    retraining (Spark reuses Python workers) loads the new weights.
-    """
-    return _cached_generator(model_dir, (Path(model_dir) / "model.pt").stat().st_mtime_ns)
 
 
 def user_rng(seed: int, user_idx: int) -> np.random.Generator:

@@ -16,7 +16,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
+from samplegen.generate.densify import CHUNK_ROWS, histories
 from samplegen.generate.new_users import (
     SCHEMA,
     basket_sizes,
@@ -25,6 +25,7 @@ from samplegen.generate.new_users import (
     seed_users,
     thin_segment,
 )
+from samplegen.models.store import load_generator
 
 STRATEGY = "interpolate"
 #: Models with an encoder to interpolate in.

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from samplegen.generate.densify import load_generator
+from samplegen.models.store import load_generator
 from samplegen.tables import SYNTHETIC_CTR
 
 STRATEGY = "label_balance"

@@ -25,7 +25,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.features.text import with_text_embeddings
-from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator, user_rng
+from samplegen.generate.densify import CHUNK_ROWS, histories, user_rng
+from samplegen.models.store import load_generator
 
 #: Catalogue columns turned into one-hot attributes.
 ATTRIBUTES = ("category", "department", "brand", "title")

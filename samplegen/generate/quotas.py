@@ -25,9 +25,10 @@ import torch
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from samplegen.generate.densify import CHUNK_ROWS, load_generator, user_rng
+from samplegen.generate.densify import CHUNK_ROWS, user_rng
 from samplegen.models.base import InteractionGenerator
 from samplegen.models.sampling import quota_top_k
+from samplegen.models.store import load_generator
 
 STRATEGIES = ("long_tail", "category_balance")
 NO_CATEGORY = "(none)"

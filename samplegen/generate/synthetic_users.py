@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from pyspark.sql import DataFrame
 
-from samplegen.generate.densify import CHUNK_ROWS, histories, load_generator
+from samplegen.generate.densify import CHUNK_ROWS, histories
 from samplegen.generate.new_users import (
     SCHEMA,
     basket_sizes,
@@ -29,6 +29,7 @@ from samplegen.generate.new_users import (
     thin_segment,
 )
 from samplegen.models.base import InteractionGenerator
+from samplegen.models.store import load_generator
 
 STRATEGY = "synthetic_users"
 #: Separates this strategy's random streams from the others' (densify: ``(seed, user_idx)``).
