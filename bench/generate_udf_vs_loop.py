@@ -52,7 +52,7 @@ def save_model(folder: Path, n_items: int) -> None:
 
 def loop_child(model: str, users: str) -> dict:
     from samplegen.generate.densify import densify_batch
-    from samplegen.generate.udf import load_generator
+    from samplegen.models.store import load_generator
 
     frame = pd.read_parquet(users)
     generator = load_generator(model)  # sets one torch thread, as in a Spark worker

@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import torch
 
 from samplegen.models import make_generator
+from samplegen.models.base import SparseRows
 from samplegen.train.loaders import (
     Shard,
-    SparseRows,
     as_local_path,
     batch_stream,
     dense_rows,

@@ -42,6 +42,7 @@ from samplegen.evaluate.metrics import (
 from samplegen.evaluate.recommenders.ease import EASERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.models import MultVAE
+from samplegen.train.loop import train_loop
 
 SEED = 2018
 MIN_POSITIVES = 5
@@ -109,7 +110,7 @@ def train_multvae(x_train, valid, epochs: int, seed: int) -> tuple[MultVAE, int,
 
     batches = shuffled_batches(torch.from_numpy(x_train), BATCH_SIZE, np.random.default_rng(seed))
     with contextlib.redirect_stdout(io.StringIO()):
-        history = gen.fit(batches, epochs, steps_per_epoch, validate=validate)
+        history = train_loop(gen, batches, epochs, steps_per_epoch, validate=validate)
     curve = [r["valid_score"] for r in history]
     gen.module.eval()
     return gen, int(np.argmax(curve)), curve

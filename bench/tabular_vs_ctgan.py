@@ -4,7 +4,7 @@ Both models get the same rows, epochs, batch size (500), pac (10), Adam 2e-4 / b
 (0.5, 0.9) / decay 1e-6, one critic step per generator step, and the same torch thread count.
 ctgan always runs with its library defaults for the networks (noise 128, generator residual
 (256, 256), discriminator (256, 256)): it is the baseline. Ours runs with
-``TabularGAN``'s ``DEFAULT_PARAMS`` sizes unless ``--ours-embedding-dim``,
+``TabularGAN``'s default sizes (``train.tabular``) unless ``--ours-embedding-dim``,
 ``--ours-generator-dims`` or ``--ours-critic-dims`` say otherwise (e.g.
 ``--ours-generator-dims 256,256 --ours-critic-dims 256,256 --ours-embedding-dim 128`` for
 ctgan's sizes). Printed and written to ``bench/results/tabular_vs_ctgan.json`` (under
@@ -75,7 +75,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from samplegen.models.tabular import DEFAULT_PARAMS, TabularGAN  # noqa: E402
+from samplegen.models.tabular import TabularGAN  # noqa: E402
 from samplegen.train.loop import train_loop  # noqa: E402
 
 DISCRETE = ["department", "brand", "category", "label"]
@@ -90,7 +90,7 @@ SHARED = {
 }
 # Our network sizes unless the --ours-* flags say otherwise.
 SIZES = ("embedding_dim", "generator_dims", "critic_dims")
-OURS_SIZES = {key: DEFAULT_PARAMS[key] for key in SIZES}
+OURS_SIZES = {key: TabularGAN.default_params()[key] for key in SIZES}
 
 
 # -- rows -------------------------------------------------------------------------------------

@@ -20,7 +20,13 @@ import yaml
 
 from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
 from samplegen.redact import MASK, is_secret_key, mask_config
-from samplegen.registry import STRATEGIES, recommender_help, recommender_names
+from samplegen.registry import (
+    GENERATORS,
+    STRATEGIES,
+    generator_help,
+    recommender_help,
+    recommender_names,
+)
 
 
 class ConfigError(ValueError):
@@ -188,9 +194,7 @@ class TabularConfig:
 class TrainConfig:
     """Stage 2: the generator and how TorchDistributor runs it."""
 
-    model: str = setting(
-        "multvae", "generator: multvae, cvae, gan (users' items) or tabular (samples_ctr rows)"
-    )
+    model: str = setting("multvae", generator_help())
     n_categories: int = setting(
         20, "cvae/gan: condition on the mix of the top categories (the rest pooled as other)"
     )
@@ -373,7 +377,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "data.events_format": ("delta", "parquet", "csv"),
     "data.catalogue_format": ("delta", "parquet", "csv"),
     "aggregate.split": ("temporal", "leave_last"),
-    "train.model": ("multvae", "cvae", "gan", "tabular"),
+    "train.model": tuple(GENERATORS),
     "train.loader": ("petastorm", "arrow"),
     "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
     "generate.synthetic_from": ("posterior", "prior"),

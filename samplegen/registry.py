@@ -245,3 +245,58 @@ def recommender_help(kind: str = "recommender") -> str:
         for r in RECOMMENDERS.values()
         if r.kind == kind
     )
+
+
+# --- generators (train.model) ------------------------------------------------------------------
+
+#: Generator families: users' item sets as rows, or the rows of a feature table.
+INTERACTION = "interaction"
+TABULAR = "tabular"
+
+
+@dataclass(frozen=True)
+class GeneratorSpec(Entry):
+    """A ``train.model``: the class in :attr:`module` and what it learns.
+
+    ``family`` is :data:`INTERACTION` (users' item sets; the item-drawing strategies) or
+    :data:`TABULAR` (rows of ``train.tabular.table``); training reads its batches by family.
+    """
+
+    class_name: str = ""
+    family: str = INTERACTION
+
+    def generator_class(self) -> type:
+        """The implementing class (its module imported on first use)."""
+        return getattr(self.load(), self.class_name)
+
+
+_M = "samplegen.models."
+
+GENERATORS: dict[str, GeneratorSpec] = _registry(  # type: ignore[assignment]
+    GeneratorSpec("multvae", _M + "multvae", "users' items; Mult-VAE", "MultVAE"),
+    GeneratorSpec(
+        "cvae", _M + "cvae", "users' items; VAE conditioned on category mix", "ConditionalVAE"
+    ),
+    GeneratorSpec(
+        "gan", _M + "gan", "users' items; conditional WGAN-GP (CFGAN)", "ConditionalWGAN"
+    ),
+    GeneratorSpec(
+        "tabular",
+        _M + "tabular",
+        "rows of train.tabular.table; CTGAN-style",
+        "TabularGAN",
+        family=TABULAR,
+    ),
+)
+
+
+def generator(name: str) -> GeneratorSpec:
+    """The registered generator ``name``; a ``ValueError`` lists the known ones."""
+    if name not in GENERATORS:
+        raise ValueError(f"unknown model {name!r} (train.model); known: {', '.join(GENERATORS)}")
+    return GENERATORS[name]
+
+
+def generator_help() -> str:
+    """The ``train.model`` help line, built from the registry."""
+    return "generator: " + "; ".join(f"{g.name} ({g.help})" for g in GENERATORS.values())

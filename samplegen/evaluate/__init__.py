@@ -33,6 +33,7 @@ from samplegen.evaluate.rows import FIDELITY, ITEM_FIDELITY, PRIVACY, EvalRow, f
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
+from samplegen.models.store import has_model, model_dir
 from samplegen.registry import STRATEGIES
 from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
 from samplegen.tables import (
@@ -46,7 +47,6 @@ from samplegen.tables import (
     table_path,
     write_table,
 )
-from samplegen.train import model_dir
 
 __all__ = ["EvalData", "explanation", "load_eval_data", "run_evaluate", "synthetic_quality"]
 
@@ -116,7 +116,7 @@ def _run_model(cfg: Config, run_id: str, strategy: str) -> tuple[Generator | Non
             f"directions are shown for {' and '.join(LATENT_MODELS)}."
         )
     folder = model_dir(cfg, run_id)
-    if not (folder / "model.pt").exists():
+    if not has_model(folder):
         return None, f"No trained model at {folder}, so there are no latent directions."
     try:
         return Generator.load(folder), ""

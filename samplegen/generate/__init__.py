@@ -18,6 +18,7 @@ from samplegen.config import Config
 from samplegen.generate.augmented import augmented, combined_synthetic
 from samplegen.generate.context import DrawContext, Metrics, next_index, require_models
 from samplegen.generate.privacy import privacy_filter
+from samplegen.models.store import model_dir, require_model
 from samplegen.registry import SYNTHETIC_INTERACTIONS as INTERACTIONS_TABLE
 from samplegen.registry import strategy
 from samplegen.runinfo import StageResult, stage_timer
@@ -33,7 +34,6 @@ from samplegen.tables import (
     table_path,
     write_table,
 )
-from samplegen.train import model_dir
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         module.check(cfg)
     if spec.generative:
         require_models(cfg, spec.models, "users' items")
-        _require_model(folder, run_id)
+        require_model(folder, run_id)
     lake = cfg.lakehouse
     with stage_timer(result):
         real = read_table(spark, lake, INTERACTIONS["train"])
@@ -136,14 +136,6 @@ def _write_augmented(
         "synthetic_rows": result.rows["synthetic_interactions"],
         "augmented_from_runs": runs,
     }
-
-
-def _require_model(folder: Path, run_id: str) -> None:
-    """Stop with what to run when ``run_id`` has no trained model in ``folder``."""
-    if not (folder / "model.pt").exists():
-        raise FileNotFoundError(
-            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
-        )
 
 
 def _privacy_checked(rows: DataFrame, real: DataFrame, cfg: Config) -> tuple[DataFrame, Metrics]:

@@ -26,7 +26,8 @@ from pyspark.sql import functions as F
 
 from samplegen.features.text import with_text_embeddings
 from samplegen.generate.context import DrawContext, Metrics
-from samplegen.generate.udf import chunks, histories, load_generator, user_rng
+from samplegen.generate.udf import chunks, histories, user_rng
+from samplegen.models.store import load_generator
 from samplegen.tables import CATALOGUE, ITEM_FEATURES
 
 #: Catalogue columns turned into one-hot attributes.

@@ -1,6 +1,7 @@
 """What every strategy's ``mapInPandas`` shares: the chunk loop, the model, masks and streams.
 
-Sampling runs inside ``mapInPandas``: the model is loaded once per Python worker and each
+Sampling runs inside ``mapInPandas``: the model is loaded once per Python worker
+(:func:`samplegen.models.store.load_generator`) and each
 partition is drawn in chunks of :data:`CHUNK_ROWS` rows. Every draw is seeded from the run
 seed plus a :class:`Stream` tag and a row number (a user index or a new row's number) with
 ``numpy.random.SeedSequence``, so a retried or speculative task writes exactly the same rows
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from enum import IntEnum
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +19,7 @@ import torch
 from pyspark.sql import DataFrame
 
 from samplegen.models.base import Generator
+from samplegen.models.store import load_generator
 
 #: Rows a model scores at once inside a partition (bounds the dense (rows, n_items) matrices).
 CHUNK_ROWS = 256
@@ -55,21 +55,6 @@ def user_rng(seed: int, user_idx: int) -> np.random.Generator:
 def row_rng(seed: int, stream: Stream, n: int) -> np.random.Generator:
     """The random stream of row ``n`` (a new user, a chunk) of one strategy in one run."""
     return np.random.default_rng(np.random.SeedSequence([seed, int(stream), n]))
-
-
-@lru_cache(maxsize=2)
-def _cached_generator(model_dir: str, modified_ns: int) -> Generator:
-    torch.set_num_threads(1)
-    return Generator.load(model_dir)
-
-
-def load_generator(model_dir: str) -> Generator:
-    """The generator saved in ``model_dir``, loaded once per Python worker.
-
-    The cache key includes the weights file's modification time, so a worker that outlives a
-    retraining (Spark reuses Python workers) loads the new weights.
-    """
-    return _cached_generator(model_dir, (Path(model_dir) / "model.pt").stat().st_mtime_ns)
 
 
 def item_mask(item_lists: Iterable, n_items: int) -> torch.Tensor:

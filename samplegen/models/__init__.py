@@ -1,4 +1,4 @@
-"""Generators behind one interface, found by name in :data:`REGISTRY`."""
+"""Generators behind one interface, found by name in :data:`samplegen.registry.GENERATORS`."""
 
 from typing import Any
 
@@ -7,17 +7,18 @@ from samplegen.models.cvae import ConditionalVAE
 from samplegen.models.gan import ConditionalWGAN
 from samplegen.models.multvae import MultVAE
 from samplegen.models.tabular import TabularGAN
+from samplegen.registry import GENERATORS, generator
 
+#: Each registered generator's class, by ``train.model`` name.
 REGISTRY: dict[str, type[Generator]] = {
-    cls.name: cls for cls in (MultVAE, ConditionalVAE, ConditionalWGAN, TabularGAN)
+    name: spec.generator_class() for name, spec in GENERATORS.items()
 }
 
 
 def make_generator(name: str, params: dict[str, Any]) -> Generator:
     """Build the generator called ``name`` from its plain ``params``."""
-    if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r} (train.model); known: {', '.join(REGISTRY)}")
-    return REGISTRY[name](params=params)
+    cls: type[Generator] = generator(name).generator_class()
+    return cls(params=params)
 
 
 __all__ = [

@@ -1,16 +1,17 @@
 """The common surface of every generator: a training step for the shared loop, save and load.
 
-The training loop itself lives in :mod:`samplegen.train.loop` so that single-process ``fit``,
-TorchDistributor and ``torchrun`` all run the same code. A generator owns its optimizers and
+The training loop lives in :mod:`samplegen.train.loop` (which imports this module, never the
+reverse) so that single-process training, TorchDistributor and ``torchrun`` all run the same
+code; the folder layout lives in :mod:`samplegen.models.store`. A generator owns its optimizers and
 its step, because the families differ there: a VAE takes one gradient step on one loss, a
 WGAN-GP alternates critic and generator steps.
 """
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,7 +20,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from samplegen.models import store
+
 StepTerms = dict[str, "torch.Tensor | float"]
+
+
+def section_defaults(section: type, names: Sequence[str]) -> dict[str, Any]:
+    """The defaults of the fields ``names`` of a config ``section`` (the one home of defaults)."""
+    values = section()
+    return {name: getattr(values, name) for name in names}
 
 
 def distributed() -> bool:
@@ -54,14 +63,20 @@ class Generator(ABC):
 
     Subclasses set :attr:`name` and :attr:`loss_terms`, build :attr:`module` (every trainable
     network, for checkpoints) in ``__init__`` and implement :meth:`train_step`. ``params`` must
-    be JSON-serialisable: it is the whole recipe to rebuild the model.
+    be JSON-serialisable: it is the whole recipe to rebuild the model. Settings missing from
+    ``params`` are taken from :meth:`default_params` (built from the model's config section).
     """
 
     name: ClassVar[str]
     loss_terms: ClassVar[tuple[str, ...]] = ("loss",)
 
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """Settings a caller may leave out of ``params``, from the model's config section."""
+        return {}
+
     def __init__(self, params: dict[str, Any]) -> None:
-        self.params = dict(params)
+        self.params = self.default_params() | dict(params)
         self.module: nn.Module
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.device = torch.device("cpu")
@@ -107,26 +122,32 @@ class Generator(ABC):
             optimizer.load_state_dict(state["optimizers"][key])
 
     def save(self, path: str | Path) -> None:
-        """Write the weights (tensors only) and the plain config needed to rebuild."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
-        torch.save(state, path / "model.pt")
-        config = {"name": self.name, "params": self.params}
-        (path / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        """Write the weights and plain config to the folder ``path`` (see :mod:`.store`)."""
+        store.save_generator(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Generator:
-        """Rebuild a saved generator; weights are read with ``weights_only=True``."""
-        from samplegen.models import make_generator
+        """Rebuild a saved generator (see :func:`samplegen.models.store.read_generator`)."""
+        return store.read_generator(path)
 
-        path = Path(path)
-        config = json.loads((path / "config.json").read_text())
-        generator = make_generator(config["name"], config["params"])
-        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        generator.module.load_state_dict(state)
-        generator.module.eval()
-        return generator
+
+@dataclass(frozen=True)
+class SparseRows:
+    """A batch of binary item rows as coordinates: row ``rows[i]`` owns item ``cols[i]``.
+
+    Batches travel in this form (a few MB) and become dense on the training device, so the
+    host never builds or copies a (batch, n_items) matrix.
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+    n_rows: int
+
+    def to_dense(self, n_items: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The (n_rows, n_items) float32 0/1 matrix on ``device``."""
+        x = torch.zeros((self.n_rows, n_items), dtype=torch.float32, device=device)
+        x[self.rows.to(device, non_blocking=True), self.cols.to(device, non_blocking=True)] = 1.0
+        return x
 
 
 class InteractionGenerator(Generator):
@@ -142,8 +163,6 @@ class InteractionGenerator(Generator):
 
     def prepare_batch(self, batch: Any, device: torch.device) -> torch.Tensor:
         """Sparse coordinates (or a dense tensor) to a dense 0/1 (rows, n_items) matrix."""
-        from samplegen.train.loaders import SparseRows
-
         if isinstance(batch, SparseRows):
             return batch.to_dense(self.n_items, device)
         return batch.to(device, non_blocking=True)
@@ -166,27 +185,3 @@ class InteractionGenerator(Generator):
         so a row's draw does not depend on which other rows share its batch. Returns int
         (rows, k), -1 where a row has fewer than ``k`` items left to draw.
         """
-
-    def fit(
-        self,
-        batches: Any,
-        epochs: int,
-        steps_per_epoch: int,
-        learning_rate: float = 1e-3,
-        validate: Any = None,
-    ) -> list[dict[str, float]]:
-        """Single-process training with the shared loop; returns per-epoch log records.
-
-        ``validate(generator) -> float`` (higher is better) is called after each epoch; the
-        weights of the best epoch are kept.
-        """
-        from samplegen.train.loop import train_loop
-
-        return train_loop(
-            self,
-            batches,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            learning_rate=learning_rate,
-            validate=validate,
-        )

@@ -102,8 +102,8 @@ class ConditionalVAE(MultVAE):
         """The conditional network described by :attr:`params`."""
         return ConditionalVAEModule(
             self.n_items,
-            list(self.params.get("hidden_dims", [600, 200])),
-            float(self.params.get("dropout", 0.5)),
+            list(self.params["hidden_dims"]),
+            float(self.params["dropout"]),
             self.item_categories,
             len(self.categories),
             self.item_text,

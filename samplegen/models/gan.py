@@ -18,6 +18,7 @@ and with per-category quotas.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from samplegen.config import GanConfig
 from samplegen.models.base import InteractionGenerator, StepTerms, synced_step
 from samplegen.models.sampling import (
     category_matrix,
@@ -98,31 +100,37 @@ class _LeakyReLU(nn.LeakyReLU):
 class ConditionalWGAN(InteractionGenerator):
     """CFGAN-style conditional WGAN-GP behind the :class:`InteractionGenerator` interface.
 
-    Params: ``n_items``, ``item_categories``, ``categories`` (as for ``cvae``), ``noise_dim``
-    (32), ``generator_dims`` ([256]), ``critic_dims`` ([256]), ``critic_steps`` (5),
-    ``gp_weight`` (10), ``negative_ratio`` (share of unowned items shown to the critic, 0.3),
-    ``zr_weight`` (zero-reconstruction penalty, 1.0); for a text condition ``text_dim`` and
-    ``item_text_file`` (as for ``cvae``).
+    Params: ``n_items``, ``item_categories``, ``categories`` (as for ``cvae``), the fields of
+    :class:`~samplegen.config.GanConfig` (``noise_dim``, ``generator_dims``, ``critic_dims``,
+    ``critic_steps``, ``gp_weight``, ``negative_ratio``: share of unowned items shown to the
+    critic, ``zr_weight``: zero-reconstruction penalty; defaults there); for a text condition
+    ``text_dim`` and ``item_text_file`` (as for ``cvae``).
     """
 
     name = "gan"
     loss_terms = ("loss", "critic_loss", "generator_loss", "gradient_penalty")
 
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """Every ``train.gan`` setting at its default."""
+        return dataclasses.asdict(GanConfig())
+
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
         self.item_categories = np.asarray(params["item_categories"], dtype=np.int64)
         self.categories = list(params["categories"])
-        self.critic_steps = int(params.get("critic_steps", 5))
-        self.gp_weight = float(params.get("gp_weight", 10.0))
-        self.negative_ratio = float(params.get("negative_ratio", 0.3))
-        self.zr_weight = float(params.get("zr_weight", 1.0))
+        params = self.params
+        self.critic_steps = int(params["critic_steps"])
+        self.gp_weight = float(params["gp_weight"])
+        self.negative_ratio = float(params["negative_ratio"])
+        self.zr_weight = float(params["zr_weight"])
         self.module = ConditionalWGANModule(
             self.n_items,
             self.item_categories,
             len(self.categories),
-            int(params.get("noise_dim", 32)),
-            list(params.get("generator_dims", [256])),
-            list(params.get("critic_dims", [256])),
+            int(params["noise_dim"]),
+            list(params["generator_dims"]),
+            list(params["critic_dims"]),
             item_text_of(params),
         )
 

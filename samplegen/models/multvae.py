@@ -16,8 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from samplegen.models.base import InteractionGenerator, StepTerms, distributed
+from samplegen.config import TrainConfig
+from samplegen.models.base import InteractionGenerator, StepTerms, distributed, section_defaults
 from samplegen.models.sampling import gumbel_top_k, normal_rows
+
+#: The ``train`` settings that shape a Mult-VAE (and a cvae): its params besides ``n_items``.
+VAE_SETTINGS = ("hidden_dims", "dropout", "beta_cap", "anneal_steps")
 
 
 class MultVAEModule(nn.Module):
@@ -75,13 +79,18 @@ class MultVAEModule(nn.Module):
 class MultVAE(InteractionGenerator):
     """Mult-VAE behind the :class:`InteractionGenerator` interface.
 
-    Params: ``n_items``, ``hidden_dims`` (default [600, 200]: the [I-600-200-600-I] network of
-    the paper), ``dropout`` (0.5), ``beta_cap`` (0.2), ``anneal_steps`` (steps for beta to
-    reach the cap).
+    Params: ``n_items`` and :data:`VAE_SETTINGS`: ``hidden_dims`` (the default [600, 200] is
+    the [I-600-200-600-I] network of the paper), ``dropout``, ``beta_cap``, ``anneal_steps``
+    (steps for beta to reach the cap); defaults are those of :class:`~samplegen.config.TrainConfig`.
     """
 
     name = "multvae"
     loss_terms = ("loss", "nll", "kl")
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        """:data:`VAE_SETTINGS` at their ``train`` defaults."""
+        return section_defaults(TrainConfig, VAE_SETTINGS)
 
     def __init__(self, params: dict[str, Any]) -> None:
         super().__init__(params)
@@ -92,8 +101,8 @@ class MultVAE(InteractionGenerator):
         """The network described by :attr:`params`."""
         return MultVAEModule(
             self.n_items,
-            list(self.params.get("hidden_dims", [600, 200])),
-            float(self.params.get("dropout", 0.5)),
+            list(self.params["hidden_dims"]),
+            float(self.params["dropout"]),
         )
 
     def setup_training(
@@ -108,8 +117,8 @@ class MultVAE(InteractionGenerator):
 
     def beta(self, step: int) -> float:
         """KL weight at ``step``: linear from 0 to ``beta_cap`` over ``anneal_steps``."""
-        cap = float(self.params.get("beta_cap", 0.2))
-        anneal = max(int(self.params.get("anneal_steps", 2000)), 1)
+        cap = float(self.params["beta_cap"])
+        anneal = max(int(self.params["anneal_steps"]), 1)
         return min(cap, cap * step / anneal)
 
     def training_loss(

@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from samplegen.models.store import HISTORY_FILE, ITEM_TEXT_FILE, has_model, model_dir
+from samplegen.registry import TABULAR, generator
 from samplegen.runinfo import LOG, StageResult, stage_timer
+from samplegen.train.spec import TrainData, TrainSpec, ValidationSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from samplegen.config import Config
 
-
-def model_dir(cfg: Config, run_id: str) -> Path:
-    """``<models_root>/<model>/<run_id>``: where a run's model and checkpoints live."""
-    return Path(cfg.models_root) / cfg.train.model / run_id
+__all__ = ["build_spec", "model_dir", "model_params", "run_train"]
 
 
 def item_categories(spark: SparkSession, cfg: Config) -> tuple[list[int], list[str]]:
@@ -47,7 +47,7 @@ def item_categories(spark: SparkSession, cfg: Config) -> tuple[list[int], list[s
 
 
 def write_item_text(spark: SparkSession, cfg: Config, folder: Path) -> tuple[Path, int]:
-    """Save ``item_features.text_embedding`` in ``item_idx`` order as ``item_text.npy``.
+    """Save ``item_features.text_embedding`` in ``item_idx`` order in ``folder``.
 
     Raises:
         ValueError: when ``item_features`` has no text embeddings.
@@ -66,7 +66,7 @@ def write_item_text(spark: SparkSession, cfg: Config, folder: Path) -> tuple[Pat
             "aggregate.text_embeddings=true"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "item_text.npy"
+    path = folder / ITEM_TEXT_FILE
     matrix = np.stack([np.asarray(e, dtype=np.float32) for e in frame["text_embedding"]])
     np.save(path, matrix)
     return path, matrix.shape[1]
@@ -79,20 +79,17 @@ def model_params(
 
     ``folder`` is the model's folder, where a text condition (cvae, gan) is saved for training.
     """
+    from samplegen.models.multvae import VAE_SETTINGS
+
     train = cfg.train
     params: dict[str, Any] = {"n_items": n_items}
     if train.model in ("multvae", "cvae"):
-        params |= {
-            "hidden_dims": train.hidden_dims,
-            "dropout": train.dropout,
-            "beta_cap": train.beta_cap,
-            "anneal_steps": train.anneal_steps,
-        }
+        params |= {name: getattr(train, name) for name in VAE_SETTINGS}
     if train.model in ("cvae", "gan"):
         params["item_categories"], params["categories"] = item_categories(spark, cfg)
     if train.text_condition:
         if folder is None:
-            raise ValueError("train.text_condition needs the model folder to save item_text.npy")
+            raise ValueError("train.text_condition needs the model folder to save the item text")
         path, params["text_dim"] = write_item_text(spark, cfg, folder)
         params["item_text_file"] = str(path.resolve())
     if train.model == "gan":
@@ -100,22 +97,7 @@ def model_params(
     return params
 
 
-def _common_spec(cfg: Config, run_id: str) -> dict[str, Any]:
-    train = cfg.train
-    return {
-        "model": train.model,
-        "loader": train.loader,
-        "epochs": train.epochs,
-        "learning_rate": train.learning_rate,
-        "weight_decay": train.weight_decay,
-        "seed": train.seed,
-        "use_gpu": train.use_gpu,
-        "allow_tf32": train.allow_tf32,
-        "output_dir": str(model_dir(cfg, run_id).resolve()),
-    }
-
-
-def _interaction_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+def _interaction_data(spark: SparkSession, cfg: Config, run_id: str) -> TrainData:
     """Training view files, sizes and validation users for an interaction model."""
     from samplegen.tables import INTERACTIONS, ITEM_INDEX, TRAINING_VIEW, read_table
 
@@ -127,22 +109,22 @@ def _interaction_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str
     validation = None
     if train.validation_k > 0:
         valid = read_table(spark, cfg.lakehouse, INTERACTIONS["valid"])
-        validation = {
-            "view_files": files,
-            "valid_files": sorted(valid.inputFiles()),
-            "max_users": train.validation_users,
-            "k": train.validation_k,
-        }
-    return {
-        "n_rows": n_users,
-        "params": model_params(spark, cfg, n_items, model_dir(cfg, run_id)),
-        "files": files,
-        "batch_size": train.batch_size,
-        "validation": validation,
-    }
+        validation = ValidationSpec(
+            view_files=files,
+            valid_files=sorted(valid.inputFiles()),
+            max_users=train.validation_users,
+            k=train.validation_k,
+        )
+    return TrainData(
+        params=model_params(spark, cfg, n_items, model_dir(cfg, run_id)),
+        files=files,
+        n_rows=n_users,
+        batch_size=train.batch_size,
+        validation=validation,
+    )
 
 
-def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
+def _tabular_data(spark: SparkSession, cfg: Config) -> TrainData:
     """The rows of ``train.tabular.table``, and the transformer fitted on a seeded sample.
 
     ``samples_ctr`` contributes its train split; the other feature tables all their rows
@@ -150,7 +132,7 @@ def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     """
     from pyspark.sql import functions as F
 
-    from samplegen.models.tabular import TabularGAN
+    from samplegen.models.tabular import TABULAR_SIZES, TabularGAN
     from samplegen.tables import TABULAR_SOURCES, TABULAR_TRAIN_ROWS, read_table
 
     tabular = cfg.train.tabular
@@ -164,7 +146,7 @@ def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
             "(train.tabular.discrete_columns / continuous_columns)"
         )
     train_rows = TABULAR_TRAIN_ROWS.get(source.name)
-    where = list(train_rows) if train_rows else None
+    where = tuple(train_rows) if train_rows else None
     rows = (table.where(F.col(where[0]) == where[1]) if where else table).select(columns)
     n_rows = rows.count()
     if n_rows == 0:
@@ -174,36 +156,49 @@ def _tabular_spec(spark: SparkSession, cfg: Config) -> dict[str, Any]:
     generator = TabularGAN.from_frame(
         sample,
         tabular.discrete_columns,
-        params={
-            "pac": tabular.pac,
-            "embedding_dim": tabular.embedding_dim,
-            "generator_dims": tabular.generator_dims,
-            "critic_dims": tabular.critic_dims,
-        },
+        params={name: getattr(tabular, name) for name in TABULAR_SIZES},
         seed=cfg.train.seed,
     )
-    return {
-        "n_rows": n_rows,
-        "params": generator.params,
-        "files": sorted(table.inputFiles()),
-        "columns": columns,
-        "where": where,
-        "batch_size": tabular.batch_size,
-        "validation": None,
-    }
+    return TrainData(
+        params=generator.params,
+        files=sorted(table.inputFiles()),
+        n_rows=n_rows,
+        batch_size=tabular.batch_size,
+        columns=columns,
+        where=where,
+    )
 
 
-def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, Any]:
+def build_spec(spark: SparkSession, cfg: Config, run_id: str) -> TrainSpec:
     """Everything the training processes need, as plain values."""
-    if cfg.train.model == "tabular":
-        spec = _common_spec(cfg, run_id) | _tabular_spec(spark, cfg)
+    train = cfg.train
+    if generator(train.model).family == TABULAR:
+        data = _tabular_data(spark, cfg)
     else:
-        spec = _common_spec(cfg, run_id) | _interaction_spec(spark, cfg, run_id)
-    rows_per_rank = math.ceil(spec["n_rows"] / cfg.train.num_processes)
-    spec["steps_per_epoch"] = max(1, math.ceil(rows_per_rank / spec["batch_size"]))
-    if cfg.train.max_steps_per_epoch is not None:
-        spec["steps_per_epoch"] = min(spec["steps_per_epoch"], cfg.train.max_steps_per_epoch)
-    return spec
+        data = _interaction_data(spark, cfg, run_id)
+    rows_per_rank = math.ceil(data.n_rows / train.num_processes)
+    steps = max(1, math.ceil(rows_per_rank / data.batch_size))
+    if train.max_steps_per_epoch is not None:
+        steps = min(steps, train.max_steps_per_epoch)
+    return TrainSpec(
+        model=train.model,
+        params=data.params,
+        files=data.files,
+        loader=train.loader,
+        batch_size=data.batch_size,
+        epochs=train.epochs,
+        steps_per_epoch=steps,
+        learning_rate=train.learning_rate,
+        weight_decay=train.weight_decay,
+        seed=train.seed,
+        use_gpu=train.use_gpu,
+        allow_tf32=train.allow_tf32,
+        output_dir=str(model_dir(cfg, run_id).resolve()),
+        n_rows=data.n_rows,
+        validation=data.validation,
+        columns=data.columns,
+        where=data.where,
+    )
 
 
 def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
@@ -222,17 +217,17 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     with stage_timer(result):
         require_mlflow(cfg.train.mlflow_experiment)
         folder = model_dir(cfg, run_id)
-        if (folder / "model.pt").exists():
+        if has_model(folder):
             LOG.info("stage=train run_id=%s event=retrain replacing=%s", run_id, folder)
             shutil.rmtree(folder)
         spec = build_spec(spark, cfg, run_id)
         LOG.info(
             "stage=train model=%s rows=%d processes=%d local_mode=%s loader=%s",
-            spec["model"],
-            spec["n_rows"],
+            spec.model,
+            spec.n_rows,
             cfg.train.num_processes,
             cfg.train.local_mode,
-            spec["loader"],
+            spec.loader,
         )
         distributor = TorchDistributor(
             num_processes=cfg.train.num_processes,
@@ -242,11 +237,11 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         output = distributor.run(train_fn, spec)
         if not output:
             raise RuntimeError("training finished but rank 0 returned no model folder")
-        history = json.loads((Path(output) / "history.json").read_text())
+        history = json.loads((Path(output) / HISTORY_FILE).read_text())
         result.outputs = {"model_dir": output}
-        result.rows = {"training_rows": spec["n_rows"]}
-        if "n_items" in spec["params"]:
-            result.rows["items"] = spec["params"]["n_items"]
+        result.rows = {"training_rows": spec.n_rows}
+        if "n_items" in spec.params:
+            result.rows["items"] = spec.params["n_items"]
         validated = [r for r in history if "valid_score" in r]
         best = max(validated, key=lambda r: r["valid_score"], default=None)
         result.metrics = {

@@ -1,7 +1,7 @@
 """``train_fn``: what every training process runs, under TorchDistributor or plain torchrun.
 
-It reads everything from a plain ``spec`` dict (no Spark objects), so it pickles to executors
-and runs on a GPU box with no Spark at all::
+It reads everything from a :class:`~samplegen.train.spec.TrainSpec` (plain values, no Spark
+objects), so it pickles to executors and runs on a GPU box with no Spark at all::
 
     torchrun --nproc_per_node=8 -m samplegen.train.distributed --spec spec.json
 
@@ -15,7 +15,16 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from samplegen.models.store import HISTORY_FILE, checkpoints_dir
+from samplegen.train.spec import TrainSpec
+
+if TYPE_CHECKING:
+    from samplegen.models.base import Generator
+    from samplegen.train.loaders import Shard
+    from samplegen.train.loop import Validate
 
 
 def _process_group(use_gpu: bool) -> tuple[int, int, Any]:
@@ -40,17 +49,11 @@ def _process_group(use_gpu: bool) -> tuple[int, int, Any]:
     return rank, world_size, device
 
 
-def train_fn(spec: dict[str, Any]) -> str | None:
+def train_fn(spec: TrainSpec) -> str | None:
     """Train the spec's generator on this rank's shard; rank 0 returns the model folder.
 
-    Spec keys: ``model``, ``params``, ``files``, ``loader``, ``batch_size`` (per rank),
-    ``epochs``, ``steps_per_epoch``, ``learning_rate``, ``weight_decay``, ``seed``, ``use_gpu``,
-    ``output_dir``; optional ``allow_tf32`` (default false), ``validation`` (``view_files``,
-    ``valid_files``, ``max_users``, ``k``: rank 0 picks the epoch with the best NDCG@k) and, for
-    tabular models, ``columns`` and ``where`` (the table rows each rank loads).
+    With ``spec.validation`` rank 0 keeps the epoch with the best NDCG@k.
     """
-    from pathlib import Path
-
     import torch
     import torch.distributed as dist
 
@@ -58,30 +61,30 @@ def train_fn(spec: dict[str, Any]) -> str | None:
     from samplegen.train.loaders import Shard
     from samplegen.train.loop import train_loop
 
-    rank, world_size, device = _process_group(bool(spec["use_gpu"]))
-    torch.manual_seed(int(spec["seed"]))
-    torch.backends.cuda.matmul.allow_tf32 = bool(spec.get("allow_tf32", False))
-    generator = make_generator(spec["model"], spec["params"])
-    output_dir = Path(spec["output_dir"])
+    rank, world_size, device = _process_group(spec.use_gpu)
+    torch.manual_seed(spec.seed)
+    torch.backends.cuda.matmul.allow_tf32 = spec.allow_tf32
+    generator = make_generator(spec.model, spec.params)
+    output_dir = Path(spec.output_dir)
     validate = _validation(spec) if rank == 0 else None
     try:
         with _training_batches(spec, generator, Shard(rank, world_size)) as batches:
             history = train_loop(
                 generator,
                 batches,
-                epochs=int(spec["epochs"]),
-                steps_per_epoch=int(spec["steps_per_epoch"]),
-                learning_rate=float(spec["learning_rate"]),
-                weight_decay=float(spec["weight_decay"]),
+                epochs=spec.epochs,
+                steps_per_epoch=spec.steps_per_epoch,
+                learning_rate=spec.learning_rate,
+                weight_decay=spec.weight_decay,
                 device=device,
-                checkpoint_dir=output_dir / "checkpoints",
+                checkpoint_dir=checkpoints_dir(output_dir),
                 validate=validate,
             )
         if rank != 0:
             return None
         generator.module.to("cpu")
         generator.save(output_dir)
-        _append_history(output_dir / "history.json", history)
+        _append_history(output_dir / HISTORY_FILE, history)
         return str(output_dir)
     finally:
         if dist.is_initialized():
@@ -89,34 +92,34 @@ def train_fn(spec: dict[str, Any]) -> str | None:
 
 
 @contextmanager
-def _training_batches(spec: dict[str, Any], generator: Any, shard: Any) -> Iterator[Any]:
-    """The rank's endless batch stream: table rows for ``columns`` specs, else item rows."""
+def _training_batches(spec: TrainSpec, generator: Generator, shard: Shard) -> Iterator[Any]:
+    """The rank's endless batch stream: table rows for a tabular model, else item rows."""
     from samplegen.train.loaders import batch_stream, prefetch, read_rows
 
-    seed = int(spec["seed"])
-    if spec.get("columns"):
-        where = tuple(spec["where"]) if spec.get("where") else None
-        rows = read_rows(spec["files"], spec["loader"], spec["columns"], shard, where)
-        yield generator.batches(rows, int(spec["batch_size"]), seed + shard.rank)
+    if spec.tabular:
+        if spec.columns is None:
+            raise ValueError(f"a {spec.model} spec needs the table columns to read")
+        rows = read_rows(spec.files, spec.loader, spec.columns, shard, spec.where)
+        yield generator.batches(rows, spec.batch_size, spec.seed + shard.rank)  # type: ignore[attr-defined]
         return
-    with batch_stream(spec["files"], spec["loader"], int(spec["batch_size"]), shard, seed) as items:
+    with batch_stream(spec.files, spec.loader, spec.batch_size, shard, spec.seed) as items:
         yield prefetch(items)
 
 
-def _validation(spec: dict[str, Any]) -> Any:
+def _validation(spec: TrainSpec) -> Validate | None:
     """``validate(generator) -> NDCG@k`` over the spec's validation users, or None."""
     from samplegen.train.validation import load_validation, validation_ndcg
 
-    options = spec.get("validation")
-    if not options:
+    options = spec.validation
+    if options is None:
         return None
     validation = load_validation(
-        options["view_files"], options["valid_files"], int(options["max_users"]), int(spec["seed"])
+        options.view_files, options.valid_files, options.max_users, spec.seed
     )
     if validation is None:
         print("samplegen train event=no_validation_users", flush=True)
         return None
-    k = int(options["k"])
+    k = options.k
     return lambda generator: validation_ndcg(generator, validation, k)
 
 
@@ -133,8 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--spec", required=True, help="JSON file with the train_fn spec")
     args = parser.parse_args()
-    with open(args.spec) as handle:
-        result = train_fn(json.load(handle))
+    result = train_fn(TrainSpec.from_json(Path(args.spec).read_text()))
     if result:
         print(f"samplegen train model_dir={result}", flush=True)
 

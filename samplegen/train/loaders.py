@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from samplegen.models.base import SparseRows
+
 COLUMNS = ["user_idx", "item_bytes"]
 
 
@@ -45,25 +47,6 @@ def as_url(uri: str) -> str:
     if uri.startswith("file:") or "://" not in uri:
         return "file://" + as_local_path(uri)
     return uri
-
-
-@dataclass(frozen=True)
-class SparseRows:
-    """A batch of binary item rows as coordinates: row ``rows[i]`` owns item ``cols[i]``.
-
-    Batches travel in this form (a few MB) and become dense on the training device, so the
-    host never builds or copies a (batch, n_items) matrix.
-    """
-
-    rows: torch.Tensor
-    cols: torch.Tensor
-    n_rows: int
-
-    def to_dense(self, n_items: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The (n_rows, n_items) float32 0/1 matrix on ``device``."""
-        x = torch.zeros((self.n_rows, n_items), dtype=torch.float32, device=device)
-        x[self.rows.to(device, non_blocking=True), self.cols.to(device, non_blocking=True)] = 1.0
-        return x
 
 
 def sparse_rows(item_bytes: list[bytes]) -> SparseRows:

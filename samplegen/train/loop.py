@@ -1,4 +1,4 @@
-"""The one training loop every runtime runs: plain ``fit``, TorchDistributor and torchrun.
+"""The one training loop every runtime runs: in process, TorchDistributor and torchrun.
 
 Each rank runs exactly ``steps_per_epoch`` steps per epoch (its batch stream is endless), so
 no rank waits at a collective that others never reach. After each epoch rank 0 runs the
@@ -9,6 +9,7 @@ the best epoch's weights (the last epoch's without validation).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +20,13 @@ import torch
 import torch.distributed as dist
 
 from samplegen.models.base import distributed
+from samplegen.models.store import BEST_FILE, CHECKPOINT_FILE
 
 if TYPE_CHECKING:
-    from samplegen.models.base import Generator
+    import pandas as pd
 
-CHECKPOINT_FILE = "checkpoint.pt"
-BEST_FILE = "best.pt"
+    from samplegen.models.base import Generator
+    from samplegen.models.tabular import TabularGAN
 
 Validate = Callable[["Generator"], float]
 
@@ -113,7 +115,7 @@ def train_loop(
         learning_rate: Adam learning rate (models with their own settings may ignore it).
         weight_decay: Adam weight decay.
         device: where to train (CPU by default).
-        checkpoint_dir: where rank 0 writes ``checkpoint.pt`` and ``best.pt``; resumes from it.
+        checkpoint_dir: where rank 0 writes ``CHECKPOINT_FILE`` and ``BEST_FILE``; resumes from it.
         validate: ``validate(generator) -> score`` (higher is better), run on rank 0 after each
             epoch with the module in eval mode; logged as ``valid_score``.
         on_epoch: called on rank 0 with each epoch's record (e.g. experiment tracking).
@@ -170,4 +172,28 @@ def train_loop(
     if rank == 0 and best.weights is not None:
         generator.module.load_state_dict(best.weights)
         _log(f"event=best epoch={best.epoch} valid_score={best.score:.4g}")
+    return history
+
+
+def fit_frame(
+    model: TabularGAN, frame: pd.DataFrame, epochs: int, batch_size: int, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Train a tabular ``model`` in this process on ``frame``; per-epoch records.
+
+    ``ceil(rows / batch_size)`` steps per epoch at the model's own ``lr`` and ``weight_decay``;
+    torch's random state is forked and seeded with ``seed``, so the same seed gives the same
+    weights. The model is left in eval mode.
+    """
+    steps = max(1, math.ceil(len(frame) / batch_size))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        history = train_loop(
+            model,
+            model.batches(frame, batch_size, seed),
+            epochs=epochs,
+            steps_per_epoch=steps,
+            learning_rate=float(model.params["lr"]),
+            weight_decay=float(model.params["weight_decay"]),
+        )
+    model.module.eval()
     return history

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from samplegen.models.store import CONFIG_FILE, HISTORY_FILE, MODEL_FILE
+
+if TYPE_CHECKING:
+    from samplegen.train.spec import TrainSpec
 
 
 def require_mlflow(experiment: str | None) -> None:
@@ -25,20 +30,19 @@ def require_mlflow(experiment: str | None) -> None:
         ) from err
 
 
-def _flat_params(spec: dict[str, Any]) -> dict[str, str]:
+def _flat_params(spec: TrainSpec) -> dict[str, str]:
     """Training settings and model params, minus per-item lists and file lists."""
-    settings = {k: v for k, v in spec.items() if k not in ("params", "files", "validation")}
-    params = {f"model.{k}": v for k, v in spec["params"].items() if k not in ("item_categories",)}
-    return {k: json.dumps(v)[:500] for k, v in (settings | params).items()}
+    params = {f"model.{k}": v for k, v in spec.params.items() if k not in ("item_categories",)}
+    return {k: json.dumps(v)[:500] for k, v in (spec.settings() | params).items()}
 
 
-def log_training(experiment: str, run_id: str, spec: dict[str, Any], model_dir: Path) -> str:
+def log_training(experiment: str, run_id: str, spec: TrainSpec, model_dir: Path) -> str:
     """Log one MLflow run named after ``run_id``; returns the MLflow run id."""
     import mlflow
 
-    history = json.loads((model_dir / "history.json").read_text())
+    history = json.loads((model_dir / HISTORY_FILE).read_text())
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=f"samplegen-{run_id}-{spec['model']}") as run:
+    with mlflow.start_run(run_name=f"samplegen-{run_id}-{spec.model}") as run:
         mlflow.set_tag("samplegen.run_id", run_id)
         mlflow.log_params(_flat_params(spec))
         for record in history:
@@ -48,6 +52,6 @@ def log_training(experiment: str, run_id: str, spec: dict[str, Any], model_dir: 
                 if isinstance(v, int | float) and not isinstance(v, bool) and k != "epoch"
             }
             mlflow.log_metrics(metrics, step=int(record["epoch"]))
-        for name in ("model.pt", "config.json", "history.json"):
+        for name in (MODEL_FILE, CONFIG_FILE, HISTORY_FILE):
             mlflow.log_artifact(str(model_dir / name), artifact_path="model")
         return run.info.run_id

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from samplegen.models.base import InteractionGenerator
-from samplegen.train.loaders import SparseRows, as_local_path, sparse_rows
+from samplegen.models.base import InteractionGenerator, SparseRows
+from samplegen.train.loaders import as_local_path, sparse_rows
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ import yaml
 from pyspark.sql import functions as F
 
 from samplegen.generate import run_generate
+from samplegen.models.store import model_dir
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     SYNTHETIC_INTERACTIONS,
@@ -58,7 +59,6 @@ from samplegen.tables import (
     read_table,
     table_path,
 )
-from samplegen.train import model_dir
 from tests.conftest import REPO, RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

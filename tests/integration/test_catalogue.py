@@ -10,8 +10,9 @@ from samplegen.evaluate import run_evaluate
 from samplegen.features.text import embed_texts, item_texts, with_text_embeddings
 from samplegen.generate import run_generate
 from samplegen.generate.catalogue import CONSTRAINTS, CatalogueRules, catalogue_items, quotas
+from samplegen.models.store import model_dir
 from samplegen.tables import EVAL_METRICS, ITEM_FEATURES, SYNTHETIC_ITEMS, read_table
-from samplegen.train import model_dir, run_train
+from samplegen.train import run_train
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

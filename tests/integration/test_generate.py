@@ -13,6 +13,7 @@ from samplegen.generate.augmented import combined_synthetic
 from samplegen.generate.densify import densify
 from samplegen.generate.new_items import new_items, plan_new_items
 from samplegen.generate.synthetic_users import synthetic_users
+from samplegen.models.store import model_dir
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     CATALOGUE,
@@ -24,7 +25,6 @@ from samplegen.tables import (
     USER_INDEX,
     read_table,
 )
-from samplegen.train import model_dir
 from tests.conftest import RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

@@ -109,12 +109,12 @@ def test_gan_trains_with_a_text_condition_and_generates(spark, cfg, pipeline_run
 
 def test_max_steps_per_epoch_caps_an_epoch(spark, cfg, pipeline_run):
     small_batches = replace(cfg.train, batch_size=8, num_processes=2)
-    natural = build_spec(spark, replace(cfg, train=small_batches), "steps")["steps_per_epoch"]
+    natural = build_spec(spark, replace(cfg, train=small_batches), "steps").steps_per_epoch
     assert natural > 3
     capped = replace(small_batches, max_steps_per_epoch=3)
-    assert build_spec(spark, replace(cfg, train=capped), "steps")["steps_per_epoch"] == 3
+    assert build_spec(spark, replace(cfg, train=capped), "steps").steps_per_epoch == 3
     roomy = replace(small_batches, max_steps_per_epoch=natural + 5)
-    assert build_spec(spark, replace(cfg, train=roomy), "steps")["steps_per_epoch"] == natural
+    assert build_spec(spark, replace(cfg, train=roomy), "steps").steps_per_epoch == natural
 
 
 def test_tabular_fits_user_features_and_samples_profiles(spark, cfg, pipeline_run, tmp_path):

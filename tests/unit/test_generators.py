@@ -49,6 +49,22 @@ def test_registry_has_every_interaction_model():
         make_generator("nope", {})
 
 
+def test_registry_entries_and_defaults_come_from_the_config():
+    from samplegen.config import GanConfig, TrainConfig
+    from samplegen.registry import GENERATORS, INTERACTION_MODELS, generator
+
+    assert set(REGISTRY) == set(GENERATORS)
+    interaction = [g.name for g in GENERATORS.values() if g.family == "interaction"]
+    assert tuple(interaction) == INTERACTION_MODELS
+    with pytest.raises(ValueError, match="known: multvae"):
+        generator("nope")
+    vae = make_generator("multvae", {"n_items": 5})
+    assert vae.params["dropout"] == TrainConfig().dropout
+    assert vae.params["hidden_dims"] == TrainConfig().hidden_dims
+    gan = conditional("gan")
+    assert gan.params["zr_weight"] == GanConfig().zr_weight and gan.critic_steps == 2
+
+
 def test_cvae_rejects_a_category_list_of_the_wrong_length():
     with pytest.raises(ValueError, match="one category per item"):
         make_generator("cvae", {"n_items": 5, "item_categories": [0, 1], "categories": ["a"]})
@@ -67,7 +83,7 @@ def _home_share(generator, seed):
 def test_cvae_learns_the_structure_and_decodes_the_requested_category():
     torch.manual_seed(0)
     generator = conditional("cvae")
-    history = generator.fit(category_batches(0), epochs=15, steps_per_epoch=20)
+    history = train_loop(generator, category_batches(0), epochs=15, steps_per_epoch=20)
     assert all(np.isfinite(r[t]) for r in history for t in generator.loss_terms)
     assert history[-1]["nll"] < history[0]["nll"] - 0.5
     assert _home_share(generator, 1) > 0.6
@@ -86,7 +102,7 @@ def test_gan_learns_the_category_structure():
     torch.manual_seed(0)
     generator = conditional("gan")
     before = _home_share(generator, 1)
-    history = generator.fit(category_batches(0), epochs=6, steps_per_epoch=50)
+    history = train_loop(generator, category_batches(0), epochs=6, steps_per_epoch=50)
     assert all(np.isfinite(r[t]) for r in history for t in generator.loss_terms)
     # The critic's Wasserstein estimate shrinks as the generator catches up.
     assert history[-1]["critic_loss"] < history[0]["critic_loss"]
@@ -97,7 +113,7 @@ def test_gan_learns_the_category_structure():
 def test_quota_sampling_meets_the_requested_mix(name):
     torch.manual_seed(3)
     generator = conditional(name)
-    generator.fit(category_batches(3), epochs=2, steps_per_epoch=5)
+    train_loop(generator, category_batches(3), epochs=2, steps_per_epoch=5)
     x = next(category_batches(4, batch_size=20))
     target = np.tile([0.5, 0.3, 0.2, 0.0], (20, 1))
     rngs = [np.random.default_rng([1, i]) for i in range(20)]
@@ -144,7 +160,7 @@ def test_save_load_round_trip_and_determinism(name, tmp_path):
     def trained():
         torch.manual_seed(7)
         generator = conditional(name)
-        generator.fit(category_batches(7), epochs=2, steps_per_epoch=4)
+        train_loop(generator, category_batches(7), epochs=2, steps_per_epoch=4)
         return generator
 
     first, second = trained(), trained()
@@ -188,7 +204,7 @@ def _validation_set(seed, users=30):
 def test_validation_ndcg_matches_the_evaluation_metrics():
     torch.manual_seed(6)
     generator = conditional("cvae")
-    generator.fit(category_batches(6), epochs=1, steps_per_epoch=3)
+    train_loop(generator, category_batches(6), epochs=1, steps_per_epoch=3)
     validation, history, targets = _validation_set(6)
     x = validation.history.to_dense(N_ITEMS)
     scores = generator.scores(x).numpy()
@@ -230,7 +246,8 @@ def test_validation_picks_a_trained_model_over_an_untrained_one():
     generator = conditional("cvae")
     validation, _, _ = _validation_set(9)
     before = validation_ndcg(generator, validation, k=10)
-    history = generator.fit(
+    history = train_loop(
+        generator,
         category_batches(9),
         epochs=6,
         steps_per_epoch=15,
@@ -252,7 +269,7 @@ def test_cvae_text_condition_is_the_mean_item_text_and_is_saved(tmp_path):
     assert torch.allclose(condition[:, :N_CATEGORIES].sum(1), torch.ones(2))
     mix = generator.module.condition_for_mix(torch.eye(N_CATEGORIES)[[3]])
     assert torch.allclose(mix[0, N_CATEGORIES:], torch.from_numpy(text[30:40].mean(0)), atol=1e-6)
-    generator.fit(category_batches(0), epochs=1, steps_per_epoch=3)
+    train_loop(generator, category_batches(0), epochs=1, steps_per_epoch=3)
     drawn = generator.sample_users(np.eye(N_CATEGORIES)[1], 4, [np.random.default_rng(1)])
     assert drawn.shape == (1, 4)
     generator.save(tmp_path / "model")
@@ -276,7 +293,7 @@ def test_gan_text_condition_is_the_mean_item_text_and_is_saved(tmp_path):
     assert torch.allclose(condition[0, mix_end:], torch.from_numpy(text[[0, 1, 12]].mean(0)))
     target = generator.module.condition(x, torch.eye(N_CATEGORIES)[[3, 3]])
     assert torch.allclose(target[0, mix_end:], torch.from_numpy(text[30:40].mean(0)), atol=1e-6)
-    generator.fit(category_batches(0), epochs=1, steps_per_epoch=3)
+    train_loop(generator, category_batches(0), epochs=1, steps_per_epoch=3)
     rngs = [np.random.default_rng(1), np.random.default_rng(2)]
     drawn = generator.sample_items(
         x, 4, x.bool(), rngs, mix=np.eye(N_CATEGORIES)[[2, 2]], quotas=True

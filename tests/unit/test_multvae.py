@@ -30,7 +30,7 @@ def small_vae(**params):
 def test_loss_falls_on_structured_data():
     torch.manual_seed(0)
     generator = small_vae()
-    history = generator.fit(block_batches(0), epochs=8, steps_per_epoch=20)
+    history = train_loop(generator, block_batches(0), epochs=8, steps_per_epoch=20)
     assert history[-1]["nll"] < history[0]["nll"] - 1.0
     assert history[-1]["beta"] > history[0]["beta"]
 
@@ -45,7 +45,7 @@ def test_beta_anneals_to_cap():
 def test_sampling_excludes_owned_items_and_is_seeded():
     torch.manual_seed(1)
     generator = small_vae()
-    generator.fit(block_batches(1), epochs=5, steps_per_epoch=20)
+    train_loop(generator, block_batches(1), epochs=5, steps_per_epoch=20)
     x = next(block_batches(2, batch_size=4))
     owned = x.bool()
 
@@ -65,7 +65,7 @@ def test_sampling_excludes_owned_items_and_is_seeded():
 def test_sampling_learns_the_group_structure():
     torch.manual_seed(3)
     generator = small_vae()
-    generator.fit(block_batches(3), epochs=15, steps_per_epoch=20)
+    train_loop(generator, block_batches(3), epochs=15, steps_per_epoch=20)
     x = next(block_batches(4, batch_size=16))
     rngs = [np.random.default_rng([0, i]) for i in range(16)]
     drawn = generator.sample_items(x, 3, x.bool(), rngs)
@@ -117,7 +117,7 @@ def test_same_seed_same_weights():
     def trained():
         torch.manual_seed(9)
         generator = small_vae()
-        generator.fit(block_batches(9), epochs=2, steps_per_epoch=5)
+        train_loop(generator, block_batches(9), epochs=2, steps_per_epoch=5)
         return generator.module.state_dict()
 
     a, b = trained(), trained()
@@ -127,7 +127,7 @@ def test_same_seed_same_weights():
 def test_worker_cache_reloads_retrained_weights(tmp_path):
     import os
 
-    from samplegen.generate.udf import load_generator
+    from samplegen.models.store import load_generator
 
     first = small_vae()
     first.save(tmp_path / "m")

@@ -74,7 +74,9 @@ def test_log_lines_hold_no_credential():
     configure_logging()
     handler = LOG.handlers[0]
     stream = io.StringIO()
-    previous = handler.setStream(stream)
+    # Swapped by hand: setStream() flushes the old stream, which an earlier test's captured
+    # stdout may have closed.
+    previous, handler.stream = handler.stream, stream
     cfg = load_config(None, OVERRIDES)
     remember_secrets(cfg.to_dict())
     try:
@@ -86,7 +88,7 @@ def test_log_lines_hold_no_credential():
         except RuntimeError:
             LOG.exception("run_id=r1 event=failed")
     finally:
-        handler.setStream(previous)
+        handler.stream = previous
     logged = stream.getvalue()
     assert "event=start" in logged and "RuntimeError" in logged and "Traceback" in logged
     assert not [value for value in [*secret_values(), "UNSEEN-8"] if value in logged], logged

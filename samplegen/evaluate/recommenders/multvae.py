@@ -43,6 +43,7 @@ class MultVAERecommender:
         import torch
 
         from samplegen.models.multvae import MultVAE
+        from samplegen.train.loop import train_loop
 
         check_interactions(interactions)
         n_users, self.n_items = interactions.shape
@@ -65,7 +66,7 @@ class MultVAERecommender:
                     yield rows[order[start : start + self.batch_size]]
 
         with contextlib.redirect_stdout(io.StringIO()):  # the training loop's epoch lines
-            self.model.fit(batches(), epochs=self.epochs, steps_per_epoch=steps)
+            train_loop(self.model, batches(), epochs=self.epochs, steps_per_epoch=steps)
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

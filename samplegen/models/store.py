@@ -1,0 +1,98 @@
+"""Where trained models live and how they are written and read: the one home of the layout.
+
+A run's model folder is ``<models_root>/<model>/<run_id>``. Rank 0 of training writes
+:data:`MODEL_FILE` (weights, tensors only), :data:`CONFIG_FILE` (the generator's name and plain
+params, the whole recipe to rebuild it), :data:`HISTORY_FILE` (one record per epoch) and,
+for a text condition, :data:`ITEM_TEXT_FILE`; checkpoints go under :data:`CHECKPOINTS`.
+Generation and evaluation read the folder back through :func:`require_model` and
+:func:`load_generator`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from samplegen.registry import generator
+
+if TYPE_CHECKING:
+    from samplegen.config import Config
+    from samplegen.models.base import Generator
+
+#: The trained weights (a state dict of tensors, read with ``weights_only=True``).
+MODEL_FILE = "model.pt"
+#: ``{"name": ..., "params": ...}``: what rebuilds the generator before its weights load.
+CONFIG_FILE = "config.json"
+#: Per-epoch training records (loss terms, samples/s, validation score).
+HISTORY_FILE = "history.json"
+#: Item text embeddings in ``item_idx`` order, for a text condition (cvae, gan).
+ITEM_TEXT_FILE = "item_text.npy"
+#: Sub-folder of the model folder holding the training checkpoints.
+CHECKPOINTS = "checkpoints"
+#: The last finished epoch's weights, optimizers and step (resume point).
+CHECKPOINT_FILE = "checkpoint.pt"
+#: The best validated epoch's weights.
+BEST_FILE = "best.pt"
+
+
+def model_dir(cfg: Config, run_id: str) -> Path:
+    """``<models_root>/<model>/<run_id>``: where a run's model and checkpoints live."""
+    return Path(cfg.models_root) / cfg.train.model / run_id
+
+
+def checkpoints_dir(folder: Path) -> Path:
+    """Where training writes :data:`CHECKPOINT_FILE` and :data:`BEST_FILE` for ``folder``."""
+    return Path(folder) / CHECKPOINTS
+
+
+def has_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished model (its weights file)."""
+    return (Path(folder) / MODEL_FILE).exists()
+
+
+def require_model(folder: Path, run_id: str) -> None:
+    """Stop with what to run when ``run_id`` has no trained model in ``folder``."""
+    if not has_model(folder):
+        raise FileNotFoundError(
+            f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
+        )
+
+
+def save_generator(model: Generator, folder: str | Path) -> None:
+    """Write the weights (tensors only) and the plain config needed to rebuild ``model``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.module.state_dict().items()}
+    torch.save(state, folder / MODEL_FILE)
+    config = {"name": model.name, "params": model.params}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def read_generator(folder: str | Path) -> Generator:
+    """Rebuild the generator saved in ``folder`` (eval mode; ``weights_only=True``)."""
+    folder = Path(folder)
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    model = generator(config["name"]).generator_class()(params=config["params"])
+    state = torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True)
+    model.module.load_state_dict(state)
+    model.module.eval()
+    return model
+
+
+@lru_cache(maxsize=2)
+def _cached_generator(folder: str, modified_ns: int) -> Generator:
+    torch.set_num_threads(1)
+    return read_generator(folder)
+
+
+def load_generator(folder: str) -> Generator:
+    """The generator saved in ``folder``, loaded once per Python worker (one torch thread).
+
+    The cache key includes the weights file's modification time, so a worker that outlives a
+    retraining (Spark reuses Python workers) loads the new weights.
+    """
+    return _cached_generator(folder, (Path(folder) / MODEL_FILE).stat().st_mtime_ns)
