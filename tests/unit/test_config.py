@@ -85,7 +85,7 @@ def test_oversampling_needs_the_privacy_filter_off_explicitly():
 
 
 def test_tabular_table_choices_are_the_tabular_sources():
-    from samplegen.config import _CHOICES as CHOICES
+    from samplegen.config.checks import CHOICES
     from samplegen.tables import TABULAR_SOURCES
 
     assert set(CHOICES["train.tabular.table"]) == set(TABULAR_SOURCES)

@@ -1,0 +1,38 @@
+"""Typed configuration loaded from YAML plus ``--set key=value`` overrides.
+
+Every default is written once, in the dataclasses of :mod:`samplegen.config.sections`; a YAML
+file only overrides them (:mod:`~samplegen.config.loading`), impossible values are refused
+with the key named (:mod:`~samplegen.config.checks`), and the README's reference is generated
+from the same dataclasses (:mod:`~samplegen.config.reference`).
+"""
+
+from samplegen.config.loading import config_from_dict, load_config
+from samplegen.config.reference import config_reference
+from samplegen.config.sections import (
+    AggregateConfig,
+    Config,
+    ConfigError,
+    DataConfig,
+    EvaluateConfig,
+    GanConfig,
+    GenerateConfig,
+    SparkConfig,
+    TabularConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "AggregateConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EvaluateConfig",
+    "GanConfig",
+    "GenerateConfig",
+    "SparkConfig",
+    "TabularConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "config_reference",
+    "load_config",
+]

@@ -1,0 +1,149 @@
+"""Values that cannot work, refused with the key named (after types are checked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from samplegen.config.sections import Config, ConfigError
+from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
+from samplegen.registry import GENERATORS, STRATEGIES, recommender_names
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.source": ("completejourney", "movielens100k", "files"),
+    "data.events_format": ("delta", "parquet", "csv"),
+    "data.catalogue_format": ("delta", "parquet", "csv"),
+    "aggregate.split": ("temporal", "leave_last"),
+    "train.model": tuple(GENERATORS),
+    "train.loader": ("petastorm", "arrow"),
+    "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
+    "generate.synthetic_from": ("posterior", "prior"),
+    "generate.strategy": tuple(STRATEGIES),
+}
+
+
+def lookup(config: Config, key: str) -> Any:
+    """The value at a dotted key such as ``train.gan.critic_steps``."""
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def validate(config: Config) -> None:
+    """Reject values that cannot work, naming the key."""
+    try:  # identifiers become paths and names elsewhere: one pattern, see samplegen.ids
+        for key in ("generate.augment_runs", "evaluate.other_runs"):
+            for run_id in lookup(config, key):
+                check_identifier(run_id, key)
+        if config.train.mlflow_experiment is not None:
+            check_experiment_name(config.train.mlflow_experiment, "train.mlflow_experiment")
+    except IdentifierError as err:
+        raise ConfigError(str(err)) from err
+    for key, allowed in CHOICES.items():
+        value = lookup(config, key)
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+    if config.train.text_condition and config.train.model not in ("cvae", "gan"):
+        raise ConfigError(
+            f"train.text_condition applies to train.model=cvae or gan, not {config.train.model!r}"
+        )
+    if config.data.source == "files" and not config.data.events_path:
+        raise ConfigError("data.events_path must be set when data.source is files")
+    for event_type, weight in config.aggregate.event_weights.items():
+        if not weight > 0:  # also catches NaN
+            raise ConfigError(
+                f"aggregate.event_weights.{event_type} must be a positive weight, got {weight!r}"
+            )
+    checks = [
+        ("data.max_users", config.data.max_users is None or config.data.max_users > 0),
+        (
+            "train.max_steps_per_epoch",
+            config.train.max_steps_per_epoch is None or config.train.max_steps_per_epoch > 0,
+        ),
+        ("evaluate.max_users", config.evaluate.max_users is None or config.evaluate.max_users > 0),
+        ("aggregate.event_weights", bool(config.aggregate.event_weights)),
+        ("aggregate.max_weight", config.aggregate.max_weight > 0),
+        ("aggregate.valid_fraction", 0 < config.aggregate.valid_fraction < 0.5),
+        ("aggregate.test_fraction", 0 < config.aggregate.test_fraction < 0.5),
+        ("aggregate.top_n_items", config.aggregate.top_n_items > 0),
+        ("aggregate.min_item_users", config.aggregate.min_item_users >= 1),
+        ("aggregate.min_user_items", config.aggregate.min_user_items >= 1),
+        ("aggregate.leave_last_n", config.aggregate.leave_last_n >= 1),
+        ("aggregate.decay_half_life_days", config.aggregate.decay_half_life_days >= 0),
+        ("aggregate.training_files", config.aggregate.training_files > 0),
+        ("aggregate.ctr_negatives_per_positive", config.aggregate.ctr_negatives_per_positive >= 0),
+        ("train.epochs", config.train.epochs > 0),
+        ("train.batch_size", config.train.batch_size > 0),
+        ("train.num_processes", config.train.num_processes > 0),
+        ("train.hidden_dims", len(config.train.hidden_dims) >= 1),
+        ("train.dropout", 0 <= config.train.dropout < 1),
+        ("train.n_categories", config.train.n_categories >= 1),
+        ("train.validation_k", config.train.validation_k >= 0),
+        ("train.validation_users", config.train.validation_users > 0),
+        ("train.gan.critic_steps", config.train.gan.critic_steps >= 1),
+        ("train.gan.negative_ratio", 0 <= config.train.gan.negative_ratio <= 1),
+        ("train.tabular.fit_rows", config.train.tabular.fit_rows > 0),
+        ("train.tabular.batch_size", config.train.tabular.batch_size > 0),
+        ("train.tabular.pac", config.train.tabular.pac >= 1),
+        ("generate.items_per_user", config.generate.items_per_user > 0),
+        ("generate.synthetic_weight", 0 < config.generate.synthetic_weight <= 1),
+        ("generate.synthetic_users", config.generate.synthetic_users > 0),
+        ("generate.new_items", config.generate.new_items > 0),
+        ("generate.synthetic_items", config.generate.synthetic_items > 0),
+        (
+            "generate.catalogue_price_range",
+            not config.generate.catalogue_price_range
+            or (
+                len(config.generate.catalogue_price_range) == 2
+                and 0
+                < config.generate.catalogue_price_range[0]
+                < config.generate.catalogue_price_range[1]
+            ),
+        ),
+        ("generate.privacy_max_jaccard", 0 < config.generate.privacy_max_jaccard <= 1),
+        ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
+        ("generate.head_fraction", 0 < config.generate.head_fraction < 1),
+        ("generate.label_target_share", 0 < config.generate.label_target_share < 1),
+        ("generate.tail_share", 0 <= config.generate.tail_share <= 1),
+        ("generate.balance_power", 0 <= config.generate.balance_power <= 1),
+        ("generate.substitute_share", 0 < config.generate.substitute_share <= 1),
+        ("evaluate.k", config.evaluate.k > 0),
+        ("evaluate.ks", min(config.evaluate.ks, default=1) > 0),
+        ("evaluate.recommenders", bool(config.evaluate.recommenders)),
+        ("evaluate.bootstrap_samples", config.evaluate.bootstrap_samples > 0),
+        ("evaluate.als_rank", config.evaluate.als_rank > 0),
+        ("evaluate.als_iterations", config.evaluate.als_iterations > 0),
+        ("evaluate.als_reg", config.evaluate.als_reg > 0),
+        ("evaluate.als_alpha", config.evaluate.als_alpha > 0),
+        ("evaluate.multvae_epochs", config.evaluate.multvae_epochs > 0),
+        ("evaluate.multvae_hidden_dims", len(config.evaluate.multvae_hidden_dims) >= 1),
+        ("evaluate.repeats", config.evaluate.repeats >= 1),
+        ("evaluate.dose_ratios", all(0 < r <= 1 for r in config.evaluate.dose_ratios)),
+        ("evaluate.head_share", 0 < config.evaluate.head_share < 1),
+        ("evaluate.tail_share", 0 < config.evaluate.tail_share < 1),
+        ("evaluate.top_categories", config.evaluate.top_categories >= 0),
+        ("evaluate.privacy_records", config.evaluate.privacy_records >= 10),
+    ]
+    for key, ok in checks:
+        if not ok:
+            raise ConfigError(f"{key} has an impossible value: {lookup(config, key)!r}")
+    if config.evaluate.head_share + config.evaluate.tail_share > 1:
+        raise ConfigError("evaluate.head_share + evaluate.tail_share must be at most 1")
+    recommenders = recommender_names()
+    for name in [*config.evaluate.recommenders, config.evaluate.dose_recommender]:
+        if name not in recommenders:
+            raise ConfigError(
+                f"evaluate recommender {name!r} is unknown; choose from {', '.join(recommenders)}"
+            )
+    if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
+        raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
+    if STRATEGIES[config.generate.strategy].copies_real_users and config.generate.privacy_filter:
+        raise ConfigError(
+            f"generate.strategy={config.generate.strategy} writes real users' item sets "
+            "unchanged, which the privacy filter drops; set generate.privacy_filter=false to "
+            "allow them explicitly"
+        )
+    if config.aggregate.training_files < config.train.num_processes:
+        raise ConfigError(
+            "aggregate.training_files must be >= train.num_processes so no rank gets an empty shard"
+        )
