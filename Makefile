@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 CONF ?= conf/local.yaml
 RUN_ID ?=
 
-.PHONY: setup run test lint browser bench clean audit
+.PHONY: setup run test test-fast lint browser clean audit
 
 setup: $(INSTALLED)
 	$(VENV)/bin/samplegen fetch-jars
@@ -33,6 +33,10 @@ browser:
 
 test: setup lint browser
 	$(PY) -m pytest
+
+# The fast tier: unit tests and the integration tests that need no whole-pipeline run.
+test-fast: setup lint
+	$(PY) -m pytest -m "not slow"
 
 # Known advisories in the locked environment (SECURITY.md judges them). Needs network to PyPI's
 # JSON API; pip-audit lives in its own venv so the project's pins stay as they are. --strict

@@ -59,6 +59,17 @@ def small_config(root: Path, extra: list[str] | None = None) -> Config:
     return load_config(REPO / "conf" / "local.yaml", overrides + (extra or []))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the whole-pipeline fixture is slow, whatever its module says.
+
+    ``make test-fast`` deselects ``slow``; this keeps the fast tier free of the pipeline run
+    even when a new test asks for ``pipeline_run`` in a module not marked slow.
+    """
+    for item in items:
+        if "pipeline_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("samplegen")

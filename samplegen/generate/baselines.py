@@ -17,8 +17,8 @@ from samplegen.augment import SEQUENCE_OPERATORS, Operator, make_operator
 from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.new_users import (
     SCHEMA,
+    NewUserPlan,
     in_time_order,
-    new_user_rows,
     seed_users,
     thin_segment,
 )
@@ -43,15 +43,10 @@ def augment_users(
     train: DataFrame,
     operator_name: str,
     operator: Operator,
-    n_users: int,
-    segment_max_items: int,
-    first_user_idx: int,
-    weight: float,
-    seed: int,
-    run_id: str,
+    plan: NewUserPlan,
     time_order: Callable[[DataFrame], DataFrame] | None = None,
 ) -> DataFrame:
-    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` made by ``operator``.
+    """``plan.n_users`` new users ``(user_id, user_idx, item_idx, weight)`` made by ``operator``.
 
     ``time_order`` (for sequence operators) puts each seed user's items in time order, see
     :func:`samplegen.generate.new_users.in_time_order`; the operator's output order is kept.
@@ -61,12 +56,12 @@ def augment_users(
     def apply(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             baskets = [
-                operator(np.asarray(items), row_rng(seed, tag, int(n)))
+                operator(np.asarray(items), row_rng(plan.seed, tag, int(n)))
                 for n, items in zip(batch["n"], batch["item_idx"], strict=True)
             ]
-            yield new_user_rows(list(batch["n"]), baskets, run_id, first_user_idx, weight)
+            yield plan.rows(list(batch["n"]), baskets)
 
-    rows = seed_users(thin_segment(train, segment_max_items), n_users, seed, tag)
+    rows = seed_users(thin_segment(train, plan.segment_max_items), plan.n_users, plan.seed, tag)
     if time_order is not None:
         rows = time_order(rows)
     return rows.mapInPandas(apply, schema=SCHEMA)
@@ -85,16 +80,5 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
         def time_order(seeds: DataFrame) -> DataFrame:
             return in_time_order(seeds, events, user_index, item_index)
 
-    rows = augment_users(
-        ctx.real,
-        gen.strategy,
-        operator,
-        gen.synthetic_users,
-        gen.max_user_items,
-        ctx.first_user_idx,
-        gen.synthetic_weight,
-        gen.seed,
-        ctx.run_id,
-        time_order,
-    )
+    rows = augment_users(ctx.real, gen.strategy, operator, NewUserPlan.of(ctx), time_order)
     return rows, {}

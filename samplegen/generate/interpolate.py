@@ -17,8 +17,8 @@ from pyspark.sql import functions as F
 from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.new_users import (
     SCHEMA,
+    NewUserPlan,
     basket_sizes,
-    new_user_rows,
     seed_users,
     thin_segment,
 )
@@ -26,22 +26,13 @@ from samplegen.generate.udf import Stream, histories, map_with_model, row_rng
 from samplegen.models.base import InteractionGenerator
 
 
-def interpolate_users(
-    train: DataFrame,
-    model_dir: str,
-    n_users: int,
-    segment_max_items: int,
-    first_user_idx: int,
-    weight: float,
-    seed: int,
-    run_id: str,
-) -> DataFrame:
-    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` between seed-user pairs."""
-    segment = thin_segment(train, segment_max_items)
+def interpolate_users(train: DataFrame, model_dir: str, plan: NewUserPlan) -> DataFrame:
+    """``plan.n_users`` new users ``(user_id, user_idx, item_idx, weight)`` between seed pairs."""
+    segment = thin_segment(train, plan.segment_max_items)
     sizes, probabilities = basket_sizes(segment)
 
     def draw_chunk(chunk: pd.DataFrame, generator: InteractionGenerator) -> pd.DataFrame:
-        rngs = [row_rng(seed, Stream.INTERPOLATE_FIRST, int(n)) for n in chunk["n"]]
+        rngs = [row_rng(plan.seed, Stream.INTERPOLATE_FIRST, int(n)) for n in chunk["n"]]
         mixes = np.array([rng.uniform(0.2, 0.8) for rng in rngs])
         wanted = [int(rng.choice(sizes, p=probabilities)) for rng in rngs]
         wanted = [min(k, generator.n_items) for k in wanted]
@@ -53,10 +44,10 @@ def interpolate_users(
             rngs,
         )
         baskets = [np.sort(row[:k][row[:k] >= 0]) for row, k in zip(drawn, wanted, strict=True)]
-        return new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
+        return plan.rows(list(chunk["n"]), baskets)
 
-    first = seed_users(segment, n_users, seed, Stream.INTERPOLATE_FIRST)
-    second = seed_users(segment, n_users, seed, Stream.INTERPOLATE_SECOND)
+    first = seed_users(segment, plan.n_users, plan.seed, Stream.INTERPOLATE_FIRST)
+    second = seed_users(segment, plan.n_users, plan.seed, Stream.INTERPOLATE_SECOND)
     pairs = first.select("n", F.col("item_idx").alias("items_a")).join(
         second.select("n", F.col("item_idx").alias("items_b")), "n"
     )
@@ -65,15 +56,4 @@ def interpolate_users(
 
 def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
     """The run's new users (before the privacy filter)."""
-    gen = ctx.gen
-    rows = interpolate_users(
-        ctx.real,
-        ctx.model_dir,
-        gen.synthetic_users,
-        gen.max_user_items,
-        ctx.first_user_idx,
-        gen.synthetic_weight,
-        gen.seed,
-        ctx.run_id,
-    )
-    return rows, {}
+    return interpolate_users(ctx.real, ctx.model_dir, NewUserPlan.of(ctx)), {}

@@ -9,14 +9,50 @@ depend on partitioning and a retried task writes the same rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from samplegen.generate.context import DrawContext
 from samplegen.generate.udf import Stream
 
 SCHEMA = "user_id string, user_idx int, item_idx array<int>, weight array<float>"
+
+
+@dataclass(frozen=True)
+class NewUserPlan:
+    """What every new-user strategy is asked for: how many, seeded from whom, numbered how.
+
+    ``segment_max_items`` picks the thin seed segment (:func:`thin_segment`); new user ``n``
+    gets index ``first_user_idx + n``, id ``syn:<run_id>:<n>`` and ``weight`` per item.
+    """
+
+    n_users: int
+    segment_max_items: int
+    first_user_idx: int
+    weight: float
+    seed: int
+    run_id: str
+
+    @classmethod
+    def of(cls, ctx: DrawContext) -> NewUserPlan:
+        """The plan of the run's ``generate`` settings."""
+        gen = ctx.gen
+        return cls(
+            gen.synthetic_users,
+            gen.max_user_items,
+            ctx.first_user_idx,
+            gen.synthetic_weight,
+            gen.seed,
+            ctx.run_id,
+        )
+
+    def rows(self, ns: list[int], baskets: list[np.ndarray]) -> pd.DataFrame:
+        """The :data:`SCHEMA` rows of new users ``ns`` with their item ``baskets``."""
+        return new_user_rows(ns, baskets, self.run_id, self.first_user_idx, self.weight)
 
 
 def thin_segment(train: DataFrame, segment_max_items: int) -> DataFrame:

@@ -21,8 +21,8 @@ from samplegen.config import Config
 from samplegen.generate.context import DrawContext, Metrics, require_models
 from samplegen.generate.new_users import (
     SCHEMA,
+    NewUserPlan,
     basket_sizes,
-    new_user_rows,
     seed_users,
     thin_segment,
 )
@@ -56,30 +56,22 @@ def draw_baskets(
 
 
 def synthetic_users(
-    train: DataFrame,
-    model_dir: str,
-    n_users: int,
-    segment_max_items: int,
-    first_user_idx: int,
-    weight: float,
-    seed: int,
-    run_id: str,
-    from_prior: bool = False,
+    train: DataFrame, model_dir: str, plan: NewUserPlan, from_prior: bool = False
 ) -> DataFrame:
-    """``n_users`` new users ``(user_id, user_idx, item_idx, weight)`` seeded from a segment.
+    """``plan.n_users`` new users ``(user_id, user_idx, item_idx, weight)`` from a segment.
 
-    The segment is the train users with fewer than ``segment_max_items`` items; basket sizes
-    follow the segment's own sizes. ``from_prior`` decodes latent codes from the prior
+    The segment is the train users with fewer than ``plan.segment_max_items`` items; basket
+    sizes follow the segment's own sizes. ``from_prior`` decodes latent codes from the prior
     instead of the seed users' posteriors (multvae, cvae).
     """
-    segment = thin_segment(train, segment_max_items)
+    segment = thin_segment(train, plan.segment_max_items)
     sizes, probabilities = basket_sizes(segment)
 
     def draw_chunk(chunk: pd.DataFrame, generator: InteractionGenerator) -> pd.DataFrame:
-        baskets = draw_baskets(chunk, generator, sizes, probabilities, seed, from_prior)
-        return new_user_rows(list(chunk["n"]), baskets, run_id, first_user_idx, weight)
+        baskets = draw_baskets(chunk, generator, sizes, probabilities, plan.seed, from_prior)
+        return plan.rows(list(chunk["n"]), baskets)
 
-    rows = seed_users(segment, n_users, seed, Stream.SYNTHETIC_USERS)
+    rows = seed_users(segment, plan.n_users, plan.seed, Stream.SYNTHETIC_USERS)
     return map_with_model(rows, model_dir, draw_chunk, SCHEMA)
 
 
@@ -91,16 +83,5 @@ def check(cfg: Config) -> None:
 
 def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
     """The run's new users (before the privacy filter)."""
-    gen = ctx.gen
-    rows = synthetic_users(
-        ctx.real,
-        ctx.model_dir,
-        gen.synthetic_users,
-        gen.max_user_items,
-        ctx.first_user_idx,
-        gen.synthetic_weight,
-        gen.seed,
-        ctx.run_id,
-        from_prior=gen.synthetic_from == "prior",
-    )
-    return rows, {}
+    prior = ctx.gen.synthetic_from == "prior"
+    return synthetic_users(ctx.real, ctx.model_dir, NewUserPlan.of(ctx), from_prior=prior), {}

@@ -12,6 +12,7 @@ from samplegen.generate import run_generate
 from samplegen.generate.augmented import combined_synthetic
 from samplegen.generate.densify import densify
 from samplegen.generate.new_items import new_items, plan_new_items
+from samplegen.generate.new_users import NewUserPlan
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.models.store import model_dir
 from samplegen.tables import (
@@ -157,7 +158,8 @@ def test_synthetic_users_do_not_depend_on_partitioning(spark, cfg, synthetic_use
     gen = cfg.generate
 
     def draw(frame):
-        rows = synthetic_users(frame, folder, 12, gen.max_user_items, 10_000, 0.5, gen.seed, "r")
+        plan = NewUserPlan(12, gen.max_user_items, 10_000, 0.5, gen.seed, "r")
+        rows = synthetic_users(frame, folder, plan)
         return {r.user_id: list(r.item_idx) for r in rows.collect()}
 
     assert draw(train.coalesce(1)) == draw(train.repartition(4))
