@@ -1,6 +1,8 @@
-"""Event weights, the temporal split, dense indices and per-user interaction rows."""
+"""Event weights, the split (temporal, leave-last or chosen), indices and interaction rows."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -8,6 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
+from samplegen.runinfo import LOG
 from samplegen.tables import TRAINING_VIEW
 
 
@@ -111,9 +114,79 @@ def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, st
     return events, {"train_until": pd.Timestamp(last_train + 1, unit="s").isoformat()}
 
 
-def split_events(events: DataFrame, cfg: AggregateConfig) -> tuple[DataFrame, dict[str, str]]:
-    """Add ``split`` as configured by ``aggregate.split``; returns the events and the cuts."""
-    if cfg.split == "leave_last":
+@dataclass(frozen=True)
+class SplitChoice:
+    """The split stage 1 uses, and the figure ``aggregate.split=auto`` chose it on.
+
+    Attributes:
+        split: ``temporal`` or ``leave_last``.
+        temporal_test_share: Under ``auto``, the :func:`temporal_test_share` of the events;
+            ``None`` when the split was set explicitly (nothing was measured).
+    """
+
+    split: str
+    temporal_test_share: float | None = None
+
+
+def temporal_test_share(events: DataFrame, cfg: AggregateConfig) -> float:
+    """Share of active users that the temporal split would give an event in its test period.
+
+    Active users have at least ``min_user_items`` distinct items before the valid cut, the
+    users stage 1 indexes (before the vocabulary filter, which this estimate skips: it runs
+    before the split, on the events, in one pass over them after :func:`time_quantiles`).
+    A log whose users are active in bursts (ratings) leaves few of them in the last weeks; a
+    shop's regular customers mostly come back. 0 when no user is active.
+    """
+    seconds = F.col("event_time").cast("long")
+    t1, t2 = time_quantiles(
+        events, [1.0 - cfg.valid_fraction - cfg.test_fraction, 1.0 - cfg.test_fraction]
+    )
+    per_user = events.groupBy("user_id").agg(
+        F.countDistinct(F.when(seconds < t1, F.col("item_id"))).alias("train_items"),
+        F.max((seconds >= t2).cast("int")).alias("in_test"),
+    )
+    active, in_test = (
+        per_user.where(F.col("train_items") >= cfg.min_user_items)
+        .agg(F.count(F.lit(1)), F.coalesce(F.sum("in_test"), F.lit(0)))
+        .first()
+    )
+    return in_test / active if active else 0.0
+
+
+def choose_split(events: DataFrame, cfg: AggregateConfig) -> SplitChoice:
+    """The split ``aggregate.split`` names, resolving ``auto`` from the events.
+
+    ``auto`` keeps the temporal split (no future leaks into train, the honest default) unless
+    its test period would hold under ``auto_min_test_share`` of the active users
+    (:func:`temporal_test_share`); then each user's last items are held out instead
+    (``leave_last``), so that every active user can be evaluated. The choice is logged.
+    """
+    if cfg.split != "auto":
+        return SplitChoice(cfg.split)
+    share = temporal_test_share(events, cfg)
+    split = "temporal" if share >= cfg.auto_min_test_share else "leave_last"
+    LOG.info(
+        "stage=aggregate split=auto chose %s: the temporal test period holds %.1f%% of active "
+        "users (aggregate.auto_min_test_share=%.1f%%)",
+        split,
+        100 * share,
+        100 * cfg.auto_min_test_share,
+    )
+    return SplitChoice(split, share)
+
+
+def split_events(
+    events: DataFrame, cfg: AggregateConfig, split: str | None = None
+) -> tuple[DataFrame, dict[str, str]]:
+    """Add the ``split`` column: as ``split`` says, else as ``aggregate.split`` does.
+
+    ``auto`` is resolved by :func:`choose_split`. Returns the events and the cuts (always
+    ``train_until``).
+    """
+    split = split or cfg.split
+    if split == "auto":
+        split = choose_split(events, cfg).split
+    if split == "leave_last":
         return split_leave_last(events, cfg.leave_last_n)
     return split_by_time(events, cfg.valid_fraction, cfg.test_fraction)
 
