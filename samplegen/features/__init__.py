@@ -74,7 +74,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
         choice = choose_split(events, agg)
-        events, cuts = split_events(events, agg, choice.split)
+        events, cuts = split_events(events, agg, choice)
         events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
         catalogue = read_table(spark, lake, CATALOGUE)
         old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
