@@ -114,8 +114,10 @@ class AggregateConfig:
         "temporal unless its test period would hold under auto_min_test_share of the active "
         "users, then leave_last (the choice is logged and in the manifest)",
     )
+    # 0.1: measured shares are 85% on completejourney (returning shoppers), 16-22% on the
+    # simulated shop log, 7.6% on MovieLens-100K (ratings in bursts, the case to catch).
     auto_min_test_share: float = setting(
-        0.2,
+        0.1,
         "auto: least share of active users (min_user_items distinct items before the valid "
         "cut) with an event in the temporal test period; the data profile warns below it",
     )
