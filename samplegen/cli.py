@@ -236,7 +236,8 @@ def _print_profile(spark, cfg, args: argparse.Namespace) -> None:
 
     rows = read_table(spark, cfg.lakehouse, DATA_PROFILE).collect()
     print(f"data profile of {cfg.lakehouse}")
-    print(format_profile({r["metric"]: r["value"] for r in rows}), end="")
+    figures = {r["metric"]: r["value"] for r in rows}
+    print(format_profile(figures, cfg.aggregate.auto_min_test_share), end="")
 
 
 def _compare(spark, cfg, args: argparse.Namespace) -> None:

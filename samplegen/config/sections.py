@@ -109,7 +109,17 @@ class AggregateConfig:
         "new ids are appended; false renumbers from scratch",
     )
     split: str = setting(
-        "temporal", "temporal: one global time cut; leave_last: each user's last items held out"
+        "auto",
+        "temporal: one global time cut; leave_last: each user's last items held out; auto: "
+        "temporal unless its test period would hold under auto_min_test_share of the active "
+        "users, then leave_last (the choice is logged and in the manifest)",
+    )
+    # 0.1: measured shares are 85% on completejourney (returning shoppers), 16-22% on the
+    # simulated shop log, 7.6% on MovieLens-100K (ratings in bursts, the case to catch).
+    auto_min_test_share: float = setting(
+        0.1,
+        "auto: least share of active users (min_user_items distinct items before the valid "
+        "cut) with an event in the temporal test period; the data profile warns below it",
     )
     valid_fraction: float = setting(0.1, "temporal: share of events (by time) in valid")
     test_fraction: float = setting(0.1, "temporal: share of events (by time) in test")
@@ -302,6 +312,11 @@ class EvaluateConfig:
     multvae_epochs: int = setting(30, "multvae recommender: training epochs")
     multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
+    min_users: int = setting(
+        50,
+        "a slice needs at least this many evaluated users with targets for a better/worse "
+        "verdict; below it the verdict says too few users",
+    )
     seed: int = setting(11, "bootstrap seed, and the first seed of the stochastic recommenders")
     repeats: int = setting(3, "seeds (seed, seed + 1, ...) of the stochastic evaluate.recommenders")
     dose_ratios: list[float] = setting(

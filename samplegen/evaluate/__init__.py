@@ -297,7 +297,9 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows["evaluated_users"] = int(data.evaluated.sum())
         # All slices are in the report; the log and the manifest keep the headline ones.
         headline_verdicts = [
-            v.line for v in verdicts(metrics, cfg.evaluate.k) if v.slice in HEADLINE_SLICES
+            v.line
+            for v in verdicts(metrics, cfg.evaluate.k, cfg.evaluate.min_users)
+            if v.slice in HEADLINE_SLICES
         ]
         for line in headline_verdicts:
             LOG.info("stage=evaluate verdict %s", line)
@@ -311,7 +313,13 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
         }
         report = write_report(
-            Path(cfg.reports_root) / run_id, run_id, metrics, summary, cfg.evaluate.k, plots
+            Path(cfg.reports_root) / run_id,
+            run_id,
+            metrics,
+            summary,
+            cfg.evaluate.k,
+            plots,
+            cfg.evaluate.min_users,
         )
         result.outputs = {
             "report": str(report),

@@ -8,6 +8,7 @@ functions are vectorised over users instead of looping in Python.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -255,24 +256,58 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def paired_bootstrap_ci(
+class PairedComparison(NamedTuple):
+    """Mean paired difference ``b - a`` with its bootstrap CI and two-sided p-value."""
+
+    diff: float
+    low: float
+    high: float
+    p_value: float
+
+
+def bootstrap_p_value(means: np.ndarray) -> float:
+    """Two-sided p-value of "the mean difference is zero" from its bootstrap distribution.
+
+    With ``B`` resampled means, ``p = min(1, 2 min((#{m <= 0} + 1) / (B + 1), (#{m >= 0} + 1)
+    / (B + 1)))``: twice the smaller tail share at zero, with the usual +1 correction
+    (Davison & Hinkley 1997, eq. 4.11) so that a p-value is never exactly 0 and a percentile
+    CI at level ``1 - alpha`` excludes zero about when ``p < alpha``. When every resampled
+    mean is 0 (identical per-user values) both tails hold everything and ``p`` is 1.
+
+    Args:
+        means: The bootstrap means of the paired differences.
+
+    Returns:
+        The p-value in ``(0, 1]``; NaN when there are no means.
+    """
+    means = np.asarray(means, dtype=np.float64)
+    if means.size == 0:
+        return float("nan")
+    total = means.size + 1
+    below = (np.count_nonzero(means <= 0) + 1) / total
+    above = (np.count_nonzero(means >= 0) + 1) / total
+    return float(min(1.0, 2.0 * min(below, above)))
+
+
+def paired_bootstrap(
     a: np.ndarray, b: np.ndarray, n_samples: int, seed: int, alpha: float = 0.05
-) -> tuple[float, float, float]:
-    """Mean of ``b - a`` over the same users, with a paired percentile bootstrap interval.
+) -> PairedComparison:
+    """Mean of ``b - a`` over the same users, with a paired percentile bootstrap CI and p-value.
 
     Resampling users jointly keeps each user's two scores together, which removes the
     between-user variance that an unpaired comparison of two intervals would carry. Users with
-    a NaN in either array are dropped.
+    a NaN in either array are dropped. The p-value comes from the same resampled means (see
+    :func:`bootstrap_p_value`).
 
     Args:
         a: ``(n_users,)`` per-user values of the baseline (e.g. trained on real data).
         b: ``(n_users,)`` per-user values of the candidate (e.g. trained on augmented data).
         n_samples: Number of bootstrap resamples.
         seed: Seed for the resampling.
-        alpha: Two-sided error rate.
+        alpha: Two-sided error rate of the interval.
 
     Returns:
-        ``(mean_diff, low, high)``; all NaN if no user has both values.
+        ``(diff, low, high, p_value)``; all NaN if no user has both values.
 
     Raises:
         ValueError: If ``a`` and ``b`` have different shapes.
@@ -285,10 +320,19 @@ def paired_bootstrap_ci(
     diff = b - a
     diff = diff[~np.isnan(diff)]
     if diff.size == 0:
-        return float("nan"), float("nan"), float("nan")
+        nan = float("nan")
+        return PairedComparison(nan, nan, nan, nan)
     means = _bootstrap_means(diff, n_samples, seed)
     low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(diff.mean()), float(low), float(high)
+    return PairedComparison(float(diff.mean()), float(low), float(high), bootstrap_p_value(means))
+
+
+def paired_bootstrap_ci(
+    a: np.ndarray, b: np.ndarray, n_samples: int, seed: int, alpha: float = 0.05
+) -> tuple[float, float, float]:
+    """``(diff, low, high)`` of :func:`paired_bootstrap`, without the p-value."""
+    diff, low, high, _ = paired_bootstrap(a, b, n_samples, seed, alpha)
+    return diff, low, high
 
 
 def catalogue_coverage(top_k: np.ndarray, n_items: int) -> float:

@@ -39,7 +39,13 @@ from samplegen.evaluate.rows import (
     is_missing,
     ndcg_at,
 )
-from samplegen.evaluate.verdicts import HEADLINE_SLICES, Verdict, signed, summary_sentence
+from samplegen.evaluate.verdicts import (
+    DEFAULT_MIN_USERS,
+    HEADLINE_SLICES,
+    Verdict,
+    signed,
+    summary_sentence,
+)
 from samplegen.evaluate.verdicts import verdicts as find_verdicts
 
 if TYPE_CHECKING:  # explain.py imports torch and the models; the page only reads its fields
@@ -175,7 +181,9 @@ def _environment() -> jinja2.Environment:
 # --- what the page shows ----------------------------------------------------------------------
 
 
-def _strategies_table(metrics: pd.DataFrame, data: ReportData | None, k: int) -> Table | None:
+def _strategies_table(
+    metrics: pd.DataFrame, data: ReportData | None, k: int, min_users: int
+) -> Table | None:
     """NDCG@k difference vs real-only of this run next to other runs', on all and cold users.
 
     Runs evaluated on the same lakehouse share the test split and the real-only baseline, so
@@ -186,7 +194,7 @@ def _strategies_table(metrics: pd.DataFrame, data: ReportData | None, k: int) ->
     runs = {data.strategy: metrics, **data.other_runs}
     cells: dict[tuple[str, str], dict[str, Verdict]] = {}
     for label, frame in runs.items():
-        for verdict in find_verdicts(frame, k):
+        for verdict in find_verdicts(frame, k, min_users):
             if verdict.slice in STRATEGY_SLICES:
                 cells.setdefault((verdict.recommender, verdict.slice), {})[label] = verdict
     rows = [
@@ -375,18 +383,20 @@ def render_report(
     summary: dict[str, object],
     k: int,
     data: ReportData | None = None,
+    min_users: int = DEFAULT_MIN_USERS,
 ) -> str:
     """The page's HTML (see :func:`write_report`)."""
-    found = find_verdicts(metrics, k)
+    found = find_verdicts(metrics, k, min_users)
     context = {
         "run_id": run_id,
         "k": k,
+        "min_users": min_users,
         "nav": _NAV,
         "diff_variant": DIFF_VARIANT,
         "dose_prefix": DOSE_PREFIX,
         "verdicts": found,
         "verdict_summary": summary_sentence(found, k) if found else "",
-        "strategies": _strategies_table(metrics, data, k),
+        "strategies": _strategies_table(metrics, data, k, min_users),
         "plots": {
             name: None if png is None else base64.b64encode(png).decode("ascii")
             for name, png in _figures(metrics, data, k).items()
@@ -408,11 +418,14 @@ def write_report(
     summary: dict[str, object],
     k: int,
     data: ReportData | None = None,
+    min_users: int = DEFAULT_MIN_USERS,
 ) -> Path:
     """Write ``out_dir/index.html`` for one evaluation run and return its path.
 
     The page holds, in order, each in a ``<section>`` with a stable id: the verdict (a summary
-    sentence and :func:`~samplegen.evaluate.verdicts.verdict_lines`), utility by slice (NDCG@k
+    of the comparisons with their Benjamini-Hochberg result, and each verdict line followed by
+    its adjusted verdict; slices with fewer than ``min_users`` users with targets get none),
+    utility by slice (NDCG@k
     real vs augmented, and the paired difference, with CI bars), dose response, fidelity
     (table, popularity curves, basket-size histograms), privacy (table, DCR histograms), what
     the generator learned (user map, nearest real users, category shift, latent directions),
@@ -429,6 +442,7 @@ def write_report(
         k: The headline cutoff of the verdict, utility and dose plots.
         data: Arrays behind the popularity, basket-size and DCR plots and the explanation;
             ``None`` skips them.
+        min_users: ``evaluate.min_users``, for the verdicts.
 
     Returns:
         Path of the written ``index.html``.
@@ -439,7 +453,7 @@ def write_report(
     missing = [c for c in METRIC_COLUMNS if c not in metrics.columns]
     if missing:
         raise ValueError(f"metrics is missing columns {missing}; expected {list(METRIC_COLUMNS)}")
-    page = render_report(run_id, metrics, summary, k, data)
+    page = render_report(run_id, metrics, summary, k, data, min_users)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.html"

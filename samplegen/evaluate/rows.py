@@ -17,6 +17,10 @@ import pandas as pd
 #: The variant holding paired differences (augmented - real); it decides the verdicts.
 DIFF_VARIANT = "augmented_minus_real"
 
+#: Suffix of the metric of the rows holding each paired difference's two-sided bootstrap
+#: p-value (variant :data:`DIFF_VARIANT`, e.g. ``ndcg_p_value``); see :func:`p_value_metric`.
+P_VALUE_SUFFIX = "_p_value"
+
 #: Variants of a dose sweep are ``dose=<ratio>``.
 DOSE_PREFIX = "dose="
 
@@ -86,6 +90,11 @@ def is_missing(value: object) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+def p_value_metric(metric: str) -> str:
+    """The metric name of the p-value rows of ``metric``'s paired differences."""
+    return f"{metric}{P_VALUE_SUFFIX}"
 
 
 def ndcg_at(metrics: pd.DataFrame, k: int) -> pd.DataFrame:

@@ -109,3 +109,30 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
     return float(stats.pearsonr(x, y).statistic)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (:func:`scipy.stats.false_discovery_control`).
+
+    Rejecting every hypothesis whose adjusted value is at most ``q`` keeps the expected share
+    of false discoveries among the rejections at most ``q`` (for independent or positively
+    dependent tests). NaN entries (comparisons without a p-value) stay NaN and do not count
+    towards the family.
+
+    Args:
+        p_values: 1-D p-values in ``[0, 1]``, NaN where there is none.
+
+    Returns:
+        The adjusted values, same shape and order.
+
+    Raises:
+        ValueError: If a p-value lies outside ``[0, 1]``.
+    """
+    p_values = np.asarray(p_values, dtype=np.float64).ravel()
+    known = ~np.isnan(p_values)
+    if ((p_values[known] < 0) | (p_values[known] > 1)).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    adjusted = np.full(p_values.shape, math.nan)
+    if known.any():
+        adjusted[known] = stats.false_discovery_control(p_values[known], method="bh")
+    return adjusted

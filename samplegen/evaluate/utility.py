@@ -2,12 +2,16 @@
 
 Every recommender is fitted on the real rows and on the augmented rows, ranks the whole
 vocabulary for each evaluated user (train items masked) and is scored at every K on every
-slice. Differences are paired over users with a bootstrap CI. Stochastic recommenders (ALS,
+slice. Differences are paired over users with a bootstrap CI, and a row ``<metric>_p_value``
+holds the two-sided bootstrap p-value of each difference (for the Benjamini-Hochberg verdicts).
+Every difference row counts in ``n_users`` the users it is computed on (users of the slice with
+targets), which the verdicts compare with ``evaluate.min_users``. Stochastic recommenders (ALS,
 Mult-VAE) run once per seed; each seed gets its own rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +23,19 @@ from samplegen.evaluate.metrics import (
     bootstrap_ci,
     catalogue_coverage,
     ndcg_at_k,
+    paired_bootstrap,
     paired_bootstrap_ci,
     recall_at_k,
     top_k_items,
 )
 from samplegen.evaluate.recommenders import Recommender, make_recommender
-from samplegen.evaluate.rows import DIFF_VARIANT, DOSE_PREFIX, DOSE_RATIO_METRIC, EvalRow
+from samplegen.evaluate.rows import (
+    DIFF_VARIANT,
+    DOSE_PREFIX,
+    DOSE_RATIO_METRIC,
+    EvalRow,
+    p_value_metric,
+)
 from samplegen.registry import recommender as recommender_spec
 
 VARIANTS = ("real", "augmented")
@@ -195,10 +206,12 @@ def _slice_rows(
         real, augmented = values["real"][metric], values["augmented"][metric]
         n = int((np.isfinite(real) & np.isfinite(augmented)).sum())
         if n:
-            diff, low, high = paired_bootstrap_ci(real, augmented, samples, seed)
+            diff, low, high, p = paired_bootstrap(real, augmented, samples, seed)
             rows.append(
                 EvalRow(name, DIFF_VARIANT, slice_name, metric, k, diff, low, high, n, seed)
             )
+            p_row = EvalRow(name, DIFF_VARIANT, slice_name, p_value_metric(metric), k, p)
+            rows.append(dataclasses.replace(p_row, n_users=n, seed=seed))
     if members.items is None:
         for variant in VARIANTS:
             coverage = catalogue_coverage(tops[variant][members.users, :k], data.n_items)

@@ -18,6 +18,7 @@ from samplegen.data.validate import (
 from samplegen.features.interactions import (
     build_item_index,
     build_user_index,
+    choose_split,
     decay_weights,
     interaction_rows,
     split_events,
@@ -26,9 +27,14 @@ from samplegen.features.interactions import (
     user_item_pairs,
     weighted_events,
 )
-from samplegen.features.profile import data_profile, quarantine_reasons
+from samplegen.features.profile import (
+    data_profile,
+    quarantine_reasons,
+    split_figures,
+    split_warning,
+)
 from samplegen.features.tabular import write_tabular_tables
-from samplegen.runinfo import StageResult, stage_timer
+from samplegen.runinfo import LOG, StageResult, stage_timer
 from samplegen.spark import SORTED_AGGREGATION, sql_settings
 from samplegen.tables import (
     CATALOGUE,
@@ -67,7 +73,8 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows |= ingest_events(spark, cfg)
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
-        events, cuts = split_events(events, agg)
+        choice = choose_split(events, agg)
+        events, cuts = split_events(events, agg, choice)
         events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
         catalogue = read_table(spark, lake, CATALOGUE)
         old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
@@ -104,8 +111,13 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         samples = read_table(spark, lake, SAMPLES_CTR)
         quarantine = read_table(spark, lake, EVENTS_QUARANTINE)
         profile = data_profile(spark, train, items, result.rows, samples, quarantine)
+        test = read_table(spark, lake, INTERACTIONS["test"])
+        profile.figures |= split_figures(train, test, choice.split, choice.temporal_test_share)
+        warning = split_warning(profile.figures, agg.auto_min_test_share)
+        if warning:
+            LOG.warning("stage=aggregate %s", warning)
         result.rows["data_profile"] = write_table(profile.to_spark(spark), lake, DATA_PROFILE)
-        result.metrics = {**profile.figures, **cuts}
+        result.metrics = {**profile.figures, **cuts, "split": choice.split}
         result.outputs = {
             t.name: table_path(lake, t)
             for t in (

@@ -1,6 +1,8 @@
-"""Event weights, the temporal split, dense indices and per-user interaction rows."""
+"""Event weights, the split (temporal, leave-last or chosen), indices and interaction rows."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -8,6 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
+from samplegen.runinfo import LOG
 from samplegen.tables import TRAINING_VIEW
 
 
@@ -18,16 +21,22 @@ def weighted_events(events: DataFrame, event_weights: dict[str, float]) -> DataF
 
 
 def split_by_time(
-    events: DataFrame, valid_fraction: float, test_fraction: float
+    events: DataFrame,
+    valid_fraction: float,
+    test_fraction: float,
+    seconds_cuts: tuple[int, int] | None = None,
 ) -> tuple[DataFrame, dict[str, str]]:
     """Global temporal split: ``train < t1 <= valid < t2 <= test``.
 
     The cuts are the event-time quantiles that leave ``valid_fraction`` and ``test_fraction``
-    of the events after them (see :func:`time_quantiles`). Returns the events with a ``split``
-    column, and the cuts; ``train_until`` (= ``valid_from``) is the end of the train period.
+    of the events after them (see :func:`time_quantiles`), or ``seconds_cuts`` when the caller
+    has them already (:func:`temporal_cuts`). Returns the events with a ``split`` column, and
+    the cuts; ``train_until`` (= ``valid_from``) is the end of the train period.
     """
     seconds = F.col("event_time").cast("long")
-    t1, t2 = time_quantiles(events, [1.0 - valid_fraction - test_fraction, 1.0 - test_fraction])
+    t1, t2 = seconds_cuts or time_quantiles(
+        events, [1.0 - valid_fraction - test_fraction, 1.0 - test_fraction]
+    )
     split = (
         F.when(seconds < t1, F.lit("train")).when(seconds < t2, F.lit("valid")).otherwise("test")
     )
@@ -111,11 +120,95 @@ def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, st
     return events, {"train_until": pd.Timestamp(last_train + 1, unit="s").isoformat()}
 
 
-def split_events(events: DataFrame, cfg: AggregateConfig) -> tuple[DataFrame, dict[str, str]]:
-    """Add ``split`` as configured by ``aggregate.split``; returns the events and the cuts."""
-    if cfg.split == "leave_last":
+@dataclass(frozen=True)
+class SplitChoice:
+    """The split stage 1 uses, and the figure ``aggregate.split=auto`` chose it on.
+
+    Attributes:
+        split: ``temporal`` or ``leave_last``.
+        temporal_test_share: Under ``auto``, the :func:`temporal_test_share` of the events;
+            ``None`` when the split was set explicitly (nothing was measured).
+        seconds_cuts: Under ``auto``, the temporal cuts it measured (:func:`temporal_cuts`),
+            so the temporal split does not compute them again.
+    """
+
+    split: str
+    temporal_test_share: float | None = None
+    seconds_cuts: tuple[int, int] | None = None
+
+
+def temporal_cuts(events: DataFrame, cfg: AggregateConfig) -> tuple[int, int]:
+    """The valid and test cuts of the temporal split, in UTC seconds (:func:`time_quantiles`)."""
+    t1, t2 = time_quantiles(
+        events, [1.0 - cfg.valid_fraction - cfg.test_fraction, 1.0 - cfg.test_fraction]
+    )
+    return t1, t2
+
+
+def temporal_test_share(
+    events: DataFrame, cfg: AggregateConfig, seconds_cuts: tuple[int, int] | None = None
+) -> float:
+    """Share of active users that the temporal split would give an event in its test period.
+
+    Active users have at least ``min_user_items`` distinct items before the valid cut, the
+    users stage 1 indexes (before the vocabulary filter, which this estimate skips: it runs
+    before the split, on the events, in one pass over them). A log whose users are active in
+    bursts (ratings) leaves few of them in the last weeks; a shop's regular customers mostly
+    come back. 0 when no user is active.
+
+    Args:
+        events: The clean events (``user_id``, ``item_id``, ``event_time``).
+        cfg: The ``aggregate`` config (fractions, ``min_user_items``).
+        seconds_cuts: The :func:`temporal_cuts`, if already known.
+    """
+    seconds = F.col("event_time").cast("long")
+    t1, t2 = seconds_cuts or temporal_cuts(events, cfg)
+    per_user = events.groupBy("user_id").agg(
+        F.countDistinct(F.when(seconds < t1, F.col("item_id"))).alias("train_items"),
+        F.max((seconds >= t2).cast("int")).alias("in_test"),
+    )
+    active, in_test = (
+        per_user.where(F.col("train_items") >= cfg.min_user_items)
+        .agg(F.count(F.lit(1)), F.coalesce(F.sum("in_test"), F.lit(0)))
+        .first()
+    )
+    return in_test / active if active else 0.0
+
+
+def choose_split(events: DataFrame, cfg: AggregateConfig) -> SplitChoice:
+    """The split ``aggregate.split`` names, resolving ``auto`` from the events.
+
+    ``auto`` keeps the temporal split (no future leaks into train, the honest default) unless
+    its test period would hold under ``auto_min_test_share`` of the active users
+    (:func:`temporal_test_share`); then each user's last items are held out instead
+    (``leave_last``), so that every active user can be evaluated. The choice is logged.
+    """
+    if cfg.split != "auto":
+        return SplitChoice(cfg.split)
+    cuts = temporal_cuts(events, cfg)
+    share = temporal_test_share(events, cfg, cuts)
+    split = "temporal" if share >= cfg.auto_min_test_share else "leave_last"
+    LOG.info(
+        "stage=aggregate split=auto chose %s: the temporal test period holds %.1f%% of active "
+        "users (aggregate.auto_min_test_share=%.1f%%)",
+        split,
+        100 * share,
+        100 * cfg.auto_min_test_share,
+    )
+    return SplitChoice(split, share, cuts)
+
+
+def split_events(
+    events: DataFrame, cfg: AggregateConfig, choice: SplitChoice | None = None
+) -> tuple[DataFrame, dict[str, str]]:
+    """Add the ``split`` column as ``choice`` says, else as :func:`choose_split` decides.
+
+    Returns the events and the cuts (always ``train_until``).
+    """
+    choice = choice or choose_split(events, cfg)
+    if choice.split == "leave_last":
         return split_leave_last(events, cfg.leave_last_n)
-    return split_by_time(events, cfg.valid_fraction, cfg.test_fraction)
+    return split_by_time(events, cfg.valid_fraction, cfg.test_fraction, choice.seconds_cuts)
 
 
 def decay_weights(events: DataFrame, half_life_days: float, train_until: str) -> DataFrame:

@@ -88,6 +88,44 @@ def quarantine_reasons(quarantine: DataFrame) -> dict[str, float]:
     return {f"quarantined/{r['reason']}": float(r["count"]) for r in rows}
 
 
+def split_figures(
+    train: DataFrame, test: DataFrame, split: str, temporal_share: float | None = None
+) -> dict[str, float]:
+    """How many active users the split lets stage 4 evaluate, and which split it was.
+
+    ``test_user_share``: share of the active users (those with train rows) that have test
+    rows, i.e. targets to be scored on; ``split_leave_last``: 1 for the leave-last split, 0
+    for the temporal one; ``temporal_test_user_share``: the estimate ``aggregate.split=auto``
+    chose on, when it ran (see :func:`~samplegen.features.interactions.temporal_test_share`).
+    """
+    n_active = train.select("user_idx").distinct().count()
+    n_test = test.select("user_idx").distinct().count()
+    figures = {
+        "test_user_share": n_test / n_active if n_active else 0.0,
+        "split_leave_last": 1.0 if split == "leave_last" else 0.0,
+    }
+    if temporal_share is not None:
+        figures["temporal_test_user_share"] = temporal_share
+    return figures
+
+
+def split_warning(figures: dict[str, float], min_test_share: float) -> str | None:
+    """A warning when the temporal split left under ``min_test_share`` of active users in test.
+
+    Verdicts need users: a slice with fewer than ``evaluate.min_users`` of them gets none, so
+    the warning suggests the leave-last split, which holds out every active user's last items.
+    ``None`` when there is nothing to warn about (or the profile predates these figures).
+    """
+    share = figures.get("test_user_share")
+    if share is None or figures.get("split_leave_last", 0.0) or share >= min_test_share:
+        return None
+    return (
+        f"warning: the temporal split leaves test items to only {share:.1%} of the active "
+        f"users (under aggregate.auto_min_test_share={min_test_share:.0%}), so few users can "
+        "be evaluated; set aggregate.split=leave_last (or auto) and run aggregate again"
+    )
+
+
 def data_profile(
     spark: SparkSession,
     train: DataFrame,
@@ -99,7 +137,8 @@ def data_profile(
     """Figures over the train split plus the stage's row counts.
 
     With ``samples`` (the ``samples_ctr`` table) the profile also carries its label rates, and
-    with ``quarantine`` (``events_quarantine``) the count per reason.
+    with ``quarantine`` (``events_quarantine``) the count per reason. ``run_aggregate`` adds
+    the :func:`split_figures`.
     """
     per_user = np.array([r[0] for r in train.select("n_items").collect()], dtype=np.float64)
     item_users = np.array([r[0] for r in items.select("n_users").collect()], dtype=np.float64)
@@ -129,6 +168,7 @@ def data_profile(
 
 _SECTIONS = (
     ("Size", ("users", "items", "interactions_train", "density", "items_without_train_users")),
+    ("Split", ("split_leave_last", "test_user_share", "temporal_test_user_share")),
     ("Items per user (train)", ("items_per_user_",)),
     ("Item popularity", ("item_popularity_gini", "item_head20_share")),
     ("Categories (share of train interactions)", ("category_share/",)),
@@ -158,11 +198,12 @@ def _sorted_group(figures: dict[str, float], prefix: str) -> list[str]:
     return sorted(names, key=lambda n: [int(p) if p.isdigit() else p for p in digits.split(n)])
 
 
-def format_profile(figures: dict[str, float]) -> str:
+def format_profile(figures: dict[str, float], min_test_share: float | None = None) -> str:
     """The profile as a readable text summary, grouped in sections.
 
     Sections list figures whose name equals or starts with one of their prefixes; any figure
-    no section claims is listed at the end, so nothing is hidden.
+    no section claims is listed at the end, so nothing is hidden. With ``min_test_share``
+    (``aggregate.auto_min_test_share``) the :func:`split_warning`, if any, ends the summary.
     """
     lines: list[str] = []
     shown: set[str] = set()
@@ -179,4 +220,7 @@ def format_profile(figures: dict[str, float]) -> str:
     if rest:
         lines.append("Other")
         lines.extend(f"  {n:<32} {_format_value(n, figures[n]):>14}" for n in rest)
+    warning = None if min_test_share is None else split_warning(figures, min_test_share)
+    if warning:
+        lines.append(warning)
     return "\n".join(lines) + "\n"

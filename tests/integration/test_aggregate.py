@@ -106,3 +106,14 @@ def test_profile_command_without_a_profile_says_what_to_run(spark, cfg, tmp_path
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
     assert main(["profile", "--conf", str(tmp_path / "c.yaml")]) == 1
     assert "data_profile" in capsys.readouterr().err
+
+
+def test_auto_split_keeps_completejourney_temporal(spark, cfg, pipeline_run):
+    # The default split=auto must not change the main pipeline: shoppers come back, so the
+    # temporal test period holds most active users and no warning is due.
+    assert cfg.aggregate.split == "auto"
+    assert pipeline_run["aggregate"].metrics["split"] == "temporal"
+    figures = {r.metric: r.value for r in read_table(spark, cfg.lakehouse, DATA_PROFILE).collect()}
+    assert figures["split_leave_last"] == 0.0
+    assert figures["temporal_test_user_share"] >= cfg.aggregate.auto_min_test_share
+    assert figures["test_user_share"] >= cfg.aggregate.auto_min_test_share

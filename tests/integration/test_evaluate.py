@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,40 @@ def test_a_baseline_run_is_evaluated_next_to_the_model_run(spark, cfg, pipeline_
     missing = dataclasses.replace(evaluate, other_runs=["never-evaluated"])
     with pytest.raises(ValueError, match="never-evaluated"):
         run_evaluate(spark, dataclasses.replace(baseline, evaluate=missing), run)
+
+
+def test_every_paired_difference_has_a_p_value_and_small_slices_get_no_verdict(
+    spark, cfg, pipeline_run
+):
+    rows = _rows(spark, cfg)
+    key = ("recommender", "slice", "k", "seed")
+    diffs = {
+        (*(getattr(r, f) for f in key), r.metric): r
+        for r in rows
+        if r.variant == "augmented_minus_real" and r.metric in ("recall", "ndcg")
+    }
+    p_values = {
+        (*(getattr(r, f) for f in key), r.metric.removesuffix("_p_value")): r
+        for r in rows
+        if r.metric.endswith("_p_value")
+    }
+    assert set(p_values) == set(diffs)
+    # A 95% percentile CI that excludes zero leaves at most floor(0.025 (B - 1)) + 1 resampled
+    # means on the other side of it, so p <= 2 (that + 1) / (B + 1) (about 0.05).
+    samples = cfg.evaluate.bootstrap_samples
+    largest = 2 * (math.floor(0.025 * (samples - 1)) + 2) / (samples + 1)
+    for name, p in p_values.items():
+        assert 0 < p.value <= 1 and p.n_users == diffs[name].n_users
+        diff = diffs[name]
+        if diff.ci_low > 0 or diff.ci_high < 0:  # the CI and the p-value agree
+            assert p.value <= largest
+    small = {
+        r.slice
+        for r in rows
+        if r.variant == "augmented_minus_real" and r.n_users < cfg.evaluate.min_users
+    }
+    assert small, "the small run should have slices under evaluate.min_users"
+    for line in pipeline_run["evaluate"].metrics["verdict"]:
+        slice_ = line.split(" ")[1].removeprefix("slice=")
+        if slice_ in small:
+            assert "too few users (n=" in line and "augmented is" not in line
