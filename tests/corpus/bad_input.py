@@ -755,3 +755,134 @@ ARGUMENT_CASES = (
         r"run_b '\.\./run-b' " + _RULE,
     ),
 )
+
+
+# --- Damaged state (issue 26): files samplegen wrote earlier and reads back ----------------------
+
+
+@dataclass(frozen=True)
+class StateCase:
+    """State on disk damaged after it was written; reading it must raise ``DamagedStateError``.
+
+    ``damage`` names how the runner damages a sound copy (tests/unit/test_damaged_state.py and,
+    for ``delta_*`` cases, tests/integration/test_damaged_tables.py); ``error`` must match the
+    message, which names the file and the command (or action) that repairs it.
+    """
+
+    name: str
+    why: str
+    damage: str
+    error: str
+
+
+_REMOVE_CHECKPOINTS = r"to repair: delete the folder .*checkpoints \(`rm -r '.*checkpoints'`"
+_RETRAIN = r"to repair: retrain the run with `samplegen train --run-id r1 --force`"
+_MANIFEST_FORCE = r"to repair: rerun the stage with `--run-id r1 --force`"
+
+STATE_CASES = (
+    StateCase(
+        "checkpoint_truncated",
+        "A kill or a full disk while a checkpoint was copied leaves half a file; resuming from "
+        "it must stop, naming the file, instead of failing deep in torch's zip reader.",
+        "truncate:checkpoint.pt",
+        r"checkpoint\.pt cannot be read as a checkpoint .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "checkpoint_empty",
+        "A zero-byte checkpoint (a file created, never written) is damaged too.",
+        "empty:checkpoint.pt",
+        r"checkpoint\.pt cannot be read as a checkpoint .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "checkpoint_weights_changed",
+        "Decision: a checkpoint that still loads but whose weights changed after it was written "
+        "(a flipped bit, a hand edit) fails its sha256 and is refused, never trained from.",
+        "edit:checkpoint.pt",
+        r"checkpoint\.pt does not match its sha256 checksum .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "checkpoint_without_checksum",
+        "Decision: a checkpoint without a checksum (hand-made, or from before checksums) cannot "
+        "be verified, so it is refused like a damaged one; the message says why.",
+        "strip_checksum:checkpoint.pt",
+        r"checkpoint\.pt has no checksum .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "best_checkpoint_truncated",
+        "The best epoch's weights (best.pt) become the final model: a truncated best.pt stops "
+        "the resume too.",
+        "truncate:best.pt",
+        r"best\.pt cannot be read as a checkpoint .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "model_weights_missing",
+        "A model folder with its config but without model.pt (a partial copy) names the missing "
+        "file and the retraining command (`train` alone would skip a run recorded as done).",
+        "delete:model.pt",
+        r"model\.pt is missing: the model folder is incomplete; " + _RETRAIN,
+    ),
+    StateCase(
+        "model_config_missing",
+        "Weights without config.json cannot be rebuilt (the config names the generator).",
+        "delete:config.json",
+        r"config\.json is missing: the model folder is incomplete; " + _RETRAIN,
+    ),
+    StateCase(
+        "model_config_not_json",
+        "A hand-edited config.json that is no longer JSON names the file, not a JSON offset.",
+        "garble:config.json",
+        r"config\.json cannot be read \(JSONDecodeError: .*\); " + _RETRAIN,
+    ),
+    StateCase(
+        "model_weights_truncated",
+        "Truncated weights name model.pt and the retraining command.",
+        "truncate:model.pt",
+        r"model\.pt cannot be read \(.*\); " + _RETRAIN,
+    ),
+    StateCase(
+        "manifest_not_json",
+        "A hand-edited manifest that is not JSON stops the run naming it; --force sets it aside "
+        "(kept as manifest.json.damaged-<time>) and the stage writes a new one.",
+        "garble:manifest.json",
+        r"manifest\.json is not JSON \(.*\); " + _MANIFEST_FORCE,
+    ),
+    StateCase(
+        "manifest_empty",
+        "A zero-byte manifest (a full disk) is not JSON either.",
+        "empty:manifest.json",
+        r"manifest\.json is not JSON \(Expecting value.*\); " + _MANIFEST_FORCE,
+    ),
+    StateCase(
+        "manifest_json_list",
+        "Valid JSON that is not an object (e.g. a list) is no manifest.",
+        "list:manifest.json",
+        r"manifest\.json holds a JSON list, not a manifest object; " + _MANIFEST_FORCE,
+    ),
+    StateCase(
+        "delta_stage1_data_file_lost",
+        "A data file of a stage-1 table deleted outside Delta (or by an aggressive VACUUM) makes "
+        "every read fail deep in Spark; the error names the file, the table and "
+        "`samplegen aggregate --force`, which rewrites the table without reading the lost file.",
+        "delta_delete:events_clean",
+        r"/events_clean/part-[^ ]+\.parquet is gone but the Delta table 'events_clean' lists it; "
+        r"to repair: rebuild the stage-1 tables from the input: `samplegen aggregate --force`.*"
+        r"VACUUM",
+    ),
+    StateCase(
+        "delta_index_data_file_lost",
+        "Decision: user_index keeps indices across loads, so rebuilding it from the input would "
+        "renumber users under trained models; the advice is RESTORE of an intact version, or a "
+        "deliberate renumbering (keep_indices=false) and retraining.",
+        "delta_delete:user_index",
+        r"/user_index/part-[^ ]+\.parquet is gone .*RESTORE TABLE delta\.`.*/user_index` "
+        r"TO VERSION AS OF <n>.*aggregate\.keep_indices=false",
+    ),
+    StateCase(
+        "delta_run_rows_file_lost",
+        "A lost file of a per-run table names the run from its partition and the stage that "
+        "rewrites only that run's rows.",
+        "delta_delete:synthetic_interactions",
+        r"/synthetic_interactions/run_id=r1/part-[^ ]+\.parquet is gone .*"
+        r"`samplegen generate --run-id r1 --force`",
+    ),
+)
