@@ -153,11 +153,20 @@ CSV_CASES = (
     ),
     RowCase(
         "unknown_event_type",
-        "Only the types of aggregate.event_weights have a weight. Types are compared exactly, so "
-        "'VIEW' is unknown too (map your spellings with data.event_types); an empty type is "
-        "unknown.",
-        (_row(event_type="refund"), _row(event_type="VIEW"), _row(event_type=None)),
+        "Decision (issue 26 split this reason): an event without a type (empty field, empty or "
+        "blank text) is unknown_event_type; a type that is present but has no weight is "
+        "event_type_not_weighted (see the next case).",
+        (_row(event_type=None), _row(event_type=""), _row(event_type="  ")),
         {"unknown_event_type": 3},
+    ),
+    RowCase(
+        "event_type_not_weighted",
+        "Only the types of aggregate.event_weights have a weight. Types are compared exactly, so "
+        "'VIEW' has none either (map your spellings with data.event_types); a new type the log "
+        "started sending (wishlist) is quarantined under its own reason, counted and logged, "
+        "so it is noticed rather than lost among broken rows.",
+        (_row(event_type="refund"), _row(event_type="VIEW"), _row(event_type="wishlist")),
+        {"event_type_not_weighted": 3},
     ),
     RowCase(
         "unparseable_timestamp",
@@ -522,7 +531,7 @@ FILE_CASES = (
         "events_quarantine, so the rows can be inspected) instead of failing later in the split.",
         ("csv", _HEADER + "u1,i1,refund,2024-03-01\nu2,i2,refund,2024-03-01\n,i3,view,x\n"),
         r"every one of the 3 events in data\.events_path=.* was quarantined "
-        r"\(null_or_empty_user_id: 1, unknown_event_type: 2\)",
+        r"\(event_type_not_weighted: 2, null_or_empty_user_id: 1\)",
         writes_tables=True,
     ),
 )
@@ -574,7 +583,8 @@ CONFIG_CASES = (
     ConfigCase(
         "negative_event_weight",
         "Decision (new check): an event weight must be positive; a type you do not want belongs "
-        "out of aggregate.event_weights (its events are then quarantined as unknown_event_type).",
+        "out of aggregate.event_weights (its events are then quarantined as "
+        "event_type_not_weighted).",
         "aggregate:\n  event_weights: {view: -1.0, purchase: 5.0}\n",
         r"aggregate\.event_weights\.view must be a positive weight, got -1\.0",
     ),
@@ -884,5 +894,114 @@ STATE_CASES = (
         "delta_delete:synthetic_interactions",
         r"/synthetic_interactions/run_id=r1/part-[^ ]+\.parquet is gone .*"
         r"`samplegen generate --run-id r1 --force`",
+    ),
+)
+
+
+# --- Schema drift between two loads (issue 26), through run_aggregate with keep_indices ---------
+
+#: How the second load's file differs from the first's, as a whole (every drift row case below
+#: is in that one file, tagged by its session_id): the first load is Parquet with an int64
+#: user_id, double quantity and price and a timestamp event_time.
+SECOND_LOAD_CHANGES = {
+    "channel": "a new string column the schema does not know",
+    "user_id": "double instead of int64 (pandas turns an int column with a null into floats)",
+    "quantity": "string instead of double",
+    "event_time": "string instead of timestamp",
+    "price": "renamed to unit_price (mapped with data.columns.price=unit_price)",
+}
+
+
+@dataclass(frozen=True)
+class DriftCase:
+    """Rows of the second load (its types: float user, string quantity and time) and outcomes.
+
+    ``rows`` hold ``(user_id, item_id, event_type, event_time, quantity, unit_price)``; the
+    runner is tests/integration/test_schema_drift.py.
+    """
+
+    name: str
+    why: str
+    rows: tuple[tuple[Any, ...], ...]
+    expect: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DriftErrorCase:
+    """A second load whose columns were renamed (``rename``: theirs before -> after) unmapped."""
+
+    name: str
+    why: str
+    rename: dict[str, str]
+    error: str
+
+
+_T2 = "2024-04-02 10:00:00"  # after the first load, as a string (the second load's type)
+
+DRIFT_CASES = (
+    DriftCase(
+        "new_column_ignored",
+        "A column the log started to send (channel) is not in the schema: dropped, its rows "
+        "kept, and a log line names it (so a column meant to be mapped is noticed).",
+        ((3.0, "i1", "view", _T2, "1", 2.5), (4.0, "i2", "click", _T2, "1", 2.5)),
+        {"clean": 2},
+    ),
+    DriftCase(
+        "user_id_int_to_double",
+        "Decision: a float id holding a whole number is read without its fraction (3.0 -> '3'), "
+        "so users of the first load keep their index; before, '3.0' became a new user. A null "
+        "id (the reason pandas made the column float) is still quarantined.",
+        ((3.0, "i3", "purchase", _T2, "1", 2.5), (None, "i3", "purchase", _T2, "1", 2.5)),
+        {"clean": 1, "null_or_empty_user_id": 1},
+    ),
+    DriftCase(
+        "quantity_double_to_string",
+        "A quantity column that became text is cast; a value that is not a number is "
+        "quarantined as nan_quantity, never silently made 'unknown'.",
+        ((5.0, "i4", "cart", _T2, "2", 2.5), (5.0, "i5", "cart", _T2, "n/a", 2.5)),
+        {"clean": 1, "nan_quantity": 1},
+    ),
+    DriftCase(
+        "event_time_timestamp_to_string",
+        "An event time that became text is parsed; text that is no time is quarantined as "
+        "null_event_time.",
+        ((6.0, "i6", "view", _T2, "1", 2.5), (6.0, "i7", "view", "yesterday", "1", 2.5)),
+        {"clean": 1, "null_event_time": 1},
+    ),
+    DriftCase(
+        "new_event_type",
+        "A type the log started to send (wishlist) has no weight: quarantined as "
+        "event_type_not_weighted, counted in the stage's events_type_not_weighted and logged "
+        "with its count.",
+        ((7.0, "i8", "wishlist", _T2, "1", 2.5), (8.0, "i8", "wishlist", _T2, "1", 2.5)),
+        {"event_type_not_weighted": 2},
+    ),
+    DriftCase(
+        "renamed_column_mapped",
+        "Control: the renamed price column (unit_price), mapped with data.columns.price, lands "
+        "in price.",
+        ((9.0, "i9", "purchase", _T2, "1", 7.25),),
+        {"clean": 1},
+    ),
+)
+
+DRIFT_ERROR_CASES = (
+    DriftErrorCase(
+        "optional_column_renamed",
+        "Decision (new check): an optional column the previous load had values in (price) that "
+        "is missing now was most likely renamed; loading it as null would silently drop the "
+        "price features, so the load stops (nothing written) naming data.columns.price.",
+        {"price": "unit_price"},
+        r"column\(s\) price of the previous load are missing from data\.events_path=.*; the "
+        r"previous raw_events had price \(\d+ values\)\. If a column was renamed, map it with "
+        r"data\.columns\.price",
+    ),
+    DriftErrorCase(
+        "required_column_renamed",
+        "A renamed required column stops the load, naming the key that maps it (this held "
+        "before issue 26; the case keeps it).",
+        {"user_id": "customer_id", "price": "unit_price"},
+        r"required column 'user_id' not found \(looked for 'user_id'; map it with "
+        r"data\.columns\.user_id\); columns present: customer_id",
     ),
 )
