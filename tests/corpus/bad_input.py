@@ -1005,3 +1005,86 @@ DRIFT_ERROR_CASES = (
         r"data\.columns\.user_id\); columns present: customer_id",
     ),
 )
+
+
+# --- Hostile catalogue text in the HTML report (issue 26) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportTextCase:
+    """A category name that reaches the report (slice ``category:<text>``, explain tables).
+
+    In headless Chromium (tests/e2e/test_report_hostile.py) no script may run and no element
+    may be injected, the page may not grow wider than the window, and ``shown`` (the text as a
+    reader sees it) must be in the page's text.
+    """
+
+    name: str
+    why: str
+    text: str
+    shown: str
+
+
+_PWN = "window.top.__pwned=1"
+REPORT_TEXT_CASES = (
+    ReportTextCase(
+        "html_markup",
+        "Markup in a name is text: the reader sees the tags, the page gets no bold element.",
+        "<b>Dairy</b> & <i>eggs</i>",
+        "<b>Dairy</b> & <i>eggs</i>",
+    ),
+    ReportTextCase(
+        "script_tag",
+        "A script element in a name must never run (the report is opened from shared storage).",
+        f"<script>{_PWN}</script>",
+        f"<script>{_PWN}</script>",
+    ),
+    ReportTextCase(
+        "event_handler",
+        "An image with an onerror handler is the classic way past a filter that only drops "
+        "<script>; escaped, it is text.",
+        f'<img src=x onerror="{_PWN}">',
+        f'<img src=x onerror="{_PWN}">',
+    ),
+    ReportTextCase(
+        "attribute_breakout",
+        "A quote and '>' would close an attribute (alt, title) and open an element if a value "
+        "ever reached one unescaped.",
+        f'"><svg onload="{_PWN}">',
+        f'"><svg onload="{_PWN}">',
+    ),
+    ReportTextCase(
+        "entities_stay_literal",
+        "Text that already looks escaped is shown as written, not decoded into markup.",
+        "&lt;b&gt; &amp; &#60;",
+        "&lt;b&gt; &amp; &#60;",
+    ),
+    ReportTextCase(
+        "tex_math",
+        "Prices in names ('$5 & $10') or TeX would be read as math by matplotlib (or fail to "
+        "parse and lose the plot); labels escape '$', the page shows the text as written.",
+        r"Deals $5 & $10 \frac{1}{0} $x^$",
+        r"Deals $5 & $10 \frac{1}{0} $x^$",
+    ),
+    ReportTextCase(
+        "very_long_name",
+        "Decision: a 6,000-character name stays whole in the tables (wrapped, so the page keeps "
+        "the window's width) and is cut to 40 characters with an ellipsis in plot labels, "
+        "where it used to squeeze the axes to nothing and clip every label.",
+        "Long" * 1500,
+        "Long" * 1500,
+    ),
+    ReportTextCase(
+        "right_to_left_letters",
+        "Arabic and Hebrew names are text like any other and are shown as written.",
+        "منتجات الألبان חלב",
+        "منتجات الألبان חלב",
+    ),
+    ReportTextCase(
+        "bidi_override",
+        "Decision: an invisible right-to-left override (U+202E) would reverse the rest of a "
+        "verdict line, numbers included, so the page shows it as [U+202E] instead.",
+        "Dairy\u202e 0.5- :diff",
+        "Dairy[U+202E] 0.5- :diff",
+    ),
+)
