@@ -214,8 +214,11 @@ def _with_spark(cfg, action, args: argparse.Namespace) -> int:
     except Exception as err:  # e.g. the Delta jars cannot be fetched
         print(f"samplegen: {args.command} failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    from samplegen.tables import explained_missing_files
+
     try:
-        action(spark, cfg, args)
+        with explained_missing_files():
+            action(spark, cfg, args)
     except (FileNotFoundError, ValueError) as err:  # a missing table, a bad argument
         print(f"samplegen: {args.command} failed: {mask_text(str(err))}", file=sys.stderr)
         return 1

@@ -16,8 +16,10 @@ from samplegen.runinfo import (
     StageResult,
     finished_stage,
     manifest_path,
+    set_aside_damaged_manifest,
     update_manifest,
 )
+from samplegen.tables import explained_missing_files
 from samplegen.train import run_train
 
 StageFn = Callable[[SparkSession, Config, str], StageResult]
@@ -38,10 +40,14 @@ def run_stages(
     A stage the manifest records as finished for this run is skipped (its recorded result is
     returned with status ``skipped``) unless ``force``; so rerunning a failed or killed run
     resumes from the first unfinished stage. A failing stage is recorded as ``failed``.
+    A damaged manifest stops the run (:class:`~samplegen.state.DamagedStateError`) unless
+    ``force``, which sets it aside first (the forced stages write a new one).
     """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    if force:
+        set_aside_damaged_manifest(cfg.reports_root, run_id)
     results = []
     progress = Progress(len(stages), f"run {run_id}")
     for name in stages:
@@ -55,7 +61,8 @@ def run_stages(
             progress.advance(f"{name} skipped")
             continue
         try:
-            result = STAGES[name](spark, cfg, run_id)
+            with explained_missing_files():  # a lost Delta data file: name it and the repair
+                result = STAGES[name](spark, cfg, run_id)
         except Exception as err:
             failed = StageResult(stage=name, run_id=run_id, status="failed")
             failed.metrics = {"error": f"{type(err).__name__}: {err}"}

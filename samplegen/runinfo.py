@@ -1,4 +1,10 @@
-"""What every stage returns and records: StageResult, run ids, log lines and the manifest."""
+"""What every stage returns and records: StageResult, run ids, log lines and the manifest.
+
+A manifest that is not a JSON object (truncated by a full disk, hand-edited) is damaged state:
+reading it raises :class:`~samplegen.state.DamagedStateError` naming the file, and
+``--force`` repairs it (:func:`set_aside_damaged_manifest` renames it and the stage reruns,
+writing a new one); ``samplegen runs`` lists such a run as ``manifest=damaged``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from typing import Any
 
 from samplegen.ids import check_identifier, path_under
 from samplegen.redact import RedactingFilter, mask_config
+from samplegen.state import DamagedStateError
 
 LOG = logging.getLogger("samplegen")
 
@@ -131,10 +138,49 @@ def manifest_path(reports_root: str, run_id: str) -> Path:
     return Path(path_under(reports_root, run_id, "manifest.json", name="run id"))
 
 
+def _read_json_object(path: Path, repair: str) -> dict[str, Any]:
+    """The JSON object in ``path``; anything else is damaged state."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedStateError(path, f"is not JSON ({err})", repair) from err
+    if not isinstance(content, dict):
+        problem = f"holds a JSON {type(content).__name__}, not a manifest object"
+        raise DamagedStateError(path, problem, repair)
+    return content
+
+
 def read_manifest(reports_root: str, run_id: str) -> dict[str, Any]:
-    """The run's manifest, or an empty dict for a run that has not started."""
+    """The run's manifest, or an empty dict for a run that has not started.
+
+    Raises:
+        DamagedStateError: the manifest is not a JSON object; the repair is ``--force``.
+    """
     path = manifest_path(reports_root, run_id)
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    repair = (
+        f"rerun the stage with `--run-id {run_id} --force` (the damaged file is kept beside it "
+        "as manifest.json.damaged-<time> and the stage writes a new manifest)"
+    )
+    return _read_json_object(path, repair)
+
+
+def set_aside_damaged_manifest(reports_root: str, run_id: str) -> Path | None:
+    """Rename a damaged manifest of ``run_id`` to ``manifest.json.damaged-<UTC time>``.
+
+    Called by a forced run: the stages it redoes write a fresh manifest, and the damaged one
+    stays for inspection. Returns the new path, or None when the manifest is absent or sound.
+    """
+    try:
+        read_manifest(reports_root, run_id)
+    except DamagedStateError as err:
+        path = manifest_path(reports_root, run_id)
+        aside = path.with_name(f"{path.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        path.replace(aside)
+        LOG.warning("run_id=%s event=manifest_set_aside %s; kept as %s", run_id, err, aside)
+        return aside
+    return None
 
 
 def finished_stage(reports_root: str, run_id: str, stage: str) -> StageResult | None:
@@ -182,7 +228,15 @@ def list_runs(reports_root: str) -> list[dict[str, Any]]:
     """Every run with a manifest under ``reports_root``, newest first."""
     runs = []
     for path in Path(reports_root).glob("*/manifest.json"):
-        manifest = json.loads(path.read_text())
+        try:
+            manifest = _read_json_object(path, "rerun the run's stage with --force")
+        except DamagedStateError as err:
+            LOG.warning("event=manifest_damaged %s", err)
+            runs.append(
+                {"run_id": path.parent.name, "updated_at": "", "stages": {"manifest": "damaged"}}
+                | {"verdict": []}
+            )
+            continue
         stages = manifest.get("stages", {})
         runs.append(
             {

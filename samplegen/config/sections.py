@@ -88,7 +88,7 @@ class AggregateConfig:
 
     event_weights: dict[str, float] = setting(
         {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0},
-        "weight of each event type; events of other types are quarantined",
+        "weight of each event type; other types are quarantined as event_type_not_weighted",
     )
     max_weight: float = setting(50.0, "cap on the summed weight of one user-item pair")
     decay_half_life_days: float = setting(

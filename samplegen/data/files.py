@@ -12,16 +12,21 @@ our name. Every column is then cast to the RAW_EVENTS / CATALOGUE schema:
   null, which validation accepts as "quantity unknown").
 * ``price``: as ``quantity``: a string that does not parse becomes NaN, quarantined as
   ``nan_price`` (a blank string becomes null: "price unknown").
-* id and text columns: strings pass, numbers, booleans and dates are cast to strings.
+* id and text columns: strings pass, numbers, booleans and dates are cast to strings; a float
+  holding a whole number is written without a fraction (``42.0`` -> ``"42"``), so an integer id
+  column that an exporter turned into floats (pandas does, once a column has a null) keeps its
+  ids, and the indices of earlier loads, instead of becoming new ids.
 
 A path with nothing readable at it (``data.events_path`` / ``data.catalogue_path``) stops with a
 ``FileNotFoundError`` naming the key and the path, an empty file (no header, no rows) with a
 ``ValueError``. A missing required column (``user_id``, ``item_id``, ``event_type``,
 ``event_time``; ``item_id`` in the catalogue) or a column whose type cannot be cast (struct,
 array, map, binary, ...) stops with a ``ValueError`` naming the column, its config key and the
-columns present. Missing optional columns are null. Columns of your files that the schema does
-not know are dropped. ``data.event_types`` rewrites your event type values to ours; unmapped
-values pass through unchanged, so validation quarantines unknown ones as ``unknown_event_type``.
+columns present. Missing optional columns are null (and marked, :func:`absent_columns`, so a load
+can check that the previous load did not have them: a renamed column). Columns of your files
+that the schema does not know are dropped, with a log line naming them. ``data.event_types``
+rewrites your event type values to ours; unmapped values pass through unchanged, so validation
+quarantines those without a weight as ``event_type_not_weighted``.
 
 Everything here is lazy Spark: nothing is collected to the driver.
 """
@@ -34,11 +39,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from samplegen.config import DataConfig
+from samplegen.runinfo import LOG
 from samplegen.tables import CATALOGUE, RAW_EVENTS_SCHEMA
 
 REQUIRED_EVENT_COLUMNS = ("user_id", "item_id", "event_type", "event_time")
 REQUIRED_CATALOGUE_COLUMNS = ("item_id",)
 _STRINGABLE = (T.StringType, T.NumericType, T.BooleanType, T.DateType, T.TimestampType)
+#: Field metadata key marking a column the input did not have (filled with nulls).
+ABSENT = "samplegen_absent_from_input"
+#: Floats up to this magnitude hold whole numbers exactly (2**53).
+_EXACT_FLOAT = float(2**53)
 
 
 #: Spark's error classes for "there is nothing to read at this path".
@@ -75,6 +85,9 @@ def _cast(df: DataFrame, name: str, their: str, key: str, target: T.DataType) ->
     if isinstance(target, T.StringType):
         if isinstance(dtype, T.StringType):
             return col
+        if isinstance(dtype, T.FloatType | T.DoubleType):
+            whole = ~F.isnan(col) & (col == F.floor(col)) & (F.abs(col) < _EXACT_FLOAT)
+            return F.when(whole, col.cast("long").cast("string")).otherwise(col.cast("string"))
         if isinstance(dtype, _STRINGABLE):
             return col.cast("string")
         raise _type_error(name, key, their, dtype, "a string")
@@ -120,6 +133,15 @@ def _conform(
     if not df.columns:
         raise ValueError(f"{what}: the input has no columns and no rows (an empty file?)")
     present = ", ".join(df.columns)
+    used = {mapping.get(f.name, f.name) for f in schema.fields}
+    ignored = [c for c in df.columns if c not in used]
+    if ignored:
+        LOG.info(
+            "event=columns_ignored input=%s columns=%s (not in the schema; map one with %s.<ours>)",
+            what,
+            ",".join(ignored),
+            key,
+        )
     columns = []
     for field in schema.fields:
         their = mapping.get(field.name, field.name)
@@ -131,10 +153,16 @@ def _conform(
                     f"{what}: {kind} {field.name!r} not found (looked for {their!r}; "
                     f"map it with {field_key}); columns present: {present}"
                 )
-            columns.append(F.lit(None).cast(field.dataType).alias(field.name))
+            absent = F.lit(None).cast(field.dataType)
+            columns.append(absent.alias(field.name, metadata={ABSENT: True}))
             continue
         columns.append(_cast(df, field.name, their, field_key, field.dataType).alias(field.name))
     return df.select(*columns)
+
+
+def absent_columns(df: DataFrame) -> list[str]:
+    """Columns of ``df`` (from :func:`load_events`) that the input did not have."""
+    return [f.name for f in df.schema.fields if f.metadata.get(ABSENT)]
 
 
 def load_events(spark: SparkSession, data_cfg: DataConfig) -> DataFrame:

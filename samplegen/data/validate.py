@@ -7,6 +7,12 @@ but ``event_time`` (and pass every rule), a copy less than :data:`NEAR_DUPLICATE
 the copy before it is a ``near_duplicate`` (a client or pipeline retry that re-stamped the same
 event). Rows that differ in anything else, however little, are separate events.
 
+An event type that is missing (null, empty) is ``unknown_event_type``; one that is present but
+has no weight in ``aggregate.event_weights`` (a type the log started to send, or a spelling
+``data.event_types`` does not map) is ``event_type_not_weighted``: the stage logs those types
+with their counts (:func:`not_weighted_types`), so a new type is noticed and can be weighted or
+mapped.
+
 Ids are opaque: they are compared exactly (case, whitespace and Unicode form matter) and kept as
 they are. A null, empty or whitespace-only id, or one that spells a missing value
 (:data:`MISSING_ID_TEXTS`, e.g. ``NULL``), is quarantined as ``null_or_empty_*``. An id longer
@@ -42,6 +48,7 @@ REASONS = (
     "user_id_too_long",
     "item_id_too_long",
     "unknown_event_type",
+    "event_type_not_weighted",
     "null_event_time",
     "event_time_out_of_range",
     "nan_quantity",
@@ -81,9 +88,10 @@ def _reason(event_types: Iterable[str], now: datetime) -> Column:
         (F.length("user_id") > MAX_ID_LENGTH, "user_id_too_long"),
         (F.length("item_id") > MAX_ID_LENGTH, "item_id_too_long"),
         (
-            ~F.col("event_type").isin(list(event_types)) | F.col("event_type").isNull(),
+            F.col("event_type").isNull() | (F.trim(F.col("event_type")) == ""),
             "unknown_event_type",
         ),
+        (~F.col("event_type").isin(list(event_types)), "event_type_not_weighted"),
         (F.col("event_time").isNull(), "null_event_time"),
         (
             (F.col("event_time") < F.lit(EARLIEST_EVENT_TIME).cast("timestamp"))
@@ -112,6 +120,53 @@ def check_columns(df: DataFrame, source: str) -> None:
         raise ValueError(
             f"{source}: required column(s) {', '.join(missing)} missing; "
             f"columns present: {', '.join(df.columns)}"
+        )
+
+
+def not_weighted_types(quarantine: DataFrame, limit: int = 20) -> dict[str, int]:
+    """Event types quarantined as ``event_type_not_weighted``, most frequent first, with counts.
+
+    One small Spark job over the quarantine; at most ``limit`` types.
+    """
+    rows = (
+        quarantine.where(F.col("reason") == "event_type_not_weighted")
+        .groupBy("event_type")
+        .count()
+        .orderBy(F.desc("count"), "event_type")
+        .limit(limit)
+        .collect()
+    )
+    return {r.event_type: int(r["count"]) for r in rows}
+
+
+def check_columns_kept(previous: DataFrame | None, absent: list[str], source: str) -> None:
+    """Stop when an optional column the previous load had values in is absent from this input.
+
+    A column renamed upstream (``price`` -> ``unit_price``) would otherwise load as null in every
+    row and silently drop a feature between two loads of one lakehouse. Required columns are
+    checked when the input is read; this covers the optional ones (one Spark job over the
+    previous ``raw_events``, only when a column is absent).
+
+    Args:
+        previous: the previous load's ``raw_events``, or None on a new lakehouse.
+        absent: our optional columns this input does not have (``files.absent_columns``).
+        source: the input, for the message.
+
+    Raises:
+        ValueError: naming each such column and its config key ``data.columns.<ours>``.
+    """
+    if previous is None or not absent:
+        return
+    counts = previous.agg(*[F.count(F.col(c)).alias(c) for c in absent]).first()
+    lost = [c for c in absent if counts[c]]
+    if lost:
+        keys = ", ".join(f"data.columns.{c}" for c in lost)
+        had = ", ".join(f"{c} ({counts[c]} values)" for c in lost)
+        raise ValueError(
+            f"column(s) {', '.join(lost)} of the previous load are missing from {source}; "
+            f"the previous raw_events had {had}. If a column was renamed, map it with {keys} "
+            "(e.g. --set data.columns.price=unit_price); if it is gone for good, move the "
+            "lakehouse's raw_events table aside (or set aggregate.keep_indices=false)"
         )
 
 

@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from samplegen.evaluate.display import plot_label
 from samplegen.evaluate.rows import (
     DIFF_VARIANT,
     DOSE_PREFIX,
@@ -54,8 +55,8 @@ def _all_first(values: Iterable[object]) -> list[object]:
 
 
 def _label(value: object) -> str:
-    """Text for a plot label, with ``$`` escaped so matplotlib never reads it as math."""
-    return str(value).replace("$", r"\$")
+    """Text for a plot label: short, controls visible, ``$`` escaped (see :mod:`.display`)."""
+    return plot_label(value)
 
 
 def _png(fig: Figure) -> bytes:

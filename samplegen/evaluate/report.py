@@ -29,6 +29,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from samplegen.evaluate import plots
+from samplegen.evaluate.display import visible_controls
 from samplegen.evaluate.rows import (
     DIFF_VARIANT,
     DOSE_PREFIX,
@@ -158,10 +159,12 @@ def _escape(value: object) -> Markup:
 
     The template's ``finalize``: autoescape would escape with markupsafe (``'`` as ``&#39;``);
     this keeps the page's entities as they were (``&#x27;``). Markup (macro output) passes.
+    Invisible controls (a right-to-left override in a category name) are shown as ``[U+202E]``
+    (:func:`~samplegen.evaluate.display.visible_controls`).
     """
     if hasattr(value, "__html__"):
         return Markup(value)
-    return Markup(html.escape(str(value), quote=True))
+    return Markup(html.escape(visible_controls(str(value)), quote=True))
 
 
 @functools.cache

@@ -7,12 +7,15 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.data import sources
+from samplegen.data.files import absent_columns
 from samplegen.data.validate import (
     check_catalogue,
     check_catalogue_overlap,
     check_columns,
+    check_columns_kept,
     check_not_empty,
     items_not_in_catalogue,
+    not_weighted_types,
     split_clean_quarantine,
 )
 from samplegen.features.interactions import (
@@ -146,17 +149,22 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
 
     Writes ``raw_events``, ``catalogue``, ``events_clean`` and ``events_quarantine`` (every
     rejected row with its reason) and checks ``raw_events = events_clean + events_quarantine``.
-    Nothing is written when the input is unreadable, empty or its catalogue unusable.
+    Nothing is written when the input is unreadable, empty or its catalogue unusable, or (with
+    ``aggregate.keep_indices``) lacks an optional column the previous load had values in (a
+    renamed column: :func:`~samplegen.data.validate.check_columns_kept`).
 
     Returns:
         Rows written per table, plus ``events_item_not_in_catalogue`` (clean events whose item
-        the catalogue lacks; they stay clean) when there is a catalogue.
+        the catalogue lacks; they stay clean) when there is a catalogue, and
+        ``events_type_not_weighted`` (events of types without a weight, quarantined; the types
+        are logged) when there are any.
 
     Raises:
         FileNotFoundError: nothing to read at ``data.events_path`` or ``data.catalogue_path``.
-        ValueError: a required column is missing or of a type that cannot be cast, there are no
-            events, the catalogue is empty (when configured), has blank or repeated ids or shares
-            no item with the events, or every event was quarantined.
+        ValueError: a required column is missing or of a type that cannot be cast, an optional
+            column of the previous load is missing, there are no events, the catalogue is empty
+            (when configured), has blank or repeated ids or shares no item with the events, or
+            every event was quarantined.
         RuntimeError: the row reconciliation failed.
     """
     lake = cfg.lakehouse
@@ -173,6 +181,8 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
     )
     if n_items:
         check_catalogue_overlap(raw, catalogue, catalogue_source)
+    if cfg.aggregate.keep_indices:  # this load continues the previous one: same columns
+        check_columns_kept(_previous_raw_events(spark, lake), absent_columns(raw), source)
     rows = {"raw_events": write_table(raw, lake, RAW_EVENTS)}
     rows["catalogue"] = write_table(catalogue, lake, CATALOGUE)
 
@@ -183,6 +193,15 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
     if rows["events_clean"] + rows["events_quarantine"] != rows["raw_events"]:
         raise RuntimeError(
             f"row reconciliation failed: raw_events != events_clean + events_quarantine ({rows})"
+        )
+    not_weighted = not_weighted_types(read_table(spark, lake, EVENTS_QUARANTINE))
+    if not_weighted:
+        rows["events_type_not_weighted"] = sum(not_weighted.values())
+        LOG.warning(
+            "stage=aggregate event=event_types_not_weighted %s: quarantined as "
+            "event_type_not_weighted; give them a weight in aggregate.event_weights or map them "
+            "with data.event_types",
+            " ".join(f"{kind}={n}" for kind, n in not_weighted.items()),
         )
     if rows["events_clean"] == 0:
         reasons = quarantine_reasons(read_table(spark, lake, EVENTS_QUARANTINE))
@@ -198,6 +217,14 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
             read_table(spark, lake, EVENTS_CLEAN), read_table(spark, lake, CATALOGUE)
         )
     return rows
+
+
+def _previous_raw_events(spark: SparkSession, lake: str) -> DataFrame | None:
+    """The previous load's ``raw_events``, or None on a new lakehouse."""
+    try:
+        return read_table(spark, lake, RAW_EVENTS)
+    except FileNotFoundError:
+        return None
 
 
 def _previous_indices(spark: SparkSession, lake: str) -> tuple[DataFrame | None, DataFrame | None]:

@@ -5,7 +5,9 @@ A run's model folder is ``<models_root>/<model>/<run_id>``. Rank 0 of training w
 params, the whole recipe to rebuild it), :data:`HISTORY_FILE` (one record per epoch) and,
 for a text condition, :data:`ITEM_TEXT_FILE`; checkpoints go under :data:`CHECKPOINTS`.
 Generation and evaluation read the folder back through :func:`require_model` and
-:func:`load_generator`.
+:func:`load_generator`. A folder with only one of :data:`MODEL_FILE` and :data:`CONFIG_FILE`, a
+config that is not JSON or weights that do not load are damaged state: a
+:class:`~samplegen.state.DamagedStateError` names the file and the retraining command.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from samplegen.registry import generator
+from samplegen.state import DamagedStateError, short_reason
 
 if TYPE_CHECKING:
     from samplegen.config import Config
@@ -54,12 +57,31 @@ def has_model(folder: Path) -> bool:
     return (Path(folder) / MODEL_FILE).exists()
 
 
+def retrain_command(folder: str | Path) -> str:
+    """What rebuilds the model folder ``folder`` (``.../<model>/<run_id>``)."""
+    return f"`samplegen train --run-id {Path(folder).name} --force` (with the run's --conf)"
+
+
 def require_model(folder: Path, run_id: str) -> None:
-    """Stop with what to run when ``run_id`` has no trained model in ``folder``."""
-    if not has_model(folder):
+    """Stop with what to run when ``run_id`` has no usable trained model in ``folder``.
+
+    Raises:
+        FileNotFoundError: nothing was trained for ``run_id`` (no weights, no config).
+        DamagedStateError: the folder has one of the weights and the config but not the other.
+    """
+    folder = Path(folder)
+    present = {name: (folder / name).exists() for name in (MODEL_FILE, CONFIG_FILE)}
+    if not any(present.values()):
         raise FileNotFoundError(
             f"no trained model for run {run_id!r} at {folder}; run `samplegen train` first"
         )
+    for name, exists in present.items():
+        if not exists:
+            raise DamagedStateError(
+                folder / name,
+                "is missing: the model folder is incomplete",
+                f"retrain the run with {retrain_command(folder)}",
+            )
 
 
 def save_generator(model: Generator, folder: str | Path) -> None:
@@ -73,11 +95,24 @@ def save_generator(model: Generator, folder: str | Path) -> None:
 
 
 def read_generator(folder: str | Path) -> Generator:
-    """Rebuild the generator saved in ``folder`` (eval mode; ``weights_only=True``)."""
+    """Rebuild the generator saved in ``folder`` (eval mode; ``weights_only=True``).
+
+    Raises:
+        DamagedStateError: the config or the weights are missing or cannot be read.
+    """
     folder = Path(folder)
-    config = json.loads((folder / CONFIG_FILE).read_text())
-    model = generator(config["name"]).generator_class()(params=config["params"])
-    state = torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True)
+    repair = f"retrain the run with {retrain_command(folder)}"
+    path = folder / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+        model = generator(config["name"]).generator_class()(params=config["params"])
+    except (OSError, ValueError, KeyError, TypeError) as err:  # missing, not JSON, not ours
+        raise DamagedStateError(path, f"cannot be read ({short_reason(err)})", repair) from err
+    path = folder / MODEL_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, empty, not a torch file: torch raises many types
+        raise DamagedStateError(path, f"cannot be read ({short_reason(err)})", repair) from err
     model.module.load_state_dict(state)
     model.module.eval()
     return model

@@ -5,10 +5,19 @@ no rank waits at a collective that others never reach. After each epoch rank 0 r
 optional validation, keeps the best epoch's weights and writes a checkpoint; a rerun with the
 same checkpoint folder resumes after the last finished epoch. At the end rank 0's model holds
 the best epoch's weights (the last epoch's without validation).
+
+Every checkpoint file (``CHECKPOINT_FILE``, ``BEST_FILE``) carries the sha256 of its content
+under :data:`CHECKSUM_KEY` (:func:`state_digest`: tensors' bytes, dtypes and shapes, and the
+plain values, in key order), and a resume verifies it. Decision: a checkpoint that cannot be
+read (truncated, empty), has no checksum or does not match it is **refused** with a
+:class:`~samplegen.state.DamagedStateError` naming the file, never silently discarded or trained
+from: deleting the run's checkpoints folder (the error says which) restarts its training from
+epoch 0, which a person should choose knowingly, as it costs the epochs already trained.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -21,6 +30,7 @@ import torch.distributed as dist
 
 from samplegen.models.base import distributed
 from samplegen.models.store import BEST_FILE, CHECKPOINT_FILE
+from samplegen.state import DamagedStateError, short_reason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +39,9 @@ if TYPE_CHECKING:
     from samplegen.models.tabular import TabularGAN
 
 Validate = Callable[["Generator"], float]
+
+#: Key of the sha256 of a checkpoint file's other content (see :func:`state_digest`).
+CHECKSUM_KEY = "sha256"
 
 
 def _log(message: str) -> None:
@@ -58,15 +71,13 @@ class _Best:
             k: v.detach().cpu().clone() for k, v in generator.module.state_dict().items()
         }
         if self.folder is not None:
-            _atomic_save(self.weights, self.folder / BEST_FILE)
+            _save_checked(self.weights, self.folder / BEST_FILE)
         return True
 
     def restore(self, state: dict[str, Any]) -> None:
         self.score, self.epoch = float(state["best_score"]), int(state["best_epoch"])
         if self.folder is not None and (self.folder / BEST_FILE).exists():
-            self.weights = torch.load(
-                self.folder / BEST_FILE, map_location="cpu", weights_only=True
-            )
+            self.weights = _load_checked(self.folder / BEST_FILE)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -76,11 +87,72 @@ def _atomic_save(obj: Any, path: Path) -> None:
     partial.replace(path)
 
 
+def _feed(digest: Any, value: Any) -> None:
+    """Add ``value`` to ``digest`` unambiguously: type, shape and bytes of every part."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"T{tensor.dtype}{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)};".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+    elif isinstance(value, list | tuple):
+        digest.update(f"L{len(value)};".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def state_digest(state: Any) -> str:
+    """sha256 (hex) of a checkpoint's content: equal content, equal digest, across save/load."""
+    digest = hashlib.sha256()
+    _feed(digest, state)
+    return digest.hexdigest()
+
+
+def _save_checked(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` with its :func:`state_digest` under :data:`CHECKSUM_KEY`, atomically."""
+    _atomic_save({**state, CHECKSUM_KEY: state_digest(state)}, path)
+
+
+def _load_checked(path: Path) -> dict[str, Any]:
+    """The content of a checkpoint file written by :func:`_save_checked`, checksum verified.
+
+    Raises:
+        DamagedStateError: the file cannot be read, has no checksum or does not match it.
+    """
+    repair = (
+        f"delete the folder {path.parent} (`rm -r '{path.parent}'`; this run's training then "
+        "restarts from epoch 0) or train under a new run id"
+    )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated, empty, not a torch file: torch raises many types
+        problem = f"cannot be read as a checkpoint ({short_reason(err)})"
+        raise DamagedStateError(path, problem, repair) from err
+    if not isinstance(state, dict) or CHECKSUM_KEY not in state:
+        problem = "has no checksum (written by hand or by a samplegen without checksums)"
+        raise DamagedStateError(path, problem, repair)
+    expected = state.pop(CHECKSUM_KEY)
+    if state_digest(state) != expected:
+        problem = "does not match its sha256 checksum (it changed after it was written)"
+        raise DamagedStateError(path, problem, repair)
+    return state
+
+
 def _load_checkpoint(folder: Path | None, generator: Generator, best: _Best) -> tuple[int, int]:
-    """Restore weights, optimizers and the best epoch; return (next epoch, global step)."""
+    """Restore weights, optimizers and the best epoch; return (next epoch, global step).
+
+    Raises:
+        DamagedStateError: a checkpoint file is damaged (see :func:`_load_checked`).
+        ValueError: the checkpoint is intact but belongs to another model.
+    """
     if folder is None or not (folder / CHECKPOINT_FILE).exists():
         return 0, 0
-    state = torch.load(folder / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    state = _load_checked(folder / CHECKPOINT_FILE)
     try:
         generator.load_training_state(state)
     except (RuntimeError, KeyError) as err:
@@ -165,7 +237,7 @@ def train_loop(
                 state = generator.training_state()
                 state |= {"epoch": epoch, "step": step}
                 state |= {"best_score": best.score, "best_epoch": best.epoch}
-                _atomic_save(state, checkpoint_dir / CHECKPOINT_FILE)
+                _save_checked(state, checkpoint_dir / CHECKPOINT_FILE)
         history.append(record)
         if distributed():
             dist.barrier()

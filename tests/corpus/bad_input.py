@@ -19,6 +19,12 @@ cases, through ``load_config``. There are four kinds of case:
   stderr naming the argument, before any Spark session starts (hostile identifiers: they become
   folder names under the lakehouse and the reports, see ``samplegen.ids``).
 
+Issue 26 added three more kinds, each run by its own test: ``StateCase`` (damaged checkpoints,
+model folders, manifests and Delta data files: tests/unit/test_damaged_state.py and
+tests/integration/test_damaged_tables.py), ``DriftCase`` / ``DriftErrorCase`` (schema drift
+between two loads with keep_indices: tests/integration/test_schema_drift.py) and
+``ReportTextCase`` (hostile catalogue text in the report: tests/e2e/test_report_hostile.py).
+
 Each case says ``why`` its outcome is the right one; where the outcome is a decision (not an
 obvious rule) the ``why`` says so.
 """
@@ -153,11 +159,20 @@ CSV_CASES = (
     ),
     RowCase(
         "unknown_event_type",
-        "Only the types of aggregate.event_weights have a weight. Types are compared exactly, so "
-        "'VIEW' is unknown too (map your spellings with data.event_types); an empty type is "
-        "unknown.",
-        (_row(event_type="refund"), _row(event_type="VIEW"), _row(event_type=None)),
+        "Decision (issue 26 split this reason): an event without a type (empty field, empty or "
+        "blank text) is unknown_event_type; a type that is present but has no weight is "
+        "event_type_not_weighted (see the next case).",
+        (_row(event_type=None), _row(event_type=""), _row(event_type="  ")),
         {"unknown_event_type": 3},
+    ),
+    RowCase(
+        "event_type_not_weighted",
+        "Only the types of aggregate.event_weights have a weight. Types are compared exactly, so "
+        "'VIEW' has none either (map your spellings with data.event_types); a new type the log "
+        "started sending (wishlist) is quarantined under its own reason, counted and logged, "
+        "so it is noticed rather than lost among broken rows.",
+        (_row(event_type="refund"), _row(event_type="VIEW"), _row(event_type="wishlist")),
+        {"event_type_not_weighted": 3},
     ),
     RowCase(
         "unparseable_timestamp",
@@ -522,7 +537,7 @@ FILE_CASES = (
         "events_quarantine, so the rows can be inspected) instead of failing later in the split.",
         ("csv", _HEADER + "u1,i1,refund,2024-03-01\nu2,i2,refund,2024-03-01\n,i3,view,x\n"),
         r"every one of the 3 events in data\.events_path=.* was quarantined "
-        r"\(null_or_empty_user_id: 1, unknown_event_type: 2\)",
+        r"\(event_type_not_weighted: 2, null_or_empty_user_id: 1\)",
         writes_tables=True,
     ),
 )
@@ -574,7 +589,8 @@ CONFIG_CASES = (
     ConfigCase(
         "negative_event_weight",
         "Decision (new check): an event weight must be positive; a type you do not want belongs "
-        "out of aggregate.event_weights (its events are then quarantined as unknown_event_type).",
+        "out of aggregate.event_weights (its events are then quarantined as "
+        "event_type_not_weighted).",
         "aggregate:\n  event_weights: {view: -1.0, purchase: 5.0}\n",
         r"aggregate\.event_weights\.view must be a positive weight, got -1\.0",
     ),
@@ -753,5 +769,328 @@ ARGUMENT_CASES = (
         "compare's run ids are identifiers too.",
         ("compare", "run-a", "../run-b"),
         r"run_b '\.\./run-b' " + _RULE,
+    ),
+)
+
+
+# --- Damaged state (issue 26): files samplegen wrote earlier and reads back ----------------------
+
+
+@dataclass(frozen=True)
+class StateCase:
+    """State on disk damaged after it was written; reading it must raise ``DamagedStateError``.
+
+    ``damage`` names how the runner damages a sound copy (tests/unit/test_damaged_state.py and,
+    for ``delta_*`` cases, tests/integration/test_damaged_tables.py); ``error`` must match the
+    message, which names the file and the command (or action) that repairs it.
+    """
+
+    name: str
+    why: str
+    damage: str
+    error: str
+
+
+_REMOVE_CHECKPOINTS = r"to repair: delete the folder .*checkpoints \(`rm -r '.*checkpoints'`"
+_RETRAIN = r"to repair: retrain the run with `samplegen train --run-id r1 --force`"
+_MANIFEST_FORCE = r"to repair: rerun the stage with `--run-id r1 --force`"
+
+STATE_CASES = (
+    StateCase(
+        "checkpoint_truncated",
+        "A kill or a full disk while a checkpoint was copied leaves half a file; resuming from "
+        "it must stop, naming the file, instead of failing deep in torch's zip reader.",
+        "truncate:checkpoint.pt",
+        r"checkpoint\.pt cannot be read as a checkpoint .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "checkpoint_empty",
+        "A zero-byte checkpoint (a file created, never written) is damaged too.",
+        "empty:checkpoint.pt",
+        r"checkpoint\.pt cannot be read as a checkpoint .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "checkpoint_weights_changed",
+        "Decision: a checkpoint that still loads but whose weights changed after it was written "
+        "(a flipped bit, a hand edit) fails its sha256 and is refused, never trained from.",
+        "edit:checkpoint.pt",
+        r"checkpoint\.pt does not match its sha256 checksum .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "checkpoint_without_checksum",
+        "Decision: a checkpoint without a checksum (hand-made, or from before checksums) cannot "
+        "be verified, so it is refused like a damaged one; the message says why.",
+        "strip_checksum:checkpoint.pt",
+        r"checkpoint\.pt has no checksum .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "best_checkpoint_truncated",
+        "The best epoch's weights (best.pt) become the final model: a truncated best.pt stops "
+        "the resume too.",
+        "truncate:best.pt",
+        r"best\.pt cannot be read as a checkpoint .*" + _REMOVE_CHECKPOINTS,
+    ),
+    StateCase(
+        "model_weights_missing",
+        "A model folder with its config but without model.pt (a partial copy) names the missing "
+        "file and the retraining command (`train` alone would skip a run recorded as done).",
+        "delete:model.pt",
+        r"model\.pt is missing: the model folder is incomplete; " + _RETRAIN,
+    ),
+    StateCase(
+        "model_config_missing",
+        "Weights without config.json cannot be rebuilt (the config names the generator).",
+        "delete:config.json",
+        r"config\.json is missing: the model folder is incomplete; " + _RETRAIN,
+    ),
+    StateCase(
+        "model_config_not_json",
+        "A hand-edited config.json that is no longer JSON names the file, not a JSON offset.",
+        "garble:config.json",
+        r"config\.json cannot be read \(JSONDecodeError: .*\); " + _RETRAIN,
+    ),
+    StateCase(
+        "model_weights_truncated",
+        "Truncated weights name model.pt and the retraining command.",
+        "truncate:model.pt",
+        r"model\.pt cannot be read \(.*\); " + _RETRAIN,
+    ),
+    StateCase(
+        "manifest_not_json",
+        "A hand-edited manifest that is not JSON stops the run naming it; --force sets it aside "
+        "(kept as manifest.json.damaged-<time>) and the stage writes a new one.",
+        "garble:manifest.json",
+        r"manifest\.json is not JSON \(.*\); " + _MANIFEST_FORCE,
+    ),
+    StateCase(
+        "manifest_empty",
+        "A zero-byte manifest (a full disk) is not JSON either.",
+        "empty:manifest.json",
+        r"manifest\.json is not JSON \(Expecting value.*\); " + _MANIFEST_FORCE,
+    ),
+    StateCase(
+        "manifest_json_list",
+        "Valid JSON that is not an object (e.g. a list) is no manifest.",
+        "list:manifest.json",
+        r"manifest\.json holds a JSON list, not a manifest object; " + _MANIFEST_FORCE,
+    ),
+    StateCase(
+        "delta_stage1_data_file_lost",
+        "A data file of a stage-1 table deleted outside Delta (or by an aggressive VACUUM) makes "
+        "every read fail deep in Spark; the error names the file, the table and "
+        "`samplegen aggregate --force`, which rewrites the table without reading the lost file.",
+        "delta_delete:events_clean",
+        r"/events_clean/part-[^ ]+\.parquet is gone but the Delta table 'events_clean' lists it; "
+        r"to repair: rebuild the stage-1 tables from the input: `samplegen aggregate --force`.*"
+        r"VACUUM",
+    ),
+    StateCase(
+        "delta_index_data_file_lost",
+        "Decision: user_index keeps indices across loads, so rebuilding it from the input would "
+        "renumber users under trained models; the advice is RESTORE of an intact version, or a "
+        "deliberate renumbering (keep_indices=false) and retraining.",
+        "delta_delete:user_index",
+        r"/user_index/part-[^ ]+\.parquet is gone .*RESTORE TABLE delta\.`.*/user_index` "
+        r"TO VERSION AS OF <n>.*aggregate\.keep_indices=false",
+    ),
+    StateCase(
+        "delta_run_rows_file_lost",
+        "A lost file of a per-run table names the run from its partition and the stage that "
+        "rewrites only that run's rows.",
+        "delta_delete:synthetic_interactions",
+        r"/synthetic_interactions/run_id=r1/part-[^ ]+\.parquet is gone .*"
+        r"`samplegen generate --run-id r1 --force`",
+    ),
+)
+
+
+# --- Schema drift between two loads (issue 26), through run_aggregate with keep_indices ---------
+
+#: How the second load's file differs from the first's, as a whole (every drift row case below
+#: is in that one file, tagged by its session_id): the first load is Parquet with an int64
+#: user_id, double quantity and price and a timestamp event_time.
+SECOND_LOAD_CHANGES = {
+    "channel": "a new string column the schema does not know",
+    "user_id": "double instead of int64 (pandas turns an int column with a null into floats)",
+    "quantity": "string instead of double",
+    "event_time": "string instead of timestamp",
+    "price": "renamed to unit_price (mapped with data.columns.price=unit_price)",
+}
+
+
+@dataclass(frozen=True)
+class DriftCase:
+    """Rows of the second load (its types: float user, string quantity and time) and outcomes.
+
+    ``rows`` hold ``(user_id, item_id, event_type, event_time, quantity, unit_price)``; the
+    runner is tests/integration/test_schema_drift.py.
+    """
+
+    name: str
+    why: str
+    rows: tuple[tuple[Any, ...], ...]
+    expect: dict[str, int]
+
+
+@dataclass(frozen=True)
+class DriftErrorCase:
+    """A second load whose columns were renamed (``rename``: theirs before -> after) unmapped."""
+
+    name: str
+    why: str
+    rename: dict[str, str]
+    error: str
+
+
+_T2 = "2024-04-02 10:00:00"  # after the first load, as a string (the second load's type)
+
+DRIFT_CASES = (
+    DriftCase(
+        "new_column_ignored",
+        "A column the log started to send (channel) is not in the schema: dropped, its rows "
+        "kept, and a log line names it (so a column meant to be mapped is noticed).",
+        ((3.0, "i1", "view", _T2, "1", 2.5), (4.0, "i2", "click", _T2, "1", 2.5)),
+        {"clean": 2},
+    ),
+    DriftCase(
+        "user_id_int_to_double",
+        "Decision: a float id holding a whole number is read without its fraction (3.0 -> '3'), "
+        "so users of the first load keep their index; before, '3.0' became a new user. A null "
+        "id (the reason pandas made the column float) is still quarantined.",
+        ((3.0, "i3", "purchase", _T2, "1", 2.5), (None, "i3", "purchase", _T2, "1", 2.5)),
+        {"clean": 1, "null_or_empty_user_id": 1},
+    ),
+    DriftCase(
+        "quantity_double_to_string",
+        "A quantity column that became text is cast; a value that is not a number is "
+        "quarantined as nan_quantity, never silently made 'unknown'.",
+        ((5.0, "i4", "cart", _T2, "2", 2.5), (5.0, "i5", "cart", _T2, "n/a", 2.5)),
+        {"clean": 1, "nan_quantity": 1},
+    ),
+    DriftCase(
+        "event_time_timestamp_to_string",
+        "An event time that became text is parsed; text that is no time is quarantined as "
+        "null_event_time.",
+        ((6.0, "i6", "view", _T2, "1", 2.5), (6.0, "i7", "view", "yesterday", "1", 2.5)),
+        {"clean": 1, "null_event_time": 1},
+    ),
+    DriftCase(
+        "new_event_type",
+        "A type the log started to send (wishlist) has no weight: quarantined as "
+        "event_type_not_weighted, counted in the stage's events_type_not_weighted and logged "
+        "with its count.",
+        ((7.0, "i8", "wishlist", _T2, "1", 2.5), (8.0, "i8", "wishlist", _T2, "1", 2.5)),
+        {"event_type_not_weighted": 2},
+    ),
+    DriftCase(
+        "renamed_column_mapped",
+        "Control: the renamed price column (unit_price), mapped with data.columns.price, lands "
+        "in price.",
+        ((9.0, "i9", "purchase", _T2, "1", 7.25),),
+        {"clean": 1},
+    ),
+)
+
+DRIFT_ERROR_CASES = (
+    DriftErrorCase(
+        "optional_column_renamed",
+        "Decision (new check): an optional column the previous load had values in (price) that "
+        "is missing now was most likely renamed; loading it as null would silently drop the "
+        "price features, so the load stops (nothing written) naming data.columns.price.",
+        {"price": "unit_price"},
+        r"column\(s\) price of the previous load are missing from data\.events_path=.*; the "
+        r"previous raw_events had price \(\d+ values\)\. If a column was renamed, map it with "
+        r"data\.columns\.price",
+    ),
+    DriftErrorCase(
+        "required_column_renamed",
+        "A renamed required column stops the load, naming the key that maps it (this held "
+        "before issue 26; the case keeps it).",
+        {"user_id": "customer_id", "price": "unit_price"},
+        r"required column 'user_id' not found \(looked for 'user_id'; map it with "
+        r"data\.columns\.user_id\); columns present: customer_id",
+    ),
+)
+
+
+# --- Hostile catalogue text in the HTML report (issue 26) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportTextCase:
+    """A category name that reaches the report (slice ``category:<text>``, explain tables).
+
+    In headless Chromium (tests/e2e/test_report_hostile.py) no script may run and no element
+    may be injected, the page may not grow wider than the window, and ``shown`` (the text as a
+    reader sees it) must be in the page's text.
+    """
+
+    name: str
+    why: str
+    text: str
+    shown: str
+
+
+_PWN = "window.top.__pwned=1"
+REPORT_TEXT_CASES = (
+    ReportTextCase(
+        "html_markup",
+        "Markup in a name is text: the reader sees the tags, the page gets no bold element.",
+        "<b>Dairy</b> & <i>eggs</i>",
+        "<b>Dairy</b> & <i>eggs</i>",
+    ),
+    ReportTextCase(
+        "script_tag",
+        "A script element in a name must never run (the report is opened from shared storage).",
+        f"<script>{_PWN}</script>",
+        f"<script>{_PWN}</script>",
+    ),
+    ReportTextCase(
+        "event_handler",
+        "An image with an onerror handler is the classic way past a filter that only drops "
+        "<script>; escaped, it is text.",
+        f'<img src=x onerror="{_PWN}">',
+        f'<img src=x onerror="{_PWN}">',
+    ),
+    ReportTextCase(
+        "attribute_breakout",
+        "A quote and '>' would close an attribute (alt, title) and open an element if a value "
+        "ever reached one unescaped.",
+        f'"><svg onload="{_PWN}">',
+        f'"><svg onload="{_PWN}">',
+    ),
+    ReportTextCase(
+        "entities_stay_literal",
+        "Text that already looks escaped is shown as written, not decoded into markup.",
+        "&lt;b&gt; &amp; &#60;",
+        "&lt;b&gt; &amp; &#60;",
+    ),
+    ReportTextCase(
+        "tex_math",
+        "Prices in names ('$5 & $10') or TeX would be read as math by matplotlib (or fail to "
+        "parse and lose the plot); labels escape '$', the page shows the text as written.",
+        r"Deals $5 & $10 \frac{1}{0} $x^$",
+        r"Deals $5 & $10 \frac{1}{0} $x^$",
+    ),
+    ReportTextCase(
+        "very_long_name",
+        "Decision: a 6,000-character name stays whole in the tables (wrapped, so the page keeps "
+        "the window's width) and is cut to 40 characters with an ellipsis in plot labels, "
+        "where it used to squeeze the axes to nothing and clip every label.",
+        "Long" * 1500,
+        "Long" * 1500,
+    ),
+    ReportTextCase(
+        "right_to_left_letters",
+        "Arabic and Hebrew names are text like any other and are shown as written.",
+        "منتجات الألبان חלב",
+        "منتجات الألبان חלב",
+    ),
+    ReportTextCase(
+        "bidi_override",
+        "Decision: an invisible right-to-left override (U+202E) would reverse the rest of a "
+        "verdict line, numbers included, so the page shows it as [U+202E] instead.",
+        "Dairy\u202e 0.5- :diff",
+        "Dairy[U+202E] 0.5- :diff",
     ),
 )

@@ -85,7 +85,7 @@ def test_own_log_is_mapped_cast_and_reconciled(spark, tmp_path, fmt):
     # One job for both outputs (Spark reuses the shared shuffle): reason -> rows.
     both = clean.withColumn("reason", F.lit(None).cast("string")).unionByName(quarantine)
     counts = {r.reason: r["count"] for r in both.groupBy("reason").count().collect()}
-    assert counts == {None: len(ROWS) - 2, "null_event_time": 1, "unknown_event_type": 1}
+    assert counts == {None: len(ROWS) - 2, "null_event_time": 1, "event_type_not_weighted": 1}
 
 
 def test_unparseable_quantity_is_quarantined_not_lost(spark, tmp_path):

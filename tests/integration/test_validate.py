@@ -12,7 +12,7 @@ CASES = [
     (("", "i1", "purchase", datetime(2020, 5, 1), "s", 1.0, 1.0, "st"), "null_or_empty_user_id"),
     ((None, "i1", "purchase", datetime(2020, 5, 1), "s", 1.0, 1.0, "st"), "null_or_empty_user_id"),
     (("u2", "  ", "purchase", datetime(2020, 5, 1), "s", 1.0, 1.0, "st"), "null_or_empty_item_id"),
-    (("u2", "i2", "refund", datetime(2020, 5, 1), "s", 1.0, 1.0, "st"), "unknown_event_type"),
+    (("u2", "i2", "refund", datetime(2020, 5, 1), "s", 1.0, 1.0, "st"), "event_type_not_weighted"),
     (("u2", "i2", None, datetime(2020, 5, 1), "s", 1.0, 1.0, "st"), "unknown_event_type"),
     (("u2", "i2", "purchase", None, "s", 1.0, 1.0, "st"), "null_event_time"),
     (
