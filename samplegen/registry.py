@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from enum import IntEnum, unique
 from types import ModuleType
 
 #: Generators that draw items for users (users' item sets as rows).
@@ -66,6 +67,31 @@ def _registry(*entries: Entry) -> dict[str, Entry]:
     if duplicates:
         raise ValueError(f"registered twice: {', '.join(duplicates)}")
     return {e.name: e for e in entries}
+
+
+@unique
+class Stream(IntEnum):
+    """The random-stream tag of each strategy that numbers its own rows.
+
+    The values are part of what a run's seed means: changing one changes the rows a seed
+    gives, so they are fixed here, once, next to the strategies: a new strategy that numbers
+    its own rows adds its member here with its registry line (never reuse a value).
+    ``densify`` and the quota strategies seed per real user with ``(seed, user_idx)`` and need
+    no tag.
+    """
+
+    SYNTHETIC_USERS = 1
+    OVERSAMPLE = 2
+    MASK = 3
+    SUBSTITUTE = 4
+    INTERPOLATE_FIRST = 5
+    INTERPOLATE_SECOND = 6
+    LABEL_BALANCE = 7
+    CROP = 8
+    REORDER = 9
+    HARD_NEGATIVES = 10
+    CATALOGUE = 11
+    CATALOGUE_TITLE = 12
 
 
 _G = "samplegen.generate."

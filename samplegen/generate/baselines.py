@@ -22,7 +22,8 @@ from samplegen.generate.new_users import (
     seed_users,
     thin_segment,
 )
-from samplegen.generate.udf import Stream, row_rng
+from samplegen.generate.udf import row_rng
+from samplegen.registry import Stream
 from samplegen.tables import EVENTS_CLEAN, ITEM_INDEX, USER_INDEX
 
 

@@ -39,8 +39,8 @@ from samplegen.config import Config
 from samplegen.features.text import with_text_embeddings
 from samplegen.generate.context import DrawContext, Metrics, require_tabular
 from samplegen.generate.titles import TitleModel
-from samplegen.generate.udf import Stream
 from samplegen.models.store import load_generator
+from samplegen.registry import Stream
 from samplegen.tables import ITEM_FEATURES
 
 #: Draws per category before a quota counts as not met.

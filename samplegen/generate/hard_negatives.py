@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.generate.context import DrawContext, Metrics
-from samplegen.generate.udf import Stream
+from samplegen.registry import Stream
 from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR
 
 #: Synthetic negatives drawn for each positive train row.

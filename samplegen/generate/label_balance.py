@@ -20,8 +20,8 @@ from pyspark.sql import types as T
 
 from samplegen.config import Config
 from samplegen.generate.context import DrawContext, Metrics, require_tabular
-from samplegen.generate.udf import Stream
 from samplegen.models.store import load_generator
+from samplegen.registry import Stream
 from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR
 
 #: Rows generated per seeded chunk (one ``mapInPandas`` row each).

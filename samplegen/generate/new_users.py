@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.generate.context import DrawContext
-from samplegen.generate.udf import Stream
+from samplegen.registry import Stream
 
 SCHEMA = "user_id string, user_idx int, item_idx array<int>, weight array<float>"
 

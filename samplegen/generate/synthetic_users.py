@@ -26,9 +26,9 @@ from samplegen.generate.new_users import (
     seed_users,
     thin_segment,
 )
-from samplegen.generate.udf import Stream, histories, map_with_model, row_rng
+from samplegen.generate.udf import histories, map_with_model, row_rng
 from samplegen.models.base import InteractionGenerator
-from samplegen.registry import ENCODER_MODELS
+from samplegen.registry import ENCODER_MODELS, Stream
 
 
 def draw_baskets(

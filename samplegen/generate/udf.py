@@ -1,17 +1,16 @@
 """What every strategy's ``mapInPandas`` shares: the chunk loop, the model, masks and streams.
 
 Sampling runs inside ``mapInPandas``: the model is loaded once per Python worker
-(:func:`samplegen.models.store.load_generator`) and each
-partition is drawn in chunks of :data:`CHUNK_ROWS` rows. Every draw is seeded from the run
-seed plus a :class:`Stream` tag and a row number (a user index or a new row's number) with
-``numpy.random.SeedSequence``, so a retried or speculative task writes exactly the same rows
-whatever the partitioning.
+(:func:`samplegen.models.store.load_generator`) and each partition is drawn in chunks of
+:data:`CHUNK_ROWS` rows. Every draw is seeded from the run seed plus a
+:class:`samplegen.registry.Stream` tag and a row number (a user index or a new row's number)
+with ``numpy.random.SeedSequence``, so a retried or speculative task writes exactly the same
+rows whatever the partitioning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from enum import IntEnum
 
 import numpy as np
 import pandas as pd
@@ -20,31 +19,10 @@ from pyspark.sql import DataFrame
 
 from samplegen.models.base import Generator
 from samplegen.models.store import load_generator
+from samplegen.registry import Stream
 
 #: Rows a model scores at once inside a partition (bounds the dense (rows, n_items) matrices).
 CHUNK_ROWS = 256
-
-
-class Stream(IntEnum):
-    """The random-stream tag of each strategy that numbers its own rows.
-
-    The values are part of what a run's seed means: changing one changes the rows a seed
-    gives, so they are fixed here, once. ``densify`` and the quota strategies seed per real
-    user with ``(seed, user_idx)`` and need no tag.
-    """
-
-    SYNTHETIC_USERS = 1
-    OVERSAMPLE = 2
-    MASK = 3
-    SUBSTITUTE = 4
-    INTERPOLATE_FIRST = 5
-    INTERPOLATE_SECOND = 6
-    LABEL_BALANCE = 7
-    CROP = 8
-    REORDER = 9
-    HARD_NEGATIVES = 10
-    CATALOGUE = 11
-    CATALOGUE_TITLE = 12
 
 
 def user_rng(seed: int, user_idx: int) -> np.random.Generator:
