@@ -17,6 +17,7 @@ import re
 import shutil
 import struct
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -168,10 +169,14 @@ def _metrics() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
 
 
-def _explanation() -> Explanation:
+def _explanation(
+    names: Sequence[str] = ("dairy", "<b>produce</b>", "bakery", "deli"),
+    items_per_name: int = 10,
+    seed: int = 4,
+) -> Explanation:
     """What the generator learned, from a tiny Mult-VAE: the map and the three tables."""
-    rng = np.random.default_rng(4)
-    n_items, names = 40, ["dairy", "<b>produce</b>", "bakery", "deli"]
+    rng = np.random.default_rng(seed)
+    n_items = items_per_name * len(names)
     item_category = np.arange(n_items) % len(names)
 
     def records(n: int) -> list[np.ndarray]:
@@ -185,9 +190,9 @@ def _explanation() -> Explanation:
         records(20),
         n_items,
         item_category,
-        names,
+        list(names),
         seed=0,
-        targets={"dairy": 0.3},
+        targets={names[0]: 0.3},
         model=model,
     )
 

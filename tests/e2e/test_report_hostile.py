@@ -21,14 +21,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
-from samplegen.evaluate.explain import explain
 from samplegen.evaluate.report import ReportData, write_report
-from samplegen.models import make_generator
 from tests.corpus.bad_input import REPORT_TEXT_CASES, ReportTextCase
-from tests.e2e.test_report_browser import EVIL_SLICE, K, _metrics, _page_errors, _run_chromium
+from tests.e2e.test_report_browser import (
+    EVIL_SLICE,
+    K,
+    _explanation,
+    _metrics,
+    _page_errors,
+    _run_chromium,
+)
 
 WIDTH = 1200
 HARNESS = """<!DOCTYPE html>
@@ -69,32 +73,13 @@ def _hostile_metrics() -> pd.DataFrame:
     return pd.concat([metrics, *extra], ignore_index=True)
 
 
-def _explanation():
-    rng = np.random.default_rng(5)
-    names = [case.text for case in REPORT_TEXT_CASES]
-    n_items = 4 * len(names)
-
-    def records(n: int) -> list[np.ndarray]:
-        return [np.sort(rng.choice(n_items, rng.integers(2, 10), replace=False)) for _ in range(n)]
-
-    torch.manual_seed(0)
-    model = make_generator("multvae", {"n_items": n_items, "hidden_dims": [16, 6]})
-    return explain(
-        records(60),
-        records(20),
-        records(20),
-        n_items,
-        np.arange(n_items) % len(names),
-        names,
-        seed=0,
-        targets={names[0]: 0.3},
-        model=model,
-    )
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = ReportData(explanation=_explanation())
+    data = ReportData(
+        explanation=_explanation(
+            [case.text for case in REPORT_TEXT_CASES], items_per_name=4, seed=5
+        )
+    )
     out = tmp_path_factory.mktemp("reports") / "run-hostile"
     return write_report(out, "run-hostile", _hostile_metrics(), {"strategy": "vae"}, K, data)
 
