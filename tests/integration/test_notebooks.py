@@ -66,7 +66,8 @@ def notebook_conf(cfg, tmp_path_factory) -> Path:
     # Smaller than the shared run: these tests check the notebooks' wiring, not the models.
     raw["data"]["max_users"] = 60
     raw["aggregate"]["top_n_items"] = 300
-    raw["train"]["epochs"] = 2
+    # One training process on the driver: TorchDistributor on executors is the shared run's.
+    raw["train"] |= {"epochs": 2, "num_processes": 1, "local_mode": True}
     raw["evaluate"] |= {"recommenders": ["popularity", "ease"], "dose_ratios": [1.0]}
     path = root / "small.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
