@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from samplegen.ids import path_under
 from samplegen.registry import generator
 from samplegen.state import DamagedStateError, short_reason
 
@@ -43,8 +44,12 @@ BEST_FILE = "best.pt"
 
 
 def model_dir(cfg: Config, run_id: str) -> Path:
-    """``<models_root>/<model>/<run_id>``: where a run's model and checkpoints live."""
-    return Path(cfg.models_root) / cfg.train.model / run_id
+    """``<models_root>/<model>/<run_id>``: where a run's model and checkpoints live.
+
+    Raises:
+        IdentifierError: when ``run_id`` would lead outside ``models_root`` (e.g. ``../x``).
+    """
+    return Path(path_under(cfg.models_root, cfg.train.model, run_id, name="run id"))
 
 
 def checkpoints_dir(folder: Path) -> Path:

@@ -79,3 +79,15 @@ def test_model_folder_layout_and_missing_model(tmp_path):
     store.require_model(folder, "r1")
     assert {p.name for p in folder.iterdir()} == {store.MODEL_FILE, store.CONFIG_FILE}
     assert store.read_generator(folder).n_items == 6
+
+
+@pytest.mark.parametrize("run_id", ["../../../tmp/evil", "..", "/abs", ""])
+def test_a_model_folder_never_leaves_the_models_root(tmp_path, run_id):
+    from samplegen.config import Config
+    from samplegen.ids import IdentifierError
+    from samplegen.models import store
+
+    cfg = Config()
+    cfg.models_root = str(tmp_path / "models")
+    with pytest.raises(IdentifierError, match="run id"):
+        store.model_dir(cfg, run_id)
