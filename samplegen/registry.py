@@ -216,8 +216,8 @@ def strategy_table() -> str:
 
 # --- downstream recommenders (stage 4) ---------------------------------------------------------
 
-#: What a downstream model learns from: ranked item lists (stage 4's utility today), or click
-#: labels (reserved for CTR models scored on ``samples_ctr`` / ``synthetic_ctr`` later).
+#: What a downstream model learns from: ranked item lists (stage 4's utility), or click labels
+#: (CTR classifiers scored on ``samples_ctr`` with ``synthetic_ctr`` rows, ``evaluate.ctr_models``).
 RECOMMENDER_KINDS = ("recommender", "classifier")
 
 
@@ -248,6 +248,13 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
     RecommenderSpec("als", _R + "als", "Spark ALS, implicit feedback", stochastic=True),
     RecommenderSpec(
         "multvae", _R + "multvae", "Mult-VAE trained in-process on the rows", stochastic=True
+    ),
+    RecommenderSpec(
+        "logreg",
+        "samplegen.evaluate.classifiers.logreg",
+        "Spark ML logistic regression on one-hot categoricals and scaled numerics, regParam "
+        "tuned on valid AUC",
+        kind="classifier",
     ),
 )
 

@@ -111,6 +111,7 @@ def validate(config: Config) -> None:
         ("evaluate.k", config.evaluate.k > 0),
         ("evaluate.ks", min(config.evaluate.ks, default=1) > 0),
         ("evaluate.recommenders", bool(config.evaluate.recommenders)),
+        ("evaluate.logreg_reg_grid", min(config.evaluate.logreg_reg_grid, default=-1) >= 0),
         ("evaluate.bootstrap_samples", config.evaluate.bootstrap_samples > 0),
         ("evaluate.min_users", config.evaluate.min_users >= 1),
         ("evaluate.als_rank", config.evaluate.als_rank > 0),
@@ -136,6 +137,13 @@ def validate(config: Config) -> None:
         if name not in recommenders:
             raise ConfigError(
                 f"evaluate recommender {name!r} is unknown; choose from {', '.join(recommenders)}"
+            )
+    classifiers = recommender_names("classifier")
+    for name in config.evaluate.ctr_models:
+        if name not in classifiers:
+            raise ConfigError(
+                f"evaluate.ctr_models lists {name!r}, which is unknown; choose from "
+                f"{', '.join(classifiers)}"
             )
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")

@@ -304,6 +304,14 @@ class EvaluateConfig:
         ["popularity", "ease", "als", "multvae"],
         "downstream recommenders: " + recommender_help(),
     )
+    ctr_models: list[str] = setting(
+        ["logreg"],
+        "CTR classifiers scored on runs that write synthetic_ctr (real vs real + synthetic "
+        "samples_ctr train rows, and class weights): " + recommender_help("classifier"),
+    )
+    logreg_reg_grid: list[float] = setting(
+        [0.0, 0.01, 0.1], "logreg: regParam values tried; the best valid AUC is scored on test"
+    )
     ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
     als_rank: int = setting(32, "als: latent factors")
     als_iterations: int = setting(10, "als: alternating least squares sweeps")

@@ -8,6 +8,8 @@
   nearest real users, category shifts vs the strategy's targets, a VAE's latent directions.
 - Utility (:mod:`samplegen.evaluate.utility`): downstream recommenders trained on real only vs
   real + synthetic, by slice and K with paired bootstrap CIs, and a dose sweep.
+- CTR (:mod:`samplegen.evaluate.ctr`): for runs that write ``synthetic_ctr``, click/purchase
+  classifiers trained on real vs real + synthetic ``samples_ctr`` rows, scored on real test rows.
 
 Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 """
@@ -261,21 +263,26 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     A ``catalogue`` run (``synthetic_items`` rows, no interactions) gets the fidelity of its
     items instead (:func:`run_evaluate_items`).
 
+    A run of a strategy that writes ``synthetic_ctr`` (``label_balance``, ``hard_negatives``)
+    gets the CTR classifiers of ``evaluate.ctr_models`` instead (:func:`run_evaluate_ctr`).
+
     Raises:
-        ValueError: when the run has no ``augmented_train`` rows (never generated, or
-            ``label_balance``, which writes ``synthetic_ctr`` and is not scored here).
+        ValueError: when the run has neither ``augmented_train`` nor ``synthetic_ctr`` rows
+            (never generated).
     """
     if _has_rows(spark, cfg, SYNTHETIC_ITEMS, run_id):
         return run_evaluate_items(spark, cfg, run_id)
+    ctr_strategy = _ctr_strategy(spark, cfg, run_id)
+    if ctr_strategy is not None:
+        return run_evaluate_ctr(spark, cfg, run_id, ctr_strategy)
     result = StageResult(stage="evaluate", run_id=run_id)
     augmented_rows = (
         read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == run_id).limit(1)
     )
     if augmented_rows.count() == 0:
         raise ValueError(
-            f"run {run_id!r} has no augmented_train rows to evaluate: run `samplegen generate` "
-            "with an interaction strategy first (label_balance writes synthetic_ctr, which "
-            "evaluate does not score yet)"
+            f"run {run_id!r} has no augmented_train rows to evaluate (nor synthetic_ctr "
+            "rows): run `samplegen generate` first"
         )
     with stage_timer(result):
         data = load_eval_data(spark, cfg, run_id)

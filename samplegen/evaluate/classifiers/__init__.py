@@ -1,0 +1,127 @@
+"""Downstream click/purchase classifiers: trained on ``samples_ctr`` rows, real or augmented.
+
+Each classifier lives in its own module of this package, registered in
+:data:`samplegen.registry.RECOMMENDERS` with ``kind="classifier"``; the module defines one
+factory, ``make(cfg: EvaluateConfig, spark: SparkSession, seed: int) -> Classifier``. A
+classifier tunes itself on the valid rows it is given (real rows only) and then scores rows
+(the real test rows, once). The features are the columns ``synthetic_ctr`` shares with
+``samples_ctr`` (:func:`feature_columns`), so synthetic rows, which carry no ids, train it
+like real ones.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, Self
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from samplegen.registry import recommender
+from samplegen.runinfo import LOG
+from samplegen.tables import SYNTHETIC_CTR
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from samplegen.config import EvaluateConfig
+
+#: Column of the label (0/1) and of the score (the predicted probability of label 1).
+LABEL = "label"
+SCORE = "score"
+#: Column of the per-row weight of the class-weight baseline.
+WEIGHT = "class_weight"
+
+#: Text columns that are not features (a search query is not modelled yet).
+_NOT_FEATURES = ("query",)
+
+
+def feature_columns() -> tuple[list[str], list[str]]:
+    """``(categorical, numeric)`` feature columns: those after ``label`` in ``synthetic_ctr``.
+
+    Strings are categorical, the rest numeric; the table schema is their one home.
+    """
+    fields = SYNTHETIC_CTR.schema.fields
+    after_label = fields[[f.name for f in fields].index(LABEL) + 1 :]
+    features = [f for f in after_label if f.name not in _NOT_FEATURES]
+    categorical = [f.name for f in features if isinstance(f.dataType, T.StringType)]
+    numeric = [f.name for f in features if not isinstance(f.dataType, T.StringType)]
+    return categorical, numeric
+
+
+def usable_features(train: DataFrame) -> tuple[list[str], list[str]]:
+    """The feature columns a classifier can learn from ``train``.
+
+    A column missing from the table is an error naming it; a column that is null on every
+    train row is skipped with a warning (an imputer has nothing to learn from it).
+
+    Raises:
+        ValueError: If a feature column is missing, or no usable column is left.
+    """
+    categorical, numeric = feature_columns()
+    missing = [c for c in categorical + numeric if c not in train.columns]
+    if missing:
+        raise ValueError(f"samples_ctr lacks the feature column(s) {', '.join(missing)}")
+    counts = train.select([F.count(F.col(c)).alias(c) for c in categorical + numeric]).first()
+    empty = [c for c in categorical + numeric if counts[c] == 0]
+    if empty:
+        LOG.warning("stage=evaluate ctr: skipping all-null feature column(s) %s", ", ".join(empty))
+    categorical = [c for c in categorical if c not in empty]
+    numeric = [c for c in numeric if c not in empty]
+    if not categorical + numeric:
+        raise ValueError("samples_ctr has no feature column with values to learn from")
+    return categorical, numeric
+
+
+def check_labels(train: DataFrame) -> tuple[int, int]:
+    """``(negatives, positives)`` of ``train``; a single label is an error saying so."""
+    counts = {r[LABEL]: r["n"] for r in train.groupBy(LABEL).agg(F.count("*").alias("n")).collect()}
+    negatives, positives = int(counts.get(0, 0)), int(counts.get(1, 0))
+    if negatives == 0 or positives == 0:
+        raise ValueError(
+            f"the CTR train rows have a single label ({negatives} negatives, {positives} "
+            "positives); a classifier needs both"
+        )
+    return negatives, positives
+
+
+def with_class_weights(train: DataFrame) -> DataFrame:
+    """``train`` with :data:`WEIGHT` = ``n / (2 n_label)``, so both labels weigh the same in all.
+
+    The no-synthetic alternative to rebalancing: the classifier sees the real rows only,
+    each minority row counting as much as several majority rows.
+    """
+    negatives, positives = check_labels(train)
+    total = negatives + positives
+    return train.withColumn(
+        WEIGHT,
+        F.when(F.col(LABEL) == 1, F.lit(total / (2.0 * positives))).otherwise(
+            F.lit(total / (2.0 * negatives))
+        ),
+    )
+
+
+class Classifier(Protocol):
+    """What stage 4 needs from a CTR classifier."""
+
+    def fit(self, train: DataFrame, valid: DataFrame, weight_col: str | None = None) -> Self:
+        """Learn from ``train`` (optionally weighted), tuning on the real ``valid`` rows."""
+        ...
+
+    def score(self, rows: DataFrame) -> DataFrame:
+        """``rows`` with a :data:`SCORE` column, the probability of label 1."""
+        ...
+
+
+def make_classifier(
+    name: str, cfg: EvaluateConfig, spark: SparkSession | None, seed: int
+) -> Classifier:
+    """Build the registered classifier ``name`` with the run's settings and ``seed``.
+
+    Raises:
+        ValueError: If ``name`` is not a registered classifier; the message lists them.
+    """
+    spec = recommender(name)
+    if spec.kind != "classifier":
+        raise ValueError(f"{name!r} is a {spec.kind}, not a CTR classifier")
+    return spec.load().make(cfg, spark, seed)
