@@ -25,6 +25,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from samplegen.config import Config
+from samplegen.evaluate.ctr import ctr_rows, ctr_verdict_lines
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
@@ -42,6 +43,7 @@ from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
     ITEM_FEATURES,
+    SYNTHETIC_CTR,
     SYNTHETIC_INTERACTIONS,
     SYNTHETIC_ITEMS,
     Table,
@@ -239,6 +241,65 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
         )
         result.outputs = {"report": str(report)}
         result.metrics = {ITEM_FIDELITY: figures}
+    return result
+
+
+def _ctr_strategy(spark: SparkSession, cfg: Config, run_id: str) -> str | None:
+    """The strategy of the run's ``synthetic_ctr`` rows, if it has any and writes that table."""
+    try:
+        rows = read_table(spark, cfg.lakehouse, SYNTHETIC_CTR)
+    except FileNotFoundError:
+        return None
+    first = rows.where(F.col("run_id") == run_id).select("strategy").limit(1).collect()
+    if not first:
+        return None
+    name = first[0]["strategy"]
+    spec = STRATEGIES.get(name)
+    return name if spec is None or spec.table == SYNTHETIC_CTR.name else None
+
+
+def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: str) -> StageResult:
+    """CTR classifiers (``evaluate.ctr_models``) on real vs real + ``synthetic_ctr`` rows.
+
+    Rows go to ``eval_metrics`` (``recommender`` = the classifier; see
+    :mod:`samplegen.evaluate.ctr`); one AUC verdict line per classifier and slice goes to the
+    log and the manifest; the report lists every row.
+    """
+    result = StageResult(stage="evaluate", run_id=run_id)
+    with stage_timer(result):
+        rows, facts = ctr_rows(spark, cfg, run_id)
+        metrics = frame(rows)
+        result.rows["eval_metrics"] = write_table(
+            _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
+        )
+        lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
+        for line in lines:
+            LOG.info("stage=evaluate verdict %s", line)
+        summary = {
+            "strategy": strategy,
+            **facts,
+            "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
+        }
+        report = write_report(
+            Path(cfg.reports_root) / run_id,
+            run_id,
+            metrics,
+            summary,
+            cfg.evaluate.k,
+            min_users=cfg.evaluate.min_users,
+        )
+        result.outputs = {
+            "report": str(report),
+            "eval_metrics": table_path(cfg.lakehouse, EVAL_METRICS),
+        }
+        result.metrics = {
+            "verdict": lines,
+            "headline": {
+                f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}": r.value
+                for r in rows
+                if r.metric in ("auc", "logloss")
+            },
+        }
     return result
 
 
