@@ -7,7 +7,7 @@ from samplegen.evaluate.recommenders import make_recommender
 from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
 from samplegen.evaluate.recommenders.multvae import MultVAERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
-from samplegen.registry import RECOMMENDERS, RecommenderSpec, recommender_help
+from samplegen.registry import RECOMMENDERS, RecommenderSpec, recommender_help, recommender_names
 
 
 def _block_matrix() -> np.ndarray:
@@ -97,7 +97,8 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 
 def test_make_recommender_builds_registered_ones():
-    assert set(RECOMMENDERS) == {"popularity", "ease", "als", "multvae"}
+    assert set(recommender_names()) == {"popularity", "ease", "als", "multvae"}
+    assert recommender_names("classifier") == ["logreg"]
     assert isinstance(
         make_recommender("popularity", EvaluateConfig(), None, 0), PopularityRecommender
     )
@@ -130,7 +131,8 @@ def test_multvae_recommender_learns_blocks_and_is_seeded():
 
 def test_registry_entries_load_and_build_with_the_run_settings():
     cfg = EvaluateConfig(ease_lambda=7.0, multvae_epochs=3, multvae_hidden_dims=[8])
-    for name, spec in RECOMMENDERS.items():
+    for name in recommender_names():
+        spec = RECOMMENDERS[name]
         assert spec.kind == "recommender" and callable(spec.load().make)
         if name != "als":  # needs a SparkSession; tests/integration builds it
             model = make_recommender(name, cfg, None, 3)
@@ -140,6 +142,6 @@ def test_registry_entries_load_and_build_with_the_run_settings():
     vae = make_recommender("multvae", cfg, None, 5)
     assert (vae.epochs, vae.hidden_dims, vae.seed) == (3, [8], 5)
     help_line = recommender_help()
-    assert all(f"{name} (" in help_line for name in RECOMMENDERS)
+    assert all(f"{name} (" in help_line for name in recommender_names())
     with pytest.raises(ValueError, match="kind"):
         RecommenderSpec("ctr", "samplegen.x", "a click model", kind="ranker")
