@@ -59,9 +59,9 @@ def pr_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Average precision: the step-wise area under the precision-recall curve.
 
     The precision at each distinct score threshold, weighted by the recall it adds (no
-    interpolation).
-    Tied scores form one threshold. NaN unless both labels are present (without positives
-    recall is undefined; with only positives every precision is 1 and the figure says nothing).
+    interpolation); tied scores form one threshold. NaN unless both labels are present
+    (without positives recall is undefined; with only positives every precision is 1 and the
+    figure says nothing).
     """
     y, s = _arrays(labels, scores)
     n_pos = int(y.sum())
