@@ -16,20 +16,17 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.generate.augmented import augmented, combined_synthetic
-from samplegen.generate.context import DrawContext, Metrics, next_index, require_models
+from samplegen.generate.context import DrawContext, Metrics, require_models
 from samplegen.generate.privacy import privacy_filter
 from samplegen.models.store import model_dir, require_model
-from samplegen.registry import SYNTHETIC_INTERACTIONS as INTERACTIONS_TABLE
 from samplegen.registry import strategy
 from samplegen.runinfo import StageResult, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
-    ITEM_INDEX,
     SYNTHETIC_CTR,
     SYNTHETIC_INTERACTIONS,
     SYNTHETIC_ITEMS,
-    USER_INDEX,
     read_table,
     table_path,
     write_table,
@@ -100,11 +97,11 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             rows, filtered = _privacy_checked(rows.localCheckpoint(), real, cfg)
             result.metrics |= filtered
         table = _TABLES[spec.table]
-        if spec.table == INTERACTIONS_TABLE:
+        if table is SYNTHETIC_INTERACTIONS:
             result.rows[table.name] = write_table(
                 with_provenance(rows, cfg, run_id), lake, table, run_id
             )
-            _write_augmented(spark, cfg, run_id, real, result)
+            _write_augmented(ctx, result)
         else:
             result.rows[table.name] = write_table(
                 rows.select(*provenance(cfg, run_id), "*"), lake, table, run_id
@@ -114,20 +111,15 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     return result
 
 
-def _write_augmented(
-    spark: SparkSession, cfg: Config, run_id: str, real: DataFrame, result: StageResult
-) -> None:
+def _write_augmented(ctx: DrawContext, result: StageResult) -> None:
     """``augmented_train`` of the run: real rows plus this run's and ``augment_runs``' rows."""
-    lake = cfg.lakehouse
-    runs = [run_id, *(r for r in cfg.generate.augment_runs if r != run_id)]
+    lake, run_id = ctx.cfg.lakehouse, ctx.run_id
+    runs = [run_id, *(r for r in ctx.gen.augment_runs if r != run_id)]
     synthetic = combined_synthetic(
-        read_table(spark, lake, SYNTHETIC_INTERACTIONS),
-        runs,
-        next_index(read_table(spark, lake, USER_INDEX), "user_idx"),
-        next_index(read_table(spark, lake, ITEM_INDEX), "item_idx"),
+        ctx.table(SYNTHETIC_INTERACTIONS), runs, ctx.first_user_idx, ctx.first_item_idx
     )
     result.rows["augmented_train"] = write_table(
-        augmented(real, synthetic, run_id), lake, AUGMENTED_TRAIN, run_id
+        augmented(ctx.real, synthetic, run_id), lake, AUGMENTED_TRAIN, run_id
     )
     result.outputs = {
         t.name: table_path(lake, t) for t in (SYNTHETIC_INTERACTIONS, AUGMENTED_TRAIN)
