@@ -273,25 +273,7 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
             _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
         )
         lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
-        for line in lines:
-            LOG.info("stage=evaluate verdict %s", line)
-        summary = {
-            "strategy": strategy,
-            **facts,
-            "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
-        }
-        report = write_report(
-            Path(cfg.reports_root) / run_id,
-            run_id,
-            metrics,
-            summary,
-            cfg.evaluate.k,
-            min_users=cfg.evaluate.min_users,
-        )
-        result.outputs = {
-            "report": str(report),
-            "eval_metrics": table_path(cfg.lakehouse, EVAL_METRICS),
-        }
+        _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts})
         result.metrics = {
             "verdict": lines,
             "headline": {
@@ -369,8 +351,6 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             for v in verdicts(metrics, cfg.evaluate.k, cfg.evaluate.min_users)
             if v.slice in HEADLINE_SLICES
         ]
-        for line in headline_verdicts:
-            LOG.info("stage=evaluate verdict %s", line)
         summary = {
             "strategy": strategy,
             "evaluated users": result.rows["evaluated_users"],
@@ -378,21 +358,8 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "synthetic users": int(data.synthetic["user_idx"].nunique()),
             "items": data.n_items,
             "slices": ", ".join(where),
-            "eval_metrics table": table_path(cfg.lakehouse, EVAL_METRICS),
         }
-        report = write_report(
-            Path(cfg.reports_root) / run_id,
-            run_id,
-            metrics,
-            summary,
-            cfg.evaluate.k,
-            plots,
-            cfg.evaluate.min_users,
-        )
-        result.outputs = {
-            "report": str(report),
-            "eval_metrics": table_path(cfg.lakehouse, EVAL_METRICS),
-        }
+        _publish(cfg, run_id, result, metrics, headline_verdicts, summary, plots)
         headline = metrics[
             metrics["metric"].isin(["recall", "ndcg"]) & (metrics["k"] == cfg.evaluate.k)
         ]
@@ -407,6 +374,34 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             },
         }
     return result
+
+
+def _publish(
+    cfg: Config,
+    run_id: str,
+    result: StageResult,
+    metrics: pd.DataFrame,
+    lines: list[str],
+    summary: dict[str, object],
+    data: ReportData | None = None,
+) -> None:
+    """Log the verdict ``lines``, write the report and record both outputs in ``result``.
+
+    The report's summary ends with where the ``eval_metrics`` table is.
+    """
+    for line in lines:
+        LOG.info("stage=evaluate verdict %s", line)
+    table = table_path(cfg.lakehouse, EVAL_METRICS)
+    report = write_report(
+        Path(cfg.reports_root) / run_id,
+        run_id,
+        metrics,
+        {**summary, "eval_metrics table": table},
+        cfg.evaluate.k,
+        data,
+        cfg.evaluate.min_users,
+    )
+    result.outputs = {"report": str(report), "eval_metrics": table}
 
 
 def _family(metrics: pd.DataFrame, family: str) -> dict[str, float]:
