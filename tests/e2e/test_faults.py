@@ -151,13 +151,7 @@ class Generate:
 
 def write_conf(cfg, folder: Path, master: str, conf: dict[str, str]) -> Path:
     """The test config for a subprocess: same lakehouse, models and generate settings."""
-    quick = {
-        "spark.ui.enabled": "false",
-        # short-lived JVMs on a small machine: C1 alone starts them about a third faster
-        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-        "spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-    }
-    spark = dataclasses.replace(cfg.spark, master=master, conf={**quick, **conf})
+    spark = dataclasses.replace(cfg.spark, master=master, conf={**cfg.spark.conf, **conf})
     path = folder / f"{master.split('[')[0]}.yaml"
     path.write_text(yaml.safe_dump(dataclasses.replace(cfg, spark=spark).to_dict()))
     return path

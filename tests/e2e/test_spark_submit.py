@@ -67,6 +67,8 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
         # small-data settings a user would pass too (the defaults suit large clusters)
         "--conf", "spark.sql.shuffle.partitions=4",
         "--conf", "spark.databricks.delta.snapshotPartitions=2",
+        # test speed only, as in tests/conftest.py: C1 JIT alone, no web UI
+        *[arg for key, value in cfg.spark.conf.items() for arg in ("--conf", f"{key}={value}")],
         "--py-files", str(wheel),
         str(REPO / "jobs" / "pipeline.py"),
         "--conf", str(conf),
