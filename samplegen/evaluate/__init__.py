@@ -17,7 +17,6 @@ Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +37,7 @@ from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
 from samplegen.models.store import has_model, model_dir
 from samplegen.registry import STRATEGIES
-from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
+from samplegen.runinfo import LOG, StageResult, read_manifest, report_dir, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
@@ -238,7 +237,7 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
         )
         summary = {"strategy": "catalogue", "synthetic items": len(synthetic_items)}
         report = write_report(
-            Path(cfg.reports_root) / run_id, run_id, metrics, summary, cfg.evaluate.k
+            report_dir(cfg.reports_root, run_id), run_id, metrics, summary, cfg.evaluate.k
         )
         result.outputs = {"report": str(report)}
         result.metrics = {ITEM_FIDELITY: figures}
@@ -396,7 +395,7 @@ def _publish(
         LOG.info("stage=evaluate verdict %s", line)
     table = table_ref(table_store(cfg), EVAL_METRICS)
     report = write_report(
-        Path(cfg.reports_root) / run_id,
+        report_dir(cfg.reports_root, run_id),
         run_id,
         metrics,
         {**summary, "eval_metrics table": table},
