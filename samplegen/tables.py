@@ -365,10 +365,6 @@ class TableStore:
         # Quoted: the identifier rules (samplegen.ids) allow '.' and '-' inside a part.
         return ".".join(f"`{p}`" for p in parts)
 
-    def sql_ref(self, table: Table) -> str:
-        """How SQL names the table: its catalog name, or ``delta.`<path>```."""
-        return self.ref(table) if self.by_name else f"delta.`{self.ref(table)}`"
-
     def where(self) -> str:
         """The store in words (logs, summaries)."""
         if not self.by_name:

@@ -33,7 +33,8 @@ from tests.conftest import small_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-SPEC = SimulationSpec(n_events=20_000, n_items=400, n_categories=8)
+SPEC = SimulationSpec(n_events=8_000, n_items=300, n_categories=6)
+WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0}
 SCHEMA = "sg_catalog_test"
 RUN_ID = "catalog-run"
 
@@ -45,6 +46,7 @@ def _overrides(root) -> list[str]:
         f"data.events_path={root / 'log' / 'events'}",
         f"data.catalogue_path={root / 'log' / 'catalogue'}",
         "data.catalogue_format=parquet",
+        f"aggregate.event_weights={json.dumps(WEIGHTS)}",
         "aggregate.min_item_users=3",
         "aggregate.top_n_items=300",
         "aggregate.ctr_negatives_per_positive=0",
@@ -79,6 +81,8 @@ def test_every_stage_wrote_catalog_tables_and_no_lakehouse_folder(spark, run):
     for table in (USER_INDEX, ITEM_INDEX, TRAINING_VIEW, *INTERACTIONS.values(), AUGMENTED_TRAIN):
         assert spark.catalog.tableExists(f"spark_catalog.{SCHEMA}.{table.name}"), table.name
     assert not (run["root"] / "lakehouse").exists()
+    assert results["aggregate"].rows["user_index"] >= 50  # enough users to train on
+    assert results["train"].rows["training_rows"] == results["aggregate"].rows["training_view"]
     assert results["generate"].rows["augmented_train"] > 0
     synthetic = read_table(spark, store, AUGMENTED_TRAIN).where("run_id = 'catalog-run'")
     assert synthetic.count() == results["generate"].rows["augmented_train"]
