@@ -16,14 +16,13 @@ import os
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import torch
 
+from samplegen.locations import open_parquet
 from samplegen.models import make_generator
 from samplegen.models.base import SparseRows
 from samplegen.train.loaders import (
     Shard,
-    as_local_path,
     batch_stream,
     dense_rows,
     prefetch,
@@ -61,7 +60,7 @@ def in_memory_batches(files, n_items, batch_size, device, seed):
     """Endless random batches from a dense matrix of every user, held on the GPU."""
     packed = []
     for path in files:
-        packed += pq.read_table(as_local_path(path), columns=["item_bytes"]).column(0).to_pylist()
+        packed += open_parquet(path).read(columns=["item_bytes"]).column(0).to_pylist()
     matrix = dense_rows(packed, n_items).to(device)
     generator = torch.Generator(device=device).manual_seed(seed)
     while True:

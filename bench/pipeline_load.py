@@ -63,7 +63,7 @@ def stage_child(stage: str, run_id: str, sets: list[str]) -> dict:
     from samplegen.pipeline import STAGES as RUNNERS
     from samplegen.runinfo import configure_logging
     from samplegen.spark import get_spark
-    from samplegen.tables import USER_FEATURES, read_table
+    from samplegen.tables import USER_FEATURES, read_table, table_store
 
     configure_logging()
     cfg = load_config(None, sets)
@@ -73,7 +73,9 @@ def stage_child(stage: str, run_id: str, sets: list[str]) -> dict:
         k: v for k, v in result.metrics.items() if isinstance(v, int | float | str) and k != "error"
     }
     if stage == "aggregate":  # the skewed user made it through, with every event counted
-        whale = read_table(spark, cfg.lakehouse, USER_FEATURES).where(F.col("user_id") == "whale")
+        whale = read_table(spark, table_store(cfg), USER_FEATURES).where(
+            F.col("user_id") == "whale"
+        )
         headline |= {
             f"whale_{k}": v for k, v in whale.select("n_events", "n_items").first().asDict().items()
         }

@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(cfg.spark)
     try:
         results = run_stages(spark, cfg, run_id, stages, force=args.force)
+    except ConfigError as err:  # e.g. tables.catalog not in this session: checked before stage 1
+        print(f"samplegen: config error: {mask_text(str(err))}", file=sys.stderr)
+        return 2
     except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
         LOG.exception("run_id=%s event=failed", run_id)
         line = mask_text(f"{type(err).__name__}: {err}")
@@ -235,19 +238,20 @@ def _with_spark(cfg, action, args: argparse.Namespace) -> int:
 
 def _print_profile(spark, cfg, args: argparse.Namespace) -> None:
     from samplegen.features.profile import format_profile
-    from samplegen.tables import DATA_PROFILE, read_table
+    from samplegen.tables import DATA_PROFILE, read_table, table_store
 
-    rows = read_table(spark, cfg.lakehouse, DATA_PROFILE).collect()
-    print(f"data profile of {cfg.lakehouse}")
+    rows = read_table(spark, table_store(cfg), DATA_PROFILE).collect()
+    print(f"data profile of {table_store(cfg).where()}")
     figures = {r["metric"]: r["value"] for r in rows}
     print(format_profile(figures, cfg.aggregate.auto_min_test_share), end="")
 
 
 def _compare(spark, cfg, args: argparse.Namespace) -> None:
     from samplegen.evaluate.compare import compare_runs, format_comparison, headline
+    from samplegen.tables import table_store
 
     k = None if args.all else cfg.evaluate.k
-    comparison = compare_runs(spark, cfg.lakehouse, args.run_a, args.run_b, k)
+    comparison = compare_runs(spark, table_store(cfg), args.run_a, args.run_b, k)
     shown = comparison if args.all else headline(comparison)
     print(f"compare A={args.run_a} B={args.run_b} ({len(shown)} of {len(comparison)} rows)")
     print(format_comparison(shown, args.run_a, args.run_b), end="")

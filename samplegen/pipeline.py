@@ -19,7 +19,7 @@ from samplegen.runinfo import (
     set_aside_damaged_manifest,
     update_manifest,
 )
-from samplegen.tables import explained_missing_files
+from samplegen.tables import check_store, explained_missing_files, table_store
 from samplegen.train import run_train
 
 StageFn = Callable[[SparkSession, Config, str], StageResult]
@@ -46,6 +46,7 @@ def run_stages(
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+    check_store(spark, table_store(cfg))  # a missing catalog or schema stops before any stage
     if force:
         set_aside_damaged_manifest(cfg.reports_root, run_id)
     results = []
@@ -74,7 +75,7 @@ def run_stages(
     LOG.info(
         "run_id=%s event=done lakehouse=%s manifest=%s",
         run_id,
-        cfg.lakehouse,
+        table_store(cfg).where(),
         manifest_path(cfg.reports_root, run_id),
     )
     return results

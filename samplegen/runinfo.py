@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from samplegen.ids import check_identifier, path_under
+from samplegen.locations import local_folder
 from samplegen.redact import RedactingFilter, mask_config
 from samplegen.state import DamagedStateError
 
@@ -128,14 +129,26 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def report_dir(reports_root: str, run_id: str) -> Path:
+    """``<reports_root>/<run_id>``, where the run's manifest and report are written.
+
+    ``reports_root`` may be a local or mounted folder (``/Volumes/...``) or ``dbfs:/...``,
+    written through the ``/dbfs`` mount (:func:`samplegen.locations.local_folder`).
+
+    Raises:
+        IdentifierError: if ``run_id`` is not an identifier or the path would leave the root.
+    """
+    check_identifier(run_id, "run id")
+    return Path(local_folder(path_under(reports_root, run_id, name="run id"), "reports_root"))
+
+
 def manifest_path(reports_root: str, run_id: str) -> Path:
     """``reports/<run_id>/manifest.json``.
 
     Raises:
         IdentifierError: if ``run_id`` is not an identifier or the path would leave the root.
     """
-    check_identifier(run_id, "run id")
-    return Path(path_under(reports_root, run_id, "manifest.json", name="run id"))
+    return report_dir(reports_root, run_id) / "manifest.json"
 
 
 def _read_json_object(path: Path, repair: str) -> dict[str, Any]:
@@ -194,7 +207,8 @@ def finished_stage(reports_root: str, run_id: str, stage: str) -> StageResult | 
     missing = [
         location
         for location in record.get("outputs", {}).values()
-        if ":/" not in str(location) and not Path(location).exists()
+        # Local paths only: not URIs, not catalog names (identifiers hold no '/').
+        if "/" in str(location) and ":/" not in str(location) and not Path(location).exists()
     ]
     if missing:
         LOG.info("stage=%s run_id=%s outputs missing, rerunning: %s", stage, run_id, missing)
@@ -227,7 +241,7 @@ def update_manifest(
 def list_runs(reports_root: str) -> list[dict[str, Any]]:
     """Every run with a manifest under ``reports_root``, newest first."""
     runs = []
-    for path in Path(reports_root).glob("*/manifest.json"):
+    for path in Path(local_folder(reports_root, "reports_root")).glob("*/manifest.json"):
         try:
             manifest = _read_json_object(path, "rerun the run's stage with --force")
         except DamagedStateError as err:

@@ -1,9 +1,18 @@
-"""Every table's name and schema in one place, with the Delta read/write helpers.
+"""Every table's name and schema in one place, with the Delta read/write/history helpers.
 
-Tables live as path-based Delta tables under ``cfg.lakehouse`` (a local folder, or an object
-storage URI on a cluster). Stage-1 tables describe the current input and are replaced on each
-aggregate run; synthetic and evaluation tables are keyed by ``run_id`` and a rerun replaces only
-its own rows.
+Where the tables live is one setting, read here and nowhere else (:func:`table_store`):
+
+- **path mode** (the default): Delta folders under ``lakehouse`` -- a local folder, ``dbfs:/``,
+  ``/Volumes/...``, ``s3a://`` or ``abfss://``;
+- **catalog mode** (``tables.schema`` set): managed Delta tables named
+  ``<tables.catalog>.<tables.schema>.<table>`` (Unity Catalog on Databricks), or
+  ``<tables.schema>.<table>`` in the session's current catalog when ``tables.catalog`` is null;
+  read with ``spark.table``, written with ``saveAsTable``, their history through
+  ``DeltaTable.forName``.
+
+Stage-1 tables describe the current input and are replaced on each aggregate run; synthetic and
+evaluation tables are keyed by ``run_id`` and a rerun replaces only its own rows. Every stage
+passes a :class:`TableStore` (or a lakehouse path, which means path mode) to these helpers.
 """
 
 from __future__ import annotations
@@ -12,11 +21,16 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from samplegen.config import ConfigError
 from samplegen.state import DamagedStateError
+
+if TYPE_CHECKING:
+    from samplegen.config import Config
 
 
 @dataclass(frozen=True)
@@ -326,30 +340,124 @@ def explained_missing_files() -> Iterator[None]:
         raise damaged from err
 
 
+@dataclass(frozen=True)
+class TableStore:
+    """Where the tables live: Delta folders under ``lakehouse``, or names in a catalog schema.
+
+    ``schema`` set means catalog mode (``catalog`` null: the session's current catalog);
+    otherwise every table is the folder ``<lakehouse>/<table>``.
+    """
+
+    lakehouse: str
+    catalog: str | None = None
+    schema: str | None = None
+
+    @property
+    def by_name(self) -> bool:
+        """Whether tables are catalog names (else paths under ``lakehouse``)."""
+        return self.schema is not None
+
+    def ref(self, table: Table) -> str:
+        """The table's location as Spark takes it: a quoted catalog name or a path."""
+        if not self.by_name:
+            return table_path(self.lakehouse, table)
+        parts = [p for p in (self.catalog, self.schema, table.name) if p is not None]
+        # Quoted: the identifier rules (samplegen.ids) allow '.' and '-' inside a part.
+        return ".".join(f"`{p}`" for p in parts)
+
+    def where(self) -> str:
+        """The store in words (logs, summaries)."""
+        if not self.by_name:
+            return self.lakehouse
+        return ".".join(p for p in (self.catalog, self.schema) if p is not None)
+
+
+#: A table store, or a lakehouse path (path mode).
+Where = TableStore | str
+
+
+def table_store(cfg: Config) -> TableStore:
+    """The store the config names: ``tables.schema`` (catalog mode), else ``lakehouse``."""
+    return TableStore(cfg.lakehouse, cfg.tables.catalog, cfg.tables.schema)
+
+
+def as_store(where: Where) -> TableStore:
+    """``where`` as a :class:`TableStore`; a plain string is a lakehouse path."""
+    return where if isinstance(where, TableStore) else TableStore(where)
+
+
+class CatalogError(ConfigError):
+    """The configured catalog or schema is not there; the message names the config key."""
+
+
+def check_store(spark: SparkSession, store: TableStore) -> None:
+    """Refuse a catalog-mode store whose catalog or schema this session does not have.
+
+    Runs when a pipeline starts, before any stage, so a typo or a session without Unity
+    Catalog stops at once rather than after the input is read. Path mode needs no check:
+    Delta creates the folders.
+
+    Raises:
+        CatalogError: naming ``tables.catalog`` or ``tables.schema`` and what to do.
+    """
+    if not store.by_name:
+        return
+    namespace = ".".join(f"`{p}`" for p in (store.catalog, store.schema) if p is not None)
+    if spark.catalog.databaseExists(namespace):
+        return
+    if store.catalog is not None:
+        catalogs = {c.name for c in spark.catalog.listCatalogs()}
+        if store.catalog not in catalogs:
+            raise CatalogError(
+                f"tables.catalog {store.catalog!r} is not a catalog of this Spark session "
+                f"(it has: {', '.join(sorted(catalogs))}); on Databricks use a Unity Catalog "
+                "enabled cluster or set tables.catalog to one of these, or unset tables.schema "
+                "to keep the tables as paths under lakehouse"
+            )
+    raise CatalogError(
+        f"tables.schema {store.schema!r} does not exist in "
+        f"{store.catalog or spark.catalog.currentCatalog()!r}: create it first "
+        f"(SQL: CREATE SCHEMA {namespace}) or set tables.schema to an existing schema"
+    )
+
+
 def table_path(lakehouse: str, table: Table) -> str:
-    """Location of ``table`` under the lakehouse root."""
+    """Location of ``table`` under the lakehouse root (path mode)."""
     return f"{lakehouse.rstrip('/')}/{table.name}"
 
 
-def read_table(spark: SparkSession, lakehouse: str, table: Table) -> DataFrame:
+def table_ref(where: Where, table: Table) -> str:
+    """Where ``table`` is, as manifests and reports record it: a path or a catalog name."""
+    return as_store(where).ref(table)
+
+
+_NOT_FOUND = ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE", "TABLE_OR_VIEW_NOT_FOUND")
+
+
+def read_table(spark: SparkSession, where: Where, table: Table) -> DataFrame:
     """Read a Delta table; a missing table is an error that names the stage to run first."""
-    path = table_path(lakehouse, table)
+    store = as_store(where)
+    ref = store.ref(table)
     try:
-        return spark.read.format("delta").load(path)
+        if store.by_name:
+            return spark.table(ref)
+        return spark.read.format("delta").load(ref)
     except Exception as err:  # AnalysisException has no stable subclass for "not a Delta table"
-        if any(code in str(err) for code in ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")):
+        if any(code in str(err) for code in _NOT_FOUND):
             raise FileNotFoundError(
-                f"table {table.name!r} not found at {path}; run the stage that writes it first"
+                f"table {table.name!r} not found at {ref}; run the stage that writes it first"
             ) from err
         raise
 
 
-def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None = None) -> int:
+def write_table(df: DataFrame, where: Where, table: Table, run_id: str | None = None) -> int:
     """Write ``df`` to ``table`` with its declared schema; return the number of rows written.
 
     Per-run tables replace only the rows of ``run_id`` (Delta ``replaceWhere``), so rerunning a
-    run never duplicates and never touches other runs. Other tables are replaced whole.
+    run never duplicates and never touches other runs. Other tables are replaced whole. Both
+    modes write with the same options: ``save`` to a path, ``saveAsTable`` to a name.
     """
+    store = as_store(where)
     ordered = df.select([f.name for f in table.schema.fields])
     for field in table.schema.fields:
         if ordered.schema[field.name].dataType.simpleString() != field.dataType.simpleString():
@@ -368,31 +476,40 @@ def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None 
         )
     else:
         writer = writer.option("overwriteSchema", "true")
-    writer.save(table_path(lakehouse, table))
-    return _rows_written(ordered.sparkSession, lakehouse, table)
+    if store.by_name:
+        writer.saveAsTable(store.ref(table))
+    else:
+        writer.save(store.ref(table))
+    return _rows_written(ordered.sparkSession, store, table)
 
 
-def _rows_written(spark: SparkSession, lakehouse: str, table: Table) -> int:
-    """Rows the last commit wrote, from the Delta log (no scan of the data)."""
+def delta_table(spark: SparkSession, where: Where, table: Table) -> Any:
+    """The ``delta.tables.DeltaTable`` of ``table`` (``forName`` or ``forPath``)."""
     from delta.tables import DeltaTable
 
-    last = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1).first()
+    store = as_store(where)
+    if store.by_name:
+        return DeltaTable.forName(spark, store.ref(table))
+    return DeltaTable.forPath(spark, store.ref(table))
+
+
+def _rows_written(spark: SparkSession, where: Where, table: Table) -> int:
+    """Rows the last commit wrote, from the Delta log (no scan of the data)."""
+    last = delta_table(spark, where, table).history(1).first()
     return int(last["operationMetrics"].get("numOutputRows", 0))
 
 
 def table_row_count(
-    spark: SparkSession, lakehouse: str, table: Table, run_id: str | None = None
+    spark: SparkSession, where: Where, table: Table, run_id: str | None = None
 ) -> int:
     """Rows currently in ``table`` (only ``run_id``'s rows for a per-run table)."""
-    df = read_table(spark, lakehouse, table)
+    df = read_table(spark, where, table)
     if table.per_run and run_id is not None:
         df = df.where(df.run_id == run_id)
     return df.count()
 
 
-def delta_version(spark: SparkSession, lakehouse: str, table: Table) -> int:
+def delta_version(spark: SparkSession, where: Where, table: Table) -> int:
     """Current Delta version of ``table`` (recorded in manifests for traceability)."""
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1)
+    history = delta_table(spark, where, table).history(1)
     return int(history.select("version").first()[0])

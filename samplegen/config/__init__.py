@@ -17,6 +17,7 @@ from samplegen.config.sections import (
     GanConfig,
     GenerateConfig,
     SparkConfig,
+    TablesConfig,
     TabularConfig,
     TrainConfig,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "GanConfig",
     "GenerateConfig",
     "SparkConfig",
+    "TablesConfig",
     "TabularConfig",
     "TrainConfig",
     "config_from_dict",

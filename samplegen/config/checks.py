@@ -6,6 +6,7 @@ from typing import Any
 
 from samplegen.config.sections import Config, ConfigError
 from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
+from samplegen.locations import local_folder
 from samplegen.registry import GENERATORS, STRATEGIES, recommender_names
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -35,6 +36,9 @@ def validate(config: Config) -> None:
         for key in ("generate.augment_runs", "evaluate.other_runs"):
             for run_id in lookup(config, key):
                 check_identifier(run_id, key)
+        for key in ("tables.catalog", "tables.schema"):
+            if lookup(config, key) is not None:
+                check_identifier(lookup(config, key), key)
         if config.train.mlflow_experiment is not None:
             check_experiment_name(config.train.mlflow_experiment, "train.mlflow_experiment")
     except IdentifierError as err:
@@ -47,6 +51,13 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"train.text_condition applies to train.model=cvae or gan, not {config.train.model!r}"
         )
+    for key in ("models_root", "reports_root"):
+        try:
+            local_folder(lookup(config, key), key)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+    if config.tables.catalog is not None and config.tables.schema is None:
+        raise ConfigError("tables.catalog needs tables.schema (the schema of the tables)")
     if config.data.source == "files" and not config.data.events_path:
         raise ConfigError("data.events_path must be set when data.source is files")
     for event_type, weight in config.aggregate.event_weights.items():

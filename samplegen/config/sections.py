@@ -45,6 +45,22 @@ class SparkConfig:
 
 
 @dataclass
+class TablesConfig:
+    """Where the Delta tables live when they are catalog names instead of paths."""
+
+    catalog: str | None = setting(
+        None,
+        "catalog of the tables (a Unity Catalog catalog on Databricks); null: the session's "
+        "current catalog. Needs tables.schema",
+    )
+    schema: str | None = setting(
+        None,
+        "schema of the tables: set, every table is <catalog>.<schema>.<table> (saveAsTable / "
+        "spark.table); null: tables are Delta folders under lakehouse",
+    )
+
+
+@dataclass
 class DataConfig:
     """Which raw events feed stage 1."""
 
@@ -364,9 +380,20 @@ class EvaluateConfig:
 class Config:
     """The whole run configuration; one YAML file per environment."""
 
-    lakehouse: str = setting("./lakehouse", "root folder or URI of the Delta tables")
-    models_root: str = setting("./lakehouse/models", "where models and checkpoints are written")
-    reports_root: str = setting("./reports", "where reports and manifests are written")
+    lakehouse: str = setting(
+        "./lakehouse",
+        "root folder or URI of the Delta tables (local, dbfs:/, /Volumes/..., s3a://, abfss://)"
+        " unless tables.schema names a catalog schema",
+    )
+    models_root: str = setting(
+        "./lakehouse/models",
+        "where models and checkpoints are written: a local or mounted folder (/Volumes/..., "
+        "/dbfs/...; dbfs:/x means /dbfs/x)",
+    )
+    reports_root: str = setting(
+        "./reports", "where reports and manifests are written (a folder, as models_root)"
+    )
+    tables: TablesConfig = section(TablesConfig, "table names in a catalog instead of paths")
     spark: SparkConfig = section(SparkConfig, "Spark session")
     data: DataConfig = section(DataConfig, "input data")
     aggregate: AggregateConfig = section(AggregateConfig, "stage 1")

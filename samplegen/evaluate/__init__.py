@@ -17,7 +17,6 @@ Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +37,7 @@ from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
 from samplegen.models.store import has_model, model_dir
 from samplegen.registry import STRATEGIES
-from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer
+from samplegen.runinfo import LOG, StageResult, read_manifest, report_dir, stage_timer
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
@@ -48,7 +47,8 @@ from samplegen.tables import (
     SYNTHETIC_ITEMS,
     Table,
     read_table,
-    table_path,
+    table_ref,
+    table_store,
     write_table,
 )
 
@@ -162,7 +162,7 @@ def explanation(data: EvalData, cfg: Config, run_id: str, strategy: str) -> Expl
 def _run_strategy(spark: SparkSession, cfg: Config, run_id: str) -> str:
     """The strategy that wrote this run's rows (from ``synthetic_interactions``), for labels."""
     row = (
-        read_table(spark, cfg.lakehouse, SYNTHETIC_INTERACTIONS)
+        read_table(spark, table_store(cfg), SYNTHETIC_INTERACTIONS)
         .where(F.col("run_id") == run_id)
         .select("strategy")
         .limit(1)
@@ -181,7 +181,7 @@ def other_runs(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, pd.Da
     others = [other for other in cfg.evaluate.other_runs if other != run_id]
     if not others:
         return out
-    table = read_table(spark, cfg.lakehouse, EVAL_METRICS)
+    table = read_table(spark, table_store(cfg), EVAL_METRICS)
     for other in others:
         rows = table.where(F.col("run_id") == other).toPandas()
         if rows.empty:
@@ -196,7 +196,7 @@ def other_runs(spark: SparkSession, cfg: Config, run_id: str) -> dict[str, pd.Da
 def _has_rows(spark: SparkSession, cfg: Config, table: Table, run_id: str) -> bool:
     """Whether ``table`` exists and holds rows of ``run_id``."""
     try:
-        rows = read_table(spark, cfg.lakehouse, table)
+        rows = read_table(spark, table_store(cfg), table)
     except FileNotFoundError:
         return False
     return not rows.where(F.col("run_id") == run_id).isEmpty()
@@ -210,10 +210,10 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
     """
     result = StageResult(stage="evaluate", run_id=run_id)
     with stage_timer(result):
-        real = read_table(spark, cfg.lakehouse, ITEM_FEATURES).select(
+        real = read_table(spark, table_store(cfg), ITEM_FEATURES).select(
             "category", "department", "brand", F.col("mean_price").alias("price"), "title"
         )
-        synthetic = read_table(spark, cfg.lakehouse, SYNTHETIC_ITEMS).where(
+        synthetic = read_table(spark, table_store(cfg), SYNTHETIC_ITEMS).where(
             F.col("run_id") == run_id
         )
         real_items, synthetic_items = real.toPandas(), synthetic.toPandas()
@@ -233,11 +233,11 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
         ]
         metrics = frame(rows)
         result.rows["eval_metrics"] = write_table(
-            _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
+            _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         summary = {"strategy": "catalogue", "synthetic items": len(synthetic_items)}
         report = write_report(
-            Path(cfg.reports_root) / run_id, run_id, metrics, summary, cfg.evaluate.k
+            report_dir(cfg.reports_root, run_id), run_id, metrics, summary, cfg.evaluate.k
         )
         result.outputs = {"report": str(report)}
         result.metrics = {ITEM_FIDELITY: figures}
@@ -247,7 +247,7 @@ def run_evaluate_items(spark: SparkSession, cfg: Config, run_id: str) -> StageRe
 def _ctr_strategy(spark: SparkSession, cfg: Config, run_id: str) -> str | None:
     """The strategy of the run's ``synthetic_ctr`` rows, if it has any and writes that table."""
     try:
-        rows = read_table(spark, cfg.lakehouse, SYNTHETIC_CTR)
+        rows = read_table(spark, table_store(cfg), SYNTHETIC_CTR)
     except FileNotFoundError:
         return None
     first = rows.where(F.col("run_id") == run_id).select("strategy").limit(1).collect()
@@ -270,7 +270,7 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
         rows, facts = ctr_rows(spark, cfg, run_id)
         metrics = frame(rows)
         result.rows["eval_metrics"] = write_table(
-            _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
+            _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
         _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts})
@@ -320,7 +320,9 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         return run_evaluate_ctr(spark, cfg, run_id, ctr_strategy)
     result = StageResult(stage="evaluate", run_id=run_id)
     augmented_rows = (
-        read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN).where(F.col("run_id") == run_id).limit(1)
+        read_table(spark, table_store(cfg), AUGMENTED_TRAIN)
+        .where(F.col("run_id") == run_id)
+        .limit(1)
     )
     if augmented_rows.count() == 0:
         raise ValueError(
@@ -342,7 +344,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             + dose_rows(data, cfg, spark, scorer)
         )
         result.rows["eval_metrics"] = write_table(
-            _table_frame(spark, metrics, cfg, run_id), cfg.lakehouse, EVAL_METRICS, run_id
+            _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         result.rows["evaluated_users"] = int(data.evaluated.sum())
         # All slices are in the report; the log and the manifest keep the headline ones.
@@ -391,9 +393,9 @@ def _publish(
     """
     for line in lines:
         LOG.info("stage=evaluate verdict %s", line)
-    table = table_path(cfg.lakehouse, EVAL_METRICS)
+    table = table_ref(table_store(cfg), EVAL_METRICS)
     report = write_report(
-        Path(cfg.reports_root) / run_id,
+        report_dir(cfg.reports_root, run_id),
         run_id,
         metrics,
         {**summary, "eval_metrics table": table},

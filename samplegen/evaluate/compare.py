@@ -13,19 +13,19 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from samplegen.evaluate.rows import DIFF_VARIANT, FIDELITY, PRIVACY
-from samplegen.tables import EVAL_METRICS, read_table
+from samplegen.tables import EVAL_METRICS, Where, read_table
 
 KEY = ["recommender", "variant", "slice", "metric", "k", "seed"]
 
 
 def compare_runs(
-    spark: SparkSession, lakehouse: str, run_a: str, run_b: str, k: int | None = None
+    spark: SparkSession, tables: Where, run_a: str, run_b: str, k: int | None = None
 ) -> pd.DataFrame:
     """Rows present in both runs with columns ``KEY + [a, b, b_minus_a]``.
 
     Args:
         spark: The session.
-        lakehouse: Root of the Delta tables.
+        tables: Where the tables live (a store, or a lakehouse path).
         run_a: The baseline run.
         run_b: The run compared against it.
         k: Keep only utility rows at this K (fidelity and privacy rows have none), or all.
@@ -33,7 +33,7 @@ def compare_runs(
     Raises:
         ValueError: If either run has no ``eval_metrics`` rows (naming it).
     """
-    metrics = read_table(spark, lakehouse, EVAL_METRICS)
+    metrics = read_table(spark, tables, EVAL_METRICS)
     frames = {}
     for run in (run_a, run_b):
         rows = metrics.where(F.col("run_id") == run).select(*KEY, "value").toPandas()

@@ -33,7 +33,7 @@ from samplegen.evaluate.metrics import bootstrap_p_value
 from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow, p_value_metric
 from samplegen.evaluate.verdicts import plain, signed
 from samplegen.runinfo import LOG
-from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table
+from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table, table_store
 
 #: The classifier variants, in the order of the rows.
 REAL, AUGMENTED, CLASS_WEIGHT = "real", "augmented", "class_weight"
@@ -80,13 +80,13 @@ def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
     """
     categorical, numeric = feature_columns()
     features = [LABEL, *categorical, *numeric]
-    samples = read_table(spark, cfg.lakehouse, SAMPLES_CTR)
+    samples = read_table(spark, table_store(cfg), SAMPLES_CTR)
     split = {name: samples.where(F.col("split") == name) for name in ("train", "valid", "test")}
     for name, rows in split.items():
         if rows.isEmpty():
             raise ValueError(f"samples_ctr has no {name} rows to train or score a classifier")
     synthetic = (
-        read_table(spark, cfg.lakehouse, SYNTHETIC_CTR)
+        read_table(spark, table_store(cfg), SYNTHETIC_CTR)
         .where(F.col("run_id") == run_id)
         .select(*features)
     )

@@ -16,7 +16,14 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.generate.baselines import category_codes
-from samplegen.tables import AUGMENTED_TRAIN, INTERACTIONS, ITEM_INDEX, USER_INDEX, read_table
+from samplegen.tables import (
+    AUGMENTED_TRAIN,
+    INTERACTIONS,
+    ITEM_INDEX,
+    USER_INDEX,
+    read_table,
+    table_store,
+)
 
 
 @dataclass
@@ -141,7 +148,7 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
     With ``evaluate.max_users`` only a seeded sample of real users is collected (their train,
     test and synthetic rows), plus every new user of the run.
     """
-    lake = cfg.lakehouse
+    lake = table_store(cfg)
     vocabulary = read_table(spark, lake, ITEM_INDEX)
     n_items = vocabulary.count()
     last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])

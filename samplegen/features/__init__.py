@@ -52,8 +52,10 @@ from samplegen.tables import (
     TRAINING_VIEW,
     USER_FEATURES,
     USER_INDEX,
+    TableStore,
     read_table,
-    table_path,
+    table_ref,
+    table_store,
     write_table,
 )
 
@@ -70,7 +72,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             the filters.
     """
     result = StageResult(stage="aggregate", run_id=run_id)
-    lake = cfg.lakehouse
+    lake = table_store(cfg)
     agg = cfg.aggregate
     with stage_timer(result), sql_settings(spark, SORTED_AGGREGATION):
         result.rows |= ingest_events(spark, cfg)
@@ -122,7 +124,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows["data_profile"] = write_table(profile.to_spark(spark), lake, DATA_PROFILE)
         result.metrics = {**profile.figures, **cuts, "split": choice.split}
         result.outputs = {
-            t.name: table_path(lake, t)
+            t.name: table_ref(lake, t)
             for t in (
                 EVENTS_CLEAN,
                 EVENTS_QUARANTINE,
@@ -133,7 +135,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
                 ITEM_FEATURES,
                 SAMPLES_CTR,
             )
-        } | {t.name: table_path(lake, t) for t in INTERACTIONS.values()}
+        } | {t.name: table_ref(lake, t) for t in INTERACTIONS.values()}
     return result
 
 
@@ -167,7 +169,7 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
             every event was quarantined.
         RuntimeError: the row reconciliation failed.
     """
-    lake = cfg.lakehouse
+    lake = table_store(cfg)
     source = _describe_source(cfg)
     raw = sources.load_events(spark, cfg.data)
     check_columns(raw, source=source)
@@ -219,7 +221,7 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
     return rows
 
 
-def _previous_raw_events(spark: SparkSession, lake: str) -> DataFrame | None:
+def _previous_raw_events(spark: SparkSession, lake: TableStore) -> DataFrame | None:
     """The previous load's ``raw_events``, or None on a new lakehouse."""
     try:
         return read_table(spark, lake, RAW_EVENTS)
@@ -227,7 +229,9 @@ def _previous_raw_events(spark: SparkSession, lake: str) -> DataFrame | None:
         return None
 
 
-def _previous_indices(spark: SparkSession, lake: str) -> tuple[DataFrame | None, DataFrame | None]:
+def _previous_indices(
+    spark: SparkSession, lake: TableStore
+) -> tuple[DataFrame | None, DataFrame | None]:
     """The ``user_index`` and ``item_index`` of an earlier load, or Nones on a new lakehouse.
 
     They are checkpointed because this load overwrites the same tables.

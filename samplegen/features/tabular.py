@@ -17,6 +17,7 @@ from samplegen.tables import (
     ITEM_FEATURES,
     SAMPLES_CTR,
     USER_FEATURES,
+    Where,
     read_table,
     write_table,
 )
@@ -356,7 +357,7 @@ def write_tabular_tables(
     items: DataFrame,
     catalogue: DataFrame,
     cfg: AggregateConfig,
-    lakehouse: str,
+    tables: Where,
     train_cut: str,
 ) -> dict[str, int]:
     """Write ``user_features``, ``item_features`` and ``samples_ctr``; return rows written.
@@ -369,29 +370,29 @@ def write_tabular_tables(
         items: ``item_index`` rows.
         catalogue: the ``catalogue`` table.
         cfg: the ``aggregate`` config (``ctr_negatives_per_positive``, ``ctr_seed``).
-        lakehouse: root of the Delta tables.
+        tables: where the tables live (a store, or a lakehouse path).
         train_cut: end of the train period (see :func:`user_features`).
     """
     spark = events.sparkSession
     rows = {
         USER_FEATURES.name: write_table(
-            user_features(events, users, items, train_cut), lakehouse, USER_FEATURES
+            user_features(events, users, items, train_cut), tables, USER_FEATURES
         ),
         ITEM_FEATURES.name: write_table(
-            item_features(events, items, catalogue, cfg.text_embeddings), lakehouse, ITEM_FEATURES
+            item_features(events, items, catalogue, cfg.text_embeddings), tables, ITEM_FEATURES
         ),
     }
-    item_feats = read_table(spark, lakehouse, ITEM_FEATURES)
+    item_feats = read_table(spark, tables, ITEM_FEATURES)
     real = ctr_interactions(events, users, item_feats).persist()
     try:
         ctr = samples_ctr(
             real,
-            read_table(spark, lakehouse, USER_FEATURES),
+            read_table(spark, tables, USER_FEATURES),
             item_feats,
             cfg.ctr_negatives_per_positive,
             cfg.ctr_seed,
         )
-        rows[SAMPLES_CTR.name] = write_table(ctr, lakehouse, SAMPLES_CTR)
+        rows[SAMPLES_CTR.name] = write_table(ctr, tables, SAMPLES_CTR)
     finally:
         real.unpersist()
     return rows

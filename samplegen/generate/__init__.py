@@ -28,7 +28,8 @@ from samplegen.tables import (
     SYNTHETIC_INTERACTIONS,
     SYNTHETIC_ITEMS,
     read_table,
-    table_path,
+    table_ref,
+    table_store,
     write_table,
 )
 
@@ -88,7 +89,7 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     if spec.generative:
         require_models(cfg, spec.models, "users' items")
         require_model(folder, run_id)
-    lake = cfg.lakehouse
+    lake = table_store(cfg)
     with stage_timer(result):
         real = read_table(spark, lake, INTERACTIONS["train"])
         ctx = DrawContext(spark, cfg, run_id, real, str(Path(folder).resolve()))
@@ -106,14 +107,14 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             result.rows[table.name] = write_table(
                 rows.select(*provenance(cfg, run_id), "*"), lake, table, run_id
             )
-            result.outputs = {table.name: table_path(lake, table)}
+            result.outputs = {table.name: table_ref(lake, table)}
         result.metrics["strategy"] = spec.name
     return result
 
 
 def _write_augmented(ctx: DrawContext, result: StageResult) -> None:
     """``augmented_train`` of the run: real rows plus this run's and ``augment_runs``' rows."""
-    lake, run_id = ctx.cfg.lakehouse, ctx.run_id
+    lake, run_id = table_store(ctx.cfg), ctx.run_id
     runs = [run_id, *(r for r in ctx.gen.augment_runs if r != run_id)]
     synthetic = combined_synthetic(
         ctx.table(SYNTHETIC_INTERACTIONS), runs, ctx.first_user_idx, ctx.first_item_idx
@@ -121,9 +122,7 @@ def _write_augmented(ctx: DrawContext, result: StageResult) -> None:
     result.rows["augmented_train"] = write_table(
         augmented(ctx.real, synthetic, run_id), lake, AUGMENTED_TRAIN, run_id
     )
-    result.outputs = {
-        t.name: table_path(lake, t) for t in (SYNTHETIC_INTERACTIONS, AUGMENTED_TRAIN)
-    }
+    result.outputs = {t.name: table_ref(lake, t) for t in (SYNTHETIC_INTERACTIONS, AUGMENTED_TRAIN)}
     result.metrics |= {
         "synthetic_rows": result.rows["synthetic_interactions"],
         "augmented_from_runs": runs,

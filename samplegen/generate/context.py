@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from samplegen.config import Config, GenerateConfig
-from samplegen.tables import ITEM_INDEX, USER_INDEX, Table, read_table
+from samplegen.tables import ITEM_INDEX, USER_INDEX, Table, read_table, table_store
 
 Metrics = dict[str, object]
 
@@ -42,7 +42,7 @@ class DrawContext:
 
     def table(self, table: Table) -> DataFrame:
         """A lakehouse table."""
-        return read_table(self.spark, self.cfg.lakehouse, table)
+        return read_table(self.spark, table_store(self.cfg), table)
 
     @cached_property
     def first_user_idx(self) -> int:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from samplegen.ids import path_under
+from samplegen.locations import local_folder
 from samplegen.registry import generator
 from samplegen.state import DamagedStateError, short_reason
 
@@ -46,10 +47,14 @@ BEST_FILE = "best.pt"
 def model_dir(cfg: Config, run_id: str) -> Path:
     """``<models_root>/<model>/<run_id>``: where a run's model and checkpoints live.
 
+    ``models_root`` may be a local or mounted folder (a Volume: ``/Volumes/...``) or
+    ``dbfs:/...``, which torch writes through the ``/dbfs`` mount.
+
     Raises:
         IdentifierError: when ``run_id`` would lead outside ``models_root`` (e.g. ``../x``).
     """
-    return Path(path_under(cfg.models_root, cfg.train.model, run_id, name="run id"))
+    folder = path_under(cfg.models_root, cfg.train.model, run_id, name="run id")
+    return Path(local_folder(folder, "models_root"))
 
 
 def checkpoints_dir(folder: Path) -> Path:

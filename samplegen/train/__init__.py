@@ -33,9 +33,9 @@ def item_categories(spark: SparkSession, cfg: Config) -> tuple[list[int], list[s
     The ``train.n_categories - 1`` categories with the most vocabulary items keep their own
     index (ties by name); the rest, and items without a category, share "other".
     """
-    from samplegen.tables import ITEM_INDEX, read_table
+    from samplegen.tables import ITEM_INDEX, read_table, table_store
 
-    items = read_table(spark, cfg.lakehouse, ITEM_INDEX).select("item_idx", "category")
+    items = read_table(spark, table_store(cfg), ITEM_INDEX).select("item_idx", "category")
     frame = items.toPandas().sort_values("item_idx")
     counts = frame["category"].dropna().value_counts()
     ranked = sorted(counts.index, key=lambda name: (-counts[name], name))
@@ -52,10 +52,10 @@ def write_item_text(spark: SparkSession, cfg: Config, folder: Path) -> tuple[Pat
     Raises:
         ValueError: when ``item_features`` has no text embeddings.
     """
-    from samplegen.tables import ITEM_FEATURES, read_table
+    from samplegen.tables import ITEM_FEATURES, read_table, table_store
 
     frame = (
-        read_table(spark, cfg.lakehouse, ITEM_FEATURES)
+        read_table(spark, table_store(cfg), ITEM_FEATURES)
         .select("item_idx", "text_embedding")
         .toPandas()
         .sort_values("item_idx")
@@ -99,16 +99,16 @@ def model_params(
 
 def _interaction_data(spark: SparkSession, cfg: Config, run_id: str) -> TrainData:
     """Training view files, sizes and validation users for an interaction model."""
-    from samplegen.tables import INTERACTIONS, ITEM_INDEX, TRAINING_VIEW, read_table
+    from samplegen.tables import INTERACTIONS, ITEM_INDEX, TRAINING_VIEW, read_table, table_store
 
-    view = read_table(spark, cfg.lakehouse, TRAINING_VIEW)
+    view = read_table(spark, table_store(cfg), TRAINING_VIEW)
     n_users = view.count()
-    n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()
+    n_items = read_table(spark, table_store(cfg), ITEM_INDEX).count()
     train = cfg.train
     files = sorted(view.inputFiles())
     validation = None
     if train.validation_k > 0:
-        valid = read_table(spark, cfg.lakehouse, INTERACTIONS["valid"])
+        valid = read_table(spark, table_store(cfg), INTERACTIONS["valid"])
         validation = ValidationSpec(
             view_files=files,
             valid_files=sorted(valid.inputFiles()),
@@ -133,12 +133,12 @@ def _tabular_data(spark: SparkSession, cfg: Config) -> TrainData:
     from pyspark.sql import functions as F
 
     from samplegen.models.tabular import TABULAR_SIZES, TabularGAN
-    from samplegen.tables import TABULAR_SOURCES, TABULAR_TRAIN_ROWS, read_table
+    from samplegen.tables import TABULAR_SOURCES, TABULAR_TRAIN_ROWS, read_table, table_store
 
     tabular = cfg.train.tabular
     columns = [*tabular.discrete_columns, *tabular.continuous_columns]
     source = TABULAR_SOURCES[tabular.table]
-    table = read_table(spark, cfg.lakehouse, source)
+    table = read_table(spark, table_store(cfg), source)
     missing = sorted(set(columns) - set(table.columns))
     if missing:
         raise ValueError(

@@ -4,7 +4,9 @@ Two readers over the same Parquet files (the Delta snapshot's current files, res
 driver): petastorm's ``make_batch_reader`` and a plain pyarrow reader for stacks where
 petastorm cannot be installed (e.g. a GPU box under ``torchrun`` with no Spark). Both shard by
 row group (``RANK`` of ``WORLD_SIZE``), cycle forever and are cut into batches of exactly
-``batch_size`` rows, so every rank can run the same number of steps per epoch.
+``batch_size`` rows, so every rank can run the same number of steps per epoch. Files are
+opened through ``pyarrow.fs`` (:mod:`samplegen.locations`: ``dbfs:/`` through ``/dbfs``,
+``s3a://`` as ``s3://``).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
+from samplegen.locations import arrow_file, arrow_uri, open_parquet, scheme
 from samplegen.models.base import SparseRows
 
 COLUMNS = ["user_idx", "item_bytes"]
@@ -35,18 +37,24 @@ class Shard:
     world_size: int = 1
 
 
-def as_local_path(uri: str) -> str:
-    """``file:/x``, ``file:///x`` or ``/x`` to ``/x`` (pyarrow's local filesystem)."""
-    if uri.startswith("file:"):
-        return "/" + uri[len("file:") :].lstrip("/")
-    return uri
+def petastorm_url(uri: str) -> str:
+    """A URL petastorm accepts for a file Spark named.
+
+    ``file:///x`` on a local or mounted filesystem (``dbfs:/`` is read through ``/dbfs``),
+    else the pyarrow URI (``s3a://`` as ``s3://``).
+    """
+    mapped = arrow_uri(uri)
+    if scheme(mapped) not in (None, "file"):
+        return mapped  # resolved by petastorm itself, without a network call here
+    return "file://" + arrow_file(mapped)[1]
 
 
-def as_url(uri: str) -> str:
-    """A URL petastorm accepts: local paths become ``file:///x``; others pass through."""
-    if uri.startswith("file:") or "://" not in uri:
-        return "file://" + as_local_path(uri)
-    return uri
+def _row_groups(files: list[str]) -> list[tuple[str, int]]:
+    """``(file, row group)`` of every row group of ``files``, in file order."""
+    pieces = []
+    for uri in sorted(files):
+        pieces += [(uri, i) for i in range(open_parquet(uri).metadata.num_row_groups)]
+    return pieces
 
 
 def sparse_rows(item_bytes: list[bytes]) -> SparseRows:
@@ -85,9 +93,7 @@ def prefetch(batches: Iterator[SparseRows], depth: int = 4) -> Iterator[SparseRo
 
 
 def _arrow_row_groups(files: list[str], shard: Shard, seed: int) -> Iterator[list[bytes]]:
-    pieces = []
-    for path in sorted(as_local_path(f) for f in files):
-        pieces += [(path, i) for i in range(pq.ParquetFile(path).metadata.num_row_groups)]
+    pieces = _row_groups(files)
     mine = pieces[shard.rank :: shard.world_size]
     if not mine:
         raise ValueError(
@@ -98,7 +104,7 @@ def _arrow_row_groups(files: list[str], shard: Shard, seed: int) -> Iterator[lis
     while True:
         for index in rng.permutation(len(mine)):
             path, group = mine[index]
-            table = pq.ParquetFile(path).read_row_group(group, columns=COLUMNS)
+            table = open_parquet(path).read_row_group(group, columns=COLUMNS)
             yield table.column("item_bytes").to_pylist()
 
 
@@ -111,7 +117,7 @@ def _petastorm_row_groups(
     # petastorm 0.12 drives pyarrow's legacy dataset API, which warns on every row group.
     warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
     reader = make_batch_reader(
-        [as_url(f) for f in sorted(files)],
+        [petastorm_url(f) for f in sorted(files)],
         schema_fields=COLUMNS,
         num_epochs=None,
         cur_shard=shard.rank,
@@ -190,12 +196,9 @@ def read_rows(
     if loader == "petastorm":
         frame = _petastorm_frame(files, wanted, shard)
     elif loader == "arrow":
-        pieces = []
-        for path in sorted(as_local_path(f) for f in files):
-            pieces += [(path, i) for i in range(pq.ParquetFile(path).metadata.num_row_groups)]
         tables = [
-            pq.ParquetFile(path).read_row_group(group, columns=wanted)
-            for path, group in pieces[shard.rank :: shard.world_size]
+            open_parquet(uri).read_row_group(group, columns=wanted)
+            for uri, group in _row_groups(files)[shard.rank :: shard.world_size]
         ]
         frame = pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=wanted)
     else:
@@ -217,7 +220,7 @@ def _petastorm_frame(files: list[str], columns: list[str], shard: Shard) -> pd.D
     warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
     try:
         reader = make_batch_reader(
-            [as_url(f) for f in sorted(files)],
+            [petastorm_url(f) for f in sorted(files)],
             schema_fields=columns,
             num_epochs=1,
             cur_shard=shard.rank,

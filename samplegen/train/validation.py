@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
+from samplegen.locations import open_parquet
 from samplegen.models.base import InteractionGenerator, SparseRows
-from samplegen.train.loaders import as_local_path, sparse_rows
+from samplegen.train.loaders import sparse_rows
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ValidationSet:
 
 
 def _read(files: list[str], columns: list[str]) -> dict[str, list]:
-    tables = [pq.read_table(as_local_path(f), columns=columns) for f in sorted(files)]
+    tables = [open_parquet(f).read(columns=columns) for f in sorted(files)]
     return {c: [v for t in tables for v in t.column(c).to_pylist()] for c in columns}
 
 

@@ -89,3 +89,16 @@ def test_tabular_table_choices_are_the_tabular_sources():
     from samplegen.tables import TABULAR_SOURCES
 
     assert set(CHOICES["train.tabular.table"]) == set(TABULAR_SOURCES)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["tables.catalog=main"], "tables.catalog needs tables.schema"),
+        (["tables.schema=a b"], "tables.schema"),
+        (["tables.schema=x", "tables.catalog=main`x"], "tables.catalog"),
+    ],
+)
+def test_table_names_are_identifiers(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        load_config(None, overrides)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from samplegen.features.interactions import pack_rows
-from samplegen.train.loaders import Shard, as_local_path, as_url, batch_stream, prefetch
+from samplegen.train.loaders import Shard, batch_stream, petastorm_url, prefetch
 
 N_ITEMS = 50
 
@@ -74,11 +74,9 @@ def test_unknown_loader_is_rejected(view_files):
         pass
 
 
-def test_uri_helpers():
-    assert as_local_path("file:/tmp/x.parquet") == "/tmp/x.parquet"
-    assert as_local_path("file:///tmp/x.parquet") == "/tmp/x.parquet"
-    assert as_url("/tmp/x.parquet") == "file:///tmp/x.parquet"
-    assert as_url("s3://bucket/x.parquet") == "s3://bucket/x.parquet"
+def test_petastorm_url_passes_remote_uris_in_pyarrow_form():
+    assert petastorm_url("/tmp/x.parquet") == "file:///tmp/x.parquet"
+    assert petastorm_url("s3a://bucket/x.parquet") == "s3://bucket/x.parquet"
 
 
 def test_prefetch_reraises_reader_errors():
