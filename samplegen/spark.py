@@ -1,4 +1,10 @@
-"""SparkSession factory: local sessions with Delta jars wired in, or the active session.
+"""SparkSession factory (local with Delta jars, active, or Spark Connect) and session-bound ops.
+
+Spark Connect (Databricks standard/shared clusters, serverless, ``sc://`` servers) has no JVM in
+the client: no ``sparkContext``, ``_jvm`` or RDDs, and before Spark 4.0 no ``localCheckpoint``.
+Stage code reaches for those only through this module (:func:`pinned`,
+:func:`default_parallelism`, :func:`require_classic`), so that one place knows both kinds of
+session; ``tests/unit/test_connect_safe.py`` keeps it that way.
 
 The Delta jars are not on PyPI. :func:`ensure_delta_jars` fetches them once with Maven into a
 cache folder; local sessions pass them as ``spark.jars``. On a cluster the user passes
@@ -16,7 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+import pyspark
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from samplegen.config import SparkConfig
 
@@ -98,12 +106,22 @@ def ensure_delta_jars() -> list[Path]:
     return paths
 
 
+def remote_url(config: SparkConfig) -> str | None:
+    """The Spark Connect URL: ``spark.remote``, else ``SPARK_REMOTE`` (as pyspark reads it)."""
+    return config.remote or os.environ.get("SPARK_REMOTE") or None
+
+
 def get_spark(config: SparkConfig) -> SparkSession:
     """Return the SparkSession this run should use.
 
-    ``master: active`` reuses the running session (spark-submit, Databricks). Anything else
-    builds a local session with Delta enabled and the cached jars on the classpath.
+    A Connect URL (:func:`remote_url`) gives a Spark Connect session to that server; the server
+    brings Delta and its settings. ``master: active`` reuses the running session (spark-submit,
+    Databricks). Anything else builds a local session with Delta enabled and the cached jars on
+    the classpath.
     """
+    url = remote_url(config)
+    if url is not None:
+        return SparkSession.builder.remote(url).appName(config.app_name).getOrCreate()
     if config.master == "active":
         session = SparkSession.getActiveSession()
         if session is None:
@@ -143,3 +161,54 @@ def _local_session(config: SparkConfig) -> SparkSession:
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect client session (no JVM on this side).
+
+    Read from the session's class, so it needs no Connect client packages (grpc) installed.
+    """
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def require_classic(spark: SparkSession, feature: str, instead: str) -> None:
+    """Refuse ``feature`` on a Spark Connect session with one line saying what to do instead.
+
+    Raises:
+        ValueError: ``spark`` is a Spark Connect session.
+    """
+    if is_connect(spark):
+        raise ValueError(
+            f"{feature} needs a classic Spark session (a JVM driver), not Spark Connect; {instead}"
+        )
+
+
+#: pyspark's Connect client has ``DataFrame.localCheckpoint`` from 4.0 on (SPARK-48258).
+_CONNECT_HAS_LOCAL_CHECKPOINT = int(pyspark.__version__.split(".")[0]) >= 4
+
+
+def pinned(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept, for a frame read more than once or drawn at random.
+
+    A classic session (and Spark Connect from 4.0) uses ``localCheckpoint``: the rows are
+    stored on the executors and the plan is cut, so later reads neither recompute nor redraw.
+    Spark Connect before 4.0 has no checkpoint; there the rows are cached and counted (computed
+    once, the same storage level), which keeps the rows but not the short plan.
+    """
+    if not is_connect(df.sparkSession) or _CONNECT_HAS_LOCAL_CHECKPOINT:
+        return df.localCheckpoint()
+    kept = df.cache()
+    kept.count()
+    return kept
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """The cluster's default parallelism (task slots), also on Spark Connect.
+
+    Connect has no ``sparkContext``; there it is read from the number of partitions of a
+    ``range`` without a partition count, which the server splits by that same default.
+    """
+    if not is_connect(spark):
+        return spark.sparkContext.defaultParallelism
+    probe = spark.range(0, 1 << 20).select(F.spark_partition_id().alias("p"))
+    return int(probe.agg(F.max("p")).first()[0]) + 1

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as T
 
 from samplegen.state import DamagedStateError
@@ -374,10 +374,18 @@ def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None 
 
 def _rows_written(spark: SparkSession, lakehouse: str, table: Table) -> int:
     """Rows the last commit wrote, from the Delta log (no scan of the data)."""
-    from delta.tables import DeltaTable
-
-    last = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1).first()
+    last = _last_commit(spark, lakehouse, table)
     return int(last["operationMetrics"].get("numOutputRows", 0))
+
+
+def _last_commit(spark: SparkSession, lakehouse: str, table: Table) -> Row:
+    """The newest entry of ``table``'s Delta history.
+
+    Read with SQL, which every session speaks, rather than the ``DeltaTable`` API, which Spark
+    Connect sessions only have where the server runs the Delta Connect plugin.
+    """
+    path = table_path(lakehouse, table).replace("`", "``")
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
 
 
 def table_row_count(
@@ -392,7 +400,4 @@ def table_row_count(
 
 def delta_version(spark: SparkSession, lakehouse: str, table: Table) -> int:
     """Current Delta version of ``table`` (recorded in manifests for traceability)."""
-    from delta.tables import DeltaTable
-
-    history = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1)
-    return int(history.select("version").first()[0])
+    return int(_last_commit(spark, lakehouse, table)["version"])
