@@ -130,33 +130,63 @@ def get_spark(config: SparkConfig) -> SparkSession:
     return _local_session(config)
 
 
-def _local_session(config: SparkConfig) -> SparkSession:
+def local_settings(config: SparkConfig) -> dict[str, str]:
+    """The Spark settings of a local session: Delta jars and catalog, memory, UTC, loopback.
+
+    Also what a local Spark Connect server gets (:func:`connect_server_command`), so that the
+    stages see the same session settings through either. ``spark.conf`` entries come last and win.
+    """
     jars = ",".join(str(p) for p in ensure_delta_jars())
+    return {
+        "spark.jars": jars,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.driver.memory": config.driver_memory,
+        "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        **config.conf,
+    }
+
+
+def connect_server_command(config: SparkConfig, port: int) -> list[str]:
+    """``spark-submit`` arguments that start a local Spark Connect server on ``port``.
+
+    The server runs ``config.master`` with :func:`local_settings` (Delta included); pyspark's
+    wheel ships the server jar but not ``sbin/start-connect-server.sh``, so it is started as
+    that script would, in the foreground. Its Python workers run the interpreter named by
+    ``PYSPARK_PYTHON`` in the caller's environment.
+    """
+    spark_home = Path(pyspark.__file__).parent
+    settings = {**local_settings(config), "spark.connect.grpc.binding.port": str(port)}
+    command = [
+        str(spark_home / "bin" / "spark-submit"),
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--master",
+        config.master,
+        "--name",
+        config.app_name,
+    ]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    return command
+
+
+def _local_session(config: SparkConfig) -> SparkSession:
     # Executors must run the same interpreter (and so see the same packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # A local session lives on one host: keep Spark (and torchrun's master) on loopback even
     # where the hostname resolves to another interface.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(config.master)
-        .appName(config.app_name)
-        .config("spark.jars", jars)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config(
-            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-        )
-        .config("spark.driver.memory", config.driver_memory)
-        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-    )
-    for key, value in config.conf.items():
+    builder = SparkSession.builder.master(config.master).appName(config.app_name)
+    for key, value in local_settings(config).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

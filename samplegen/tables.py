@@ -335,7 +335,9 @@ def read_table(spark: SparkSession, lakehouse: str, table: Table) -> DataFrame:
     """Read a Delta table; a missing table is an error that names the stage to run first."""
     path = table_path(lakehouse, table)
     try:
-        return spark.read.format("delta").load(path)
+        df = spark.read.format("delta").load(path)
+        df.schema  # noqa: B018 - Spark Connect resolves lazily: a missing table must fail here
+        return df
     except Exception as err:  # AnalysisException has no stable subclass for "not a Delta table"
         if any(code in str(err) for code in ("PATH_NOT_FOUND", "DELTA_MISSING_DELTA_TABLE")):
             raise FileNotFoundError(
