@@ -3,7 +3,7 @@
 Spark Connect (Databricks standard/shared clusters, serverless, ``sc://`` servers) has no JVM in
 the client: no ``sparkContext``, ``_jvm`` or RDDs, and before Spark 4.0 no ``localCheckpoint``.
 Stage code reaches for those only through this module (:func:`pinned`,
-:func:`default_parallelism`, :func:`require_classic`), so that one place knows both kinds of
+:func:`default_parallelism`), so that one place knows both kinds of
 session; ``tests/unit/test_connect_safe.py`` keeps it that way.
 
 The Delta jars are not on PyPI. :func:`ensure_delta_jars` fetches them once with Maven into a
@@ -121,7 +121,13 @@ def get_spark(config: SparkConfig) -> SparkSession:
     """
     url = remote_url(config)
     if url is not None:
-        return SparkSession.builder.remote(url).appName(config.app_name).getOrCreate()
+        try:
+            return SparkSession.builder.remote(url).appName(config.app_name).getOrCreate()
+        except ImportError as err:  # grpcio and friends are pyspark's `connect` extra
+            raise RuntimeError(
+                f"spark.remote / SPARK_REMOTE ({url}) needs the Spark Connect client: "
+                f"pip install 'pyspark[connect]' ({err})"
+            ) from err
     if config.master == "active":
         session = SparkSession.getActiveSession()
         if session is None:
@@ -199,18 +205,6 @@ def is_connect(spark: SparkSession) -> bool:
     Read from the session's class, so it needs no Connect client packages (grpc) installed.
     """
     return type(spark).__module__.startswith("pyspark.sql.connect")
-
-
-def require_classic(spark: SparkSession, feature: str, instead: str) -> None:
-    """Refuse ``feature`` on a Spark Connect session with one line saying what to do instead.
-
-    Raises:
-        ValueError: ``spark`` is a Spark Connect session.
-    """
-    if is_connect(spark):
-        raise ValueError(
-            f"{feature} needs a classic Spark session (a JVM driver), not Spark Connect; {instead}"
-        )
 
 
 #: pyspark's Connect client has ``DataFrame.localCheckpoint`` from 4.0 on (SPARK-48258).

@@ -1,4 +1,4 @@
-"""The aggregate, train and generate stages through a local Spark Connect server.
+"""The four stages (aggregate, train, generate, evaluate) through a local Spark Connect server.
 
 The fixture starts the server the way ``sbin/start-connect-server.sh`` would (pyspark's wheel
 ships the server jar, not the script) with the settings of a local session
@@ -86,14 +86,14 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def connect_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory):
-    """The session, config and stage results of aggregate, train and generate over Connect."""
-    from samplegen.pipeline import run_stages
+    """The session, config and stage results of the whole pipeline over Connect."""
+    from samplegen.pipeline import run_pipeline
     from samplegen.spark import get_spark
 
     root = tmp_path_factory.mktemp("connect-run")
     cfg = small_config(root, [f"spark.remote={connect_url}", *TRAIN])
     spark = get_spark(cfg.spark)
-    results = run_stages(spark, cfg, RUN_ID, ["aggregate", "train", "generate"])
+    results = run_pipeline(spark, cfg, RUN_ID)
     yield spark, cfg, {r.stage: r for r in results}
     spark.stop()
 
@@ -142,3 +142,13 @@ def test_generate_writes_synthetic_and_augmented_rows_over_connect(connect_run):
     assert augmented.where(augmented.run_id == RUN_ID).count() == rows["augmented_train"]
     real = results["aggregate"].rows["interactions_train"]
     assert rows["augmented_train"] == real + rows["synthetic_interactions"]
+
+
+def test_evaluate_scores_the_run_over_connect(connect_run):
+    from samplegen.tables import EVAL_METRICS, read_table
+
+    spark, cfg, results = connect_run
+    rows = results["evaluate"].rows
+    assert results["evaluate"].status == "done"
+    metrics = read_table(spark, cfg.lakehouse, EVAL_METRICS)
+    assert metrics.where(metrics.run_id == RUN_ID).count() == rows["eval_metrics"] > 0

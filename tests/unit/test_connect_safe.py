@@ -83,8 +83,7 @@ def test_samplegen_uses_no_jvm_only_spark_api():
     }
     assert not offenders, (
         f"JVM-only Spark API on a path a Spark Connect session takes: {offenders}; "
-        "use the DataFrame API or a helper in samplegen/spark.py (pinned, default_parallelism, "
-        "require_classic)"
+        "use the DataFrame API or a helper in samplegen/spark.py (pinned, default_parallelism)"
     )
 
 
@@ -112,3 +111,14 @@ def test_the_scan_passes_dataframe_api_and_prose():
         "out = df.mapInPandas(fn, schema)\n"
     )
     assert violations(source) == []
+
+
+def test_remote_url_is_the_config_key_then_the_environment(monkeypatch: pytest.MonkeyPatch):
+    from samplegen.config import SparkConfig
+    from samplegen.spark import remote_url
+
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    assert remote_url(SparkConfig()) is None
+    monkeypatch.setenv("SPARK_REMOTE", "sc://env:15002")
+    assert remote_url(SparkConfig()) == "sc://env:15002"
+    assert remote_url(SparkConfig(remote="sc://conf:15002")) == "sc://conf:15002"
