@@ -1,4 +1,10 @@
-"""SparkSession factory: local sessions with Delta jars wired in, or the active session.
+"""SparkSession factory (local with Delta jars, active, or Spark Connect) and session-bound ops.
+
+Spark Connect (Databricks standard/shared clusters, serverless, ``sc://`` servers) has no JVM in
+the client: no ``sparkContext``, ``_jvm`` or RDDs, and before Spark 4.0 no ``localCheckpoint``.
+Stage code reaches for those only through this module (:func:`pinned`,
+:func:`default_parallelism`), so that one place knows both kinds of
+session; ``tests/unit/test_connect_safe.py`` keeps it that way.
 
 The Delta jars are not on PyPI. :func:`ensure_delta_jars` fetches them once with Maven into a
 cache folder; local sessions pass them as ``spark.jars``. On a cluster the user passes
@@ -16,7 +22,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+import pyspark
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from samplegen.config import SparkConfig
 
@@ -98,12 +106,28 @@ def ensure_delta_jars() -> list[Path]:
     return paths
 
 
+def remote_url(config: SparkConfig) -> str | None:
+    """The Spark Connect URL: ``spark.remote``, else ``SPARK_REMOTE`` (as pyspark reads it)."""
+    return config.remote or os.environ.get("SPARK_REMOTE") or None
+
+
 def get_spark(config: SparkConfig) -> SparkSession:
     """Return the SparkSession this run should use.
 
-    ``master: active`` reuses the running session (spark-submit, Databricks). Anything else
-    builds a local session with Delta enabled and the cached jars on the classpath.
+    A Connect URL (:func:`remote_url`) gives a Spark Connect session to that server; the server
+    brings Delta and its settings. ``master: active`` reuses the running session (spark-submit,
+    Databricks). Anything else builds a local session with Delta enabled and the cached jars on
+    the classpath.
     """
+    url = remote_url(config)
+    if url is not None:
+        try:
+            return SparkSession.builder.remote(url).appName(config.app_name).getOrCreate()
+        except ImportError as err:  # grpcio and friends are pyspark's `connect` extra
+            raise RuntimeError(
+                f"spark.remote / SPARK_REMOTE ({url}) needs the Spark Connect client: "
+                f"pip install 'pyspark[connect]' ({err})"
+            ) from err
     if config.master == "active":
         session = SparkSession.getActiveSession()
         if session is None:
@@ -112,34 +136,103 @@ def get_spark(config: SparkConfig) -> SparkSession:
     return _local_session(config)
 
 
-def _local_session(config: SparkConfig) -> SparkSession:
+def local_settings(config: SparkConfig) -> dict[str, str]:
+    """The Spark settings of a local session: Delta jars and catalog, memory, UTC, loopback.
+
+    Also what a local Spark Connect server gets (:func:`connect_server_command`), so that the
+    stages see the same session settings through either. ``spark.conf`` entries come last and win.
+    """
     jars = ",".join(str(p) for p in ensure_delta_jars())
+    return {
+        "spark.jars": jars,
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.driver.memory": config.driver_memory,
+        "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        **config.conf,
+    }
+
+
+def connect_server_command(config: SparkConfig, port: int) -> list[str]:
+    """``spark-submit`` arguments that start a local Spark Connect server on ``port``.
+
+    The server runs ``config.master`` with :func:`local_settings` (Delta included); pyspark's
+    wheel ships the server jar but not ``sbin/start-connect-server.sh``, so it is started as
+    that script would, in the foreground. Its Python workers run the interpreter named by
+    ``PYSPARK_PYTHON`` in the caller's environment.
+    """
+    spark_home = Path(pyspark.__file__).parent
+    settings = {**local_settings(config), "spark.connect.grpc.binding.port": str(port)}
+    command = [
+        str(spark_home / "bin" / "spark-submit"),
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--master",
+        config.master,
+        "--name",
+        config.app_name,
+    ]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    return command
+
+
+def _local_session(config: SparkConfig) -> SparkSession:
     # Executors must run the same interpreter (and so see the same packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # A local session lives on one host: keep Spark (and torchrun's master) on loopback even
     # where the hostname resolves to another interface.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(config.master)
-        .appName(config.app_name)
-        .config("spark.jars", jars)
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config(
-            "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"
-        )
-        .config("spark.driver.memory", config.driver_memory)
-        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.databricks.delta.properties.defaults.enableDeletionVectors", "false")
-        .config("spark.databricks.delta.snapshotPartitions", "2")
-    )
-    for key, value in config.conf.items():
+    builder = SparkSession.builder.master(config.master).appName(config.app_name)
+    for key, value in local_settings(config).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     return session
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a Spark Connect client session (no JVM on this side).
+
+    Read from the session's class, so it needs no Connect client packages (grpc) installed.
+    """
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+#: pyspark's Connect client has ``DataFrame.localCheckpoint`` from 4.0 on (SPARK-48258).
+_CONNECT_HAS_LOCAL_CHECKPOINT = int(pyspark.__version__.split(".")[0]) >= 4
+
+
+def pinned(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept, for a frame read more than once or drawn at random.
+
+    A classic session (and Spark Connect from 4.0) uses ``localCheckpoint``: the rows are
+    stored on the executors and the plan is cut, so later reads neither recompute nor redraw.
+    Spark Connect before 4.0 has no checkpoint; there the rows are cached and counted (computed
+    once, the same storage level), which keeps the rows but not the short plan.
+    """
+    if not is_connect(df.sparkSession) or _CONNECT_HAS_LOCAL_CHECKPOINT:
+        return df.localCheckpoint()
+    kept = df.cache()
+    kept.count()
+    return kept
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """The cluster's default parallelism (task slots), also on Spark Connect.
+
+    Connect has no ``sparkContext``; there it is read from the number of partitions of a
+    ``range`` without a partition count, which the server splits by that same default.
+    """
+    if not is_connect(spark):
+        return spark.sparkContext.defaultParallelism
+    probe = spark.range(0, 1 << 20).select(F.spark_partition_id().alias("p"))
+    return int(probe.agg(F.max("p")).first()[0]) + 1

@@ -8,7 +8,7 @@ Where the tables live is one setting, read here and nowhere else (:func:`table_s
   ``<tables.catalog>.<tables.schema>.<table>`` (Unity Catalog on Databricks), or
   ``<tables.schema>.<table>`` in the session's current catalog when ``tables.catalog`` is null;
   read with ``spark.table``, written with ``saveAsTable``, their history through
-  ``DeltaTable.forName``.
+  ``DESCRIBE HISTORY`` (SQL, so Spark Connect sessions need no Delta Connect plugin).
 
 Stage-1 tables describe the current input and are replaced on each aggregate run; synthetic and
 evaluation tables are keyed by ``run_id`` and a rerun replaces only its own rows. Every stage
@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import types as T
 
 from samplegen.config import ConfigError
@@ -439,9 +439,9 @@ def read_table(spark: SparkSession, where: Where, table: Table) -> DataFrame:
     store = as_store(where)
     ref = store.ref(table)
     try:
-        if store.by_name:
-            return spark.table(ref)
-        return spark.read.format("delta").load(ref)
+        df = spark.table(ref) if store.by_name else spark.read.format("delta").load(ref)
+        df.schema  # noqa: B018 - Spark Connect resolves lazily: a missing table must fail here
+        return df
     except Exception as err:  # AnalysisException has no stable subclass for "not a Delta table"
         if any(code in str(err) for code in _NOT_FOUND):
             raise FileNotFoundError(
@@ -483,20 +483,24 @@ def write_table(df: DataFrame, where: Where, table: Table, run_id: str | None = 
     return _rows_written(ordered.sparkSession, store, table)
 
 
-def delta_table(spark: SparkSession, where: Where, table: Table) -> Any:
-    """The ``delta.tables.DeltaTable`` of ``table`` (``forName`` or ``forPath``)."""
-    from delta.tables import DeltaTable
-
-    store = as_store(where)
-    if store.by_name:
-        return DeltaTable.forName(spark, store.ref(table))
-    return DeltaTable.forPath(spark, store.ref(table))
-
-
 def _rows_written(spark: SparkSession, where: Where, table: Table) -> int:
     """Rows the last commit wrote, from the Delta log (no scan of the data)."""
-    last = delta_table(spark, where, table).history(1).first()
+    last = _last_commit(spark, where, table)
     return int(last["operationMetrics"].get("numOutputRows", 0))
+
+
+def _last_commit(spark: SparkSession, where: Where, table: Table) -> Row:
+    """The newest entry of ``table``'s Delta history.
+
+    Read with SQL, which every session speaks, rather than the ``DeltaTable`` API, which Spark
+    Connect sessions only have where the server runs the Delta Connect plugin.
+    """
+    store = as_store(where)
+    if store.by_name:
+        target = store.ref(table)
+    else:
+        target = "delta.`{}`".format(store.ref(table).replace("`", "``"))
+    return spark.sql(f"DESCRIBE HISTORY {target} LIMIT 1").first()
 
 
 def table_row_count(
@@ -511,5 +515,4 @@ def table_row_count(
 
 def delta_version(spark: SparkSession, where: Where, table: Table) -> int:
     """Current Delta version of ``table`` (recorded in manifests for traceability)."""
-    history = delta_table(spark, where, table).history(1)
-    return int(history.select("version").first()[0])
+    return int(_last_commit(spark, where, table)["version"])

@@ -65,15 +65,25 @@ def small_config(root: Path, extra: list[str] | None = None) -> Config:
     return load_config(REPO / "conf" / "local.yaml", overrides + (extra or []))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that needs the whole-pipeline fixture is slow, whatever its module says.
 
     ``make test-fast`` deselects ``slow``; this keeps the fast tier free of the pipeline run
     even when a new test asks for ``pipeline_run`` in a module not marked slow.
+
+    ``connect`` tests (a Spark Connect server, the ``pyspark[connect]`` client packages) run
+    only when ``-m`` names them (``pytest -m connect tests/connect``): every other run, whatever
+    its own ``-m``, leaves them out, so they never cost ``make test`` time.
     """
     for item in items:
         if "pipeline_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+    if "connect" in (config.option.markexpr or ""):
+        return
+    connect = [item for item in items if item.get_closest_marker("connect")]
+    if connect:
+        config.hook.pytest_deselected(items=connect)
+        items[:] = [item for item in items if not item.get_closest_marker("connect")]
 
 
 @pytest.fixture(scope="session")

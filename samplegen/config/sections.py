@@ -38,6 +38,10 @@ class SparkConfig:
         "local[*], local[N] or local-cluster[N,C,M] for a local session with the Delta jars; "
         "`active` reuses the session of spark-submit or Databricks",
     )
+    remote: str | None = setting(
+        None,
+        "Spark Connect URL (sc://host:port) to run through instead; SPARK_REMOTE sets it too",
+    )
     app_name: str = setting("samplegen", "Spark application name")
     driver_memory: str = setting("4g", "driver memory of a local session")
     shuffle_partitions: int = setting(8, "spark.sql.shuffle.partitions of a local session")

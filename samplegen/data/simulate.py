@@ -32,6 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from samplegen.spark import default_parallelism
 from samplegen.tables import CATALOGUE, RAW_EVENTS_SCHEMA
 
 MAX_SESSIONS = 10_000  #: cap on sessions per user, so one user cannot swamp the log
@@ -195,7 +196,7 @@ def _partitions(spark: SparkSession, spec: SimulationSpec) -> int:
     if spec.partitions is not None:
         return spec.partitions
     by_size = math.ceil(spec.n_events / EVENTS_PER_PARTITION)
-    return max(by_size, spark.sparkContext.defaultParallelism)
+    return max(by_size, default_parallelism(spark))
 
 
 def _home_categories(spec: SimulationSpec, user: Column) -> Column:

@@ -33,6 +33,7 @@ from samplegen.evaluate.metrics import bootstrap_p_value
 from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow, p_value_metric
 from samplegen.evaluate.verdicts import plain, signed
 from samplegen.runinfo import LOG
+from samplegen.spark import pinned
 from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table, table_store
 
 #: The classifier variants, in the order of the rows.
@@ -106,7 +107,7 @@ def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
 def scored_test(spark: SparkSession, cfg: Config, name: str, splits: CtrSplits) -> pd.DataFrame:
     """The test rows (:data:`_TEST_COLUMNS`) with one score column per variant of ``name``."""
     # One fixed numbering of the test rows, so the variants' scores line up row by row.
-    test = splits.test.withColumn("_row", F.monotonically_increasing_id()).localCheckpoint()
+    test = pinned(splits.test.withColumn("_row", F.monotonically_increasing_id()))
     train = {
         REAL: (splits.real_train, None),
         AUGMENTED: (splits.augmented_train, None),

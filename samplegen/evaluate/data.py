@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.generate.baselines import category_codes
+from samplegen.spark import pinned
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
@@ -139,7 +140,7 @@ def sampled_users(train: DataFrame, max_users: int | None, seed: int) -> DataFra
     if max_users is None:
         return None
     order = F.xxhash64(F.lit(seed), F.col("user_idx"))
-    return train.select("user_idx").orderBy(order).limit(max_users).localCheckpoint()
+    return pinned(train.select("user_idx").orderBy(order).limit(max_users))
 
 
 def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:

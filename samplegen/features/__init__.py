@@ -38,7 +38,7 @@ from samplegen.features.profile import (
 )
 from samplegen.features.tabular import write_tabular_tables
 from samplegen.runinfo import LOG, StageResult, stage_timer
-from samplegen.spark import SORTED_AGGREGATION, sql_settings
+from samplegen.spark import SORTED_AGGREGATION, pinned, sql_settings
 from samplegen.tables import (
     CATALOGUE,
     DATA_PROFILE,
@@ -241,4 +241,4 @@ def _previous_indices(
         items = read_table(spark, lake, ITEM_INDEX)
     except FileNotFoundError:
         return None, None
-    return users.localCheckpoint(), items.localCheckpoint()
+    return pinned(users), pinned(items)

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
 from samplegen.runinfo import LOG
+from samplegen.spark import pinned
 from samplegen.tables import TRAINING_VIEW
 
 
@@ -303,7 +304,7 @@ def build_item_index(
     """
     train = pairs.where(F.col("split") == "train")
     # Read twice below; it is as small as the item set, so keep it.
-    item_counts = train.groupBy("item_id").agg(F.count(F.lit(1)).alias("n_users")).localCheckpoint()
+    item_counts = pinned(train.groupBy("item_id").agg(F.count(F.lit(1)).alias("n_users")))
     qualified = (
         item_counts.where(F.col("n_users") >= cfg.min_item_users)
         .orderBy(F.col("n_users").desc(), F.col("item_id"))

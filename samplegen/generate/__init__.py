@@ -21,6 +21,7 @@ from samplegen.generate.privacy import privacy_filter
 from samplegen.models.store import model_dir, require_model
 from samplegen.registry import strategy
 from samplegen.runinfo import StageResult, stage_timer
+from samplegen.spark import pinned
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
@@ -95,7 +96,7 @@ def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         ctx = DrawContext(spark, cfg, run_id, real, str(Path(folder).resolve()))
         rows, result.metrics = module.draw(ctx)
         if spec.new_users:
-            rows, filtered = _privacy_checked(rows.localCheckpoint(), real, cfg)
+            rows, filtered = _privacy_checked(pinned(rows), real, cfg)
             result.metrics |= filtered
         table = _TABLES[spec.table]
         if table is SYNTHETIC_INTERACTIONS:

@@ -41,6 +41,7 @@ from samplegen.generate.context import DrawContext, Metrics, require_tabular
 from samplegen.generate.titles import TitleModel
 from samplegen.models.store import load_generator
 from samplegen.registry import Stream
+from samplegen.spark import pinned
 from samplegen.tables import ITEM_FEATURES
 
 #: Draws per category before a quota counts as not met.
@@ -228,9 +229,9 @@ def catalogue_items(
     titles = TitleModel.fit(frame)
     kept_rows = with_titles(kept.toPandas(), titles, seed)
     drawn.unpersist()
-    kept = spark.createDataFrame(
-        kept_rows, schema=T.StructType(kept.schema.fields + [TITLE_FIELD])
-    ).localCheckpoint()
+    kept = pinned(
+        spark.createDataFrame(kept_rows, schema=T.StructType(kept.schema.fields + [TITLE_FIELD]))
+    )
     if items.where(F.col("text_embedding").isNotNull()).isEmpty():
         kept = kept.withColumn("text_embedding", F.lit(None).cast("array<float>"))
     else:

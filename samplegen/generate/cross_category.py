@@ -20,6 +20,7 @@ from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.densify import thin_users
 from samplegen.generate.udf import draw_for_users, map_with_model, user_rows
 from samplegen.models.base import InteractionGenerator
+from samplegen.spark import pinned
 from samplegen.tables import ITEM_INDEX
 
 SCHEMA = "user_idx int, item_idx array<int>, weight array<float>, main_category long"
@@ -71,15 +72,17 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
     """The run's rows and the mix of (main category -> drawn category) pairs."""
     gen = ctx.gen
     categories, names = category_codes(ctx.table(ITEM_INDEX))
-    rows = cross_category(
-        ctx.real,
-        ctx.model_dir,
-        categories,
-        gen.max_user_items,
-        gen.items_per_user,
-        gen.synthetic_weight,
-        gen.seed,
-    ).localCheckpoint()
+    rows = pinned(
+        cross_category(
+            ctx.real,
+            ctx.model_dir,
+            categories,
+            gen.max_user_items,
+            gen.items_per_user,
+            gen.synthetic_weight,
+            gen.seed,
+        )
+    )
     return rows, pair_mix(rows, categories, names)
 
 

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 
 from samplegen.generate.context import DrawContext, Metrics
 from samplegen.registry import Stream
+from samplegen.spark import pinned
 from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR
 
 #: Synthetic negatives drawn for each positive train row.
@@ -65,7 +66,7 @@ def hard_negatives(samples: DataFrame, seed: int) -> tuple[DataFrame, Metrics]:
         .dropDuplicates(["user_idx", "item_idx"])
     )
     bought = train.where(F.col("label") == 1).select("user_idx", F.col("item_idx").alias("cand"))
-    items = item_side(train).localCheckpoint()
+    items = pinned(item_side(train))
     sizes = items.groupBy("category").agg(F.count("*").alias("n_category"))
     draws = (
         positives.join(sizes, "category")
@@ -113,7 +114,7 @@ def hard_negatives(samples: DataFrame, seed: int) -> tuple[DataFrame, Metrics]:
         "user_days_since_last",
     )
     rows = rows.select(*[F.col(f.name).cast(f.dataType) for f in SYNTHETIC_CTR.schema.fields[5:]])
-    rows = rows.localCheckpoint()
+    rows = pinned(rows)
     n_positives, n_rows = positives.count(), rows.count()
     wanted = n_positives * NEGATIVES_PER_POSITIVE
     return rows, {

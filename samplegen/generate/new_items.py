@@ -28,6 +28,7 @@ from samplegen.features.text import with_text_embeddings
 from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.udf import chunks, histories, user_rng
 from samplegen.models.store import load_generator
+from samplegen.spark import pinned
 from samplegen.tables import CATALOGUE, ITEM_FEATURES
 
 #: Catalogue columns turned into one-hot attributes.
@@ -388,15 +389,17 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
             "generate.strategy=new_items found no catalogue item outside item_index with a "
             "category, department, brand or title the indexed items share"
         )
-    rows = new_items(
-        ctx.real,
-        ctx.model_dir,
-        plan.rows,
-        plan.bias,
-        plan.users_per_item,
-        plan.item_ids,
-        ctx.first_item_idx,
-        gen.synthetic_weight,
-        gen.seed,
-    ).localCheckpoint()
+    rows = pinned(
+        new_items(
+            ctx.real,
+            ctx.model_dir,
+            plan.rows,
+            plan.bias,
+            plan.users_per_item,
+            plan.item_ids,
+            ctx.first_item_idx,
+            gen.synthetic_weight,
+            gen.seed,
+        )
+    )
     return rows, plan.metrics

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from samplegen.generate.context import DrawContext
 from samplegen.registry import Stream
+from samplegen.spark import pinned
 
 SCHEMA = "user_id string, user_idx int, item_idx array<int>, weight array<float>"
 
@@ -77,11 +78,13 @@ def seed_users(segment: DataFrame, n_users: int, seed: int, tag: Stream) -> Data
     The seed user is a user of ``segment`` (see :func:`thin_segment`) picked by a hash of
     ``(seed, tag, n)``.
     """
-    numbered = segment.select(
-        (F.row_number().over(Window.orderBy("user_idx")) - 1).alias("slot"),
-        "user_idx",
-        "item_idx",
-    ).localCheckpoint()
+    numbered = pinned(
+        segment.select(
+            (F.row_number().over(Window.orderBy("user_idx")) - 1).alias("slot"),
+            "user_idx",
+            "item_idx",
+        )
+    )
     slot = F.pmod(F.xxhash64(F.lit(seed), F.lit(int(tag)), F.col("id")), F.lit(numbered.count()))
     wanted = segment.sparkSession.range(n_users).select(F.col("id").alias("n"), slot.alias("slot"))
     return wanted.join(numbered, "slot").select("n", "user_idx", "item_idx")

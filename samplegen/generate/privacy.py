@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from samplegen.spark import pinned
+
 
 @dataclass(frozen=True)
 class PrivacyCounts:
@@ -88,7 +90,7 @@ def closest_real_users(synthetic: DataFrame, real: DataFrame, threshold: float) 
     rank = popularity.select(
         "item", F.row_number().over(Window.orderBy("users", "item")).alias("rank")
     )
-    syn_sets = _sets(synthetic, "user_id", rank).localCheckpoint()
+    syn_sets = pinned(_sets(synthetic, "user_id", rank))
     real_sets = _sets(real, "user_idx", rank)
     candidates = (
         _prefixes(syn_sets, "user_id", threshold)
@@ -131,7 +133,7 @@ def privacy_filter(
     ``synthetic`` should be checkpointed: it is read for the similarities and for the rows
     kept. Returns the kept rows (same columns as ``synthetic``) and the counts.
     """
-    verdict = closest_real_users(synthetic, real, max_jaccard).localCheckpoint()
+    verdict = pinned(closest_real_users(synthetic, real, max_jaccard))
     counts = verdict.agg(
         F.count(F.lit(1)).alias("drawn"),
         F.sum(F.col("is_copy").cast("int")).alias("copies"),

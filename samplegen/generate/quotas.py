@@ -27,6 +27,7 @@ from samplegen.generate.densify import SCHEMA, thin_users
 from samplegen.generate.udf import item_mask, map_with_model, user_rng, user_rows
 from samplegen.models.base import InteractionGenerator
 from samplegen.models.sampling import quota_top_k
+from samplegen.spark import pinned
 from samplegen.tables import ITEM_INDEX
 
 #: Groups whose shares a run reports by name (the largest targets); all count in the gaps.
@@ -136,16 +137,18 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
     groups, names = item_groups(ctx.table(ITEM_INDEX), gen.strategy, gen.head_fraction)
     real_share = group_shares(ctx.real, groups, len(names))
     mix = target_mix(gen.strategy, real_share, gen.tail_share, gen.balance_power)
-    rows = quota_densify(
-        ctx.real,
-        ctx.model_dir,
-        groups,
-        mix,
-        gen.max_user_items,
-        gen.items_per_user,
-        gen.synthetic_weight,
-        gen.seed,
-    ).localCheckpoint()
+    rows = pinned(
+        quota_densify(
+            ctx.real,
+            ctx.model_dir,
+            groups,
+            mix,
+            gen.max_user_items,
+            gen.items_per_user,
+            gen.synthetic_weight,
+            gen.seed,
+        )
+    )
     achieved = group_shares(rows, groups, len(names))
     gaps = np.abs(achieved - mix)
     metrics: Metrics = {

@@ -2,7 +2,7 @@
 
 A local session has no Unity Catalog, but Delta's session catalog (``spark_catalog`` with
 DeltaCatalog, as :mod:`samplegen.spark` configures it) takes ``catalog.schema.table`` names
-through the same ``saveAsTable`` / ``spark.table`` / ``DeltaTable.forName`` calls, so the
+through the same ``saveAsTable`` / ``spark.table`` / ``DESCRIBE HISTORY`` calls, so the
 catalog mode runs for real here (path mode is what the rest of the suite runs). A catalog or
 schema the session lacks stops before any stage.
 """
