@@ -25,6 +25,8 @@ from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id, res
 
 STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
 NEEDS_RUN_ID = ("generate", "evaluate")
+#: Exit code of a run refused because another aggregate holds the lakehouse (EX_TEMPFAIL).
+EXIT_BUSY = 75
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args.run_id or new_run_id()
     stages = list(STAGE_COMMANDS) if args.command == "run" else [args.command]
 
+    from samplegen.concurrency import LakehouseBusyError
     from samplegen.pipeline import run_stages
     from samplegen.spark import get_spark
 
@@ -169,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(cfg.spark)
     try:
         results = run_stages(spark, cfg, run_id, stages, force=args.force)
+    except LakehouseBusyError as err:  # not a failure of this job: a scheduler may retry later
+        LOG.error("run_id=%s event=busy %s", run_id, err)
+        print(f"samplegen: run {run_id} refused: {err}", file=sys.stderr)
+        return EXIT_BUSY
     except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
         LOG.exception("run_id=%s event=failed", run_id)
         line = mask_text(f"{type(err).__name__}: {err}")

@@ -9,6 +9,7 @@ its own rows.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,11 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from samplegen.concurrency import is_conflict, refuse_conflict, retry_conflicts
 from samplegen.state import DamagedStateError
+
+#: Commits searched for a write's own commit (jobs writing the table since then).
+_HISTORY_SEARCH = 100
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,9 @@ def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None 
     for field in table.schema.fields:
         if ordered.schema[field.name].dataType.simpleString() != field.dataType.simpleString():
             ordered = ordered.withColumn(field.name, ordered[field.name].cast(field.dataType))
-    writer = ordered.write.format("delta").mode("overwrite")
+    token = uuid.uuid4().hex  # finds this write's commit in the history (other jobs commit too)
+    writer = ordered.write.format("delta").mode("overwrite").option("userMetadata", token)
+    path = table_path(lakehouse, table)
     if table.per_run:
         if not run_id:
             raise ValueError(f"table {table.name!r} is keyed by run_id; pass the run_id")
@@ -366,18 +373,35 @@ def write_table(df: DataFrame, lakehouse: str, table: Table, run_id: str | None 
             .option("mergeSchema", "true")
             .partitionBy("run_id")
         )
+        # Idempotent and confined to the run's partition: a conflict with another run's job
+        # (e.g. both creating the table) is retried.
+        retry_conflicts(lambda: writer.save(path), f"{table.name}:{run_id}")
     else:
         writer = writer.option("overwriteSchema", "true")
-    writer.save(table_path(lakehouse, table))
-    return _rows_written(ordered.sparkSession, lakehouse, table)
+        try:
+            writer.save(path)
+        except Exception as err:
+            if is_conflict(err):
+                raise refuse_conflict(err, table.name, path) from err
+            raise
+    return _rows_written(ordered.sparkSession, lakehouse, table, token, run_id)
 
 
-def _rows_written(spark: SparkSession, lakehouse: str, table: Table) -> int:
-    """Rows the last commit wrote, from the Delta log (no scan of the data)."""
+def _rows_written(
+    spark: SparkSession, lakehouse: str, table: Table, token: str, run_id: str | None
+) -> int:
+    """Rows this write committed, from its commit in the Delta log (no scan of the data).
+
+    The commit is the one whose ``userMetadata`` is ``token``: with other jobs writing the same
+    table, the latest commit need not be ours.
+    """
     from delta.tables import DeltaTable
 
-    last = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(1).first()
-    return int(last["operationMetrics"].get("numOutputRows", 0))
+    history = DeltaTable.forPath(spark, table_path(lakehouse, table)).history(_HISTORY_SEARCH)
+    mine = history.where(history.userMetadata == token).select("operationMetrics").first()
+    if mine is not None:
+        return int(mine["operationMetrics"].get("numOutputRows", 0))
+    return table_row_count(spark, lakehouse, table, run_id)  # over _HISTORY_SEARCH commits since
 
 
 def table_row_count(

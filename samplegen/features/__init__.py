@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from samplegen.concurrency import aggregate_lock
 from samplegen.config import Config
 from samplegen.data import sources
 from samplegen.data.files import absent_columns
@@ -68,11 +69,17 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         FileNotFoundError: nothing to read at a configured input path.
         ValueError: when the input is unusable (see :func:`ingest_events`) or no user survives
             the filters.
+        LakehouseBusyError: another aggregate is loading into the same lakehouse; nothing is
+            written (:func:`~samplegen.concurrency.aggregate_lock`).
     """
     result = StageResult(stage="aggregate", run_id=run_id)
     lake = cfg.lakehouse
     agg = cfg.aggregate
-    with stage_timer(result), sql_settings(spark, SORTED_AGGREGATION):
+    with (
+        stage_timer(result),
+        aggregate_lock(spark, lake, run_id),  # one load at a time assigns indices
+        sql_settings(spark, SORTED_AGGREGATION),
+    ):
         result.rows |= ingest_events(spark, cfg)
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)

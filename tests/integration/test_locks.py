@@ -1,0 +1,94 @@
+"""The aggregate lock and Delta conflict handling (the corpus's CONCURRENCY_CASES with claims).
+
+Each lock case writes the claims the corpus gives into a fresh lakehouse's lock table, then
+starts a load: it must be refused before writing anything, naming the other load, or proceed.
+The race itself (two processes) is tests/e2e/test_concurrency.py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from samplegen.concurrency import (
+    LOCK_TABLE,
+    LakehouseBusyError,
+    aggregate_lock,
+    append_lock_row,
+    is_conflict,
+    live_claims,
+    retry_conflicts,
+)
+from samplegen.features import run_aggregate
+from tests.conftest import small_config
+from tests.corpus.bad_input import CONCURRENCY_CASES, ConcurrencyCase
+
+pytestmark = pytest.mark.spark
+
+LOCK_CASES = [c for c in CONCURRENCY_CASES if c.claims]
+#: What Delta says when two jobs create one table at once (a real message, shortened).
+PROTOCOL_CHANGED = (
+    "[DELTA_PROTOCOL_CHANGED] ProtocolChangedException: The protocol version of the Delta "
+    "table has been changed by a concurrent update. This happens when multiple writers are "
+    "writing to an empty directory."
+)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _write_claims(spark, lakehouse: str, case: ConcurrencyCase) -> None:
+    for run_id, host, pid in case.claims:
+        append_lock_row(
+            spark,
+            lakehouse,
+            uuid.uuid4().hex,
+            "claim",
+            run_id,
+            host=socket.gethostname() if host == "here" else host,
+            pid=os.getpid() if pid == "live" else _dead_pid(),
+        )
+
+
+@pytest.mark.parametrize("case", LOCK_CASES, ids=lambda c: c.name)
+def test_a_load_meets_the_claims_of_other_loads(case: ConcurrencyCase, spark, tmp_path):
+    cfg = small_config(tmp_path)
+    _write_claims(spark, cfg.lakehouse, case)
+    if case.outcome == "proceeds":
+        with aggregate_lock(spark, cfg.lakehouse, "r1"):
+            (held,) = live_claims(spark, cfg.lakehouse)
+            assert held.run_id == "r1"
+        assert live_claims(spark, cfg.lakehouse) == []
+        return
+    with pytest.raises(LakehouseBusyError, match=case.outcome) as caught:
+        run_aggregate(spark, cfg, "r1")
+    assert "\n" not in str(caught.value)
+    assert [p.name for p in Path(cfg.lakehouse).iterdir()] == [LOCK_TABLE]  # nothing written
+    assert [c.run_id for c in live_claims(spark, cfg.lakehouse)] == ["other-load"]  # withdrawn
+
+
+def test_conflicts_of_idempotent_writes_are_retried_and_others_are_not():
+    calls = []
+
+    def conflicting_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError(PROTOCOL_CHANGED)
+        return "written"
+
+    assert is_conflict(RuntimeError(PROTOCOL_CHANGED))
+    assert retry_conflicts(conflicting_twice, "t", base_seconds=0.01) == "written"
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(RuntimeError, match="DELTA_PROTOCOL_CHANGED"):
+        retry_conflicts(conflicting_twice, "t", attempts=2, base_seconds=0.01)
+    with pytest.raises(ValueError, match="not a conflict"):
+        retry_conflicts(lambda: (_ for _ in ()).throw(ValueError("not a conflict")), "t")
