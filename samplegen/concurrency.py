@@ -95,16 +95,17 @@ def retry_conflicts(
         try:
             return action()
         except Exception as err:
-            if not is_conflict(err) or attempt == attempts:
+            conflict = _CONFLICT.search(f"{type(err).__name__} {err}")
+            if conflict is None or attempt == attempts:
                 raise
             delay = base_seconds * 2 ** (attempt - 1) * (1 + random.random())
             LOG.warning(
-                "event=write_conflict write=%s attempt=%d/%d retry_in=%.1fs reason=%s",
+                "event=write_conflict write=%s attempt=%d/%d retry_in=%.1fs conflict=%s",
                 what,
                 attempt,
                 attempts,
                 delay,
-                short_reason(err),
+                conflict.group(0),
             )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -232,9 +233,7 @@ def aggregate_lock(spark: SparkSession, lakehouse: str, run_id: str) -> Iterator
         mine = next(c for c in claims if c.token == token)
         if holder is not None and (holder.version, holder.token) < (mine.version, mine.token):
             raise LakehouseBusyError(busy_message(lakehouse, holder, run_id))
-        LOG.info(
-            "stage=aggregate run_id=%s event=lock_held lock=%s", run_id, lock_path(lakehouse)
-        )
+        LOG.info("stage=aggregate run_id=%s event=lock_held lock=%s", run_id, lock_path(lakehouse))
         yield
     finally:
         append_lock_row(spark, lakehouse, token, "release", run_id)

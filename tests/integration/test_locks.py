@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from samplegen.concurrency import (
     retry_conflicts,
 )
 from samplegen.features import run_aggregate
+from samplegen.tables import AUGMENTED_TRAIN, read_table, write_table
 from tests.conftest import small_config
 from tests.corpus.bad_input import CONCURRENCY_CASES, ConcurrencyCase
 
@@ -92,3 +94,30 @@ def test_conflicts_of_idempotent_writes_are_retried_and_others_are_not():
         retry_conflicts(conflicting_twice, "t", attempts=2, base_seconds=0.01)
     with pytest.raises(ValueError, match="not a conflict"):
         retry_conflicts(lambda: (_ for _ in ()).throw(ValueError("not a conflict")), "t")
+
+
+def test_two_runs_creating_a_per_run_table_at_once_both_land_once(spark, tmp_path):
+    """Both commits race for version 0 of a new table: the loser's conflict is retried, and
+    each write counts the rows of its own commit (not the table's latest one)."""
+    sizes = {"ra": 3, "rb": 5}
+    frames = {
+        run: spark.createDataFrame(
+            [(run, i, [1], [1.0], False) for i in range(n)], AUGMENTED_TRAIN.schema
+        )
+        for run, n in sizes.items()
+    }
+    start = threading.Barrier(len(frames))
+    written: dict[str, int] = {}
+
+    def write(run: str) -> None:
+        start.wait()
+        written[run] = write_table(frames[run], str(tmp_path), AUGMENTED_TRAIN, run)
+
+    threads = [threading.Thread(target=write, args=(run,)) for run in frames]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert written == sizes
+    rows = read_table(spark, str(tmp_path), AUGMENTED_TRAIN).groupBy("run_id").count()
+    assert dict(rows.collect()) == sizes
