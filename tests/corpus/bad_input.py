@@ -19,11 +19,13 @@ cases, through ``load_config``. There are four kinds of case:
   stderr naming the argument, before any Spark session starts (hostile identifiers: they become
   folder names under the lakehouse and the reports, see ``samplegen.ids``).
 
-Issue 26 added three more kinds, each run by its own test: ``StateCase`` (damaged checkpoints,
+Issue 26 added more kinds, each run by its own test: ``StateCase`` (damaged checkpoints,
 model folders, manifests and Delta data files: tests/unit/test_damaged_state.py and
 tests/integration/test_damaged_tables.py), ``DriftCase`` / ``DriftErrorCase`` (schema drift
-between two loads with keep_indices: tests/integration/test_schema_drift.py) and
-``ReportTextCase`` (hostile catalogue text in the report: tests/e2e/test_report_hostile.py).
+between two loads with keep_indices: tests/integration/test_schema_drift.py),
+``ReportTextCase`` (hostile catalogue text in the report: tests/e2e/test_report_hostile.py),
+and ``ConcurrencyCase`` (jobs racing on one lakehouse: tests/integration/test_locks.py and the
+drill, bench/concurrency_drill.py and tests/e2e/test_concurrency.py).
 
 Each case says ``why`` its outcome is the right one; where the outcome is a decision (not an
 obvious rule) the ``why`` says so.
