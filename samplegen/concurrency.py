@@ -74,9 +74,15 @@ class LakehouseBusyError(RuntimeError):
     """Another ``aggregate`` holds the lakehouse's aggregate lock."""
 
 
+def conflict_name(err: BaseException) -> str | None:
+    """Delta's name for ``err`` if it refused a commit because a concurrent commit won."""
+    found = _CONFLICT.search(f"{type(err).__name__} {err}")
+    return found.group(0) if found else None
+
+
 def is_conflict(err: BaseException) -> bool:
     """Whether ``err`` is Delta refusing a commit because a concurrent commit won."""
-    return bool(_CONFLICT.search(f"{type(err).__name__} {err}"))
+    return conflict_name(err) is not None
 
 
 def retry_conflicts(
@@ -95,7 +101,7 @@ def retry_conflicts(
         try:
             return action()
         except Exception as err:
-            conflict = _CONFLICT.search(f"{type(err).__name__} {err}")
+            conflict = conflict_name(err)
             if conflict is None or attempt == attempts:
                 raise
             delay = base_seconds * 2 ** (attempt - 1) * (1 + random.random())
@@ -105,7 +111,7 @@ def retry_conflicts(
                 attempt,
                 attempts,
                 delay,
-                conflict.group(0),
+                conflict,
             )
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -113,10 +119,11 @@ def retry_conflicts(
 
 def refuse_conflict(err: BaseException, table: str, path: str) -> ConcurrentWriteError:
     """The error for a conflict on a table replaced whole (stage 1), where a retry is unsafe."""
+    reason = conflict_name(err) or short_reason(err)
     return ConcurrentWriteError(
         f"table {table!r} at {path} was changed by another job while this one replaced it "
-        f"({short_reason(err)}); stage-1 tables are written by one `samplegen aggregate` at a "
-        "time: let the other job finish, then rerun this one"
+        f"({reason}); stage-1 tables are written by one `samplegen aggregate` at a time: let "
+        "the other job finish, then rerun this one"
     )
 
 

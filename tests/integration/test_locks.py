@@ -18,6 +18,7 @@ import pytest
 
 from samplegen.concurrency import (
     LOCK_TABLE,
+    ConcurrentWriteError,
     LakehouseBusyError,
     aggregate_lock,
     append_lock_row,
@@ -26,7 +27,7 @@ from samplegen.concurrency import (
     retry_conflicts,
 )
 from samplegen.features import run_aggregate
-from samplegen.tables import AUGMENTED_TRAIN, read_table, write_table
+from samplegen.tables import AUGMENTED_TRAIN, DATA_PROFILE, read_table, write_table
 from tests.conftest import small_config
 from tests.corpus.bad_input import CONCURRENCY_CASES, ConcurrencyCase
 
@@ -96,6 +97,26 @@ def test_conflicts_of_idempotent_writes_are_retried_and_others_are_not():
         retry_conflicts(lambda: (_ for _ in ()).throw(ValueError("not a conflict")), "t")
 
 
+def _at_once(jobs: dict[str, object]) -> dict[str, object]:
+    """Run every job in its own thread, released together; each one's result or error."""
+    start = threading.Barrier(len(jobs))
+    outcomes: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        start.wait()
+        try:
+            outcomes[name] = jobs[name]()
+        except Exception as err:
+            outcomes[name] = err
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
 def test_two_runs_creating_a_per_run_table_at_once_both_land_once(spark, tmp_path):
     """Both commits race for version 0 of a new table: the loser's conflict is retried, and
     each write counts the rows of its own commit (not the table's latest one)."""
@@ -106,18 +127,23 @@ def test_two_runs_creating_a_per_run_table_at_once_both_land_once(spark, tmp_pat
         )
         for run, n in sizes.items()
     }
-    start = threading.Barrier(len(frames))
-    written: dict[str, int] = {}
-
-    def write(run: str) -> None:
-        start.wait()
-        written[run] = write_table(frames[run], str(tmp_path), AUGMENTED_TRAIN, run)
-
-    threads = [threading.Thread(target=write, args=(run,)) for run in frames]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    lake = str(tmp_path)
+    written = _at_once(
+        {run: lambda run=run: write_table(frames[run], lake, AUGMENTED_TRAIN, run) for run in sizes}
+    )
     assert written == sizes
     rows = read_table(spark, str(tmp_path), AUGMENTED_TRAIN).groupBy("run_id").count()
     assert dict(rows.collect()) == sizes
+
+
+def test_a_conflict_on_a_stage1_table_is_refused_not_retried(spark, tmp_path):
+    """Two jobs replacing a whole (stage-1) table at once: a retry could mix two loads, so the
+    loser stops naming the table; it is never a raw Delta error."""
+    frame = spark.createDataFrame([("users", 1.0)], DATA_PROFILE.schema)
+    lake = str(tmp_path)
+    outcomes = _at_once({n: lambda: write_table(frame, lake, DATA_PROFILE) for n in "ab"})
+    errors = [o for o in outcomes.values() if isinstance(o, Exception)]
+    assert all(isinstance(e, ConcurrentWriteError) for e in errors), errors
+    for err in errors:
+        assert "table 'data_profile'" in str(err) and "(DELTA_" in str(err)
+    assert len(errors) < 2
