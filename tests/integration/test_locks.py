@@ -22,6 +22,7 @@ from samplegen.concurrency import (
     LakehouseBusyError,
     aggregate_lock,
     append_lock_row,
+    conflict_name,
     is_conflict,
     live_claims,
     retry_conflicts,
@@ -145,5 +146,6 @@ def test_a_conflict_on_a_stage1_table_is_refused_not_retried(spark, tmp_path):
     errors = [o for o in outcomes.values() if isinstance(o, Exception)]
     assert all(isinstance(e, ConcurrentWriteError) for e in errors), errors
     for err in errors:
-        assert "table 'data_profile'" in str(err) and "(DELTA_" in str(err)
+        assert "table 'data_profile'" in str(err)
+        assert f"({conflict_name(err.__cause__)})" in str(err)  # Delta's name for the conflict
     assert len(errors) < 2
