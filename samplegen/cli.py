@@ -25,6 +25,8 @@ from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id, res
 
 STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
 NEEDS_RUN_ID = ("generate", "evaluate")
+#: Exit code of a run refused because another aggregate holds the lakehouse (EX_TEMPFAIL).
+EXIT_BUSY = 75
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = args.run_id or new_run_id()
     stages = list(STAGE_COMMANDS) if args.command == "run" else [args.command]
 
+    from samplegen.locks import LakehouseBusyError
     from samplegen.pipeline import run_stages
     from samplegen.spark import get_spark
 
@@ -169,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark(cfg.spark)
     try:
         results = run_stages(spark, cfg, run_id, stages, force=args.force)
+    except LakehouseBusyError as err:  # not a failure of this job: a scheduler may retry later
+        LOG.error("run_id=%s event=busy %s", run_id, err)
+        print(f"samplegen: run {run_id} refused: {err}", file=sys.stderr)
+        return EXIT_BUSY
     except ConfigError as err:  # e.g. tables.catalog not in this session: checked before stage 1
         print(f"samplegen: config error: {mask_text(str(err))}", file=sys.stderr)
         return 2

@@ -18,19 +18,24 @@ passes a :class:`TableStore` (or a lakehouse path, which means path mode) to the
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pyspark.sql import DataFrame, Row, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import types as T
 
+from samplegen.concurrency import is_conflict, refuse_conflict, retry_conflicts
 from samplegen.config import ConfigError
 from samplegen.state import DamagedStateError
 
 if TYPE_CHECKING:
     from samplegen.config import Config
+
+#: Commits searched for a write's own commit (jobs writing the table since then).
+_HISTORY_SEARCH = 100
 
 
 @dataclass(frozen=True)
@@ -254,6 +259,18 @@ EVAL_METRICS = Table(
     per_run=True,
 )
 
+#: The aggregate lock (:mod:`samplegen.locks`): ``claim`` and ``release`` rows, appended only.
+AGGREGATE_LOCK = Table(
+    "_aggregate_lock",
+    _schema(
+        ("token", T.StringType(), False),
+        ("action", T.StringType(), False),
+        ("run_id", T.StringType(), False),
+        ("host", T.StringType(), False),
+        ("pid", T.LongType(), False),
+        ("at", T.TimestampType(), False),
+    ),
+)
 
 #: Every table, by name.
 TABLES: dict[str, Table] = {
@@ -462,35 +479,72 @@ def write_table(df: DataFrame, where: Where, table: Table, run_id: str | None = 
     for field in table.schema.fields:
         if ordered.schema[field.name].dataType.simpleString() != field.dataType.simpleString():
             ordered = ordered.withColumn(field.name, ordered[field.name].cast(field.dataType))
-    writer = ordered.write.format("delta").mode("overwrite")
+    token = uuid.uuid4().hex  # finds this write's commit in the history (other jobs commit too)
+    writer = ordered.write.format("delta").mode("overwrite").option("userMetadata", token)
+    ref = store.ref(table)
     if table.per_run:
         if not run_id:
             raise ValueError(f"table {table.name!r} is keyed by run_id; pass the run_id")
         if "'" in run_id:
             raise ValueError(f"run_id may not contain quotes: {run_id!r}")
         # mergeSchema: a lakehouse written by an earlier version gains the newer columns.
-        writer = (
+        per_run = (
             writer.option("replaceWhere", f"run_id = '{run_id}'")
             .option("mergeSchema", "true")
             .partitionBy("run_id")
         )
+        # Idempotent and confined to the run's partition: a conflict with another run's job
+        # (e.g. both creating the table) is retried.
+        retry_conflicts(lambda: _save(per_run, store, ref), f"{table.name}:{run_id}")
     else:
-        writer = writer.option("overwriteSchema", "true")
+        try:
+            _save(writer.option("overwriteSchema", "true"), store, ref)
+        except Exception as err:
+            if is_conflict(err):
+                raise refuse_conflict(err, table.name, ref) from err
+            raise
+    return _rows_written(ordered.sparkSession, store, table, token, run_id)
+
+
+def append_rows(df: DataFrame, where: Where, table: Table, metadata: str) -> None:
+    """Append ``df`` to ``table`` as one commit tagged ``metadata`` (Delta ``userMetadata``).
+
+    A blind append never conflicts with another job's append; a conflict while two jobs create
+    the table is retried.
+    """
+    store = as_store(where)
+    writer = df.write.format("delta").mode("append").option("userMetadata", metadata)
+    ref = store.ref(table)
+    retry_conflicts(lambda: _save(writer, store, ref), f"{table.name}:{metadata}")
+
+
+def _save(writer: DataFrameWriter, store: TableStore, ref: str) -> None:
+    """``save`` to a path, ``saveAsTable`` to a catalog name."""
     if store.by_name:
-        writer.saveAsTable(store.ref(table))
+        writer.saveAsTable(ref)
     else:
-        writer.save(store.ref(table))
-    return _rows_written(ordered.sparkSession, store, table)
+        writer.save(ref)
 
 
-def _rows_written(spark: SparkSession, where: Where, table: Table) -> int:
-    """Rows the last commit wrote, from the Delta log (no scan of the data)."""
-    last = _last_commit(spark, where, table)
-    return int(last["operationMetrics"].get("numOutputRows", 0))
+def _rows_written(
+    spark: SparkSession, store: TableStore, table: Table, token: str, run_id: str | None
+) -> int:
+    """Rows this write committed, from its commit in the Delta log (no scan of the data).
+
+    The commit is the one whose ``userMetadata`` is ``token``: with other jobs writing the same
+    table, the latest commit need not be ours.
+    """
+    history = table_history(spark, store, table, _HISTORY_SEARCH)
+    mine = history.where(history.userMetadata == token).select("operationMetrics").first()
+    if mine is not None:
+        return int(mine["operationMetrics"].get("numOutputRows", 0))
+    return table_row_count(spark, store, table, run_id)  # over _HISTORY_SEARCH commits since
 
 
-def _last_commit(spark: SparkSession, where: Where, table: Table) -> Row:
-    """The newest entry of ``table``'s Delta history.
+def table_history(
+    spark: SparkSession, where: Where, table: Table, limit: int | None = None
+) -> DataFrame:
+    """The newest ``limit`` entries (all when None) of ``table``'s Delta history.
 
     Read with SQL, which every session speaks, rather than the ``DeltaTable`` API, which Spark
     Connect sessions only have where the server runs the Delta Connect plugin.
@@ -500,7 +554,8 @@ def _last_commit(spark: SparkSession, where: Where, table: Table) -> Row:
         target = store.ref(table)
     else:
         target = "delta.`{}`".format(store.ref(table).replace("`", "``"))
-    return spark.sql(f"DESCRIBE HISTORY {target} LIMIT 1").first()
+    bound = "" if limit is None else f" LIMIT {int(limit)}"
+    return spark.sql(f"DESCRIBE HISTORY {target}{bound}")
 
 
 def table_row_count(
@@ -515,4 +570,4 @@ def table_row_count(
 
 def delta_version(spark: SparkSession, where: Where, table: Table) -> int:
     """Current Delta version of ``table`` (recorded in manifests for traceability)."""
-    return int(_last_commit(spark, where, table)["version"])
+    return int(table_history(spark, where, table, 1).first()["version"])

@@ -37,6 +37,7 @@ from samplegen.features.profile import (
     split_warning,
 )
 from samplegen.features.tabular import write_tabular_tables
+from samplegen.locks import aggregate_lock
 from samplegen.runinfo import LOG, StageResult, stage_timer
 from samplegen.spark import SORTED_AGGREGATION, pinned, sql_settings
 from samplegen.tables import (
@@ -70,11 +71,17 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         FileNotFoundError: nothing to read at a configured input path.
         ValueError: when the input is unusable (see :func:`ingest_events`) or no user survives
             the filters.
+        LakehouseBusyError: another aggregate is loading into the same lakehouse; nothing is
+            written (:func:`~samplegen.locks.aggregate_lock`).
     """
     result = StageResult(stage="aggregate", run_id=run_id)
     lake = table_store(cfg)
     agg = cfg.aggregate
-    with stage_timer(result), sql_settings(spark, SORTED_AGGREGATION):
+    with (
+        stage_timer(result),
+        aggregate_lock(spark, lake, run_id),  # one load at a time assigns indices
+        sql_settings(spark, SORTED_AGGREGATION),
+    ):
         result.rows |= ingest_events(spark, cfg)
 
         events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)

@@ -94,6 +94,31 @@ def require_model(folder: Path, run_id: str) -> None:
             )
 
 
+def read_history(folder: str | Path) -> list[dict]:
+    """The per-epoch records of :data:`HISTORY_FILE` in ``folder`` (``[]`` when it is absent).
+
+    Read when training ends (a resumed run appends its new epochs), by MLflow logging, and by a
+    resume before it trains, so a damaged file stops the run before the epochs, not after.
+
+    Raises:
+        DamagedStateError: the file is not JSON (truncated, hand-edited) or not a list of
+            records with an ``epoch``; the repair is retraining the run with ``--force``.
+    """
+    path = Path(folder) / HISTORY_FILE
+    if not path.exists():
+        return []
+    repair = f"retrain the run with {retrain_command(folder)}"
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DamagedStateError(path, f"is not JSON ({short_reason(err)})", repair) from err
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and "epoch" in r for r in records
+    ):
+        raise DamagedStateError(path, "is not a list of per-epoch records", repair)
+    return records
+
+
 def save_generator(model: Generator, folder: str | Path) -> None:
     """Write the weights (tensors only) and the plain config needed to rebuild ``model``."""
     folder = Path(folder)

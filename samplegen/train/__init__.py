@@ -6,7 +6,6 @@ Spark is imported lazily so that :mod:`samplegen.train.distributed` runs on mach
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shutil
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from samplegen.models.store import HISTORY_FILE, ITEM_TEXT_FILE, has_model, model_dir
+from samplegen.models.store import ITEM_TEXT_FILE, has_model, model_dir, read_history
 from samplegen.registry import TABULAR, generator
 from samplegen.runinfo import LOG, StageResult, stage_timer
 from samplegen.train.spec import TrainData, TrainSpec, ValidationSpec
@@ -237,7 +236,7 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         output = distributor.run(train_fn, spec)
         if not output:
             raise RuntimeError("training finished but rank 0 returned no model folder")
-        history = json.loads((Path(output) / HISTORY_FILE).read_text())
+        history = read_history(output)
         result.outputs = {"model_dir": output}
         result.rows = {"training_rows": spec.n_rows}
         if "n_items" in spec.params:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from samplegen.models.store import HISTORY_FILE, checkpoints_dir
+from samplegen.models.store import HISTORY_FILE, checkpoints_dir, read_history
 from samplegen.train.spec import TrainSpec
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ def train_fn(spec: TrainSpec) -> str | None:
     torch.backends.cuda.matmul.allow_tf32 = spec.allow_tf32
     generator = make_generator(spec.model, spec.params)
     output_dir = Path(spec.output_dir)
+    if rank == 0:
+        read_history(output_dir)  # a resume appends to it: a damaged one stops us now
     validate = _validation(spec) if rank == 0 else None
     try:
         with _training_batches(spec, generator, Shard(rank, world_size)) as batches:
@@ -125,7 +127,7 @@ def _validation(spec: TrainSpec) -> Validate | None:
 
 def _append_history(path: Any, records: list[dict[str, float]]) -> None:
     """Keep one record per epoch across resumed runs (a resumed run logs only new epochs)."""
-    previous = json.loads(path.read_text()) if path.exists() else []
+    previous = read_history(path.parent)
     first_new = min((r["epoch"] for r in records), default=None)
     kept = [r for r in previous if first_new is None or r["epoch"] < first_new]
     path.write_text(json.dumps(kept + records, indent=2))

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from samplegen.models.store import CONFIG_FILE, HISTORY_FILE, MODEL_FILE
+from samplegen.models.store import CONFIG_FILE, HISTORY_FILE, MODEL_FILE, read_history
 
 if TYPE_CHECKING:
     from samplegen.train.spec import TrainSpec
@@ -40,7 +40,7 @@ def log_training(experiment: str, run_id: str, spec: TrainSpec, model_dir: Path)
     """Log one MLflow run named after ``run_id``; returns the MLflow run id."""
     import mlflow
 
-    history = json.loads((model_dir / HISTORY_FILE).read_text())
+    history = read_history(model_dir)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=f"samplegen-{run_id}-{spec.model}") as run:
         mlflow.set_tag("samplegen.run_id", run_id)

@@ -19,11 +19,13 @@ cases, through ``load_config``. There are four kinds of case:
   stderr naming the argument, before any Spark session starts (hostile identifiers: they become
   folder names under the lakehouse and the reports, see ``samplegen.ids``).
 
-Issue 26 added three more kinds, each run by its own test: ``StateCase`` (damaged checkpoints,
+Issue 26 added more kinds, each run by its own test: ``StateCase`` (damaged checkpoints,
 model folders, manifests and Delta data files: tests/unit/test_damaged_state.py and
 tests/integration/test_damaged_tables.py), ``DriftCase`` / ``DriftErrorCase`` (schema drift
-between two loads with keep_indices: tests/integration/test_schema_drift.py) and
-``ReportTextCase`` (hostile catalogue text in the report: tests/e2e/test_report_hostile.py).
+between two loads with keep_indices: tests/integration/test_schema_drift.py),
+``ReportTextCase`` (hostile catalogue text in the report: tests/e2e/test_report_hostile.py),
+and ``ConcurrencyCase`` (jobs racing on one lakehouse: tests/integration/test_locks.py and the
+drill, bench/concurrency_drill.py and tests/e2e/test_concurrency.py).
 
 Each case says ``why`` its outcome is the right one; where the outcome is a decision (not an
 obvious rule) the ``why`` says so.
@@ -901,6 +903,27 @@ STATE_CASES = (
         r"/synthetic_interactions/run_id=r1/part-[^ ]+\.parquet is gone .*"
         r"`samplegen generate --run-id r1 --force`",
     ),
+    StateCase(
+        "history_truncated",
+        "history.json (the per-epoch records beside model.pt) cut short by a kill or a full "
+        "disk: a resumed training appends to it, so it must stop naming the file and the "
+        "retraining command, before it trains, not fail in json after the last epoch.",
+        "truncate:history.json",
+        r"history\.json is not JSON \(JSONDecodeError: .*\); " + _RETRAIN,
+    ),
+    StateCase(
+        "history_empty",
+        "A zero-byte history.json (created, never written) is not JSON either.",
+        "empty:history.json",
+        r"history\.json is not JSON \(JSONDecodeError: Expecting value.*\); " + _RETRAIN,
+    ),
+    StateCase(
+        "history_not_records",
+        "Decision: valid JSON that is not a list of per-epoch records (hand-edited) is refused "
+        "too; appending the new epochs to it would lose it or fail later.",
+        "list:history.json",
+        r"history\.json is not a list of per-epoch records; " + _RETRAIN,
+    ),
 )
 
 
@@ -1009,6 +1032,80 @@ DRIFT_ERROR_CASES = (
         {"user_id": "customer_id", "price": "unit_price"},
         r"required column 'user_id' not found \(looked for 'user_id'; map it with "
         r"data\.columns\.user_id\); columns present: customer_id",
+    ),
+)
+
+
+# --- Jobs racing on one lakehouse (issue 26) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConcurrencyCase:
+    """Jobs writing one lakehouse at once, and what must happen.
+
+    ``claims`` (lock cases, tests/integration/test_locks.py) are the rows already in the
+    aggregate lock table when a load starts: ``(run_id, host, pid)`` with ``"here"`` for this
+    host and ``"live"`` / ``"dead"`` for a running / finished process id; ``outcome`` is
+    ``"proceeds"`` or the refusal's message. Cases without claims are run by the drill
+    (bench/concurrency_drill.py, tests/e2e/test_concurrency.py).
+    """
+
+    name: str
+    why: str
+    outcome: str
+    claims: tuple[tuple[str, str, str], ...] = ()
+
+
+_BUSY = (
+    r"another aggregate is loading into .*: run 'other-load' \(host .*, pid \d+, since .*\) "
+    r"holds the aggregate lock.*rerun `samplegen aggregate --run-id r1`.*"
+    r"DELETE FROM delta\.`.*/_aggregate_lock` WHERE token = '[0-9a-f]{32}'"
+)
+
+CONCURRENCY_CASES = (
+    ConcurrencyCase(
+        "lock_held_by_running_load",
+        "Two loads must not interleave index assignment (both would number the same new ids "
+        "from the same previous index): a load that finds a live claim stops before writing, "
+        "naming the other load and both ways out (wait and rerun, or release a dead lock).",
+        _BUSY,
+        (("other-load", "here", "live"),),
+    ),
+    ConcurrencyCase(
+        "lock_held_on_another_host",
+        "Decision: a claim from another host cannot be checked for liveness, so it holds until "
+        "released; the message gives the DELETE that releases it if that load died.",
+        _BUSY,
+        (("other-load", "elsewhere.example", "live"),),
+    ),
+    ConcurrencyCase(
+        "lock_of_dead_process",
+        "A load killed on this host (its pid no longer runs) leaves its claim; it is skipped "
+        "with a warning, so a kill does not block every later load.",
+        "proceeds",
+        (("killed-load", "here", "dead"),),
+    ),
+    ConcurrencyCase(
+        "two_loads_race",
+        "Two `samplegen aggregate` processes started together: they take turns or one is "
+        "refused with exit 75 (EX_TEMPFAIL, for a scheduler's retry) naming the other; never "
+        "both refused, and the indices hold every id once with dense indices.",
+        "one load, or both in turn",
+    ),
+    ConcurrencyCase(
+        "two_runs_generate_and_evaluate",
+        "Two run ids generating and evaluating at once write their own run_id partitions "
+        "(replaceWhere), and both may create a table at once (MetadataChanged / "
+        "ProtocolChanged): conflicts are retried with backoff, so both runs finish and each "
+        "run's rows are in synthetic_interactions, augmented_train and eval_metrics exactly "
+        "as many times as its manifest says it wrote.",
+        "both finish, rows once",
+    ),
+    ConcurrencyCase(
+        "row_count_of_a_shared_table",
+        "Decision: a write's row count comes from its own commit (found by a token in the "
+        "commit's userMetadata), not the table's latest commit, which may be the other run's.",
+        "each manifest counts its own rows",
     ),
 )
 

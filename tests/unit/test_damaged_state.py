@@ -18,6 +18,7 @@ from samplegen.models import make_generator, store
 from samplegen.pipeline import run_stages
 from samplegen.runinfo import StageResult, list_runs, read_manifest, update_manifest
 from samplegen.state import DamagedStateError
+from samplegen.train.distributed import _append_history
 from samplegen.train.loop import CHECKSUM_KEY, train_loop
 from tests.corpus.bad_input import STATE_CASES, StateCase
 from tests.unit.test_multvae import block_batches, small_vae
@@ -79,6 +80,12 @@ def _read_back(case: StateCase, tmp_path: Path) -> None:
         _train(folder, epochs=1)
         _damage(folder / name, how)
         _train(folder, epochs=2)  # the resume
+    elif name == store.HISTORY_FILE:
+        path = store.model_dir(cfg, "r1") / name
+        path.parent.mkdir(parents=True)
+        _append_history(path, [{"epoch": 0, "loss": 1.0}])  # what a training's rank 0 writes
+        _damage(path, how)
+        _append_history(path, [{"epoch": 1, "loss": 0.5}])  # what a resumed training appends
     elif name in (store.MODEL_FILE, store.CONFIG_FILE):
         folder = store.model_dir(cfg, "r1")
         make_generator("multvae", {"n_items": 6, "hidden_dims": [4, 2]}).save(folder)
