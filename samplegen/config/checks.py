@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
 from samplegen.config.sections import Config, ConfigError
@@ -46,6 +47,11 @@ def validate(config: Config) -> None:
     if config.train.text_condition and config.train.model not in ("cvae", "gan"):
         raise ConfigError(
             f"train.text_condition applies to train.model=cvae or gan, not {config.train.model!r}"
+        )
+    if config.train.loader == "petastorm" and find_spec("petastorm") is None:
+        raise ConfigError(
+            "train.loader: petastorm needs the petastorm extra "
+            '(pip install "samplegen[petastorm]"); or use train.loader: arrow'
         )
     if config.data.source == "files" and not config.data.events_path:
         raise ConfigError("data.events_path must be set when data.source is files")

@@ -31,12 +31,14 @@ from samplegen.tables import (
     write_table,
 )
 from samplegen.train import build_spec, run_train
+from tests.conftest import HAS_PETASTORM
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.mark.parametrize(
-    "model, loader, tracked", [("gan", "arrow", False), ("cvae", "petastorm", True)]
+    "model, loader, tracked",
+    [("gan", "arrow", False), ("cvae", "petastorm" if HAS_PETASTORM else "arrow", True)],
 )
 def test_model_trains_on_two_executor_processes(
     spark, cfg, pipeline_run, tmp_path, monkeypatch, model, loader, tracked
