@@ -48,6 +48,8 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"train.text_condition applies to train.model=cvae or gan, not {config.train.model!r}"
         )
+    if config.train.registered_model and not config.train.mlflow_experiment:
+        raise ConfigError("train.registered_model needs train.mlflow_experiment (the run it logs)")
     if config.train.loader == "petastorm" and find_spec("petastorm") is None:
         raise ConfigError(
             "train.loader: petastorm needs the petastorm extra "

@@ -204,6 +204,11 @@ class TrainConfig:
     mlflow_experiment: str | None = setting(
         None, "log params, per-epoch metrics and the model to this MLflow experiment"
     )
+    registered_model: str | None = setting(
+        None,
+        "also register the logged model under this name (Unity Catalog: catalog.schema.model); "
+        "needs train.mlflow_experiment",
+    )
     hidden_dims: list[int] = setting([600, 200], "encoder layer sizes; the last is the latent size")
     dropout: float = setting(0.5, "input dropout")
     epochs: int = setting(30, "training epochs")
