@@ -7,6 +7,8 @@ import pytest
 
 from samplegen import cli, compat
 from samplegen.compat import delta_artifacts, error_condition, release, unsupported
+from samplegen.config import ConfigError, load_config
+from tests.conftest import HAS_PETASTORM, REPO
 
 
 @pytest.mark.parametrize(
@@ -91,3 +93,13 @@ def test_cli_stops_an_unsupported_stack_with_exit_2(monkeypatch, capsys):
     assert len(err) == 1 and err[0].startswith("samplegen: unsupported: Python 3.9")
     # Commands that need no Spark still answer.
     assert cli.main(["strategies"]) == 0
+
+
+@pytest.mark.skipif(HAS_PETASTORM, reason="petastorm is installed here (the primary environment)")
+def test_petastorm_loader_without_the_extra_names_it():
+    with pytest.raises(ConfigError, match=r"samplegen\[petastorm\].*train.loader: arrow"):
+        load_config(REPO / "conf" / "local.yaml", ["train.loader=petastorm"])
+
+
+def test_arrow_is_the_default_loader():
+    assert load_config(REPO / "conf" / "local.yaml", []).train.loader == "arrow"
