@@ -71,7 +71,7 @@ $(COMPAT_INSTALLED): setup.py $(COMPAT_CONSTRAINTS)
 
 test-compat: $(COMPAT_INSTALLED)
 	$(COMPAT_VENV)/bin/samplegen fetch-jars
-	$(COMPAT_PY) -m pytest -p no:cacheprovider tests/unit/test_compat.py tests/integration \
+	SAMPLEGEN_COMPAT=1 $(COMPAT_PY) -m pytest -p no:cacheprovider tests/unit/test_compat.py tests/integration \
 		tests/e2e/test_pipeline.py tests/compat
 
 clean:
