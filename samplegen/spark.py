@@ -4,9 +4,8 @@ The Delta jars are not on PyPI. :func:`ensure_delta_jars` fetches them once with
 cache folder; local sessions pass them as ``spark.jars``. The coordinates follow the installed
 pyspark and delta-spark (:func:`samplegen.compat.delta_artifacts`: Spark 3.5 takes
 ``io.delta:delta-spark_2.12:3.x``, Spark 4.0 ``io.delta:delta-spark_2.13:4.0.x``). On a cluster
-the user passes the same coordinates as ``--packages`` to spark-submit (``samplegen
-fetch-jars`` prints them), and on Databricks Delta is built in: both use ``spark.master:
-active``.
+the user passes the same coordinates (:func:`delta_coordinates`) as ``--packages`` to
+spark-submit, and on Databricks Delta is built in: both use ``spark.master: active``.
 """
 
 from __future__ import annotations
