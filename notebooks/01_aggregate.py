@@ -1,4 +1,8 @@
 # Databricks notebook source
+# MAGIC %pip install --quiet "..[tracking]"
+
+# COMMAND ----------
+
 # MAGIC %md
 # MAGIC # 1. aggregate
 # MAGIC Loads the raw events, quarantines bad rows with a reason, splits train / valid / test by
@@ -8,6 +12,10 @@
 # MAGIC `SAMPLEGEN_SET`): `conf` (YAML config), `run_id` (empty: a new id; pass it on to the next
 # MAGIC notebooks) and `overrides` (`key=value` pairs separated by `;`, e.g.
 # MAGIC `data.max_users=300;train.epochs=5`).
+# MAGIC
+# MAGIC The first cell installs samplegen from the bundle's synced source (`..`, where setup.py
+# MAGIC is) with pip; Spark, Delta and torch come from the ML runtime. Elsewhere, point it at the
+# MAGIC wheel instead, e.g. `%pip install /Volumes/<catalog>/<schema>/<volume>/samplegen-0.1.0-py3-none-any.whl`.
 
 # COMMAND ----------
 

@@ -1,4 +1,8 @@
 # Databricks notebook source
+# MAGIC %pip install --quiet "..[tracking]"
+
+# COMMAND ----------
+
 # MAGIC %md
 # MAGIC # 2. train
 # MAGIC Trains the Mult-VAE generator on the training view of `run_id` with TorchDistributor and
@@ -6,6 +10,10 @@
 # MAGIC
 # MAGIC Parameters: `conf`, `run_id` (required: the run aggregated by `01_aggregate`) and
 # MAGIC `overrides`.
+# MAGIC
+# MAGIC The first cell installs samplegen from the bundle's synced source (`..`, where setup.py
+# MAGIC is) with pip; Spark, Delta and torch come from the ML runtime. Elsewhere, point it at the
+# MAGIC wheel instead, e.g. `%pip install /Volumes/<catalog>/<schema>/<volume>/samplegen-0.1.0-py3-none-any.whl`.
 
 # COMMAND ----------
 

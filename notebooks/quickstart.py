@@ -1,4 +1,8 @@
 # Databricks notebook source
+# MAGIC %pip install --quiet "..[tracking]"
+
+# COMMAND ----------
+
 # MAGIC %md
 # MAGIC # samplegen quickstart
 # MAGIC Runs the whole pipeline (aggregate, train, generate, evaluate) for one run id with this
@@ -10,6 +14,10 @@
 # MAGIC `SAMPLEGEN_SET`): `conf` (YAML config), `run_id` (empty: a new id; an existing id resumes
 # MAGIC that run) and `overrides` (`key=value` pairs separated by `;`, e.g.
 # MAGIC `data.max_users=300;train.epochs=5`).
+# MAGIC
+# MAGIC The first cell installs samplegen from the bundle's synced source (`..`, where setup.py
+# MAGIC is) with pip; Spark, Delta and torch come from the ML runtime. Elsewhere, point it at the
+# MAGIC wheel instead, e.g. `%pip install /Volumes/<catalog>/<schema>/<volume>/samplegen-0.1.0-py3-none-any.whl`.
 
 # COMMAND ----------
 

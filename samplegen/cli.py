@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from samplegen.compat import check_supported
 from samplegen.config import Config, ConfigError, config_reference, load_config
 from samplegen.ids import IdentifierError, check_identifier, path_under
 from samplegen.redact import mask_override, mask_text, remember_secrets
@@ -27,6 +28,8 @@ STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
 NEEDS_RUN_ID = ("generate", "evaluate")
 #: Exit code of a run refused because another aggregate holds the lakehouse (EX_TEMPFAIL).
 EXIT_BUSY = 75
+#: Commands that print something without Spark: they run on any interpreter.
+NEEDS_NO_SPARK = ("config-reference", "strategies", "runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--categories", type=int, default=30, help="number of categories")
     simulate.add_argument("--seed", type=int, default=7, help="seed; same seed, same rows")
     simulate.add_argument("--format", choices=("parquet", "delta"), default="parquet")
-    commands.add_parser("fetch-jars", help="download the Delta jars with Maven (once)")
+    commands.add_parser(
+        "fetch-jars", help="download the Delta jars for the installed Spark with Maven (once)"
+    )
     commands.add_parser(
         "config-reference", help="print every config key with its default, as Markdown"
     )
@@ -122,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``samplegen`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     configure_logging()
+    if args.command not in NEEDS_NO_SPARK:
+        problem = check_supported()
+        if problem is not None:  # one line before any work: see samplegen.compat
+            print(f"samplegen: {problem}", file=sys.stderr)
+            return 2
     if args.command == "fetch-jars":
         from samplegen.spark import ensure_delta_jars
 

@@ -3,6 +3,11 @@
 On Databricks the parameters are widgets (``conf``, ``run_id``, ``overrides``); anywhere else
 they are the environment variables ``SAMPLEGEN_CONF``, ``SAMPLEGEN_RUN_ID`` and
 ``SAMPLEGEN_SET``. Overrides are ``key=value`` pairs separated by ``;``.
+
+In a Databricks job made of the notebooks, the run id travels between tasks as a task value:
+every notebook sets ``run_id`` (``dbutils.jobs.taskValues``), and a later notebook whose
+``run_id`` widget is empty reads it from the task :data:`RUN_ID_TASK` (the ``01_aggregate``
+task). Interactively ``taskValues.get`` answers its ``debugValue`` (empty), so the widget rules.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from samplegen.runinfo import StageResult, configure_logging, new_run_id, result
 
 WIDGET_DEFAULT_CONF = "../conf/databricks.yaml"  # widgets resolve paths from the notebook
 ENV_DEFAULT_CONF = "conf/databricks.yaml"
+#: The job task (running ``01_aggregate``) whose task value ``run_id`` later tasks read.
+RUN_ID_TASK = "aggregate"
 
 
 def _raw_params(namespace: dict[str, Any]) -> tuple[str, str, str]:
@@ -25,7 +32,12 @@ def _raw_params(namespace: dict[str, Any]) -> tuple[str, str, str]:
         dbutils.widgets.text("conf", WIDGET_DEFAULT_CONF)
         dbutils.widgets.text("run_id", "")
         dbutils.widgets.text("overrides", "")
-        return tuple(dbutils.widgets.get(name) for name in ("conf", "run_id", "overrides"))
+        conf, run_id, overrides = (dbutils.widgets.get(n) for n in ("conf", "run_id", "overrides"))
+        if not run_id:
+            run_id = dbutils.jobs.taskValues.get(
+                taskKey=RUN_ID_TASK, key="run_id", default="", debugValue=""
+            )
+        return conf, run_id, overrides
     return (
         os.environ.get("SAMPLEGEN_CONF", ENV_DEFAULT_CONF),
         os.environ.get("SAMPLEGEN_RUN_ID", ""),
@@ -62,6 +74,9 @@ def notebook_params(
     remember_secrets(cfg.to_dict())
     run_id = run_id or new_run_id()
     print(f"run_id: {run_id}")
+    dbutils = namespace.get("dbutils")
+    if dbutils is not None:  # the job's later tasks read it (module docstring)
+        dbutils.jobs.taskValues.set(key="run_id", value=run_id)
     return cfg, run_id
 
 

@@ -7,9 +7,11 @@ Stage code reaches for those only through this module (:func:`pinned`,
 session; ``tests/unit/test_connect_safe.py`` keeps it that way.
 
 The Delta jars are not on PyPI. :func:`ensure_delta_jars` fetches them once with Maven into a
-cache folder; local sessions pass them as ``spark.jars``. On a cluster the user passes
-``--packages io.delta:delta-spark_2.13:4.0.0`` to spark-submit, and on Databricks Delta is
-built in: both use ``spark.master: active``.
+cache folder; local sessions pass them as ``spark.jars``. The coordinates follow the installed
+pyspark and delta-spark (:func:`samplegen.compat.delta_artifacts`: Spark 3.5 takes
+``io.delta:delta-spark_2.12:3.x``, Spark 4.0 ``io.delta:delta-spark_2.13:4.0.x``). On a cluster
+the user passes the same coordinates (:func:`delta_coordinates`) as ``--packages`` to
+spark-submit, and on Databricks Delta is built in: both use ``spark.master: active``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from samplegen.compat import delta_artifacts, installed
 from samplegen.config import SparkConfig
 
-DELTA_VERSION = "4.0.0"
-DELTA_ARTIFACTS = (
-    f"io.delta:delta-spark_2.13:{DELTA_VERSION}",
-    f"io.delta:delta-storage:{DELTA_VERSION}",
-)
+
+def delta_coordinates() -> tuple[str, str]:
+    """Maven coordinates of the Delta jars for the installed pyspark (and delta-spark)."""
+    return delta_artifacts(pyspark.__version__, installed("delta-spark"))
 
 
 #: Runtime SQL settings stage 1 runs under: aggregate rows that are already sorted by their
@@ -63,16 +65,16 @@ def sql_settings(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
 
 def jars_dir() -> Path:
     """Cache folder for the Delta jars (``SAMPLEGEN_JARS_DIR`` overrides it)."""
-    default = Path.home() / ".cache" / "samplegen" / f"delta-{DELTA_VERSION}"
+    release = delta_coordinates()[0].rsplit(":", 1)[1]
+    default = Path.home() / ".cache" / "samplegen" / f"delta-{release}"
     return Path(os.environ.get("SAMPLEGEN_JARS_DIR", default))
 
 
 def delta_jar_paths() -> list[Path]:
     """Paths of the Delta jars in the cache, in artifact order."""
     folder = jars_dir()
-    return [
-        folder / f"{artifact.split(':')[1]}-{DELTA_VERSION}.jar" for artifact in DELTA_ARTIFACTS
-    ]
+    names = [artifact.split(":") for artifact in delta_coordinates()]
+    return [folder / f"{artifact}-{release}.jar" for _, artifact, release in names]
 
 
 def ensure_delta_jars() -> list[Path]:
@@ -88,7 +90,7 @@ def ensure_delta_jars() -> list[Path]:
             f"{jars_dir()}; install it or copy {', '.join(p.name for p in missing)} there"
         )
     jars_dir().mkdir(parents=True, exist_ok=True)
-    for artifact in DELTA_ARTIFACTS:
+    for artifact in delta_coordinates():
         subprocess.run(
             [
                 mvn,

@@ -1,7 +1,9 @@
 """Shared fixtures: one real Spark session (local[2,4]: two slots, task retries) and one small run.
 
 The small run is the whole pipeline on the first 150 completejourney households, trained by
-TorchDistributor with ``local_mode=False`` on 2 processes (gloo) reading through petastorm.
+TorchDistributor with ``local_mode=False`` on 2 processes (gloo) reading through petastorm where
+the ``petastorm`` extra is installed (the primary environment), else through the Arrow loader
+(the compatibility environment: numpy 2 and current pyarrow, which petastorm cannot use).
 Several test modules assert on its tables, so it is built once per session.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ time.tzset()
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "test-run"
+HAS_PETASTORM = find_spec("petastorm") is not None
 SMALL_OVERRIDES = [
     "spark.master=local[2,4]",
     "spark.driver_memory=2g",
@@ -42,7 +46,7 @@ SMALL_OVERRIDES = [
     "train.anneal_steps=20",
     "train.num_processes=2",
     "train.local_mode=false",
-    "train.loader=petastorm",
+    f"train.loader={'petastorm' if HAS_PETASTORM else 'arrow'}",
     "generate.max_user_items=60",
     "generate.items_per_user=5",
     "evaluate.bootstrap_samples=100",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
 from samplegen.config.sections import Config, ConfigError
@@ -58,6 +59,13 @@ def validate(config: Config) -> None:
             raise ConfigError(str(err)) from err
     if config.tables.catalog is not None and config.tables.schema is None:
         raise ConfigError("tables.catalog needs tables.schema (the schema of the tables)")
+    if config.train.registered_model and not config.train.mlflow_experiment:
+        raise ConfigError("train.registered_model needs train.mlflow_experiment (the run it logs)")
+    if config.train.loader == "petastorm" and find_spec("petastorm") is None:
+        raise ConfigError(
+            "train.loader: petastorm needs the petastorm extra "
+            '(pip install "samplegen[petastorm]"); or use train.loader: arrow'
+        )
     if config.data.source == "files" and not config.data.events_path:
         raise ConfigError("data.events_path must be set when data.source is files")
     for event_type, weight in config.aggregate.event_weights.items():

@@ -224,6 +224,11 @@ class TrainConfig:
     mlflow_experiment: str | None = setting(
         None, "log params, per-epoch metrics and the model to this MLflow experiment"
     )
+    registered_model: str | None = setting(
+        None,
+        "also register the logged model under this name (Unity Catalog: catalog.schema.model); "
+        "needs train.mlflow_experiment",
+    )
     hidden_dims: list[int] = setting([600, 200], "encoder layer sizes; the last is the latent size")
     dropout: float = setting(0.5, "input dropout")
     epochs: int = setting(30, "training epochs")
@@ -241,7 +246,9 @@ class TrainConfig:
     local_mode: bool = setting(True, "train on the driver (true) or on executors (false)")
     use_gpu: bool = setting(False, "train on GPUs with nccl (true) or CPUs with gloo (false)")
     allow_tf32: bool = setting(True, "on GPUs, run float32 matmuls in TF32 (faster, ~1e-3 rel.)")
-    loader: str = setting("petastorm", "training data reader: petastorm or arrow")
+    loader: str = setting(
+        "arrow", "training data reader: arrow, or petastorm (needs samplegen[petastorm])"
+    )
     seed: int = setting(42, "seed of weights and batch order")
     gan: GanConfig = section(GanConfig, "gan settings")
     tabular: TabularConfig = section(TabularConfig, "tabular settings")

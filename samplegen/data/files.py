@@ -38,6 +38,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from samplegen.compat import error_condition
 from samplegen.config import DataConfig
 from samplegen.runinfo import LOG
 from samplegen.tables import CATALOGUE, RAW_EVENTS_SCHEMA
@@ -63,9 +64,10 @@ def _read(spark: SparkSession, path: str, fmt: str, data_cfg: DataConfig, key: s
     try:
         return reader.load(path)
     except AnalysisException as err:
-        if err.getCondition() in _NOTHING_THERE:
+        condition = error_condition(err)
+        if condition in _NOTHING_THERE:
             raise FileNotFoundError(
-                f"{key}: no {fmt} data at {path} ({err.getCondition()}); check the path and "
+                f"{key}: no {fmt} data at {path} ({condition}); check the path and "
                 f"{key.replace('_path', '_format')}"
             ) from err
         raise
@@ -105,7 +107,9 @@ def _cast(df: DataFrame, name: str, their: str, key: str, target: T.DataType) ->
         if isinstance(dtype, T.NumericType):
             return col.cast("double")
         if isinstance(dtype, T.StringType):
-            parsed = col.try_cast("double")
+            # SQL try_cast runs on Spark 3.5 and 4 (Column.try_cast is Spark 4 only).
+            quoted = their.replace("`", "``")
+            parsed = F.expr(f"try_cast(`{quoted}` AS DOUBLE)")
             if name in ("quantity", "price"):
                 unparseable = parsed.isNull() & col.isNotNull() & (F.trim(col) != "")
                 return F.when(unparseable, F.lit(float("nan"))).otherwise(parsed)

@@ -252,6 +252,10 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         }
         if cfg.train.mlflow_experiment:
             result.outputs["mlflow_run_id"] = log_training(
-                cfg.train.mlflow_experiment, run_id, spec, Path(output)
+                cfg.train.mlflow_experiment,
+                run_id,
+                spec,
+                Path(output),
+                registered_model=cfg.train.registered_model,
             )
     return result

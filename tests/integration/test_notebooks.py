@@ -28,6 +28,7 @@ STAGE_NOTEBOOKS = {
 ALL_NOTEBOOKS = [*STAGE_NOTEBOOKS, "quickstart"]
 HEADER = "# Databricks notebook source"
 SEPARATOR = "# COMMAND ----------"
+PIP_CELL = '# MAGIC %pip install --quiet "..[tracking]"'
 
 
 def notebook_cells(name: str) -> list[str]:
@@ -93,12 +94,14 @@ def notebook_env(monkeypatch, notebook_conf):
 @pytest.mark.parametrize("name", ALL_NOTEBOOKS)
 def test_notebook_is_databricks_source_that_only_calls_the_library(name):
     cells = notebook_cells(name)
-    assert len(cells) >= 4, "markdown, parameters, stage call and display cells"
-    markdown = [line for line in cells[0].splitlines() if line.strip()]
+    assert len(cells) >= 5, "pip, markdown, parameters, stage call and display cells"
+    # A cluster gets samplegen from the first cell (a comment, so a no-op when run here).
+    assert [line for line in cells[0].splitlines() if line.strip()] == [PIP_CELL]
+    markdown = [line for line in cells[1].splitlines() if line.strip()]
     assert markdown[0] == "# MAGIC %md"
     assert all(line.startswith("# MAGIC") for line in markdown)
-    for cell in cells[1:]:
-        assert "# MAGIC" not in cell, "markdown belongs in the first cell"
+    for cell in cells[2:]:
+        assert "# MAGIC" not in cell, "markdown belongs in the second cell"
     for index, cell in enumerate(cells):
         tree = ast.parse(cell_code(cell), filename=f"{name}.py[cell {index}]")
         defined = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
@@ -115,7 +118,7 @@ def test_notebook_is_databricks_source_that_only_calls_the_library(name):
 
 @pytest.mark.parametrize("name", ["01_aggregate", "quickstart"])
 def test_a_new_run_id_is_made_when_none_is_given(name, notebook_env, capsys):
-    namespace = run_cells(name, {}, upto=2)  # markdown + parameters
+    namespace = run_cells(name, {}, upto=3)  # pip, markdown, parameters
     assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", namespace["run_id"])
     assert namespace["cfg"].lakehouse.endswith("lakehouse")
     assert f"run_id: {namespace['run_id']}" in capsys.readouterr().out
@@ -124,7 +127,7 @@ def test_a_new_run_id_is_made_when_none_is_given(name, notebook_env, capsys):
 @pytest.mark.parametrize("name", ["02_train", "03_generate", "04_evaluate"])
 def test_later_stages_require_a_run_id(name, notebook_env):
     with pytest.raises(ValueError, match=r"`run_id` widget .*SAMPLEGEN_RUN_ID"):
-        run_cells(name, {}, upto=2)
+        run_cells(name, {}, upto=3)
 
 
 def test_stage_notebooks_run_the_pipeline_in_order(spark, notebook_env, capsys):

@@ -31,12 +31,14 @@ from samplegen.tables import (
     write_table,
 )
 from samplegen.train import build_spec, run_train
+from tests.conftest import HAS_PETASTORM
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 
 @pytest.mark.parametrize(
-    "model, loader, tracked", [("gan", "arrow", False), ("cvae", "petastorm", True)]
+    "model, loader, tracked",
+    [("gan", "arrow", False), ("cvae", "petastorm" if HAS_PETASTORM else "arrow", True)],
 )
 def test_model_trains_on_two_executor_processes(
     spark, cfg, pipeline_run, tmp_path, monkeypatch, model, loader, tracked
@@ -52,6 +54,7 @@ def test_model_trains_on_two_executor_processes(
             epochs=2,
             n_categories=5,
             mlflow_experiment="samplegen-test" if tracked else None,
+            registered_model="samplegen_test_cvae" if tracked else None,
         ),
     )
     result = run_train(spark, run_cfg, f"{model}-run")
@@ -71,6 +74,7 @@ def test_model_trains_on_two_executor_processes(
     assert synthetic.where(F.col("run_id") == f"{model}-run").count() == 0
     if tracked:
         import mlflow
+        import mlflow.pytorch
 
         run = mlflow.get_run(result.outputs["mlflow_run_id"])
         assert run.data.params["model"] == '"cvae"'
@@ -78,6 +82,12 @@ def test_model_trains_on_two_executor_processes(
         assert "valid_score" in run.data.metrics and "nll" in run.data.metrics
         artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "model")}
         assert artifacts == {"model/model.pt", "model/config.json", "model/history.json"}
+        # The torch module through mlflow.pytorch, registered, loads back with the same weights.
+        [version] = mlflow.MlflowClient().search_model_versions("name='samplegen_test_cvae'")
+        assert version.run_id == run.info.run_id
+        module = mlflow.pytorch.load_model("models:/samplegen_test_cvae/1")
+        for name, tensor in generator.module.state_dict().items():
+            assert torch.equal(module.state_dict()[name], tensor), name
 
 
 def test_gan_trains_with_a_text_condition_and_generates(spark, cfg, pipeline_run, tmp_path):

@@ -12,6 +12,7 @@ from samplegen.cli import build_parser
 REPO = Path(__file__).resolve().parents[2]
 JOB_FILE = REPO / "resources" / "samplegen_pipeline.job.yml"
 STAGES = ["aggregate", "train", "generate", "evaluate"]
+REQUIRED_VARIABLES = {"events_path"}
 VAR_REF = re.compile(r"\$\{var\.([A-Za-z0-9_-]+)")
 
 
@@ -80,8 +81,43 @@ def test_variables_have_defaults(bundle):
     assert variables["gpu_node_type_id"]["default"] == "g5.4xlarge"
     assert variables["lakehouse"]["default"]
     for name, spec in variables.items():
-        assert "default" in spec, f"variable {name} has no default"
         assert spec.get("description"), f"variable {name} has no description"
+        if name not in REQUIRED_VARIABLES:
+            assert "default" in spec, f"variable {name} has no default"
+
+
+def test_the_nightly_job_reads_your_data_not_the_demo(bundle, tasks):
+    # No default: a deploy without --var events_path fails instead of training on demo data.
+    assert "default" not in bundle["variables"]["events_path"]
+    for stage, task in tasks.items():
+        params = task["python_wheel_task"]["parameters"]
+        sets = [params[i + 1] for i, p in enumerate(params) if p == "--set"]
+        assert "data.source=files" in sets, stage
+        assert "data.events_path=${var.events_path}" in sets, stage
+        args = build_parser().parse_args(params)
+        assert "data.source=files" in args.set
+
+
+def test_clusters_are_single_user_with_an_optional_policy(bundle, job):
+    assert bundle["variables"]["policy_id"]["default"] == ""
+    for cluster in job["job_clusters"]:
+        new = cluster["new_cluster"]
+        assert new["data_security_mode"] == "SINGLE_USER", cluster["job_cluster_key"]
+        assert new["policy_id"] == "${var.policy_id}"
+        assert "-ml-" in new["spark_version"]
+
+
+def test_prod_runs_as_a_service_principal_with_permissions(bundle):
+    prod = bundle["targets"]["prod"]
+    assert prod["run_as"] == {"service_principal_name": "${var.service_principal}"}
+    assert "user_name" not in prod["run_as"]
+    levels = {
+        (p["level"], next(v for k, v in p.items() if k != "level")) for p in prod["permissions"]
+    }
+    assert ("CAN_MANAGE", "${var.admins_group}") in levels
+    assert ("CAN_MANAGE", "${var.service_principal}") in levels
+    assert {level for level, _ in levels} <= {"CAN_VIEW", "CAN_RUN", "CAN_MANAGE"}
+    assert "run_as" not in bundle["targets"]["dev"]
 
 
 def test_every_var_reference_is_declared(bundle):

@@ -44,6 +44,7 @@ def test_unknown_section_is_an_error():
         (["train.epochs=three"], "train.epochs"),
         (["train.epochs=0"], "train.epochs"),
         (["train.loader=csv"], "train.loader"),
+        (["train.registered_model=main.ml.samplegen"], "train.registered_model"),
         (["aggregate.test_fraction=0.7"], "aggregate.test_fraction"),
         (["train.use_gpu=1"], "train.use_gpu"),
         (["train.num_processes=4", "aggregate.training_files=2"], "aggregate.training_files"),

@@ -19,9 +19,28 @@ class Widgets:
         return self.values.get(name, self.declared[name])
 
 
+class TaskValues:
+    """dbutils.jobs.taskValues inside a job run: values set by tasks, read by task key."""
+
+    def __init__(self, task_key, store):
+        self.task_key, self.store = task_key, store
+
+    def set(self, key, value):
+        self.store[(self.task_key, key)] = value
+
+    def get(self, taskKey, key, default=None, debugValue=None):  # noqa: N803 (dbutils' names)
+        return self.store.get((taskKey, key), default)
+
+
+class Jobs:
+    def __init__(self, task_key, store):
+        self.taskValues = TaskValues(task_key, store)
+
+
 class DBUtils:
-    def __init__(self, values):
+    def __init__(self, values, task_key="notebook", store=None):
         self.widgets = Widgets(values)
+        self.jobs = Jobs(task_key, {} if store is None else store)
 
 
 def test_widgets_win_on_databricks(monkeypatch):
@@ -64,3 +83,25 @@ def test_show_prints_stage_outputs_and_verdicts(capsys):
     assert "evaluate: done in 1.5s" in out
     assert "report: /x/index.html" in out
     assert "verdict: ease: no significant difference" in out
+
+
+def test_the_run_id_travels_between_job_tasks_as_a_task_value():
+    conf = str(REPO / "conf" / "local.yaml")
+    store = {}
+    _, made = notebook_params({"dbutils": DBUtils({"conf": conf}, "aggregate", store)}, False)
+    assert store[("aggregate", "run_id")] == made
+    _, later = notebook_params(
+        {"dbutils": DBUtils({"conf": conf}, "train", store)}, True, previous="01_aggregate"
+    )
+    assert later == made
+    # a run id in the widget wins over the task value
+    _, given = notebook_params(
+        {"dbutils": DBUtils({"conf": conf, "run_id": "w2"}, "train", store)}, True
+    )
+    assert given == "w2"
+
+
+def test_no_task_value_and_no_widget_still_names_the_widget():
+    dbutils = DBUtils({"conf": str(REPO / "conf" / "local.yaml")}, "train", {})
+    with pytest.raises(ValueError, match="`run_id` widget"):
+        notebook_params({"dbutils": dbutils}, require_run_id=True)
