@@ -64,6 +64,8 @@ DEV_REQUIRES = [
     # The formatter's output changes between minor lines: the check needs one line.
     "ruff>=0.8.4,<0.9",
     "build>=1.2.2",
+    # version ranges of the offline advisory check (tests/unit/test_advisories.py)
+    "packaging>=24",
     *TRACKING_REQUIRES,
     *TEXT_REQUIRES,
     *CONNECT_REQUIRES,
