@@ -38,7 +38,7 @@ from bench.concurrency_drill import (
 from samplegen.features import run_aggregate
 from samplegen.locks import LakehouseBusyError
 from samplegen.models.store import model_dir
-from tests.conftest import RUN_ID
+from tests.conftest import RUN_ID, SUBPROCESS_JVM
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -51,11 +51,8 @@ def drill_config(cfg, root: Path):
     evaluate = dataclasses.replace(
         cfg.evaluate, recommenders=["popularity"], dose_ratios=[], repeats=1
     )
-    quick = {
-        "spark.ui.enabled": "false",
-        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-    }
-    spark = dataclasses.replace(cfg.spark, master="local[2]", conf={**cfg.spark.conf, **quick})
+    settings = {**cfg.spark.conf, **SUBPROCESS_JVM}
+    spark = dataclasses.replace(cfg.spark, master="local[2]", conf=settings)
     drill = dataclasses.replace(
         cfg,
         lakehouse=str(root / "lakehouse"),

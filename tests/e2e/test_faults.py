@@ -59,7 +59,7 @@ from samplegen.tables import (
     read_table,
     table_path,
 )
-from tests.conftest import REPO, RUN_ID
+from tests.conftest import REPO, RUN_ID, SUBPROCESS_JVM
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -151,7 +151,8 @@ class Generate:
 
 def write_conf(cfg, folder: Path, master: str, conf: dict[str, str]) -> Path:
     """The test config for a subprocess: same lakehouse, models and generate settings."""
-    spark = dataclasses.replace(cfg.spark, master=master, conf={**cfg.spark.conf, **conf})
+    settings = {**cfg.spark.conf, **SUBPROCESS_JVM, **conf}
+    spark = dataclasses.replace(cfg.spark, master=master, conf=settings)
     path = folder / f"{master.split('[')[0]}.yaml"
     path.write_text(yaml.safe_dump(dataclasses.replace(cfg, spark=spark).to_dict()))
     return path

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from tests.conftest import small_config
+from tests.conftest import SUBPROCESS_JVM, small_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -37,6 +37,7 @@ def test_killed_pipeline_resumes(tmp_path):
             "train.epochs=12",
             "evaluate.recommenders=[popularity]",
             "evaluate.dose_ratios=[]",
+            *[f"spark.conf.{key}={value}" for key, value in SUBPROCESS_JVM.items()],
         ],
     )
     conf = tmp_path / "local.yaml"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from samplegen.spark import ensure_delta_jars
-from tests.conftest import REPO, small_config
+from tests.conftest import REPO, SUBPROCESS_JVM, small_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -67,8 +67,12 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
         # small-data settings a user would pass too (the defaults suit large clusters)
         "--conf", "spark.sql.shuffle.partitions=4",
         "--conf", "spark.databricks.delta.snapshotPartitions=2",
-        # test speed only, as in tests/conftest.py: C1 JIT alone, no web UI
-        *[arg for key, value in cfg.spark.conf.items() for arg in ("--conf", f"{key}={value}")],
+        # test speed only (tests/conftest.py): C1 JIT alone, no web UI
+        *[
+            arg
+            for key, value in {**cfg.spark.conf, **SUBPROCESS_JVM}.items()
+            for arg in ("--conf", f"{key}={value}")
+        ],
         "--py-files", str(wheel),
         str(REPO / "jobs" / "pipeline.py"),
         "--conf", str(conf),
