@@ -32,6 +32,7 @@ from samplegen.tables import (
     append_rows,
     as_store,
     read_table,
+    sql_ref,
     table_history,
 )
 
@@ -56,9 +57,7 @@ class Claim:
 
 def lock_ref(where: Where) -> str:
     """Where the lock table is, as SQL names it: ``delta.`<path>``` or the catalog name."""
-    store = as_store(where)
-    ref = store.ref(AGGREGATE_LOCK)
-    return ref if store.by_name else "delta.`{}`".format(ref.replace("`", "``"))
+    return sql_ref(where, AGGREGATE_LOCK)
 
 
 def append_lock_row(

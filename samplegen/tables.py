@@ -17,6 +17,7 @@ passes a :class:`TableStore` (or a lakehouse path, which means path mode) to the
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -541,6 +542,21 @@ def _rows_written(
     return table_row_count(spark, store, table, run_id)  # over _HISTORY_SEARCH commits since
 
 
+def sql_ref(where: Where, table: Table) -> str:
+    """``table`` as SQL names it: the catalog name, or ``delta.`<absolute path>```.
+
+    Delta takes a path identifier only when it is absolute, so a relative lakehouse such as the
+    default ``./lakehouse`` is resolved first (URIs such as ``dbfs:/`` or ``s3a://`` already are).
+    """
+    store = as_store(where)
+    ref = store.ref(table)
+    if store.by_name:
+        return ref
+    if "://" not in ref and not ref.startswith("dbfs:"):
+        ref = os.path.abspath(ref)
+    return "delta.`{}`".format(ref.replace("`", "``"))
+
+
 def table_history(
     spark: SparkSession, where: Where, table: Table, limit: int | None = None
 ) -> DataFrame:
@@ -549,11 +565,7 @@ def table_history(
     Read with SQL, which every session speaks, rather than the ``DeltaTable`` API, which Spark
     Connect sessions only have where the server runs the Delta Connect plugin.
     """
-    store = as_store(where)
-    if store.by_name:
-        target = store.ref(table)
-    else:
-        target = "delta.`{}`".format(store.ref(table).replace("`", "``"))
+    target = sql_ref(where, table)
     bound = "" if limit is None else f" LIMIT {int(limit)}"
     return spark.sql(f"DESCRIBE HISTORY {target}{bound}")
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 
+import pyspark
 import pytest
 
 from samplegen.cli import main
+from samplegen.compat import release
 from samplegen.data.simulate import SimulationSpec, write_simulation
 from samplegen.pipeline import run_stages
 from samplegen.runinfo import read_manifest
@@ -31,7 +33,17 @@ from samplegen.tables import (
 )
 from tests.conftest import small_config
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.slow,
+    # Known gap (README, support matrix): on Spark 3.5 with open-source Delta 3.3 a local
+    # session's saveAsTable into spark_catalog fails ("does not support truncate in batch
+    # mode"), so catalog mode is tested on Spark 4 only.
+    pytest.mark.skipif(
+        release(pyspark.__version__) < (4, 0),
+        reason="catalog mode is tested on Spark 4 (Spark 3.5 + Delta 3.3: saveAsTable fails)",
+    ),
+]
 
 SPEC = SimulationSpec(n_events=8_000, n_items=300, n_categories=6)
 WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0}

@@ -18,3 +18,16 @@ def test_catalog_settings_make_quoted_three_part_names():
     assert store.by_name and store.where() == "main.sample-gen.v1"
     assert store.ref(ITEM_INDEX) == "`main`.`sample-gen.v1`.`item_index`"
     assert TableStore("unused", None, "sg").ref(ITEM_INDEX) == "`sg`.`item_index`"
+
+
+def test_sql_ref_makes_a_relative_lakehouse_absolute_and_keeps_uris_and_names(
+    tmp_path, monkeypatch
+):
+    from samplegen.tables import USER_INDEX, TableStore, sql_ref
+
+    monkeypatch.chdir(tmp_path)
+    assert sql_ref("./lakehouse", USER_INDEX) == f"delta.`{tmp_path}/lakehouse/user_index`"
+    assert sql_ref("s3a://b/lake", USER_INDEX) == "delta.`s3a://b/lake/user_index`"
+    assert sql_ref("dbfs:/lake", USER_INDEX) == "delta.`dbfs:/lake/user_index`"
+    named = TableStore("./lakehouse", "main", "shop")
+    assert sql_ref(named, USER_INDEX) == "`main`.`shop`.`user_index`"
