@@ -28,7 +28,9 @@ def test_a_failed_run_keeps_credentials_out_of_manifest_and_logs(spark, tmp_path
     configure_logging()
     handler = LOG.handlers[0]
     stream = io.StringIO()
-    previous = handler.setStream(stream)
+    # Swapped without setStream: that flushes the old stream, which an earlier test's capture
+    # may have closed (seen on Python 3.12 in make test-compat).
+    previous, handler.stream = handler.stream, stream
     argv = [
         "aggregate",
         "--conf",
@@ -50,7 +52,7 @@ def test_a_failed_run_keeps_credentials_out_of_manifest_and_logs(spark, tmp_path
     try:
         assert main(argv) == 1  # the run fails: no events at the path
     finally:
-        handler.setStream(previous)
+        handler.stream = previous
     logged = stream.getvalue() + capsys.readouterr().err
     manifest_text = (tmp_path / "reports" / "secrets-1" / "manifest.json").read_text()
     manifest = json.loads(manifest_text)
