@@ -36,12 +36,12 @@ from tests.conftest import small_config
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
-    # Known gap (README, support matrix): on Spark 3.5 with open-source Delta 3.3 a local
-    # session's saveAsTable into spark_catalog fails ("does not support truncate in batch
-    # mode"), so catalog mode is tested on Spark 4 only.
+    # Known gap (README, support matrix): with pyspark >= 3.5.6 and open-source delta-spark 3.x,
+    # saveAsTable overwrites fail ("does not support truncate in batch mode",
+    # delta-io/delta#4671), so catalog mode is tested on Spark 4 only.
     pytest.mark.skipif(
         release(pyspark.__version__) < (4, 0),
-        reason="catalog mode is tested on Spark 4 (Spark 3.5 + Delta 3.3: saveAsTable fails)",
+        reason="catalog mode is tested on Spark 4 (delta-io/delta#4671 on pyspark 3.5.6+)",
     ),
 ]
 
