@@ -30,6 +30,7 @@ from pyspark.sql import types as T
 
 from samplegen.concurrency import is_conflict, refuse_conflict, retry_conflicts
 from samplegen.config import ConfigError
+from samplegen.locations import scheme
 from samplegen.state import DamagedStateError
 
 if TYPE_CHECKING:
@@ -379,15 +380,21 @@ class TableStore:
         """The table's location as Spark takes it: a quoted catalog name or a path."""
         if not self.by_name:
             return table_path(self.lakehouse, table)
-        parts = [p for p in (self.catalog, self.schema, table.name) if p is not None]
-        # Quoted: the identifier rules (samplegen.ids) allow '.' and '-' inside a part.
-        return ".".join(f"`{p}`" for p in parts)
+        return _quoted(self.catalog, self.schema, table.name)
 
     def where(self) -> str:
         """The store in words (logs, summaries)."""
         if not self.by_name:
             return self.lakehouse
         return ".".join(p for p in (self.catalog, self.schema) if p is not None)
+
+
+def _quoted(*parts: str | None) -> str:
+    """A dotted SQL name of the given parts (None skipped), each quoted.
+
+    Quoted because the identifier rules (samplegen.ids) allow '.' and '-' inside a part.
+    """
+    return ".".join(f"`{p}`" for p in parts if p is not None)
 
 
 #: A table store, or a lakehouse path (path mode).
@@ -420,7 +427,7 @@ def check_store(spark: SparkSession, store: TableStore) -> None:
     """
     if not store.by_name:
         return
-    namespace = ".".join(f"`{p}`" for p in (store.catalog, store.schema) if p is not None)
+    namespace = _quoted(store.catalog, store.schema)
     if spark.catalog.databaseExists(namespace):
         return
     if store.catalog is not None:
@@ -546,13 +553,14 @@ def sql_ref(where: Where, table: Table) -> str:
     """``table`` as SQL names it: the catalog name, or ``delta.`<absolute path>```.
 
     Delta takes a path identifier only when it is absolute, so a relative lakehouse such as the
-    default ``./lakehouse`` is resolved first (URIs such as ``dbfs:/`` or ``s3a://`` already are).
+    default ``./lakehouse`` is resolved first (URIs such as ``file:/``, ``dbfs:/`` or ``s3a://`` are
+    taken as they are).
     """
     store = as_store(where)
     ref = store.ref(table)
     if store.by_name:
         return ref
-    if "://" not in ref and not ref.startswith("dbfs:"):
+    if scheme(ref) is None:
         ref = os.path.abspath(ref)
     return "delta.`{}`".format(ref.replace("`", "``"))
 

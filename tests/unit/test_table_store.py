@@ -29,5 +29,6 @@ def test_sql_ref_makes_a_relative_lakehouse_absolute_and_keeps_uris_and_names(
     assert sql_ref("./lakehouse", USER_INDEX) == f"delta.`{tmp_path}/lakehouse/user_index`"
     assert sql_ref("s3a://b/lake", USER_INDEX) == "delta.`s3a://b/lake/user_index`"
     assert sql_ref("dbfs:/lake", USER_INDEX) == "delta.`dbfs:/lake/user_index`"
+    assert sql_ref("file:/data/lake", USER_INDEX) == "delta.`file:/data/lake/user_index`"
     named = TableStore("./lakehouse", "main", "shop")
     assert sql_ref(named, USER_INDEX) == "`main`.`shop`.`user_index`"
