@@ -28,7 +28,7 @@ import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from samplegen.compat import delta_artifacts, installed
+from samplegen.compat import delta_artifacts, installed, release
 from samplegen.config import SparkConfig
 
 
@@ -210,7 +210,7 @@ def is_connect(spark: SparkSession) -> bool:
 
 
 #: pyspark's Connect client has ``DataFrame.localCheckpoint`` from 4.0 on (SPARK-48258).
-_CONNECT_HAS_LOCAL_CHECKPOINT = int(pyspark.__version__.split(".")[0]) >= 4
+_CONNECT_HAS_LOCAL_CHECKPOINT = release(pyspark.__version__) >= (4, 0)
 
 
 def pinned(df: DataFrame) -> DataFrame:
