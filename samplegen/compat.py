@@ -18,7 +18,7 @@ MIN_SPARK = (3, 5)
 
 #: Delta release to fetch for each Spark line when the ``delta-spark`` package is not installed
 #: (spark-submit with only pyspark); an installed ``delta-spark`` always wins.
-DEFAULT_DELTA = {(3, 5): "3.3.2", (4, 0): "4.0.0"}
+DEFAULT_DELTA = {(3, 5): "3.3.3", (4, 0): "4.0.0"}
 
 SPARK_EXTRA_HINT = 'pyspark is not installed: pip install "samplegen[spark]" (or run on Databricks)'
 
@@ -30,6 +30,19 @@ def release(text: str) -> tuple[int, int]:
         return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
     except (IndexError, ValueError) as err:
         raise ValueError(f"not a version: {text!r}") from err
+
+
+def patch_release(text: str) -> tuple[int, int, int]:
+    """The (major, minor, patch) of a version string such as ``3.5.6`` or ``3.3.3rc1``."""
+    numbers = []
+    for part in (text.split(".") + ["0", "0"])[:3]:
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        numbers.append(int(digits or 0))
+    return numbers[0], numbers[1], numbers[2]
 
 
 def installed(package: str) -> str | None:
@@ -58,6 +71,26 @@ def unsupported(python: tuple[int, int], spark: str | None) -> str | None:
 def check_supported() -> str | None:
     """:func:`unsupported` for this interpreter and the installed pyspark."""
     return unsupported(sys.version_info[:2], installed("pyspark"))
+
+
+def catalog_mode_gap(spark: str, delta: str | None) -> str | None:
+    """Why catalog mode cannot run on this pyspark/delta-spark pair, or None when it can.
+
+    pyspark 3.5.6 made Spark check that a table really supports truncation before an
+    overwrite; open-source Delta declares it only from 3.3.3 on (delta-io/delta#4671, fixed by
+    delta-io/delta#4919), so every ``saveAsTable`` overwrite fails with "does not support
+    truncate in batch mode". Path mode is unaffected; Databricks' own Delta (no delta-spark
+    package installed) is not concerned.
+    """
+    if delta is None or release(spark) >= (4, 0):
+        return None
+    if patch_release(spark) >= (3, 5, 6) and patch_release(delta) < (3, 3, 3):
+        return (
+            f"catalog tables (tables.schema) need delta-spark >= 3.3.3 with pyspark {spark}; "
+            f"delta-spark {delta} fails every overwrite (delta-io/delta#4671): "
+            'pip install "delta-spark>=3.3.3,<3.4", or unset tables.schema to keep path tables'
+        )
+    return None
 
 
 def delta_version(spark: str, delta: str | None) -> str:

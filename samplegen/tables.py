@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import types as T
 
+from samplegen.compat import catalog_mode_gap, installed
 from samplegen.concurrency import is_conflict, refuse_conflict, retry_conflicts
 from samplegen.config import ConfigError
 from samplegen.locations import scheme
@@ -416,17 +417,22 @@ class CatalogError(ConfigError):
 
 
 def check_store(spark: SparkSession, store: TableStore) -> None:
-    """Refuse a catalog-mode store whose catalog or schema this session does not have.
+    """Refuse a catalog-mode store this session cannot serve.
 
-    Runs when a pipeline starts, before any stage, so a typo or a session without Unity
-    Catalog stops at once rather than after the input is read. Path mode needs no check:
-    Delta creates the folders.
+    That is a missing catalog or schema, or a pyspark/delta-spark pair whose overwrites fail
+    (:func:`samplegen.compat.catalog_mode_gap`). Runs when a pipeline starts, before any
+    stage, so a typo or a session without Unity Catalog stops at once rather than after the
+    input is read. Path mode needs no check: Delta creates the folders.
 
     Raises:
-        CatalogError: naming ``tables.catalog`` or ``tables.schema`` and what to do.
+        CatalogError: naming ``tables.catalog`` or ``tables.schema`` (or delta-spark) and
+            what to do.
     """
     if not store.by_name:
         return
+    gap = catalog_mode_gap(spark.version, installed("delta-spark"))
+    if gap is not None:
+        raise CatalogError(gap)
     namespace = _quoted(store.catalog, store.schema)
     if spark.catalog.databaseExists(namespace):
         return

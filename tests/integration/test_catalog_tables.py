@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 
-import pyspark
 import pytest
 
 from samplegen.cli import main
-from samplegen.compat import release
 from samplegen.data.simulate import SimulationSpec, write_simulation
 from samplegen.pipeline import run_stages
 from samplegen.runinfo import read_manifest
@@ -36,13 +34,6 @@ from tests.conftest import small_config
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
-    # Known gap (README, support matrix): with pyspark >= 3.5.6 and open-source delta-spark 3.x,
-    # saveAsTable overwrites fail ("does not support truncate in batch mode",
-    # delta-io/delta#4671), so catalog mode is tested on Spark 4 only.
-    pytest.mark.skipif(
-        release(pyspark.__version__) < (4, 0),
-        reason="catalog mode is tested on Spark 4 (delta-io/delta#4671 on pyspark 3.5.6+)",
-    ),
 ]
 
 SPEC = SimulationSpec(n_events=8_000, n_items=300, n_categories=6)

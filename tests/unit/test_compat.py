@@ -6,7 +6,14 @@ import pyspark
 import pytest
 
 from samplegen import cli, compat
-from samplegen.compat import delta_artifacts, error_condition, release, unsupported
+from samplegen.compat import (
+    catalog_mode_gap,
+    delta_artifacts,
+    error_condition,
+    patch_release,
+    release,
+    unsupported,
+)
 from samplegen.config import ConfigError, load_config
 from tests.conftest import HAS_PETASTORM, REPO
 
@@ -45,7 +52,7 @@ def test_missing_pyspark_names_the_extra():
     "spark, delta, expected",
     [
         ("3.5.2", "3.3.2", "io.delta:delta-spark_2.12:3.3.2"),
-        ("3.5.0", None, "io.delta:delta-spark_2.12:3.3.2"),
+        ("3.5.0", None, "io.delta:delta-spark_2.12:3.3.3"),
         ("4.0.1", "4.0.0", "io.delta:delta-spark_2.13:4.0.0"),
         ("4.0.0", None, "io.delta:delta-spark_2.13:4.0.0"),
     ],
@@ -54,6 +61,33 @@ def test_delta_coordinates_follow_spark(spark, delta, expected):
     jar, storage = delta_artifacts(spark, delta)
     assert jar == expected
     assert storage == f"io.delta:delta-storage:{expected.rsplit(':', 1)[1]}"
+
+
+@pytest.mark.parametrize(
+    "text", ["3.5.6", "3.5.10", "3.3.3rc1", "4.0.0.dev1", "3.5", "15.4.2", "3.3.2.post1"]
+)
+def test_patch_release_orders_as_packaging_does(text):
+    from packaging.version import Version
+
+    assert patch_release(text) == (Version(text).release + (0, 0))[:3]
+
+
+@pytest.mark.parametrize(
+    "spark, delta, refused",
+    [
+        ("3.5.9", "3.3.2", True),
+        ("3.5.6", "3.2.1", True),
+        ("3.5.9", "3.3.3", False),
+        ("3.5.5", "3.3.2", False),
+        ("4.0.1", "4.0.0", False),
+        ("3.5.9", None, False),
+    ],
+)
+def test_catalog_mode_gap_names_the_delta_fix(spark, delta, refused):
+    line = catalog_mode_gap(spark, delta)
+    assert (line is not None) == refused
+    if refused:
+        assert "tables.schema" in line and "delta-spark>=3.3.3" in line and "4671" in line
 
 
 def test_delta_for_another_spark_line_is_refused():
