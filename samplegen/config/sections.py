@@ -334,7 +334,8 @@ class EvaluateConfig:
     ctr_models: list[str] = setting(
         ["logreg"],
         "CTR classifiers scored on runs that write synthetic_ctr (real vs real + synthetic "
-        "samples_ctr train rows, and class weights): " + recommender_help("classifier"),
+        "samples_ctr train rows, class weights, random oversampling): "
+        + recommender_help("classifier"),
     )
     logreg_reg_grid: list[float] = setting(
         [0.0, 0.01, 0.1], "logreg: regParam values tried; the best valid AUC is scored on test"
