@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,8 +138,15 @@ def test_logreg_learns_the_planted_signal_and_tunes_on_valid(spark, ctr_lake):
     assert "item_purchase_rate" in numeric and "query" not in categorical + numeric
 
 
-def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake):
-    result = run_evaluate(spark, ctr_lake, RUN)
+def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
+    # A classifier that fails is skipped, named in the log and the report; logreg still scores.
+    _register_broken(monkeypatch)
+    evaluate = dataclasses.replace(ctr_lake.evaluate, ctr_models=["broken", "logreg"])
+    with _warnings() as logged:
+        result = run_evaluate(spark, dataclasses.replace(ctr_lake, evaluate=evaluate), RUN)
+    assert any("classifier broken failed and is skipped" in m for m in logged)
+    report = Path(result.outputs["report"]).read_text()
+    assert "broken: broken did not converge" in report and "regParam=" in report
     rows = read_table(spark, ctr_lake.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     rows = rows.toPandas()
     assert set(rows["recommender"]) == {"logreg"}
@@ -236,31 +244,26 @@ class _Broken:
 
 
 def make(cfg, spark, seed):
-    """The factory of the ``broken`` classifier registered by the test below."""
+    """The factory of the ``broken`` classifier (:func:`_register_broken`)."""
     return _Broken()
 
 
-def test_a_failing_classifier_is_skipped_and_the_others_score(spark, ctr_lake, monkeypatch):
+def _register_broken(monkeypatch) -> None:
     monkeypatch.setitem(
         RECOMMENDERS, "broken", RecommenderSpec("broken", __name__, "fails", kind="classifier")
     )
-    evaluate = dataclasses.replace(
-        ctr_lake.evaluate, ctr_models=["broken", "logreg"], logreg_reg_grid=[0.0]
-    )
-    cfg = dataclasses.replace(ctr_lake, evaluate=evaluate)
-    with _warnings() as logged:
-        rows, summary = ctr_rows(spark, cfg, RUN)
-    assert {r.recommender for r in rows} == {"logreg"}
-    assert summary["skipped classifiers"] == "broken: broken did not converge"
-    assert any("classifier broken failed" in m for m in logged)
-    assert summary["tuning logreg/augmented"].startswith("regParam=0.0 (valid AUC ")
+
+
+def test_every_classifier_failing_is_an_error_naming_them(spark, ctr_lake, monkeypatch):
+    _register_broken(monkeypatch)
     only_broken = dataclasses.replace(
-        cfg, evaluate=dataclasses.replace(evaluate, ctr_models=["broken"])
+        ctr_lake, evaluate=dataclasses.replace(ctr_lake.evaluate, ctr_models=["broken"])
     )
     with pytest.raises(ValueError, match="every CTR classifier failed: broken: broken did not"):
         ctr_rows(spark, only_broken, RUN)
 
 
+@pytest.mark.slow  # three small lakehouses: about 25 s
 def test_bad_samples_ctr_is_named(spark, tmp_path_factory):
     """A single label, an all-null feature column, a missing feature column."""
     single = [r[:6] + (1,) + r[7:] if r[4] == "train" else r for r in _samples()]
