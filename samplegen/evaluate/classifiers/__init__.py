@@ -141,13 +141,18 @@ M = TypeVar("M")
 
 
 def tune(
-    name: str, grid: Sequence[P], fit_one: Callable[[P], M], scored_valid: Callable[[M], DataFrame]
+    name: str,
+    grid: Sequence[P],
+    fit_one: Callable[[P], M],
+    scored_valid: Callable[[M], DataFrame],
+    label: Callable[[P], str] = str,
 ) -> tuple[P, M, dict[P, float]]:
     """Fit one model per ``grid`` value; keep the one of the highest valid AUC.
 
     ``scored_valid`` returns the real valid rows with :data:`LABEL` and :data:`SCORE`. Ties
     keep the earlier grid value, so a grid listed from simplest to richest prefers the simpler
-    model. Returns the chosen value, its model and the valid AUC of every value.
+    model. ``label`` names a value in the log. Returns the chosen value, its model and the
+    valid AUC of every value.
     """
     best: tuple[float, P, M] | None = None
     aucs: dict[P, float] = {}
@@ -156,7 +161,7 @@ def tune(
         valid = scored_valid(model).select(LABEL, SCORE).toPandas()
         auc = roc_auc(valid[LABEL].astype(int), valid[SCORE])
         aucs[value] = auc
-        LOG.info("stage=evaluate ctr %s %s valid_auc=%.4f", name, value, auc)
+        LOG.info("stage=evaluate ctr %s %s valid_auc=%.4f", name, label(value), auc)
         if best is None or auc > best[0]:
             best = (auc, value, model)
     if best is None:

@@ -142,6 +142,7 @@ class GbtCTR:
                 self.grid,
                 lambda pair: self._estimator(*pair, max_bins, weight_col).fit(train_x),
                 lambda m: _with_score(m.transform(valid_x), [LABEL]),
+                lambda pair: f"maxDepth={pair[0]},maxIter={pair[1]}",
             )
         finally:
             train_x.unpersist()

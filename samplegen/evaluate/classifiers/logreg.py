@@ -115,6 +115,7 @@ class LogisticCTR:
                 self.reg_grid,
                 lambda reg: self._estimator(reg, weight_col).fit(train_x),
                 lambda m: _with_score(m.transform(valid_x), [LABEL]),
+                lambda reg: f"regParam={reg}",
             )
         finally:
             train_x.unpersist()
