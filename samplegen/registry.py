@@ -256,6 +256,13 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
         "tuned on valid AUC",
         kind="classifier",
     ),
+    RecommenderSpec(
+        "gbt",
+        "samplegen.evaluate.classifiers.gbt",
+        "Spark ML gradient-boosted trees on indexed categoricals and numerics, maxDepth x "
+        "maxIter tuned on valid AUC",
+        kind="classifier",
+    ),
 )
 
 

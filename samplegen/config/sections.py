@@ -334,10 +334,22 @@ class EvaluateConfig:
     ctr_models: list[str] = setting(
         ["logreg"],
         "CTR classifiers scored on runs that write synthetic_ctr (real vs real + synthetic "
-        "samples_ctr train rows, and class weights): " + recommender_help("classifier"),
+        "samples_ctr train rows, class weights, random oversampling): "
+        + recommender_help("classifier"),
     )
     logreg_reg_grid: list[float] = setting(
         [0.0, 0.01, 0.1], "logreg: regParam values tried; the best valid AUC is scored on test"
+    )
+    gbt_max_depth_grid: list[int] = setting(
+        [3, 5], "gbt: maxDepth values tried (with each of gbt_max_iter_grid) on valid AUC"
+    )
+    gbt_max_iter_grid: list[int] = setting(
+        [20, 50], "gbt: maxIter (trees) values tried (with each of gbt_max_depth_grid)"
+    )
+    gbt_max_categories: int = setting(
+        256,
+        "gbt: a categorical with at most this many levels is a nominal feature; one with more "
+        "is used as its frequency rank",
     )
     ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
     als_rank: int = setting(32, "als: latent factors")

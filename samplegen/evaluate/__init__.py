@@ -276,6 +276,7 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
         _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts})
         result.metrics = {
             "verdict": lines,
+            "tuning": {k: v for k, v in facts.items() if k.startswith("tuning ")},
             "headline": {
                 f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}": r.value
                 for r in rows

@@ -1,13 +1,15 @@
 """Stage 4 for runs that write ``synthetic_ctr``: CTR classifiers on real vs augmented rows.
 
-Each classifier of ``evaluate.ctr_models`` is trained three ways (variants): on the real
+Each classifier of ``evaluate.ctr_models`` is trained four ways (variants): on the real
 ``samples_ctr`` train rows (``real``), on those plus the run's ``synthetic_ctr`` rows
-(``augmented``), and on the real rows with class weights (``class_weight``, the alternative
-without synthetic rows). Every variant is tuned on the real valid rows and scored once on the
-real test rows: synthetic rows only ever train (:func:`ctr_splits`). Each metric of
-:data:`~samplegen.evaluate.ctr_metrics.CTR_METRICS` is computed per slice of the test rows
-(``all``, ``cold_users``, ``cold_items``), with 95% CIs from resampling users, and the paired
-difference ``augmented_minus_real`` with its CI and p-value.
+(``augmented``), and two non-generative baselines on real rows only: class weights
+(``class_weight``) and random oversampling (``random_oversampling``: as many copies of real
+train rows of each label as the run wrote synthetic rows). Every variant is tuned on the real
+valid rows and scored once on the real test rows: synthetic and duplicated rows only ever
+train (:func:`ctr_splits`). Each metric of :data:`~samplegen.evaluate.ctr_metrics.CTR_METRICS`
+is computed per slice of the test rows (``all``, ``cold_users``, ``cold_items``), with 95% CIs
+from resampling users, and the paired differences ``augmented_minus_<baseline>`` (real, class
+weights, oversampling) with their CIs and p-values. SMOTE-NC is not among the baselines yet.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from samplegen.evaluate.classifiers import (
     LABEL,
     SCORE,
     WEIGHT,
+    check_labels,
     feature_columns,
     make_classifier,
+    oversampled,
     with_class_weights,
 )
 from samplegen.evaluate.ctr_metrics import CTR_METRICS, user_bootstrap
@@ -37,8 +41,11 @@ from samplegen.spark import pinned
 from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table, table_store
 
 #: The classifier variants, in the order of the rows.
-REAL, AUGMENTED, CLASS_WEIGHT = "real", "augmented", "class_weight"
-VARIANTS = (REAL, AUGMENTED, CLASS_WEIGHT)
+REAL, AUGMENTED = "real", "augmented"
+CLASS_WEIGHT, OVERSAMPLING = "class_weight", "random_oversampling"
+VARIANTS = (REAL, AUGMENTED, CLASS_WEIGHT, OVERSAMPLING)
+#: What ``augmented`` is compared with, paired: ``augmented_minus_<variant>`` rows.
+BASELINES = (REAL, CLASS_WEIGHT, OVERSAMPLING)
 
 #: Slices of the test rows: every row, the users in the bottom quartile of activity
 #: (``user_events``), the items in the bottom half of popularity (``item_users``).
@@ -60,6 +67,7 @@ class CtrSplits:
         valid: ``samples_ctr`` valid rows only.
         test: ``samples_ctr`` test rows only (with ``user_idx`` for the slices and bootstrap).
         n_synthetic: The run's ``synthetic_ctr`` rows.
+        synthetic_labels: Those rows per label, the dose random oversampling matches.
     """
 
     real_train: DataFrame
@@ -67,6 +75,11 @@ class CtrSplits:
     valid: DataFrame
     test: DataFrame
     n_synthetic: int
+    synthetic_labels: dict[int, int]
+
+    def oversampled_train(self, seed: int) -> DataFrame:
+        """``real_train`` with as many real rows of each label drawn again as synthetic rows."""
+        return oversampled(self.real_train, self.synthetic_labels, seed)
 
 
 def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
@@ -76,22 +89,33 @@ def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
     and test are read from ``samples_ctr`` alone.
 
     Raises:
-        ValueError: If the run has no ``synthetic_ctr`` rows, or ``samples_ctr`` has no
-            rows of a split.
+        ValueError: If the run has no ``synthetic_ctr`` rows, a table lacks a feature column
+            (named), ``samples_ctr`` has no rows of a split, or its train or valid rows have a
+            single label (a classifier cannot learn or be tuned).
     """
     categorical, numeric = feature_columns()
     features = [LABEL, *categorical, *numeric]
     samples = read_table(spark, table_store(cfg), SAMPLES_CTR)
+    synthetic = read_table(spark, table_store(cfg), SYNTHETIC_CTR)
+    for table, frame in ((SAMPLES_CTR.name, samples), (SYNTHETIC_CTR.name, synthetic)):
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"{table} lacks the CTR feature column(s) {', '.join(missing)}; rebuild it "
+                "with this version (samplegen aggregate / generate)"
+            )
     split = {name: samples.where(F.col("split") == name) for name in ("train", "valid", "test")}
     for name, rows in split.items():
         if rows.isEmpty():
             raise ValueError(f"samples_ctr has no {name} rows to train or score a classifier")
-    synthetic = (
-        read_table(spark, table_store(cfg), SYNTHETIC_CTR)
-        .where(F.col("run_id") == run_id)
-        .select(*features)
-    )
-    n_synthetic = synthetic.count()
+    for name in ("train", "valid"):
+        check_labels(split[name], f"the samples_ctr {name} rows")
+    synthetic = synthetic.where(F.col("run_id") == run_id).select(*features)
+    synthetic_labels = {
+        int(r[LABEL]): int(r["n"])
+        for r in synthetic.groupBy(LABEL).agg(F.count("*").alias("n")).collect()
+    }
+    n_synthetic = sum(synthetic_labels.values())
     if n_synthetic == 0:
         raise ValueError(f"run {run_id!r} has no synthetic_ctr rows to evaluate")
     real_train = split["train"].select(*features)
@@ -101,32 +125,48 @@ def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
         valid=split["valid"].select(*features),
         test=split["test"].select(*dict.fromkeys([*_TEST_COLUMNS, *features])),
         n_synthetic=n_synthetic,
+        synthetic_labels=synthetic_labels,
     )
 
 
-def scored_test(spark: SparkSession, cfg: Config, name: str, splits: CtrSplits) -> pd.DataFrame:
-    """The test rows (:data:`_TEST_COLUMNS`) with one score column per variant of ``name``."""
+def scored_test(
+    spark: SparkSession, cfg: Config, name: str, splits: CtrSplits
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The test rows (:data:`_TEST_COLUMNS`) with one score column per variant of ``name``.
+
+    Also returns, per variant, the hyperparameters tuning chose on valid and their valid AUC
+    (``regParam=0.01 (valid AUC 0.5412)``), for the report and the run's metrics.
+    """
     # One fixed numbering of the test rows, so the variants' scores line up row by row.
     test = pinned(splits.test.withColumn("_row", F.monotonically_increasing_id()))
+    oversampled = splits.oversampled_train(cfg.evaluate.seed)
     train = {
         REAL: (splits.real_train, None),
         AUGMENTED: (splits.augmented_train, None),
         CLASS_WEIGHT: (with_class_weights(splits.real_train), WEIGHT),
+        OVERSAMPLING: (oversampled, None),
     }
     out = test.select("_row", *_TEST_COLUMNS).toPandas().set_index("_row")
-    for variant, (rows, weight_col) in train.items():
-        model = make_classifier(name, cfg.evaluate, spark, cfg.evaluate.seed)
-        model.fit(rows, splits.valid, weight_col)
-        LOG.info(
-            "stage=evaluate ctr %s variant=%s chosen=%s",
-            name,
-            variant,
-            getattr(model, "chosen", ""),
-        )
-        scores = model.score(test).select("_row", SCORE).toPandas().set_index("_row")
-        out[variant] = scores[SCORE].reindex(out.index).to_numpy(dtype=np.float64)
-    test.unpersist()
-    return out.reset_index(drop=True)
+    tuning: dict[str, str] = {}
+    try:
+        for variant, (rows, weight_col) in train.items():
+            model = make_classifier(name, cfg.evaluate, spark, cfg.evaluate.seed)
+            model.fit(rows, splits.valid, weight_col)
+            chosen = ", ".join(f"{k}={v}" for k, v in model.tuned.items())
+            best = max(model.valid_auc.values(), default=float("nan"))
+            tuning[variant] = f"{chosen} (valid AUC {best:.4f})"
+            LOG.info("stage=evaluate ctr %s variant=%s chose %s", name, variant, tuning[variant])
+            scores = model.score(test).select("_row", SCORE).toPandas().set_index("_row")
+            out[variant] = scores[SCORE].reindex(out.index).to_numpy(dtype=np.float64)
+    finally:
+        test.unpersist()
+        oversampled.unpersist()
+    return out.reset_index(drop=True), tuning
+
+
+def diff_variant(baseline: str) -> str:
+    """The variant of the paired ``augmented`` minus ``baseline`` rows."""
+    return DIFF_VARIANT if baseline == REAL else f"{AUGMENTED}_minus_{baseline}"
 
 
 def slice_masks(test: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -153,8 +193,10 @@ def classifier_rows(name: str, test: pd.DataFrame, n_samples: int, seed: int) ->
     """``eval_metrics`` rows of one classifier from its scored test rows.
 
     Per slice and metric: each variant's value with a 95% CI over resampled users, and
-    ``augmented_minus_real`` (the value on the full slice, the CI and p-value from the same
-    paired resamples). ``n_users`` is the slice's users; a slice without rows has no rows.
+    ``augmented_minus_<baseline>`` for each of :data:`BASELINES` (``augmented_minus_real``,
+    ``augmented_minus_class_weight``, ``augmented_minus_random_oversampling``; the value on
+    the full slice, the CI and p-value from the same paired resamples). ``n_users`` is the
+    slice's users; a slice without rows has no rows.
     """
     rows: list[EvalRow] = []
     labels = test[LABEL].to_numpy().astype(np.int64)
@@ -183,33 +225,45 @@ def classifier_rows(name: str, test: pd.DataFrame, n_samples: int, seed: int) ->
                         seed,
                     )
                 )
-            diffs = draws[AUGMENTED] - draws[REAL]
-            low, high = _interval(diffs)
-            finite = diffs[~np.isnan(diffs)]
-            common = dict(k=None, n_users=n_users, seed=seed)
-            rows.append(
-                EvalRow(
-                    name,
-                    DIFF_VARIANT,
-                    slice_,
-                    metric,
-                    value=values[AUGMENTED] - values[REAL],
-                    ci_low=low,
-                    ci_high=high,
-                    **common,
-                )
-            )
-            rows.append(
-                EvalRow(
-                    name,
-                    DIFF_VARIANT,
-                    slice_,
-                    p_value_metric(metric),
-                    value=bootstrap_p_value(finite),
-                    **common,
-                )
-            )
+            for baseline in BASELINES:
+                rows += _diff_rows(name, slice_, metric, values, draws, baseline, n_users, seed)
     return rows
+
+
+def _diff_rows(
+    name: str,
+    slice_: str,
+    metric: str,
+    values: dict[str, float],
+    draws: dict[str, np.ndarray],
+    baseline: str,
+    n_users: int,
+    seed: int,
+) -> list[EvalRow]:
+    """``augmented`` minus ``baseline``: the value on the full slice, then its p-value row.
+
+    The CI and p-value come from the same paired user resamples of both variants.
+    """
+    diffs = draws[AUGMENTED] - draws[baseline]
+    low, high = _interval(diffs)
+    finite = diffs[~np.isnan(diffs)]
+    variant = diff_variant(baseline)
+    common = dict(k=None, n_users=n_users, seed=seed)
+    return [
+        EvalRow(
+            name,
+            variant,
+            slice_,
+            metric,
+            value=values[AUGMENTED] - values[baseline],
+            ci_low=low,
+            ci_high=high,
+            **common,
+        ),
+        EvalRow(
+            name, variant, slice_, p_value_metric(metric), value=bootstrap_p_value(finite), **common
+        ),
+    ]
 
 
 def _interval(values: np.ndarray) -> tuple[float | None, float | None]:
@@ -222,25 +276,24 @@ def _interval(values: np.ndarray) -> tuple[float | None, float | None]:
 
 
 def ctr_verdict_lines(rows: list[EvalRow], min_users: int) -> list[str]:
-    """One line per classifier x slice: augmented minus real AUC with its CI, and the outcome.
+    """One line per classifier x slice x baseline: augmented minus it in AUC, CI and outcome.
 
-    Better (worse) when the CI lies above (below) zero; a slice with fewer than ``min_users``
-    users says "too few users" instead.
+    The baselines are :data:`BASELINES` (real rows alone, class weights, random
+    oversampling). Better (worse) when the CI lies above (below) zero; a slice with fewer than
+    ``min_users`` users says "too few users" instead.
     """
+    value = {(r.recommender, r.slice, r.variant): r.value for r in rows if r.metric == "auc"}
+    baseline_of = {diff_variant(b): b for b in BASELINES}
     lines = []
     for row in rows:
-        if row.variant != DIFF_VARIANT or row.metric != "auc":
+        if row.metric != "auc" or row.variant not in baseline_of:
             continue
-        real = next(
-            r.value
-            for r in rows
-            if (r.recommender, r.slice, r.metric, r.variant)
-            == (row.recommender, row.slice, "auc", REAL)
-        )
-        augmented = real + row.value
+        baseline = baseline_of[row.variant]
         head = (
-            f"{row.recommender} slice={row.slice} AUC real={plain(real)} "
-            f"augmented={plain(augmented)} diff={signed(row.value)}"
+            f"{row.recommender} slice={row.slice} AUC {baseline}="
+            f"{plain(value[(row.recommender, row.slice, baseline)])} "
+            f"augmented={plain(value[(row.recommender, row.slice, AUGMENTED)])} "
+            f"diff={signed(row.value)}"
         )
         if row.ci_low is None or row.ci_high is None:
             lines.append(f"{head}: no confidence interval (a label is missing from the slice)")
@@ -264,24 +317,46 @@ def ctr_rows(
 ) -> tuple[list[EvalRow], dict[str, object]]:
     """Rows of every classifier of ``evaluate.ctr_models`` and a summary of what was scored.
 
+    A classifier that fails (its fit or scoring raises) is skipped with a warning naming it
+    and the error, and listed under ``skipped classifiers``; the others still score. The
+    summary holds each variant's tuning (``tuning <classifier>/<variant>``).
+
     Raises:
-        ValueError: If ``evaluate.ctr_models`` is empty, or the tables cannot be scored
-            (see :func:`ctr_splits`).
+        ValueError: If ``evaluate.ctr_models`` is empty, the tables cannot be scored (see
+            :func:`ctr_splits`), or every classifier failed.
     """
     if not cfg.evaluate.ctr_models:
         raise ValueError("evaluate.ctr_models is empty: name a classifier to score the run")
     splits = ctr_splits(spark, cfg, run_id)
     rows: list[EvalRow] = []
+    tuning: dict[str, object] = {}
+    skipped: dict[str, str] = {}
     n_test = 0
     for name in cfg.evaluate.ctr_models:
-        test = scored_test(spark, cfg, name, splits)
+        try:
+            test, chosen = scored_test(spark, cfg, name, splits)
+        except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            LOG.warning("stage=evaluate ctr: classifier %s failed and is skipped: %s", name, reason)
+            skipped[name] = reason
+            continue
         n_test = len(test)
+        tuning.update({f"tuning {name}/{variant}": text for variant, text in chosen.items()})
         rows += classifier_rows(name, test, cfg.evaluate.bootstrap_samples, cfg.evaluate.seed)
+    if not rows:
+        raise ValueError(
+            "every CTR classifier failed: "
+            + "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        )
     summary: dict[str, object] = {
         "synthetic_ctr rows": splits.n_synthetic,
+        "random_oversampling rows": splits.n_synthetic,
         "test rows": n_test,
-        "classifiers": ", ".join(cfg.evaluate.ctr_models),
+        "classifiers": ", ".join(n for n in cfg.evaluate.ctr_models if n not in skipped),
         "variants": ", ".join(VARIANTS),
         "slices": ", ".join(CTR_SLICES),
+        **tuning,
     }
+    if skipped:
+        summary["skipped classifiers"] = "; ".join(f"{n}: {r}" for n, r in skipped.items())
     return rows, summary

@@ -4,7 +4,12 @@ Tiny tables built here with a planted signal (category ``hot`` and a low price m
 purchase likely); no whole-pipeline fixture.
 """
 
+import dataclasses
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +17,12 @@ from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
 from samplegen.evaluate.classifiers import LABEL, SCORE, feature_columns, with_class_weights
+from samplegen.evaluate.classifiers.gbt import GbtCTR
 from samplegen.evaluate.classifiers.logreg import LogisticCTR
-from samplegen.evaluate.ctr import CTR_SLICES, VARIANTS, ctr_splits
+from samplegen.evaluate.ctr import CTR_SLICES, VARIANTS, ctr_rows, ctr_splits
 from samplegen.evaluate.ctr_metrics import roc_auc
+from samplegen.registry import RECOMMENDERS, RecommenderSpec
+from samplegen.runinfo import LOG
 from samplegen.tables import EVAL_METRICS, SAMPLES_CTR, SYNTHETIC_CTR, read_table, write_table
 from tests.conftest import small_config
 
@@ -26,11 +34,14 @@ USERS = {"train": 60, "valid": 25, "test": 40}
 SYNTHETIC_PRICE = 777.0  # no real row has this price
 
 
-def _samples(seed: int = 0) -> list[tuple]:
+def _samples(seed: int = 0, xor: bool = False, users: dict[str, int] = USERS) -> list[tuple]:
+    """8 rows per user; a purchase is likely for ``hot`` items and cheap ones (``xor``: for
+    exactly one of the two, an interaction no sum of one-feature terms ranks well: its best
+    order has AUC 0.72 where the cells' own order has 0.83)."""
     rng = np.random.default_rng(seed)
     rows = []
     user = 0
-    for split, n_users in USERS.items():
+    for split, n_users in users.items():
         for _ in range(n_users):
             events = int(rng.integers(1, 200))
             for j in range(8):
@@ -38,6 +49,8 @@ def _samples(seed: int = 0) -> list[tuple]:
                 hot = item % 4 == 0
                 price = float(rng.uniform(1, 10))
                 p = 0.05 + 0.75 * hot + 0.15 * (price < 4)
+                if xor:
+                    p = 0.9 if hot != (price < 4) else 0.1
                 label = int(rng.random() < p)
                 rows.append(
                     (f"u{user}", f"i{item}", user, item, split, datetime(2024, 1, 1 + j), label,
@@ -58,21 +71,26 @@ def _synthetic(n: int = 120) -> list[tuple]:
     ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def ctr_lake(spark, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ctr")
+def _lake(spark, root, samples: list[tuple]):
     cfg = small_config(
         root,
         [
             "evaluate.bootstrap_samples=40",
             "evaluate.logreg_reg_grid=[0.0, 0.1]",
+            "evaluate.gbt_max_depth_grid=[2]",
+            "evaluate.gbt_max_iter_grid=[8]",
             "evaluate.min_users=30",
         ],
     )
-    write_table(spark.createDataFrame(_samples(), SAMPLES_CTR.schema), cfg.lakehouse, SAMPLES_CTR)
+    write_table(spark.createDataFrame(samples, SAMPLES_CTR.schema), cfg.lakehouse, SAMPLES_CTR)
     synthetic = spark.createDataFrame(_synthetic(), SYNTHETIC_CTR.schema)
     write_table(synthetic, cfg.lakehouse, SYNTHETIC_CTR, RUN)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def ctr_lake(spark, tmp_path_factory):
+    return _lake(spark, tmp_path_factory.mktemp("ctr"), _samples())
 
 
 def test_synthetic_rows_only_ever_train(spark, ctr_lake):
@@ -86,13 +104,28 @@ def test_synthetic_rows_only_ever_train(spark, ctr_lake):
         assert rows.where(F.col("price") == SYNTHETIC_PRICE).isEmpty()
     assert splits.augmented_train.where(F.col("price") == SYNTHETIC_PRICE).count() == 120
     assert splits.test.where(F.col("user_idx").isNull()).isEmpty()
+    # Random oversampling: as many copies of real train positives as synthetic rows (all
+    # positives here), every one a real train row; valid and test are untouched.
+    assert splits.synthetic_labels == {1: 120}
+    over = splits.oversampled_train(seed=3)
+    real = splits.real_train.toPandas()
+    over_rows = over.toPandas()
+    assert len(over_rows) == len(real) + 120
+    assert (over_rows[LABEL] == 1).sum() == (real[LABEL] == 1).sum() + 120
+    key = list(real.columns)
+    assert len(over_rows.merge(real.drop_duplicates(), on=key, how="left", indicator=True)
+               .query("_merge != 'both'")) == 0  # fmt: skip
+    assert over.where(F.col("price") == SYNTHETIC_PRICE).isEmpty()
+    over.unpersist()
 
 
 def test_logreg_learns_the_planted_signal_and_tunes_on_valid(spark, ctr_lake):
     splits = ctr_splits(spark, ctr_lake, RUN)
     model = LogisticCTR([0.0, 0.01, 0.1]).fit(splits.real_train, splits.valid)
-    assert set(model.valid_auc) == {0.0, 0.01, 0.1}
-    assert model.chosen == max(model.valid_auc, key=lambda reg: (model.valid_auc[reg], -reg))
+    aucs = {float(k.split("=")[1]): v for k, v in model.valid_auc.items()}
+    assert set(aucs) == {0.0, 0.01, 0.1}
+    assert model.chosen == max(aucs, key=lambda reg: (aucs[reg], -reg))
+    assert model.tuned == {"regParam": model.chosen}
     scored = model.score(splits.test).toPandas()
     assert len(scored) == USERS["test"] * 8 and scored[SCORE].between(0, 1).all()
     assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.8
@@ -105,8 +138,15 @@ def test_logreg_learns_the_planted_signal_and_tunes_on_valid(spark, ctr_lake):
     assert "item_purchase_rate" in numeric and "query" not in categorical + numeric
 
 
-def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake):
-    result = run_evaluate(spark, ctr_lake, RUN)
+def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
+    # A classifier that fails is skipped, named in the log and the report; logreg still scores.
+    _register_broken(monkeypatch)
+    evaluate = dataclasses.replace(ctr_lake.evaluate, ctr_models=["broken", "logreg"])
+    with _warnings() as logged:
+        result = run_evaluate(spark, dataclasses.replace(ctr_lake, evaluate=evaluate), RUN)
+    assert any("classifier broken failed and is skipped" in m for m in logged)
+    report = Path(result.outputs["report"]).read_text()
+    assert "broken: broken did not converge" in report and "regParam=" in report
     rows = read_table(spark, ctr_lake.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     rows = rows.toPandas()
     assert set(rows["recommender"]) == {"logreg"}
@@ -129,10 +169,120 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake):
     assert all_users["value"] == pytest.approx(
         auc[("augmented", "all", "auc")] - auc[("real", "all", "auc")]
     )
+    # One paired difference per baseline, each with its p-value row.
+    assert set(rows["variant"]) == {
+        *VARIANTS, "augmented_minus_real", "augmented_minus_class_weight",
+        "augmented_minus_random_oversampling",
+    }  # fmt: skip
+    vs_over = rows[rows["variant"] == "augmented_minus_random_oversampling"]
+    assert len(vs_over) == len(CTR_SLICES) * 8
+    over_auc = vs_over[(vs_over["slice"] == "all") & (vs_over["metric"] == "auc")].iloc[0]
+    assert over_auc["value"] == pytest.approx(
+        auc[("augmented", "all", "auc")] - auc[("random_oversampling", "all", "auc")]
+    )
     lines = result.metrics["verdict"]
-    assert len(lines) == len(CTR_SLICES) and lines[0].startswith("logreg slice=all AUC real=")
+    assert len(lines) == 3 * len(CTR_SLICES) and lines[0].startswith("logreg slice=all AUC real=")
+    assert lines[1].startswith("logreg slice=all AUC class_weight=")
+    assert lines[2].startswith("logreg slice=all AUC random_oversampling=")
     assert "[" in lines[0]  # 40 users >= min_users: a CI and an outcome
     cold = [line for line in lines if "slice=cold_users" in line]
     assert cold and "too few users" in cold[0]  # about a quarter of 40 users
+    # The hyperparameters each variant chose on valid are in the run's metrics.
+    tuning = result.metrics["tuning"]
+    assert set(tuning) == {f"tuning logreg/{v}" for v in VARIANTS}
+    assert tuning["tuning logreg/real"].startswith("regParam=")
     assert result.rows["eval_metrics"] == len(rows)
     assert ctr_lake.reports_root and result.outputs["report"].endswith("index.html")
+
+
+def test_gbt_learns_the_planted_signal(spark, ctr_lake):
+    splits = ctr_splits(spark, ctr_lake, RUN)
+    model = GbtCTR([2], [10], seed=5).fit(splits.real_train, splits.valid)
+    assert model.tuned == {"maxDepth": 2, "maxIter": 10}
+    scored = model.score(splits.test).toPandas()
+    assert len(scored) == USERS["test"] * 8 and scored[SCORE].between(0, 1).all()
+    assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.8
+
+
+def test_gbt_tuning_chooses_depth_on_valid(spark):
+    """Label = hot XOR cheap: additive stumps (depth 1) cannot rank it, depth 2 can."""
+    users = {"train": 150, "valid": 60, "test": 30}
+    rows = spark.createDataFrame(_samples(seed=4, xor=True, users=users), SAMPLES_CTR.schema)
+    by_split = {name: rows.where(F.col("split") == name) for name in ("train", "valid", "test")}
+    model = GbtCTR([1, 2], [10], seed=5).fit(by_split["train"], by_split["valid"])
+    assert model.tuned == {"maxDepth": 2, "maxIter": 10}
+    aucs = model.valid_auc
+    assert aucs["maxDepth=2,maxIter=10"] > max(0.75, aucs["maxDepth=1,maxIter=10"] + 0.05)
+    scored = model.score(by_split["test"]).toPandas()
+    assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.75
+
+
+@contextmanager
+def _warnings() -> Iterator[list[str]]:
+    """The messages of the ``samplegen`` logger (which does not propagate) while inside."""
+    messages: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    LOG.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        LOG.removeHandler(handler)
+
+
+class _Broken:
+    """A classifier whose fit fails, as a non-converging one would."""
+
+    tuned: dict[str, float] = {}
+    valid_auc: dict[str, float] = {}
+
+    def fit(self, train, valid, weight_col=None):
+        raise RuntimeError("broken did not converge")
+
+    def score(self, rows):
+        raise AssertionError("never scored")
+
+
+def make(cfg, spark, seed):
+    """The factory of the ``broken`` classifier (:func:`_register_broken`)."""
+    return _Broken()
+
+
+def _register_broken(monkeypatch) -> None:
+    monkeypatch.setitem(
+        RECOMMENDERS, "broken", RecommenderSpec("broken", __name__, "fails", kind="classifier")
+    )
+
+
+def test_every_classifier_failing_is_an_error_naming_them(spark, ctr_lake, monkeypatch):
+    _register_broken(monkeypatch)
+    only_broken = dataclasses.replace(
+        ctr_lake, evaluate=dataclasses.replace(ctr_lake.evaluate, ctr_models=["broken"])
+    )
+    with pytest.raises(ValueError, match="every CTR classifier failed: broken: broken did not"):
+        ctr_rows(spark, only_broken, RUN)
+
+
+@pytest.mark.slow  # three small lakehouses: about 25 s
+def test_bad_samples_ctr_is_named(spark, tmp_path_factory):
+    """A single label, an all-null feature column, a missing feature column."""
+    single = [r[:6] + (1,) + r[7:] if r[4] == "train" else r for r in _samples()]
+    cfg = _lake(spark, tmp_path_factory.mktemp("single"), single)
+    with pytest.raises(ValueError, match="samples_ctr train rows have a single label"):
+        ctr_splits(spark, cfg, RUN)
+    # brand (index 11) null everywhere: skipped with a warning naming it; logreg still learns.
+    no_brand = [r[:11] + (None,) + r[12:] for r in _samples()]
+    cfg = _lake(spark, tmp_path_factory.mktemp("nobrand"), no_brand)
+    splits = ctr_splits(spark, cfg, RUN)
+    with _warnings() as logged:
+        model = LogisticCTR([0.0]).fit(splits.real_train, splits.valid)
+    assert any("skipping all-null feature column(s) brand" in m for m in logged)
+    scored = model.score(splits.test).toPandas()
+    assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.8
+    # A samples_ctr written without the price column.
+    samples = read_table(spark, cfg.lakehouse, SAMPLES_CTR).drop("price")
+    samples.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+        str(cfg.lakehouse) + "/samples_ctr"
+    )
+    with pytest.raises(ValueError, match="samples_ctr lacks the CTR feature column.s. price"):
+        ctr_splits(spark, cfg, RUN)

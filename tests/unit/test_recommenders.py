@@ -98,7 +98,7 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 def test_make_recommender_builds_registered_ones():
     assert set(recommender_names()) == {"popularity", "ease", "als", "multvae"}
-    assert recommender_names("classifier") == ["logreg"]
+    assert recommender_names("classifier") == ["logreg", "gbt"]
     assert isinstance(
         make_recommender("popularity", EvaluateConfig(), None, 0), PopularityRecommender
     )

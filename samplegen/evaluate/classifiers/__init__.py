@@ -11,14 +11,17 @@ like real ones.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, Self
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from samplegen.evaluate.ctr_metrics import roc_auc
 from samplegen.registry import recommender
 from samplegen.runinfo import LOG
+from samplegen.spark import pinned
 from samplegen.tables import SYNTHETIC_CTR
 
 if TYPE_CHECKING:
@@ -73,13 +76,13 @@ def usable_features(train: DataFrame) -> tuple[list[str], list[str]]:
     return categorical, numeric
 
 
-def check_labels(train: DataFrame) -> tuple[int, int]:
-    """``(negatives, positives)`` of ``train``; a single label is an error saying so."""
+def check_labels(train: DataFrame, what: str = "the CTR train rows") -> tuple[int, int]:
+    """``(negatives, positives)`` of ``train``; a single label is an error naming ``what``."""
     counts = {r[LABEL]: r["n"] for r in train.groupBy(LABEL).agg(F.count("*").alias("n")).collect()}
     negatives, positives = int(counts.get(0, 0)), int(counts.get(1, 0))
     if negatives == 0 or positives == 0:
         raise ValueError(
-            f"the CTR train rows have a single label ({negatives} negatives, {positives} "
+            f"{what} have a single label ({negatives} negatives, {positives} "
             "positives); a classifier needs both"
         )
     return negatives, positives
@@ -101,8 +104,80 @@ def with_class_weights(train: DataFrame) -> DataFrame:
     )
 
 
+def oversampled(train: DataFrame, extra: dict[int, int], seed: int) -> DataFrame:
+    """``train`` plus ``extra[label]`` of its own rows of each label drawn again.
+
+    Random oversampling, the non-generative control of a strategy that adds rows: the same
+    number of rows of each label as the strategy's synthetic rows, but copies of real train
+    rows (for ``label_balance``, the minority label). Whole copies of the label's rows first,
+    then a seeded random remainder; the result is pinned, so every fit reads the same rows.
+
+    Raises:
+        ValueError: If ``train`` has no row of a label that rows are asked for.
+    """
+    parts = [train]
+    for label, n in sorted(extra.items()):
+        if n <= 0:
+            continue
+        pool = train.where(F.col(LABEL) == label)
+        available = pool.count()
+        if available == 0:
+            raise ValueError(f"random_oversampling: the CTR train rows have no label={label} row")
+        copies, rest = divmod(n, available)
+        if copies:
+            times = train.sparkSession.range(copies).withColumnRenamed("id", "_copy")
+            parts.append(pool.crossJoin(times).drop("_copy"))
+        if rest:
+            drawn = pool.withColumn("_u", F.rand(seed + label)).orderBy("_u").limit(rest)
+            parts.append(drawn.drop("_u"))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    return pinned(out)
+
+
+P = TypeVar("P")
+M = TypeVar("M")
+
+
+def tune(
+    name: str,
+    grid: Sequence[P],
+    fit_one: Callable[[P], M],
+    scored_valid: Callable[[M], DataFrame],
+    label: Callable[[P], str] = str,
+) -> tuple[P, M, dict[P, float]]:
+    """Fit one model per ``grid`` value; keep the one of the highest valid AUC.
+
+    ``scored_valid`` returns the real valid rows with :data:`LABEL` and :data:`SCORE`. Ties
+    keep the earlier grid value, so a grid listed from simplest to richest prefers the simpler
+    model. ``label`` names a value in the log. Returns the chosen value, its model and the
+    valid AUC of every value.
+    """
+    best: tuple[float, P, M] | None = None
+    aucs: dict[P, float] = {}
+    for value in grid:
+        model = fit_one(value)
+        valid = scored_valid(model).select(LABEL, SCORE).toPandas()
+        auc = roc_auc(valid[LABEL].astype(int), valid[SCORE])
+        aucs[value] = auc
+        LOG.info("stage=evaluate ctr %s %s valid_auc=%.4f", name, label(value), auc)
+        if best is None or auc > best[0]:
+            best = (auc, value, model)
+    if best is None:
+        raise ValueError(f"{name}: an empty grid of hyperparameters")
+    return best[1], best[2], aucs
+
+
 class Classifier(Protocol):
-    """What stage 4 needs from a CTR classifier."""
+    """What stage 4 needs from a CTR classifier.
+
+    After :meth:`fit`, ``tuned`` holds the chosen hyperparameters and ``valid_auc`` the
+    valid AUC of each grid point tried (keyed by a ``name=value`` label).
+    """
+
+    tuned: dict[str, float]
+    valid_auc: dict[str, float]
 
     def fit(self, train: DataFrame, valid: DataFrame, weight_col: str | None = None) -> Self:
         """Learn from ``train`` (optionally weighted), tuning on the real ``valid`` rows."""

@@ -25,9 +25,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from samplegen.evaluate.classifiers import LABEL, SCORE, check_labels, usable_features
-from samplegen.evaluate.ctr_metrics import roc_auc
-from samplegen.runinfo import LOG
+from samplegen.evaluate.classifiers import LABEL, SCORE, check_labels, tune, usable_features
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -88,7 +86,8 @@ class LogisticCTR:
         reg_grid: The ``regParam`` values tried.
         max_iter: Iterations of each fit.
         chosen: ``regParam`` of the fitted model (after :meth:`fit`).
-        valid_auc: Valid AUC of each ``regParam`` tried (after :meth:`fit`).
+        tuned: ``{"regParam": chosen}`` (after :meth:`fit`).
+        valid_auc: Valid AUC of each ``regParam=<value>`` tried (after :meth:`fit`).
     """
 
     def __init__(self, reg_grid: list[float], max_iter: int = 100) -> None:
@@ -97,7 +96,8 @@ class LogisticCTR:
         self.reg_grid = list(reg_grid)
         self.max_iter = max_iter
         self.chosen: float | None = None
-        self.valid_auc: dict[float, float] = {}
+        self.tuned: dict[str, float] = {}
+        self.valid_auc: dict[str, float] = {}
         self._model: PipelineModel | None = None
         self._columns: tuple[list[str], list[str]] = ([], [])
 
@@ -110,21 +110,20 @@ class LogisticCTR:
         train_x = features.transform(_prepared(train, categorical, numeric)).cache()
         valid_x = features.transform(_prepared(valid, categorical, numeric)).cache()
         try:
-            best: tuple[float, LogisticRegression] | None = None
-            for reg in self.reg_grid:
-                model = self._estimator(reg, weight_col).fit(train_x)
-                valid_scores = _with_score(model.transform(valid_x), [LABEL]).toPandas()
-                auc = roc_auc(valid_scores[LABEL].astype(int), valid_scores[SCORE])
-                self.valid_auc[reg] = auc
-                LOG.info("stage=evaluate ctr logreg regParam=%s valid_auc=%.4f", reg, auc)
-                if best is None or auc > best[0]:
-                    best = (auc, model)
-                    self.chosen = reg
+            chosen, model, aucs = tune(
+                "logreg",
+                self.reg_grid,
+                lambda reg: self._estimator(reg, weight_col).fit(train_x),
+                lambda m: _with_score(m.transform(valid_x), [LABEL]),
+                lambda reg: f"regParam={reg}",
+            )
         finally:
             train_x.unpersist()
             valid_x.unpersist()
-        assert best is not None
-        self._model = PipelineModel(stages=[features, best[1]])
+        self.chosen = chosen
+        self.tuned = {"regParam": chosen}
+        self.valid_auc = {f"regParam={reg}": auc for reg, auc in aucs.items()}
+        self._model = PipelineModel(stages=[features, model])
         return self
 
     def _estimator(self, reg: float, weight_col: str | None) -> LogisticRegression:
