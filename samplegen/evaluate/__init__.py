@@ -386,6 +386,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         ]
         result.metrics = {
             "verdict": headline_verdicts,
+            "item_cold": cold.facts if cold is not None else {},
             "fidelity": _family(metrics, FIDELITY),
             "privacy": _family(metrics, PRIVACY),
             "headline": {
