@@ -217,8 +217,9 @@ def strategy_table() -> str:
 # --- downstream recommenders (stage 4) ---------------------------------------------------------
 
 #: What a downstream model learns from: ranked item lists (stage 4's utility), or click labels
-#: (CTR classifiers scored on ``samples_ctr`` with ``synthetic_ctr`` rows, ``evaluate.ctr_models``).
-RECOMMENDER_KINDS = ("recommender", "classifier")
+#: (CTR classifiers scored on ``samples_ctr`` with ``synthetic_ctr`` rows, ``evaluate.ctr_models``),
+#: or new items from their attributes without generated rows (``evaluate.item_cold_baselines``).
+RECOMMENDER_KINDS = ("recommender", "classifier", "item_cold")
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,21 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
     RecommenderSpec("als", _R + "als", "Spark ALS, implicit feedback", stochastic=True),
     RecommenderSpec(
         "multvae", _R + "multvae", "Mult-VAE trained in-process on the rows", stochastic=True
+    ),
+    RecommenderSpec(
+        "content_knn",
+        _R + "content_knn",
+        "new items by cosine of their one-hot category/department/brand to the user's items",
+        kind="item_cold",
+    ),
+    RecommenderSpec(
+        "category_popularity",
+        _R + "category_popularity",
+        "new items by their category's train popularity times the user's category share",
+        kind="item_cold",
+    ),
+    RecommenderSpec(
+        "random_new", _R + "random_new", "new items in a seeded random order", kind="item_cold"
     ),
     RecommenderSpec(
         "logreg",

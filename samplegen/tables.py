@@ -112,6 +112,11 @@ INTERACTIONS = {
     split: Table(f"interactions_{split}", _INTERACTIONS_SCHEMA)
     for split in ("train", "valid", "test")
 }
+#: Test pairs on catalogue items first seen after the train cut: read by stage 4's item-cold only.
+TEST_NEW_ITEMS = Table(
+    "test_new_items",
+    _schema(("user_idx", T.IntegerType(), False), ("item_id", T.StringType(), False)),
+)
 TRAINING_VIEW = Table(
     "training_view",
     _schema(
@@ -286,6 +291,7 @@ TABLES: dict[str, Table] = {
         USER_INDEX,
         ITEM_INDEX,
         *INTERACTIONS.values(),
+        TEST_NEW_ITEMS,
         TRAINING_VIEW,
         USER_FEATURES,
         ITEM_FEATURES,

@@ -167,6 +167,22 @@ def validate(config: Config) -> None:
                 f"evaluate.ctr_models lists {name!r}, which is unknown; choose from "
                 f"{', '.join(classifiers)}"
             )
+    baselines = recommender_names("item_cold")
+    for name in config.evaluate.item_cold_baselines:
+        if name not in baselines:
+            raise ConfigError(
+                f"evaluate.item_cold_baselines lists {name!r}, which is unknown; choose from "
+                f"{', '.join(baselines)}"
+            )
+    if (
+        config.evaluate.item_cold
+        and config.data.source == "files"
+        and not config.data.catalogue_path
+    ):
+        raise ConfigError(
+            "evaluate.item_cold=true needs a catalogue (data.catalogue_path): new items are "
+            "catalogue items first seen after the train cut"
+        )
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")
     if STRATEGIES[config.generate.strategy].copies_real_users and config.generate.privacy_filter:

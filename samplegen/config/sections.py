@@ -379,6 +379,17 @@ class EvaluateConfig:
         0.5, "item slices: share of the vocabulary, least popular first, in tail"
     )
     top_categories: int = setting(3, "slices for the categories with the most test interactions")
+    item_cold: bool | None = setting(
+        None,
+        "item-cold protocol: rank vocabulary + the run's new items and score slices items_new "
+        "(test interactions on items first seen after the train cut) and all_with_new (every test "
+        "interaction); null: on whenever the run has new items; true needs a catalogue",
+    )
+    item_cold_baselines: list[str] = setting(
+        ["content_knn", "category_popularity", "random_new"],
+        "non-generative baselines of the item-cold slices, trained on real rows: "
+        + recommender_help("item_cold"),
+    )
     other_runs: list[str] = setting(
         [],
         "evaluated runs (other strategies, augment/ baselines) whose NDCG differences the "

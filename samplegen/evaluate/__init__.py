@@ -29,9 +29,17 @@ from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
 from samplegen.evaluate.fidelity import fidelity_metrics, item_fidelity
+from samplegen.evaluate.item_cold import item_cold_rows, load_item_cold
 from samplegen.evaluate.records import item_counts, record_sizes
 from samplegen.evaluate.report import ReportData, write_report
-from samplegen.evaluate.rows import FIDELITY, ITEM_FIDELITY, PRIVACY, EvalRow, frame
+from samplegen.evaluate.rows import (
+    FIDELITY,
+    ITEM_COLD_SLICES,
+    ITEM_FIDELITY,
+    PRIVACY,
+    EvalRow,
+    frame,
+)
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
@@ -339,11 +347,20 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         plots.explanation = explanation(data, cfg, run_id, strategy)
         where = slices(data, cfg.evaluate)
         scorer = Scorer(data, cfg, spark)
-        metrics = frame(
+        cold = load_item_cold(spark, cfg, run_id, data)
+        scorer.keep_models = cold is not None
+        rows = (
             quality
             + utility_rows(data, cfg, spark, where, scorer)
             + dose_rows(data, cfg, spark, scorer)
         )
+        cold_lines: list[str] = []
+        if cold is not None:
+            cold_rows, line = item_cold_rows(data, cfg, scorer, cold)
+            rows += cold_rows
+            cold_lines = [line]
+            plots.item_cold_facts = cold.facts
+        metrics = frame(rows)
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
@@ -353,21 +370,24 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             v.line
             for v in verdicts(metrics, cfg.evaluate.k, cfg.evaluate.min_users)
             if v.slice in HEADLINE_SLICES
-        ]
+        ] + cold_lines
         summary = {
             "strategy": strategy,
             "evaluated users": result.rows["evaluated_users"],
             "train users": len(data.user_idx),
             "synthetic users": int(data.synthetic["user_idx"].nunique()),
             "items": data.n_items,
-            "slices": ", ".join(where),
+            "slices": ", ".join([*where, *(ITEM_COLD_SLICES if cold is not None else ())]),
         }
+        if cold_lines:
+            summary[f"{ITEM_COLD_SLICES[0]} verdict"] = cold_lines[0]
         _publish(cfg, run_id, result, metrics, headline_verdicts, summary, plots)
         headline = metrics[
             metrics["metric"].isin(["recall", "ndcg"]) & (metrics["k"] == cfg.evaluate.k)
         ]
         result.metrics = {
             "verdict": headline_verdicts,
+            "item_cold": cold.facts if cold is not None else {},
             "fidelity": _family(metrics, FIDELITY),
             "privacy": _family(metrics, PRIVACY),
             "headline": {

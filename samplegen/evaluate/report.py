@@ -34,6 +34,7 @@ from samplegen.evaluate.rows import (
     DIFF_VARIANT,
     DOSE_PREFIX,
     FIDELITY,
+    ITEM_COLD_SLICES,
     ITEM_FIDELITY,
     METRIC_COLUMNS,
     PRIVACY,
@@ -65,6 +66,7 @@ _NAV = (
     ("verdict", "Verdict"),
     ("strategies", "Strategies"),
     ("utility", "Utility by slice"),
+    ("items-new", "Items new to the catalogue"),
     ("dose-response", "Dose response"),
     ("fidelity", "Fidelity"),
     ("privacy", "Privacy"),
@@ -90,6 +92,8 @@ class ReportData:
             label, shown next to this run's in the strategies table.
         explanation: What the generator learned (user map, nearest real users, category
             shift, latent directions); ``None`` puts a note in place of each part.
+        item_cold_facts: Users, interactions and new items of the item-cold slices; ``None``
+            when they were not scored.
     """
 
     popularity_real: np.ndarray | None = None
@@ -101,6 +105,7 @@ class ReportData:
     strategy: str = "this run"
     other_runs: dict[str, pd.DataFrame] = field(default_factory=dict)
     explanation: Explanation | None = None
+    item_cold_facts: dict[str, int] | None = None
 
 
 class Cell(NamedTuple):
@@ -358,6 +363,38 @@ def _explain_context(explanation: Explanation | None) -> dict[str, object]:
     }
 
 
+def _item_cold_table(metrics: pd.DataFrame, k: int) -> Table | None:
+    """Recall@k and NDCG@k of every recommender, baseline and difference on the item-cold slices.
+
+    Rows are ordered by slice, then metric, then value (best first), so generated variants and
+    the non-generative baselines read side by side; ``None`` when the slices were not scored.
+    """
+    rows = metrics[
+        metrics["slice"].isin(ITEM_COLD_SLICES)
+        & metrics["metric"].isin(["recall", "ndcg"])
+        & (pd.to_numeric(metrics["k"], errors="coerce") == k)
+    ]
+    if rows.empty:
+        return None
+    rows = rows.assign(_v=pd.to_numeric(rows["value"], errors="coerce"))
+    rows = rows.sort_values(["slice", "metric", "_v"], ascending=[False, True, False])
+    cells = [
+        [
+            Cell(str(r.slice)),
+            Cell(str(r.metric)),
+            Cell(str(r.recommender)),
+            Cell(str(r.variant)),
+            _num(_fmt_int(r.seed)),
+            _num(_fmt(r.value)),
+            _num(f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"),
+            _num(_fmt_int(r.n_users)),
+        ]
+        for r in rows.itertuples()
+    ]
+    header = ["slice", "metric", "recommender", "variant", "seed", f"@{k}", "95% CI", "users"]
+    return Table("items-new-table", header, cells)
+
+
 def _metrics_table(metrics: pd.DataFrame) -> Table:
     """Every metric row; values and CIs to 4 decimals."""
     rows = []
@@ -390,6 +427,7 @@ def render_report(
 ) -> str:
     """The page's HTML (see :func:`write_report`)."""
     found = find_verdicts(metrics, k, min_users)
+    warm = metrics[~metrics["slice"].isin(ITEM_COLD_SLICES)]  # the item-cold ones have a section
     context = {
         "run_id": run_id,
         "k": k,
@@ -402,8 +440,10 @@ def render_report(
         "strategies": _strategies_table(metrics, data, k, min_users),
         "plots": {
             name: None if png is None else base64.b64encode(png).decode("ascii")
-            for name, png in _figures(metrics, data, k).items()
+            for name, png in _figures(warm, data, k).items()
         },
+        "items_new": _item_cold_table(metrics, k),
+        "items_new_facts": list((data.item_cold_facts or {}).items()) if data else [],
         "fidelity": _family_table(metrics, FIDELITY),
         "item_fidelity": _family_table(metrics, ITEM_FIDELITY),
         "privacy": _family_table(metrics, PRIVACY),
@@ -429,12 +469,13 @@ def write_report(
     of the comparisons with their Benjamini-Hochberg result, and each verdict line followed by
     its adjusted verdict; slices with fewer than ``min_users`` users with targets get none),
     utility by slice (NDCG@k
-    real vs augmented, and the paired difference, with CI bars), dose response, fidelity
-    (table, popularity curves, basket-size histograms), privacy (table, DCR histograms), what
-    the generator learned (user map, nearest real users, category shift, latent directions),
-    every metric row, and the run summary. Plots and tables whose data is absent are replaced
-    by a note. All text is HTML-escaped and images are inline PNGs, so the file is viewable
-    offline on its own.
+    real vs augmented, and the paired difference, with CI bars), items new to the catalogue
+    (the item-cold slices' table, baselines and generated variants side by side), dose
+    response, fidelity (table, popularity curves, basket-size histograms), privacy (table, DCR
+    histograms), what the generator learned (user map, nearest real users, category shift,
+    latent directions), every metric row, and the run summary. Plots and tables whose data is
+    absent are replaced by a note. All text is HTML-escaped and images are inline PNGs, so the
+    file is viewable offline on its own.
 
     Args:
         out_dir: Directory to write into; created if missing.

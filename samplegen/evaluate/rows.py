@@ -27,6 +27,12 @@ DOSE_PREFIX = "dose="
 #: Metric of the dose rows holding the synthetic-to-real interaction ratio of each dose.
 DOSE_RATIO_METRIC = "synthetic_to_real"
 
+#: Slices of the item-cold protocol (:mod:`samplegen.evaluate.item_cold`): new-item targets
+#: only, and every target with new items ranked too. They stay out of the warm verdicts.
+ITEMS_NEW = "items_new"
+ALL_WITH_NEW = "all_with_new"
+ITEM_COLD_SLICES = (ITEMS_NEW, ALL_WITH_NEW)
+
 #: Pseudo-recommenders of the data-quality rows.
 FIDELITY = "fidelity"
 PRIVACY = "privacy"

@@ -120,6 +120,9 @@ class Scorer:
         self.exclude = [data.train_items[i] for i in rows]
         self.targets = [data.targets[i] for i in rows]
         self._tops: dict[tuple[str, int, str], np.ndarray] = {}
+        self._models: dict[tuple[str, int, str], Recommender] = {}
+        #: Keep the real and augmented models for the item-cold slices (set when they run).
+        self.keep_models = False
 
     def recommender(self, name: str, seed: int) -> Recommender:
         """A new recommender ``name`` with this run's parameters and ``seed``."""
@@ -135,10 +138,25 @@ class Scorer:
         """
         key = (name, seed, variant)
         if key not in self._tops:
-            model = self.recommender(name, seed).fit(training)
+            model = self.model(name, seed, variant, training)
             scores = model.score(scored[self.rows])[:, : self.data.n_items]
             self._tops[key] = top_k_items(scores, max(self.cfg.cutoffs()), self.exclude)
         return self._tops[key]
+
+    def model(self, name: str, seed: int, variant: str, training: np.ndarray) -> Recommender:
+        """Recommender ``name`` fitted on ``training``.
+
+        With :attr:`keep_models` the real and augmented models are kept: the item-cold slices
+        (:mod:`samplegen.evaluate.item_cold`) score them over more columns instead of fitting
+        them twice. Dose variants are never kept.
+        """
+        key = (name, seed, variant)
+        if key in self._models:
+            return self._models[key]
+        model = self.recommender(name, seed).fit(training)
+        if self.keep_models and variant in VARIANTS:
+            self._models[key] = model
+        return model
 
 
 def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:

@@ -23,7 +23,13 @@ import numpy as np
 import pandas as pd
 
 from samplegen.config import EvaluateConfig
-from samplegen.evaluate.rows import DIFF_VARIANT, ndcg_at, numeric, p_value_metric
+from samplegen.evaluate.rows import (
+    DIFF_VARIANT,
+    ITEM_COLD_SLICES,
+    ndcg_at,
+    numeric,
+    p_value_metric,
+)
 from samplegen.evaluate.stats import benjamini_hochberg
 
 #: Outcome classes of a comparison (also the CSS classes of the verdict lines).
@@ -258,7 +264,9 @@ def verdicts(metrics: pd.DataFrame, k: int, min_users: int = DEFAULT_MIN_USERS) 
     """One verdict per recommender x slice with paired-difference NDCG rows at ``k``.
 
     Slice ``all`` comes first for every recommender, then the other slices in the frame's
-    order. A slice whose difference rows count fewer than ``min_users`` users (``n_users``)
+    order. The item-cold slices have their own verdict
+    (:func:`samplegen.evaluate.item_cold.items_new_line`) and stay out of this family. A
+    slice whose difference rows count fewer than ``min_users`` users (``n_users``)
     is undetermined ("too few users"); the others are also judged after the
     Benjamini-Hochberg adjustment over all of them (:func:`adjust`).
 
@@ -273,7 +281,7 @@ def verdicts(metrics: pd.DataFrame, k: int, min_users: int = DEFAULT_MIN_USERS) 
         & (numeric(metrics["k"]) == k)
         & (metrics["variant"] == DIFF_VARIANT)
     ]
-    diffs = ndcg[ndcg["variant"] == DIFF_VARIANT]
+    diffs = ndcg[(ndcg["variant"] == DIFF_VARIANT) & ~ndcg["slice"].isin(ITEM_COLD_SLICES)]
     pairs = list(dict.fromkeys(zip(diffs["recommender"], diffs["slice"], strict=True)))
     pairs.sort(key=lambda pair: pair[1] != "all")  # stable: frame order otherwise
     out = []

@@ -24,6 +24,7 @@ from samplegen.features.interactions import (
     choose_split,
     decay_weights,
     interaction_rows,
+    new_item_test_pairs,
     split_events,
     training_view,
     user_item_lists,
@@ -50,6 +51,7 @@ from samplegen.tables import (
     ITEM_INDEX,
     RAW_EVENTS,
     SAMPLES_CTR,
+    TEST_NEW_ITEMS,
     TRAINING_VIEW,
     USER_FEATURES,
     USER_INDEX,
@@ -109,6 +111,8 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         for split, table in INTERACTIONS.items():
             rows = interaction_rows(lists[split], users)
             result.rows[table.name] = write_table(rows, lake, table)
+        pairs_new = new_item_test_pairs(events, catalogue, users)
+        result.rows[TEST_NEW_ITEMS.name] = write_table(pairs_new, lake, TEST_NEW_ITEMS)
         result.rows |= write_tabular_tables(
             events, users, items, catalogue, agg, lake, train_cut=cuts["train_until"]
         )

@@ -63,6 +63,11 @@ def test_unknown_section_is_an_error():
         (["evaluate.repeats=0"], "evaluate.repeats"),
         (["generate.catalogue_price_range=[5.0, 1.0]"], "generate.catalogue_price_range"),
         (["generate.catalogue_price_range=[1.0]"], "generate.catalogue_price_range"),
+        (["evaluate.item_cold_baselines=[content_knn, ease]"], "evaluate.item_cold_baselines"),
+        (
+            ["data.source=files", "data.events_path=/x", "evaluate.item_cold=true"],
+            "evaluate.item_cold",
+        ),
     ],
 )
 def test_impossible_values_name_the_key(overrides, key):

@@ -224,6 +224,7 @@ def test_report_sections_in_order(tmp_path):
         "verdict",
         "strategies",
         "utility",
+        "items-new",
         "dose-response",
         "fidelity",
         "privacy",

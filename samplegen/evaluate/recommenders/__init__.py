@@ -13,6 +13,7 @@ with the run's settings. Adding a recommender is one module plus one registry li
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Self
 
 import numpy as np
@@ -35,6 +36,47 @@ class Recommender(Protocol):
     def score(self, user_rows: np.ndarray) -> np.ndarray:
         """Return ``(n_rows, n_items)`` float32 scores for the given interaction rows."""
         ...
+
+
+@dataclass(frozen=True)
+class ItemInfo:
+    """What the item-cold baselines know of the ranked columns: catalogue attributes only.
+
+    Attributes:
+        attributes: ``(n_columns, n_features)`` one-hot category, department and brand (plus
+            the text embedding where every column has one); all-zero for an unknown item.
+        category: ``(n_columns,)`` category codes, -1 where unknown.
+        is_new: ``(n_columns,)`` the run's new items (the only items a baseline ranks first).
+    """
+
+    attributes: np.ndarray
+    category: np.ndarray
+    is_new: np.ndarray
+
+
+#: The score an item-cold baseline gives vocabulary items: below every new item's.
+NOT_NEW_SCORE = -1.0
+
+
+def with_items(model: Recommender, items: ItemInfo) -> Recommender:
+    """``model`` told the ranked columns' attributes, if it reads them (the item-cold baselines)."""
+    attach = getattr(model, "with_items", None)
+    return attach(items) if attach is not None else model
+
+
+def checked_items(items: ItemInfo | None, n_columns: int, name: str) -> ItemInfo:
+    """``items`` after checking that it describes ``n_columns`` columns.
+
+    Raises:
+        RuntimeError: If no :class:`ItemInfo` was given (``with_items`` not called).
+        ValueError: If it describes another number of columns.
+    """
+    if items is None:
+        raise RuntimeError(f"{name} needs with_items(ItemInfo) before fit")
+    sizes = {len(items.attributes), len(items.category), len(items.is_new)}
+    if sizes != {n_columns}:
+        raise ValueError(f"{name}: ItemInfo describes {sorted(sizes)} columns, not {n_columns}")
+    return items
 
 
 def make_recommender(

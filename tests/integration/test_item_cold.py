@@ -1,0 +1,233 @@
+"""The item-cold protocol end to end on the small run: its targets, its rows, and no leak."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from samplegen.evaluate import run_evaluate
+from samplegen.evaluate.data import load_eval_data
+from samplegen.evaluate.item_cold import BEST_BASELINE_DIFF, load_item_cold, skip_reason
+from samplegen.evaluate.rows import ITEM_COLD_SLICES, ITEMS_NEW
+from samplegen.features import run_aggregate
+from samplegen.generate import run_generate
+from samplegen.models.store import model_dir
+from samplegen.tables import (
+    AUGMENTED_TRAIN,
+    CATALOGUE,
+    EVAL_METRICS,
+    EVENTS_CLEAN,
+    INTERACTIONS,
+    ITEM_FEATURES,
+    ITEM_INDEX,
+    RAW_EVENTS,
+    SYNTHETIC_INTERACTIONS,
+    TEST_NEW_ITEMS,
+    USER_INDEX,
+    read_table,
+    write_table,
+)
+from tests.conftest import RUN_ID
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+RUN = "item-cold-run"
+
+
+def _expected_pairs(spark, cfg, pipeline_run) -> pd.DataFrame:
+    """Test pairs on catalogue items with no event before the train cut, from events_clean."""
+    cuts = pipeline_run["aggregate"].metrics
+    assert cuts["split"] == "temporal"  # the small run's auto split; the cuts below assume it
+    events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN).toPandas()
+    time = pd.to_datetime(events["event_time"])
+    seen = set(events.loc[time < pd.Timestamp(cuts["train_until"]), "item_id"])
+    catalogue = set(read_table(spark, cfg.lakehouse, CATALOGUE).toPandas()["item_id"])
+    users = read_table(spark, cfg.lakehouse, USER_INDEX).toPandas()
+    active = users[users["n_items"] >= cfg.aggregate.min_user_items]
+    user_idx = dict(zip(active["user_id"], active["user_idx"], strict=True))
+    test = events[
+        (time >= pd.Timestamp(cuts["test_from"]))
+        & events["item_id"].isin(catalogue - seen)
+        & events["user_id"].isin(user_idx)
+    ]
+    out = pd.DataFrame({"user_idx": test["user_id"].map(user_idx), "item_id": test["item_id"]})
+    return out.drop_duplicates().astype({"user_idx": "int64"})
+
+
+def _pairs(frame: pd.DataFrame) -> set[tuple[int, str]]:
+    return set(zip(frame["user_idx"].astype(int), frame["item_id"], strict=True))
+
+
+def _write_new_item_run(spark, cfg, targets: list[str], others: list[str]) -> dict[str, int]:
+    """A new_items-style run giving ``targets`` and ``others`` columns after the vocabulary.
+
+    Each new item goes to 12 seeded train users at weight 0.5, as the strategy writes them.
+    """
+    n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()
+    users = sorted(
+        r.user_idx for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    )
+    rng = np.random.default_rng(5)
+    column = {item: n_items + j for j, item in enumerate(targets + others)}
+    given: dict[int, list[str]] = {}
+    for item in column:
+        for user in rng.choice(users, size=12, replace=False):
+            given.setdefault(int(user), []).append(item)
+    rows = [
+        (
+            RUN,
+            "multvae",
+            RUN_ID,
+            "new_items",
+            7,
+            None,
+            user,
+            [column[i] for i in items],
+            [0.5] * len(items),
+            items,
+        )
+        for user, items in sorted(given.items())
+    ]
+    schema = SYNTHETIC_INTERACTIONS.schema
+    write_table(spark.createDataFrame(rows, schema), cfg.lakehouse, SYNTHETIC_INTERACTIONS, RUN)
+    augmented = spark.createDataFrame(
+        [(RUN, r[6], r[7], r[8], True) for r in rows], AUGMENTED_TRAIN.schema
+    )
+    write_table(augmented, cfg.lakehouse, AUGMENTED_TRAIN, RUN)
+    return column
+
+
+def _eval_cfg(cfg, **changes):
+    settings = dataclasses.replace(
+        cfg.evaluate,
+        recommenders=["popularity", "ease"],
+        repeats=1,
+        dose_ratios=[],
+        bootstrap_samples=50,
+        min_users=1,
+        **changes,
+    )
+    return dataclasses.replace(cfg, evaluate=settings)
+
+
+def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
+    expected = _expected_pairs(spark, cfg, pipeline_run)
+    table = read_table(spark, cfg.lakehouse, TEST_NEW_ITEMS).toPandas()
+    assert len(expected) > 0 and _pairs(table) == _pairs(expected)
+    assert skip_reason(spark, _eval_cfg(cfg), RUN_ID).startswith("the run has no new items")
+    assert skip_reason(spark, _eval_cfg(cfg, item_cold=False), RUN_ID) == "evaluate.item_cold=false"
+
+    popular = expected["item_id"].value_counts()
+    targets = sorted(popular.index[:4])
+    indexed = {r.item_id for r in read_table(spark, cfg.lakehouse, ITEM_FEATURES).collect()}
+    catalogue = read_table(spark, cfg.lakehouse, CATALOGUE).orderBy("item_id").limit(500)
+    others = [i for i in (r.item_id for r in catalogue.collect()) if i not in indexed]
+    others = [i for i in others if i not in set(expected["item_id"])][:2]
+    column = _write_new_item_run(spark, cfg, targets, others)
+
+    run_cfg = _eval_cfg(cfg)
+    data = load_eval_data(spark, run_cfg, RUN)
+    cold = load_item_cold(spark, run_cfg, RUN, data)
+    assert cold is not None and cold.items.is_new.sum() == len(column)
+    n_columns = data.real.shape[1]
+    unreachable = sorted(set(expected["item_id"]) - set(column))
+    column |= {item: n_columns + j for j, item in enumerate(unreachable)}
+    position = {int(u): i for i, u in enumerate(data.user_idx)}
+    want = {
+        position[int(u)]: sorted(column[i] for i in g["item_id"])
+        for u, g in expected.groupby("user_idx")
+        if int(u) in position
+    }
+    got = {int(r): t.tolist() for r, t in zip(cold.rows, cold.targets_new, strict=True) if len(t)}
+    assert got == want
+    assert cold.facts["of them given a column by the run"] == len(targets)
+
+    result = run_evaluate(spark, run_cfg, RUN)
+    metrics = read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
+    rows = metrics.toPandas()
+    cold_rows = rows[rows["slice"] == ITEMS_NEW]
+    ranking = cold_rows[cold_rows["metric"].isin(["recall", "ndcg"])]
+    recommenders = {"popularity", "ease", "content_knn", "category_popularity", "random_new"}
+    assert set(ranking["recommender"]) == recommenders
+    assert set(ranking["k"]) == set(run_cfg.evaluate.cutoffs())
+    values = ranking[ranking["variant"] != BEST_BASELINE_DIFF]
+    assert values["ci_low"].notna().all() and (values["ci_low"] <= values["value"] + 1e-12).all()
+    best = cold_rows[cold_rows["variant"] == BEST_BASELINE_DIFF]
+    best_values = best[best["metric"].isin(["recall", "ndcg"])]
+    assert len(best_values) == 2 * len(run_cfg.evaluate.cutoffs())
+    assert best_values["ci_high"].notna().all() and (best_values["n_users"] > 0).all()
+    assert set(rows["slice"]) >= set(ITEM_COLD_SLICES)
+    coverage = rows[rows["metric"] == "coverage_new"]
+    assert ((coverage["value"] >= 0) & (coverage["value"] <= 1)).all()
+    lines = result.metrics["verdict"]
+    assert lines[-1].split(" ")[1] == f"slice={ITEMS_NEW}" and "best baseline" in lines[-1]
+    assert "items-new-table" in Path(result.outputs["report"]).read_text(encoding="utf-8")
+
+    # The warm slices and their verdicts are what they were without the item-cold protocol.
+    off = run_evaluate(spark, _eval_cfg(cfg, item_cold=False), RUN)
+    rows_off = read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
+    warm = rows[~rows["slice"].isin(ITEM_COLD_SLICES)]
+    keys = ["recommender", "variant", "slice", "metric", "k", "seed"]
+    pd.testing.assert_frame_equal(
+        warm.sort_values(keys).reset_index(drop=True),
+        rows_off.toPandas().sort_values(keys).reset_index(drop=True),
+    )
+    assert off.metrics["verdict"] == lines[:-1]
+
+
+def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline_run, tmp_path):
+    """Poison the test period of new items (other items, other times); generation is unchanged.
+
+    A second lakehouse is loaded from the same raw events as files, except that every
+    test-period event on a new item gets another new item and its user another one's; the
+    tables stages 2-3 read stay identical, and new_items draws the same rows from them.
+    """
+    raw = read_table(spark, cfg.lakehouse, RAW_EVENTS).toPandas()
+    pairs = read_table(spark, cfg.lakehouse, TEST_NEW_ITEMS).toPandas()
+    cuts = pipeline_run["aggregate"].metrics
+    poisoned = raw["item_id"].isin(set(pairs["item_id"])) & (
+        pd.to_datetime(raw["event_time"]) >= pd.Timestamp(cuts["test_from"])
+    )
+    assert poisoned.sum() > 1
+    rng = np.random.default_rng(0)
+    raw.loc[poisoned, "item_id"] = rng.permutation(raw.loc[poisoned, "item_id"].to_numpy())
+    raw.loc[poisoned, "quantity"] = 99.0
+    events = tmp_path / "events.parquet"
+    catalogue = tmp_path / "catalogue.parquet"
+    spark.createDataFrame(raw, RAW_EVENTS.schema).write.parquet(str(events))
+    read_table(spark, cfg.lakehouse, CATALOGUE).write.parquet(str(catalogue))
+    data = dataclasses.replace(
+        cfg.data,
+        source="files",
+        events_path=str(events),
+        catalogue_path=str(catalogue),
+        max_users=None,
+    )
+    other = dataclasses.replace(cfg, data=data, lakehouse=str(tmp_path / "lakehouse"))
+    run_aggregate(spark, other, "poisoned")
+
+    changed = read_table(spark, other.lakehouse, TEST_NEW_ITEMS).toPandas()
+    assert _pairs(changed) != _pairs(pairs)
+    for table in (INTERACTIONS["train"], ITEM_INDEX, USER_INDEX, ITEM_FEATURES, CATALOGUE):
+        before = read_table(spark, cfg.lakehouse, table)
+        after = read_table(spark, other.lakehouse, table)
+        assert before.exceptAll(after).isEmpty() and after.exceptAll(before).isEmpty(), table
+
+    generate = dataclasses.replace(cfg.generate, strategy="new_items", new_items=6)
+    drawn = []
+    for run_cfg, run in ((cfg, "leak-clean"), (other, "leak-poisoned")):
+        shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
+        run_generate(spark, dataclasses.replace(run_cfg, generate=generate), run)
+        rows = read_table(spark, run_cfg.lakehouse, SYNTHETIC_INTERACTIONS).where(
+            F.col("run_id") == run
+        )
+        drawn.append(
+            sorted((r.user_idx, tuple(r.item_idx), tuple(r.item_ids)) for r in rows.collect())
+        )
+    assert drawn[0] and drawn[0] == drawn[1]
