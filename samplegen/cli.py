@@ -234,7 +234,7 @@ def _with_spark(cfg, action, args: argparse.Namespace) -> int:
     except Exception as err:  # e.g. the Delta jars cannot be fetched
         print(f"samplegen: {args.command} failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    from samplegen.tables import explained_missing_files
+    from samplegen.damage import explained_missing_files
 
     try:
         with explained_missing_files():

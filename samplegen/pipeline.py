@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pyspark.sql import SparkSession
 
 from samplegen.config import Config
+from samplegen.damage import explained_missing_files
 from samplegen.evaluate import run_evaluate
 from samplegen.features import run_aggregate
 from samplegen.generate import run_generate
@@ -19,7 +20,7 @@ from samplegen.runinfo import (
     set_aside_damaged_manifest,
     update_manifest,
 )
-from samplegen.tables import check_store, explained_missing_files, table_store
+from samplegen.tables import check_store, table_store
 from samplegen.train import run_train
 
 StageFn = Callable[[SparkSession, Config, str], StageResult]

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from samplegen.damage import explained_missing_files
 from samplegen.state import DamagedStateError
-from samplegen.tables import TABLES, explained_missing_files, read_table, write_table
+from samplegen.tables import TABLES, read_table, write_table
 from tests.corpus.bad_input import STATE_CASES, StateCase
 
 pytestmark = pytest.mark.spark
