@@ -34,8 +34,11 @@ browser:
 	command -v chromium >/dev/null || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# Two pytest-xdist workers: the tests of the shared pipeline run (one xdist group, tests/conftest.py)
+# in one, the rest (subprocess JVMs of spark-submit, resume, notebooks; unit tests) beside it,
+# module by module in collection order (the long e2e modules first, the short unit ones last).
 test: setup lint browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 # The fast tier: unit tests and the integration tests that need no whole-pipeline run.
 test-fast: setup lint

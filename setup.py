@@ -61,6 +61,9 @@ BENCH_REQUIRES = ["duckdb>=1.1.3", "psutil>=7"]
 
 DEV_REQUIRES = [
     "pytest>=8.3.3,<9",
+    # make test runs two workers (-n 2 --dist loadgroup): the 2 cores overlap the suite's
+    # single-threaded driver work and subprocess JVM start-ups.
+    "pytest-xdist>=3.8,<4",
     # The formatter's output changes between minor lines: the check needs one line.
     "ruff>=0.8.4,<0.9",
     "build>=1.2.2",

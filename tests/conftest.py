@@ -76,11 +76,24 @@ def small_config(root: Path, extra: list[str] | None = None) -> Config:
     return load_config(REPO / "conf" / "local.yaml", overrides + (extra or []))
 
 
+#: The pytest-xdist group of every test that needs ``pipeline_run`` (``make test`` runs
+#: ``-n 2 --dist loadgroup``): one worker builds the session's pipeline once and runs them all,
+#: while the other worker takes the rest (unit tests, the spark-submit, resume and notebook runs).
+#: Every other test's group is its module, so a module fixture is built once, in one worker.
+PIPELINE_GROUP = "pipeline"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test that needs the whole-pipeline fixture is slow, whatever its module says.
 
     ``make test-fast`` deselects ``slow``; this keeps the fast tier free of the pipeline run
-    even when a new test asks for ``pipeline_run`` in a module not marked slow.
+    even when a new test asks for ``pipeline_run`` in a module not marked slow. The same tests
+    share one xdist group (``PIPELINE_GROUP``), so under ``--dist loadgroup`` the pipeline runs
+    once, in one worker; each other test is grouped with its module (a module-scoped fixture,
+    e.g. a load or a trained model, would otherwise be built again in the other worker). First
+    among the hooks (``tryfirst``): xdist reads the group marks in its own
+    ``pytest_collection_modifyitems``.
 
     ``connect`` tests (a Spark Connect server, the ``pyspark[connect]`` client packages) run
     only when ``-m`` names them (``pytest -m connect tests/connect``): every other run, whatever
@@ -89,6 +102,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "pipeline_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group(PIPELINE_GROUP))
+        else:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if "connect" in (config.option.markexpr or ""):
         return
     connect = [item for item in items if item.get_closest_marker("connect")]
