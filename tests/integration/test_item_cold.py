@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
@@ -26,6 +27,7 @@ from samplegen.tables import (
     INTERACTIONS,
     ITEM_FEATURES,
     ITEM_INDEX,
+    RAW_EVENTS,
     SYNTHETIC_INTERACTIONS,
     TEST_NEW_ITEMS,
     USER_INDEX,
@@ -180,30 +182,38 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     assert off.metrics["verdict"] == lines[:-1]
 
 
-def _poison_test_period(events: pd.DataFrame, test_from: pd.Timestamp, catalogue: list[str]):
-    """``events`` with a poisoned test period, and the candidates it would make look seen.
+def _poison_test_period(events, test_from: pd.Timestamp, catalogue):
+    """``events`` (Spark) with a poisoned test period: what generation must never read.
 
-    Test-period events swap items among themselves, and every catalogue item gets
-    one extra event at ``test_from``: were generation to read the test period, every
-    catalogue item would look seen and ``new_items`` would draw other items (or none).
+    Test-period events move to other items (a hash of the event picks a catalogue item), and
+    every catalogue item gets one extra event at ``test_from``: were generation to read the
+    test period, every catalogue item would look seen and ``new_items`` would draw other items
+    (or none).
     """
-    after = pd.to_datetime(events["event_time"]) >= test_from
-    out = events.copy()
-    rng = np.random.default_rng(0)
-    out.loc[after, "item_id"] = rng.permutation(out.loc[after, "item_id"].to_numpy())
-    out.loc[after, "quantity"] = 99.0
-    template = events[after].iloc[[0] * len(catalogue)].copy()
-    template["item_id"] = catalogue
-    return pd.concat([out, template], ignore_index=True)
+    after = F.col("event_time").cast("long") >= F.lit(int(test_from.timestamp()))
+    ids = catalogue.select("item_id").orderBy("item_id")
+    numbered = ids.withColumn("n", F.row_number().over(Window.orderBy("item_id")) - 1)
+    size = numbered.count()
+    moved = (
+        events.where(after)
+        .withColumn("n", F.pmod(F.xxhash64(*events.columns), F.lit(size)))
+        .drop("item_id")
+        .join(F.broadcast(numbered), "n")
+        .select(*events.columns)
+        .withColumn("quantity", F.lit(99.0))
+    )
+    template = events.where(after).limit(1).drop("item_id")
+    seen_late = template.crossJoin(ids).select(*events.columns)
+    return events.where(~after).unionByName(moved).unionByName(seen_late)
 
 
 def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline_run, tmp_path):
     """Poison the test period of ``events_clean``; new_items draws exactly the same rows.
 
-    A copy of the small run's lakehouse gets a poisoned ``events_clean`` (the one table
-    generation could read the test period from): test-period events change items and every
-    catalogue item gains a test-period event. The same model then draws the same items, users
-    and rows from both lakehouses. A control shows the check can fail: one event before the
+    A copy of the small run's lakehouse gets a poisoned ``events_clean`` and ``raw_events``
+    (test-period events change items and every catalogue item gains a test-period event) and
+    an empty ``test_new_items``. The same model then draws the same items, users and rows
+    from both lakehouses. A control shows the check can fail: one event before the
     cut on a drawn item makes it seen.
     """
     from samplegen.generate.new_items import seen_before_cut, train_cut
@@ -211,14 +221,18 @@ def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline
     cut = train_cut(read_table(spark, cfg.lakehouse, DATA_PROFILE))
     cuts = pipeline_run["aggregate"].metrics
     assert cut == pd.Timestamp(cuts["train_until"]).timestamp()
-    events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN).toPandas()
-    catalogue = [r.item_id for r in read_table(spark, cfg.lakehouse, CATALOGUE).collect()]
-    poisoned = _poison_test_period(events, pd.Timestamp(cuts["test_from"]), catalogue)
+    events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN)
+    catalogue = read_table(spark, cfg.lakehouse, CATALOGUE)
     other = dataclasses.replace(cfg, lakehouse=str(tmp_path / "lakehouse"))
     shutil.copytree(cfg.lakehouse, other.lakehouse)
-    frame = spark.createDataFrame(poisoned, EVENTS_CLEAN.schema)
-    write_table(frame, other.lakehouse, EVENTS_CLEAN)
-    assert read_table(spark, other.lakehouse, EVENTS_CLEAN).count() > len(events)
+    poisoned = _poison_test_period(events, pd.Timestamp(cuts["test_from"]), catalogue)
+    write_table(poisoned, other.lakehouse, EVENTS_CLEAN)
+    write_table(read_table(spark, other.lakehouse, EVENTS_CLEAN), other.lakehouse, RAW_EVENTS)
+    no_pairs = spark.createDataFrame([], TEST_NEW_ITEMS.schema)
+    write_table(no_pairs, other.lakehouse, TEST_NEW_ITEMS)
+    frame = read_table(spark, other.lakehouse, EVENTS_CLEAN)
+    assert frame.count() == events.count() + catalogue.count()
+    assert not frame.exceptAll(events).isEmpty()
 
     generate = dataclasses.replace(cfg.generate, strategy="new_items", new_items=6)
     drawn = []
@@ -238,8 +252,15 @@ def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline
     items = {i for _, _, ids in drawn[0] for i in ids}
     seen = {r.item_id for r in seen_before_cut(frame, cut).collect()}
     assert not items & seen
-    early = poisoned.iloc[[0]].assign(
-        item_id=sorted(items)[0], event_time=pd.Timestamp(cut - 60, unit="s")
+    early = frame.limit(1).select(
+        *(
+            F.lit(sorted(items)[0]).alias(c)
+            if c == "item_id"
+            else F.timestamp_seconds(F.lit(int(cut) - 60)).alias(c)
+            if c == "event_time"
+            else F.col(c)
+            for c in frame.columns
+        )
     )
-    control = spark.createDataFrame(pd.concat([poisoned, early]), EVENTS_CLEAN.schema)
-    assert sorted(items)[0] in {r.item_id for r in seen_before_cut(control, cut).collect()}
+    control = seen_before_cut(frame.unionByName(early), cut)
+    assert sorted(items)[0] in {r.item_id for r in control.collect()}
