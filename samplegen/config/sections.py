@@ -280,7 +280,9 @@ class GenerateConfig:
         [], "catalogue: [low, high] prices a synthetic item may have (empty: the real bounds)"
     )
     new_items: int = setting(
-        100, "new_items: catalogue items outside the vocabulary that get synthetic users"
+        100,
+        "new_items: catalogue items outside the vocabulary, with no event before the train cut, "
+        "that get synthetic users",
     )
     head_fraction: float = setting(
         0.2, "long_tail: share of the vocabulary, most popular first, that counts as head"
@@ -381,9 +383,10 @@ class EvaluateConfig:
     top_categories: int = setting(3, "slices for the categories with the most test interactions")
     item_cold: bool | None = setting(
         None,
-        "item-cold protocol: rank vocabulary + the run's new items and score slices items_new "
-        "(test interactions on items first seen after the train cut) and all_with_new (every test "
-        "interaction); null: on whenever the run has new items; true needs a catalogue",
+        "item-cold protocol: score slices items_new (every model ranks only the run's new items; "
+        "targets: test interactions on items first seen after the train cut) and all_with_new "
+        "(vocabulary + new items ranked together; targets: every test interaction); null: on "
+        "whenever the run has new items; true needs a catalogue",
     )
     item_cold_baselines: list[str] = setting(
         ["content_knn", "category_popularity", "random_new"],

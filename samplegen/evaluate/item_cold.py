@@ -2,12 +2,15 @@
 
 New items are catalogue items with no event in the train period that have test-period events
 (stage 1 keeps those pairs in ``test_new_items``; nothing else reads them). Every recommender
-ranks the vocabulary plus the run's new items (the ``new_items`` strategy's columns), train
+scores the vocabulary plus the run's new items (the ``new_items`` strategy's columns), train
 items masked, and is scored on two slices:
 
-- ``items_new``: targets are the test interactions on new items only;
-- ``all_with_new``: targets are every kept test interaction, warm and new items competing
-  (named apart from the warm protocol's ``all``, whose rows stay as they are).
+- ``items_new``: every model, generated or baseline, ranks the same candidates, the run's new
+  items only (the usual item cold-start protocol, as in DropoutNet); targets are the test
+  interactions on new items;
+- ``all_with_new``: every model ranks the vocabulary plus the new items together; targets are
+  every kept test interaction, warm and new items competing (named apart from the warm
+  protocol's ``all``, whose rows stay as they are).
 
 A new item with test interactions that the run gave no column to stays a target nobody can
 hit. The downstream recommenders (``evaluate.recommenders``) are scored real-only and
@@ -194,10 +197,35 @@ def load_item_cold(
     )
 
 
-def _per_user(top: np.ndarray, cold: ItemColdData, k: int) -> dict[tuple[str, str], np.ndarray]:
+def slice_tops(
+    scores: np.ndarray, is_new: np.ndarray, exclude: list[np.ndarray], k_max: int
+) -> dict[str, np.ndarray]:
+    """Each slice's top ``k_max`` columns per row: new items only, and every column.
+
+    For ``items_new`` the candidates are the new items alone (every other column scores
+    ``-inf``), so a model that ranks warm items above new ones is compared like for like with a
+    baseline that ranks only new items; ``all_with_new`` ranks every column. Train items are
+    masked in both.
+    """
+    new_only = np.where(is_new[None, :], scores, -np.inf)
+    return {
+        ITEMS_NEW: top_k_items(new_only, k_max, exclude),
+        ALL_WITH_NEW: top_k_items(scores, k_max, exclude),
+    }
+
+
+def _targets(cold: ItemColdData) -> dict[str, list[np.ndarray]]:
+    """Each item-cold slice's targets per scored user."""
+    return {ITEMS_NEW: cold.targets_new, ALL_WITH_NEW: cold.targets_all}
+
+
+def _per_user(
+    tops: dict[str, np.ndarray], cold: ItemColdData, k: int
+) -> dict[tuple[str, str], np.ndarray]:
     """Recall@k and NDCG@k per scored user on each item-cold slice (NaN without targets)."""
     out = {}
-    for slice_name, targets in ((ITEMS_NEW, cold.targets_new), (ALL_WITH_NEW, cold.targets_all)):
+    for slice_name, targets in _targets(cold).items():
+        top = tops[slice_name]
         out[(slice_name, "recall")] = recall_at_k(top[:, :k], targets, k)
         out[(slice_name, "ndcg")] = ndcg_at_k(top[:, :k], targets, k)
     return out
@@ -218,12 +246,15 @@ class _Ranked:
 
     def __init__(self) -> None:
         self.values: dict[tuple[str, int, str], dict[int, dict]] = {}
-        self.tops: dict[tuple[str, int, str], np.ndarray] = {}
+        self.tops: dict[tuple[str, int, str], dict[str, np.ndarray]] = {}
 
 
-def _rank(model: object, scored: np.ndarray, exclude: list[np.ndarray], k_max: int) -> np.ndarray:
-    """Top ``k_max`` columns of each row from ``model``'s scores over every column."""
-    return top_k_items(model.score(scored), k_max, exclude)  # type: ignore[attr-defined]
+def _rank(
+    model: object, scored: np.ndarray, cold: ItemColdData, exclude: list[np.ndarray], k_max: int
+) -> dict[str, np.ndarray]:
+    """Each slice's top ``k_max`` columns of each row from ``model``'s scores."""
+    scores = model.score(scored)  # type: ignore[attr-defined]
+    return slice_tops(scores, cold.items.is_new, exclude, k_max)
 
 
 def item_cold_rows(
@@ -243,27 +274,24 @@ def item_cold_rows(
             for variant in VARIANTS:
                 model = scorer.model(name, seed, variant, data.training_matrix(variant))
                 scored = (data.real if variant == "real" else data.augmented)[cold.rows]
-                ranked.tops[(name, seed, variant)] = _rank(model, scored, exclude, k_max)
+                ranked.tops[(name, seed, variant)] = _rank(model, scored, cold, exclude, k_max)
     for name in settings.item_cold_baselines:
         model = with_items(make_recommender(name, settings, None, settings.seed), cold.items)
         model.fit(data.real)
         ranked.tops[(name, settings.seed, "real")] = _rank(
-            model, data.real[cold.rows], exclude, k_max
+            model, data.real[cold.rows], cold, exclude, k_max
         )
     rows: list[EvalRow] = []
-    for (name, seed, variant), top in ranked.tops.items():
+    for (name, seed, variant), tops in ranked.tops.items():
         ranked.values[(name, seed, variant)] = {
-            k: _per_user(top, cold, k) for k in settings.cutoffs()
+            k: _per_user(tops, cold, k) for k in settings.cutoffs()
         }
         for k in settings.cutoffs():
             rows += _value_rows(
                 name, seed, variant, k, ranked.values[(name, seed, variant)][k], cfg
             )
-            for slice_name, targets in (
-                (ITEMS_NEW, cold.targets_new),
-                (ALL_WITH_NEW, cold.targets_all),
-            ):
-                coverage = _coverage_new(top, targets, cold.items, k)
+            for slice_name, targets in _targets(cold).items():
+                coverage = _coverage_new(tops[slice_name], targets, cold.items, k)
                 n = int(sum(len(t) > 0 for t in targets))
                 rows.append(
                     EvalRow(

@@ -168,7 +168,10 @@ def data_profile(
 
 _SECTIONS = (
     ("Size", ("users", "items", "interactions_train", "density", "items_without_train_users")),
-    ("Split", ("split_leave_last", "test_user_share", "temporal_test_user_share")),
+    (
+        "Split",
+        ("split_leave_last", "test_user_share", "temporal_test_user_share", "train_cut_seconds"),
+    ),
     ("Items per user (train)", ("items_per_user_",)),
     ("Item popularity", ("item_popularity_gini", "item_head20_share")),
     ("Categories (share of train interactions)", ("category_share/",)),

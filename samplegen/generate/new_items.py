@@ -28,8 +28,9 @@ from samplegen.features.text import with_text_embeddings
 from samplegen.generate.context import DrawContext, Metrics
 from samplegen.generate.udf import chunks, histories, user_rng
 from samplegen.models.store import load_generator
+from samplegen.runinfo import LOG
 from samplegen.spark import pinned
-from samplegen.tables import CATALOGUE, ITEM_FEATURES
+from samplegen.tables import CATALOGUE, DATA_PROFILE, EVENTS_CLEAN, ITEM_FEATURES
 
 #: Catalogue columns turned into one-hot attributes.
 ATTRIBUTES = ("category", "department", "brand", "title")
@@ -288,13 +289,15 @@ def plan_new_items(
     count: int,
     seed: int,
     train: DataFrame | None = None,
+    seen: DataFrame | None = None,
 ) -> NewItemPlan:
     """Choose up to ``count`` catalogue items outside the vocabulary and predict their rows.
 
-    Candidates are catalogue items absent from ``item_features`` with at least one attribute
-    value the indexed items also have (without one, the map has nothing to go on), taken in
-    the order of a hash of ``(item_id, seed)``. When ``item_features`` carries text
-    embeddings, the candidates' texts are embedded the same way and the map reads them too.
+    Candidates are catalogue items absent from ``item_features`` and from ``seen`` (when
+    given) with at least one attribute value the indexed items also have (without one, the
+    map has nothing to go on), taken in the order of a hash of ``(item_id, seed)``. When
+    ``item_features`` carries text embeddings, the candidates' texts are embedded the same way
+    and the map reads them too.
     Each new item gets a user count drawn from the ``n_users`` of the less popular half of the
     indexed items.
 
@@ -306,6 +309,8 @@ def plan_new_items(
         seed: the run seed.
         train: ``interactions_train``; when given, up to ``AUC_USERS`` of its users (by a
             hash of the seed) measure the map by :func:`holdout_user_auc`.
+        seen: ``item_id`` of items with any event before the train cut
+            (:func:`seen_before_cut`); they are not new to the catalogue, so never drawn.
     """
     with_text = item_features.where(F.col("text_embedding").isNotNull()).limit(1).count() > 0
     columns = ["item_idx", "n_users", *ATTRIBUTES] + (["text_embedding"] if with_text else [])
@@ -317,6 +322,8 @@ def plan_new_items(
     candidates = catalogue.join(item_features.select("item_id"), "item_id", "left_anti").where(
         known
     )
+    if seen is not None:
+        candidates = candidates.join(seen, "item_id", "left_anti")
     chosen = candidates.orderBy(F.xxhash64("item_id", F.lit(seed)), "item_id").limit(count)
     if with_text:
         chosen = with_text_embeddings(chosen)
@@ -370,12 +377,41 @@ def plan_new_items(
     )
 
 
-def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
-    """Rows giving catalogue items outside the vocabulary users, and how the map fitted.
+#: The ``data_profile`` figure holding the train cut (UTC seconds; train events are before it).
+TRAIN_CUT = "train_cut_seconds"
 
-    The new items' indices start after the largest ``item_index`` index.
+
+def seen_before_cut(events: DataFrame, cut_seconds: float) -> DataFrame:
+    """Distinct ``item_id`` of ``events`` (``events_clean``, any type) before ``cut_seconds``.
+
+    Only train-period rows are read, so nothing after the cut (the test period included) can
+    change which items count as new.
+    """
+    before = F.col("event_time").cast("long") < F.lit(int(cut_seconds))
+    return events.where(before).select("item_id").distinct()
+
+
+def train_cut(profile: DataFrame) -> float | None:
+    """Stage 1's train cut from ``data_profile``, or ``None`` for a lakehouse from before it."""
+    rows = profile.where(F.col("metric") == TRAIN_CUT).select("value").collect()
+    return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+
+def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
+    """Rows giving catalogue items new to the catalogue users, and how the map fitted.
+
+    New items are catalogue items outside the vocabulary with no event before the train cut
+    (stage 1 keeps the cut in ``data_profile``): items first seen later, as the item-cold
+    protocol scores them. The new items' indices start after the largest ``item_index`` index.
     """
     gen = ctx.gen
+    cut = train_cut(ctx.table(DATA_PROFILE))
+    if cut is None:
+        LOG.warning(
+            "stage=generate data_profile has no %s (run aggregate again): new_items draws from "
+            "every catalogue item outside the vocabulary",
+            TRAIN_CUT,
+        )
     plan = plan_new_items(
         ctx.table(ITEM_FEATURES),
         ctx.table(CATALOGUE),
@@ -383,11 +419,13 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
         gen.new_items,
         gen.seed,
         train=ctx.real,
+        seen=None if cut is None else seen_before_cut(ctx.table(EVENTS_CLEAN), cut),
     )
     if not plan.item_ids:
         raise ValueError(
-            "generate.strategy=new_items found no catalogue item outside item_index with a "
-            "category, department, brand or title the indexed items share"
+            "generate.strategy=new_items found no catalogue item outside item_index, without "
+            "events before the train cut, with a category, department, brand or title the "
+            "indexed items share"
         )
     rows = pinned(
         new_items(

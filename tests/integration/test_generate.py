@@ -11,13 +11,14 @@ from samplegen.features.text import embed_texts, item_texts, with_text_embedding
 from samplegen.generate import run_generate
 from samplegen.generate.augmented import combined_synthetic
 from samplegen.generate.densify import densify
-from samplegen.generate.new_items import new_items, plan_new_items
+from samplegen.generate.new_items import new_items, plan_new_items, seen_before_cut, train_cut
 from samplegen.generate.new_users import NewUserPlan
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.models.store import model_dir
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     CATALOGUE,
+    DATA_PROFILE,
     EVENTS_CLEAN,
     INTERACTIONS,
     ITEM_FEATURES,
@@ -386,12 +387,14 @@ def test_new_items_reach_real_users_and_are_evaluated(spark, cfg, pipeline_run):
     assert set(ids_of) == set(range(n_items, n_items + 12))  # every new item got users
     assert len(set(ids_of.values())) == 12
     assert set(ids_of.values()) <= catalogue - indexed
+    cut = train_cut(read_table(spark, cfg.lakehouse, DATA_PROFILE))
     plan = plan_new_items(
         read_table(spark, cfg.lakehouse, ITEM_FEATURES),
         read_table(spark, cfg.lakehouse, CATALOGUE),
         str(model_dir(cfg, run)),
         12,
         generate.seed,
+        seen=seen_before_cut(read_table(spark, cfg.lakehouse, EVENTS_CLEAN), cut),
     )
     train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"])
     args = (str(model_dir(cfg, run)), plan.rows, plan.bias, plan.users_per_item, plan.item_ids)

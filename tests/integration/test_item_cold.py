@@ -9,18 +9,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
 from samplegen.evaluate.data import load_eval_data
 from samplegen.evaluate.item_cold import BEST_BASELINE_DIFF, load_item_cold, skip_reason
 from samplegen.evaluate.rows import ITEM_COLD_SLICES, ITEMS_NEW
-from samplegen.features import run_aggregate
 from samplegen.generate import run_generate
 from samplegen.models.store import model_dir
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     CATALOGUE,
+    DATA_PROFILE,
     EVAL_METRICS,
     EVENTS_CLEAN,
     INTERACTIONS,
@@ -181,49 +182,63 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     assert off.metrics["verdict"] == lines[:-1]
 
 
-def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline_run, tmp_path):
-    """Poison the test period of new items (other items, other times); generation is unchanged.
+def _poison_test_period(events, test_from: pd.Timestamp, catalogue):
+    """``events`` (Spark) with a poisoned test period: what generation must never read.
 
-    A second lakehouse is loaded from the same raw events as files, except that every
-    test-period event on a new item gets another new item and its user another one's; the
-    tables stages 2-3 read stay identical, and new_items draws the same rows from them.
+    Test-period events move to other items (a hash of the event picks a catalogue item), and
+    every catalogue item gets one extra event at ``test_from``: were generation to read the
+    test period, every catalogue item would look seen and ``new_items`` would draw other items
+    (or none).
     """
-    raw = read_table(spark, cfg.lakehouse, RAW_EVENTS).toPandas()
-    pairs = read_table(spark, cfg.lakehouse, TEST_NEW_ITEMS).toPandas()
-    cuts = pipeline_run["aggregate"].metrics
-    poisoned = raw["item_id"].isin(set(pairs["item_id"])) & (
-        pd.to_datetime(raw["event_time"]) >= pd.Timestamp(cuts["test_from"])
+    after = F.col("event_time").cast("long") >= F.lit(int(test_from.timestamp()))
+    ids = catalogue.select("item_id").orderBy("item_id")
+    numbered = ids.withColumn("n", F.row_number().over(Window.orderBy("item_id")) - 1)
+    size = numbered.count()
+    moved = (
+        events.where(after)
+        .withColumn("n", F.pmod(F.xxhash64(*events.columns), F.lit(size)))
+        .drop("item_id")
+        .join(F.broadcast(numbered), "n")
+        .select(*events.columns)
+        .withColumn("quantity", F.lit(99.0))
     )
-    assert poisoned.sum() > 1
-    rng = np.random.default_rng(0)
-    raw.loc[poisoned, "item_id"] = rng.permutation(raw.loc[poisoned, "item_id"].to_numpy())
-    raw.loc[poisoned, "quantity"] = 99.0
-    events = tmp_path / "events.parquet"
-    catalogue = tmp_path / "catalogue.parquet"
-    spark.createDataFrame(raw, RAW_EVENTS.schema).write.parquet(str(events))
-    read_table(spark, cfg.lakehouse, CATALOGUE).write.parquet(str(catalogue))
-    data = dataclasses.replace(
-        cfg.data,
-        source="files",
-        events_path=str(events),
-        catalogue_path=str(catalogue),
-        max_users=None,
-    )
-    other = dataclasses.replace(cfg, data=data, lakehouse=str(tmp_path / "lakehouse"))
-    run_aggregate(spark, other, "poisoned")
+    template = events.where(after).limit(1).drop("item_id")
+    seen_late = template.crossJoin(ids).select(*events.columns)
+    return events.where(~after).unionByName(moved).unionByName(seen_late)
 
-    changed = read_table(spark, other.lakehouse, TEST_NEW_ITEMS).toPandas()
-    assert _pairs(changed) != _pairs(pairs)
-    for table in (INTERACTIONS["train"], ITEM_INDEX, USER_INDEX, ITEM_FEATURES, CATALOGUE):
-        before = read_table(spark, cfg.lakehouse, table)
-        after = read_table(spark, other.lakehouse, table)
-        assert before.exceptAll(after).isEmpty() and after.exceptAll(before).isEmpty(), table
+
+def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline_run, tmp_path):
+    """Poison the test period of ``events_clean``; new_items draws exactly the same rows.
+
+    A copy of the small run's lakehouse gets a poisoned ``events_clean`` and ``raw_events``
+    (test-period events change items and every catalogue item gains a test-period event) and
+    an empty ``test_new_items``. The same model then draws the same items, users and rows
+    from both lakehouses. A control shows the check can fail: one event before the
+    cut on a drawn item makes it seen.
+    """
+    from samplegen.generate.new_items import seen_before_cut, train_cut
+
+    cut = train_cut(read_table(spark, cfg.lakehouse, DATA_PROFILE))
+    cuts = pipeline_run["aggregate"].metrics
+    assert cut == pd.Timestamp(cuts["train_until"]).timestamp()
+    events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN)
+    catalogue = read_table(spark, cfg.lakehouse, CATALOGUE)
+    other = dataclasses.replace(cfg, lakehouse=str(tmp_path / "lakehouse"))
+    shutil.copytree(cfg.lakehouse, other.lakehouse)
+    poisoned = _poison_test_period(events, pd.Timestamp(cuts["test_from"]), catalogue)
+    write_table(poisoned, other.lakehouse, EVENTS_CLEAN)
+    write_table(read_table(spark, other.lakehouse, EVENTS_CLEAN), other.lakehouse, RAW_EVENTS)
+    no_pairs = spark.createDataFrame([], TEST_NEW_ITEMS.schema)
+    write_table(no_pairs, other.lakehouse, TEST_NEW_ITEMS)
+    frame = read_table(spark, other.lakehouse, EVENTS_CLEAN)
+    assert frame.count() == events.count() + catalogue.count()
+    assert not frame.exceptAll(events).isEmpty()
 
     generate = dataclasses.replace(cfg.generate, strategy="new_items", new_items=6)
     drawn = []
     for run_cfg, run in ((cfg, "leak-clean"), (other, "leak-poisoned")):
         shutil.copytree(model_dir(cfg, RUN_ID), model_dir(cfg, run), dirs_exist_ok=True)
-        run_generate(spark, dataclasses.replace(run_cfg, generate=generate), run)
+        result = run_generate(spark, dataclasses.replace(run_cfg, generate=generate), run)
         rows = read_table(spark, run_cfg.lakehouse, SYNTHETIC_INTERACTIONS).where(
             F.col("run_id") == run
         )
@@ -231,3 +246,21 @@ def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline
             sorted((r.user_idx, tuple(r.item_idx), tuple(r.item_ids)) for r in rows.collect())
         )
     assert drawn[0] and drawn[0] == drawn[1]
+    assert result.metrics["new_items/candidates"] > 0
+
+    # Drawn items have no event before the cut; one such event would make an item seen.
+    items = {i for _, _, ids in drawn[0] for i in ids}
+    seen = {r.item_id for r in seen_before_cut(frame, cut).collect()}
+    assert not items & seen
+    early = frame.limit(1).select(
+        *(
+            F.lit(sorted(items)[0]).alias(c)
+            if c == "item_id"
+            else F.timestamp_seconds(F.lit(int(cut) - 60)).alias(c)
+            if c == "event_time"
+            else F.col(c)
+            for c in frame.columns
+        )
+    )
+    control = seen_before_cut(frame.unionByName(early), cut)
+    assert sorted(items)[0] in {r.item_id for r in control.collect()}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from samplegen.config import EvaluateConfig, load_config
-from samplegen.evaluate.item_cold import item_info
+from samplegen.evaluate.item_cold import item_info, slice_tops
 from samplegen.evaluate.metrics import top_k_items
 from samplegen.evaluate.recommenders import (
     NOT_NEW_SCORE,
@@ -13,6 +13,7 @@ from samplegen.evaluate.recommenders import (
     make_recommender,
     with_items,
 )
+from samplegen.evaluate.rows import ALL_WITH_NEW, ITEMS_NEW
 
 # Columns 0-3 are vocabulary items, 4-6 the run's new items. Categories: A = {0, 1, 4},
 # B = {2, 5}, C = {3, 6}; every item has the same department, so it adds a shared dimension.
@@ -107,3 +108,22 @@ def test_item_cold_defaults_to_auto_with_every_baseline():
     settings = load_config(None, []).evaluate
     assert settings.item_cold is None
     assert settings.item_cold_baselines == ["content_knn", "category_popularity", "random_new"]
+
+
+def test_items_new_ranks_only_new_items_and_all_with_new_ranks_every_column():
+    # A model that scores warm items above new ones (as EASE/ALS/Mult-VAE on augmented rows
+    # do): on items_new it is ranked among the new items only, like every baseline.
+    scores = np.array(
+        [
+            [0.9, 0.8, 0.7, 0.6, 0.1, 0.3, 0.2],
+            [0.5, 0.9, 0.8, 0.7, 0.4, 0.2, 0.6],
+        ],
+        dtype=np.float32,
+    )
+    exclude = [np.array([0]), np.array([1, 6])]  # train items masked in both slices
+    tops = slice_tops(scores, IS_NEW, exclude, 3)
+    assert tops[ITEMS_NEW].tolist() == [[5, 6, 4], [4, 5, 0]]
+    assert tops[ALL_WITH_NEW].tolist() == [[1, 2, 3], [2, 3, 0]]
+    # The ranking among new items is the model's own, whatever the warm items score.
+    warm_zero = np.where(IS_NEW[None, :], scores, 0.0)
+    assert slice_tops(warm_zero, IS_NEW, exclude, 3)[ITEMS_NEW].tolist() == tops[ITEMS_NEW].tolist()
