@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -129,9 +128,9 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         quarantine = read_table(spark, lake, EVENTS_QUARANTINE)
         profile = data_profile(spark, train, items, result.rows, samples, quarantine)
         test = read_table(spark, lake, INTERACTIONS["test"])
-        profile.figures |= split_figures(train, test, choice.split, choice.temporal_test_share)
-        # new_items reads the cut to draw only items with no event before it (issue 20).
-        profile.figures["train_cut_seconds"] = pd.Timestamp(cuts["train_until"]).timestamp()
+        profile.figures |= split_figures(
+            train, test, choice.split, choice.temporal_test_share, cuts.get("train_until")
+        )
         warning = split_warning(profile.figures, agg.auto_min_test_share)
         if warning:
             LOG.warning("stage=aggregate %s", warning)

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -89,14 +90,22 @@ def quarantine_reasons(quarantine: DataFrame) -> dict[str, float]:
 
 
 def split_figures(
-    train: DataFrame, test: DataFrame, split: str, temporal_share: float | None = None
+    train: DataFrame,
+    test: DataFrame,
+    split: str,
+    temporal_share: float | None = None,
+    train_until: object | None = None,
 ) -> dict[str, float]:
     """How many active users the split lets stage 4 evaluate, and which split it was.
 
     ``test_user_share``: share of the active users (those with train rows) that have test
     rows, i.e. targets to be scored on; ``split_leave_last``: 1 for the leave-last split, 0
     for the temporal one; ``temporal_test_user_share``: the estimate ``aggregate.split=auto``
-    chose on, when it ran (see :func:`~samplegen.features.interactions.temporal_test_share`).
+    chose on, when it ran (see :func:`~samplegen.features.interactions.temporal_test_share`);
+    ``train_cut_seconds``: the temporal split's train cut ``train_until`` in UTC seconds,
+    which ``new_items`` reads to draw only items unseen before it. A leave-last split gets
+    none: other users' test events precede its last train event, so such a cut would let the
+    test period choose the candidates.
     """
     n_active = train.select("user_idx").distinct().count()
     n_test = test.select("user_idx").distinct().count()
@@ -106,6 +115,8 @@ def split_figures(
     }
     if temporal_share is not None:
         figures["temporal_test_user_share"] = temporal_share
+    if split == "temporal" and train_until is not None:
+        figures["train_cut_seconds"] = pd.Timestamp(train_until).timestamp()
     return figures
 
 

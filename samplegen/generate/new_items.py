@@ -408,8 +408,9 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
     cut = train_cut(ctx.table(DATA_PROFILE))
     if cut is None:
         LOG.warning(
-            "stage=generate data_profile has no %s (run aggregate again): new_items draws from "
-            "every catalogue item outside the vocabulary",
+            "stage=generate data_profile has no %s (a leave_last split has no single train "
+            "cut, or the lakehouse predates it): new_items draws from every catalogue item "
+            "outside the vocabulary",
             TRAIN_CUT,
         )
     plan = plan_new_items(

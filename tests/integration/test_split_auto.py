@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pytest
 
 from samplegen.config import AggregateConfig, Config
@@ -87,6 +88,12 @@ def test_profile_figures_and_warning_after_a_temporal_split(spark):
     assert warning and "20.0%" in warning and "aggregate.split=leave_last" in warning
     assert split_warning(figures, 0.2) is None  # at the threshold: enough
     assert split_warning(split_figures(train, test, "leave_last"), 0.25) is None
+    # new_items' train cut: the temporal split's only (a leave-last "cut" follows test events).
+    cut = pd.Timestamp("2024-03-01", tz="UTC")
+    assert split_figures(train, test, "temporal", None, cut)["train_cut_seconds"] == (
+        cut.timestamp()
+    )
+    assert "train_cut_seconds" not in split_figures(train, test, "leave_last", None, cut)
     assert split_warning({"users": 3.0}, 0.25) is None  # a profile from before these figures
     text = format_profile(figures, 0.25)
     assert "Split" in text and text.rstrip().endswith("(or auto) and run aggregate again")
