@@ -216,9 +216,10 @@ def strategy_table() -> str:
 
 # --- downstream recommenders (stage 4) ---------------------------------------------------------
 
-#: What a downstream model learns from: ranked item lists (stage 4's utility), or click labels
-#: (CTR classifiers scored on ``samples_ctr`` with ``synthetic_ctr`` rows, ``evaluate.ctr_models``).
-RECOMMENDER_KINDS = ("recommender", "classifier")
+#: What a downstream model learns from: ranked item lists (stage 4's utility), click labels
+#: (CTR classifiers scored on ``samples_ctr`` with ``synthetic_ctr`` rows, ``evaluate.ctr_models``),
+#: or time-ordered sequences (next-item models, :mod:`samplegen.evaluate.sequences`).
+RECOMMENDER_KINDS = ("recommender", "classifier", "sequential")
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,14 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
         "Spark ML logistic regression on one-hot categoricals and scaled numerics, regParam "
         "tuned on valid AUC",
         kind="classifier",
+    ),
+    RecommenderSpec(
+        "sasrec",
+        _R + "sasrec",
+        "SASRec, causal self-attention over the time-ordered history, full softmax "
+        "cross-entropy; scored on the next item (leave-last)",
+        kind="sequential",
+        stochastic=True,
     ),
 )
 
