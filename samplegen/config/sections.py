@@ -351,6 +351,7 @@ class EvaluateConfig:
     sasrec_layers: int = setting(2, "sasrec: self-attention blocks")
     sasrec_dropout: float = setting(0.2, "sasrec: dropout of embeddings and blocks")
     sasrec_max_len: int = setting(50, "sasrec: last items of a history the model reads")
+    sasrec_learning_rate: float = setting(0.003, "sasrec: Adam learning rate")
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
     min_users: int = setting(
         50,

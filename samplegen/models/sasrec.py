@@ -57,6 +57,13 @@ class SASRecModule(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         causal = torch.triu(torch.ones(max_len, max_len, dtype=torch.bool), diagonal=1)
         self.register_buffer("causal", causal, persistent=False)
+        # Small embeddings (as RecBole's SASRec): with the output tied to the item table,
+        # torch's N(0, 1) default starts the softmax at logits of scale sqrt(hidden) and
+        # trains far slower.
+        for table in (self.items, self.positions):
+            nn.init.normal_(table.weight, std=0.02)
+        with torch.no_grad():
+            self.items.weight[0].zero_()
 
     def forward(self, sequences: torch.Tensor) -> torch.Tensor:
         """Hidden state per position, ``(batch, max_len, hidden)``, for left-padded inputs."""

@@ -33,7 +33,7 @@ class SASRecRecommender:
         params: dict[str, Any] | None = None,
         epochs: int = 30,
         batch_size: int = 128,
-        learning_rate: float = 1e-3,
+        learning_rate: float = 3e-3,
         seed: int = 0,
     ) -> None:
         if epochs <= 0 or batch_size <= 0:
@@ -100,5 +100,6 @@ def make(cfg: EvaluateConfig, spark: SparkSession | None, seed: int) -> SASRecRe
             "max_len": cfg.sasrec_max_len,
         },
         epochs=cfg.sasrec_epochs,
+        learning_rate=cfg.sasrec_learning_rate,
         seed=seed,
     )
