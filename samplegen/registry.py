@@ -216,10 +216,11 @@ def strategy_table() -> str:
 
 # --- downstream recommenders (stage 4) ---------------------------------------------------------
 
-#: What a downstream model learns from: ranked item lists (stage 4's utility), or click labels
+#: What a downstream model learns from: ranked item lists (stage 4's utility), click labels
 #: (CTR classifiers scored on ``samples_ctr`` with ``synthetic_ctr`` rows, ``evaluate.ctr_models``),
-#: or new items from their attributes without generated rows (``evaluate.item_cold_baselines``).
-RECOMMENDER_KINDS = ("recommender", "classifier", "item_cold")
+#: new items from their attributes without generated rows (``evaluate.item_cold_baselines``),
+#: or time-ordered sequences (next-item models, :mod:`samplegen.evaluate.sequences`).
+RECOMMENDER_KINDS = ("recommender", "classifier", "item_cold", "sequential")
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,14 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
         "Spark ML gradient-boosted trees on indexed categoricals and numerics, maxDepth x "
         "maxIter tuned on valid AUC",
         kind="classifier",
+    ),
+    RecommenderSpec(
+        "sasrec",
+        _R + "sasrec",
+        "SASRec, causal self-attention over the time-ordered history, full softmax "
+        "cross-entropy; scored on the next item (leave-last)",
+        kind="sequential",
+        stochastic=True,
     ),
 )
 

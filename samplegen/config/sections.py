@@ -360,6 +360,12 @@ class EvaluateConfig:
     als_alpha: float = setting(10.0, "als: confidence of an interaction, 1 + alpha * weight")
     multvae_epochs: int = setting(30, "multvae recommender: training epochs")
     multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
+    sasrec_epochs: int = setting(50, "sasrec (sequential, next item): training epochs")
+    sasrec_hidden: int = setting(64, "sasrec: embedding and attention width")
+    sasrec_layers: int = setting(2, "sasrec: self-attention blocks")
+    sasrec_dropout: float = setting(0.2, "sasrec: dropout of embeddings and blocks")
+    sasrec_max_len: int = setting(50, "sasrec: last items of a history the model reads")
+    sasrec_learning_rate: float = setting(0.003, "sasrec: Adam learning rate")
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
     min_users: int = setting(
         50,

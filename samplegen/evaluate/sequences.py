@@ -1,0 +1,131 @@
+"""The next-item protocol of sequential recommenders: time-ordered histories, leave-last split.
+
+Each user's history is the vocabulary items in the order of their first interaction (a
+repeat of an item already in the history adds nothing: like the other slices, the task is to
+rank items the user has not had, and those are masked). The last item is the test target, the
+one before it the valid target, the rest is the training sequence (leave-last-one, the usual
+protocol of SASRec and its successors). A model is tuned on valid (history: the training
+sequence) and scored once on test (history: the training sequence + the valid item), over
+the full catalogue, with the history masked.
+
+Slices are by training-sequence length: ``short_history`` (≤ 5 items, where sequence
+augmentation reports its largest gains), ``history_6_10``, ``history_11_20``,
+``history_over_20``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
+
+#: Fewest items a user needs to have a training sequence, a valid and a test target.
+MIN_SEQUENCE = 3
+
+#: ``(slice name, shortest, longest training sequence)``; the bounds are inclusive.
+HISTORY_SLICES: tuple[tuple[str, int, int], ...] = (
+    ("short_history", 1, 5),
+    ("history_6_10", 6, 10),
+    ("history_11_20", 11, 20),
+    ("history_over_20", 21, 2**31 - 1),
+)
+
+
+def ordered_histories(events: pd.DataFrame) -> pd.Series:
+    """Each user's distinct items in order of first interaction.
+
+    Args:
+        events: rows with ``user_idx``, ``item_idx`` and ``event_time`` (vocabulary items
+            only). Ties in time are broken by ``item_idx`` so the order is deterministic.
+
+    Returns:
+        int32 arrays indexed by ``user_idx`` (sorted).
+    """
+    missing = {"user_idx", "item_idx", "event_time"} - set(events.columns)
+    if missing:
+        raise ValueError(f"events need columns {sorted(missing)} to build sequences")
+    firsts = (
+        events.sort_values(["user_idx", "event_time", "item_idx"], kind="stable")
+        .drop_duplicates(["user_idx", "item_idx"], keep="first")
+        .groupby("user_idx", sort=True)["item_idx"]
+    )
+    return firsts.apply(lambda items: items.to_numpy(dtype=np.int32))
+
+
+@dataclass(frozen=True)
+class LeaveLast:
+    """The leave-last-one split of the users with at least :data:`MIN_SEQUENCE` items."""
+
+    users: np.ndarray
+    train: list[np.ndarray]
+    valid: np.ndarray
+    test: np.ndarray
+
+    @classmethod
+    def of(cls, histories: pd.Series) -> LeaveLast:
+        """Split ``histories`` (from :func:`ordered_histories`); shorter users are left out."""
+        kept = histories[histories.map(len) >= MIN_SEQUENCE]
+        return cls(
+            users=kept.index.to_numpy(dtype=np.int64),
+            train=[h[:-2] for h in kept],
+            valid=np.array([h[-2] for h in kept], dtype=np.int64),
+            test=np.array([h[-1] for h in kept], dtype=np.int64),
+        )
+
+    def histories(self, split: str) -> list[np.ndarray]:
+        """What a model sees before the ``split`` target: train, plus the valid item for test."""
+        if split == "valid":
+            return self.train
+        if split == "test":
+            return [np.append(h, v) for h, v in zip(self.train, self.valid, strict=True)]
+        raise ValueError(f"split must be valid or test, got {split!r}")
+
+    def targets(self, split: str) -> np.ndarray:
+        """The next item of every user for ``split``."""
+        return {"valid": self.valid, "test": self.test}[split]
+
+    def slice_of(self) -> np.ndarray:
+        """Each user's :data:`HISTORY_SLICES` name, by training-sequence length."""
+        lengths = np.array([len(h) for h in self.train])
+        names = np.empty(len(lengths), dtype=object)
+        for name, low, high in HISTORY_SLICES:
+            names[(lengths >= low) & (lengths <= high)] = name
+        return names
+
+
+def next_item_metrics(
+    scores: Callable[[list[np.ndarray]], np.ndarray],
+    split: LeaveLast,
+    which: str,
+    ks: Sequence[int],
+    batch_size: int = 2048,
+) -> pd.DataFrame:
+    """Per-user HR@K and NDCG@K of the next item, full ranking with the history masked.
+
+    Args:
+        scores: ``histories -> (n, n_items)`` scores (a fitted model's scoring function).
+        split: the users and their sequences.
+        which: ``valid`` or ``test``.
+        ks: cut-offs.
+        batch_size: users scored at once (bounds the dense score block).
+
+    Returns:
+        one row per user: ``user_idx``, ``slice`` and ``hr@K`` / ``ndcg@K`` per K.
+    """
+    histories, targets = split.histories(which), split.targets(which)
+    k_max = max(ks)
+    tops = []
+    for start in range(0, len(histories), batch_size):
+        block = histories[start : start + batch_size]
+        tops.append(top_k_items(scores(block), k_max, exclude=block))
+    top = np.concatenate(tops) if tops else np.zeros((0, k_max), dtype=np.int64)
+    target_lists = [np.array([t]) for t in targets]
+    frame = pd.DataFrame({"user_idx": split.users, "slice": split.slice_of()})
+    for k in ks:
+        frame[f"hr@{k}"] = recall_at_k(top, target_lists, k)
+        frame[f"ndcg@{k}"] = ndcg_at_k(top, target_lists, k)
+    return frame

@@ -1,0 +1,107 @@
+"""The next-item protocol (histories, leave-last split, metrics); SASRec on a learnable rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from samplegen.evaluate.recommenders.sasrec import SASRecRecommender
+from samplegen.evaluate.sequences import LeaveLast, next_item_metrics, ordered_histories
+from samplegen.models.sasrec import left_padded
+
+
+def _events(rows: list[tuple[int, int, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["user_idx", "item_idx", "event_time"])
+    frame["event_time"] = pd.to_datetime(frame["event_time"])
+    return frame
+
+
+def test_histories_keep_first_interactions_in_time_order():
+    events = _events(
+        [
+            (0, 5, "2024-01-03"),
+            (0, 2, "2024-01-01"),
+            (0, 5, "2024-01-02"),  # the earlier interaction with 5 counts
+            (0, 2, "2024-01-04"),  # a repeat adds nothing
+            (0, 9, "2024-01-02"),  # same time as 5: the lower index first
+            (1, 7, "2024-02-01"),
+        ]
+    ).sample(frac=1.0, random_state=3)
+    histories = ordered_histories(events)
+    assert histories.index.tolist() == [0, 1]
+    assert histories[0].tolist() == [2, 5, 9]
+    assert histories[1].tolist() == [7]
+
+
+def test_histories_need_time():
+    with pytest.raises(ValueError, match="event_time"):
+        ordered_histories(pd.DataFrame({"user_idx": [0], "item_idx": [1]}))
+
+
+def test_leave_last_split_and_slices():
+    histories = pd.Series(
+        {3: np.arange(10, dtype=np.int32), 4: np.array([1, 2], dtype=np.int32), 8: np.arange(30)}
+    )
+    split = LeaveLast.of(histories)
+    assert split.users.tolist() == [3, 8]  # user 4 has too few items for three parts
+    assert split.train[0].tolist() == list(range(8))
+    assert split.valid.tolist() == [8, 28] and split.test.tolist() == [9, 29]
+    assert split.histories("valid")[0].tolist() == list(range(8))
+    assert split.histories("test")[0].tolist() == list(range(9))
+    assert split.slice_of().tolist() == ["history_6_10", "history_over_20"]
+    with pytest.raises(ValueError, match="valid or test"):
+        split.histories("train")
+
+
+def test_next_item_metrics_rank_the_target_with_the_history_masked():
+    histories = pd.Series({0: np.array([0, 1, 2, 3]), 1: np.array([4, 0, 1])})
+    split = LeaveLast.of(histories)  # user 0: train [0,1], valid 2, test 3; user 1: [4], 0, 1
+
+    def scores(block: list[np.ndarray]) -> np.ndarray:
+        # The same order for everyone: item 0 best, then 1, 2, ...; history items masked.
+        return np.tile(-np.arange(6, dtype=np.float32), (len(block), 1))
+
+    frame = next_item_metrics(scores, split, "test", ks=[1, 2])
+    # user 0 history [0,1,2]: ranking 3,4,... -> test item 3 at rank 1.
+    # user 1 history [4,0]: ranking 1,2,... -> test item 1 at rank 1.
+    assert frame["hr@1"].tolist() == [1.0, 1.0]
+    valid = next_item_metrics(scores, split, "valid", ks=[1, 2])
+    # user 0 history [0,1]: ranking 2,3 -> valid item 2 at rank 1; user 1 history [4]:
+    # ranking 0,1 -> valid item 0 at rank 1.
+    assert valid["hr@1"].tolist() == [1.0, 1.0]
+    assert valid["slice"].tolist() == ["short_history", "short_history"]
+
+
+def test_left_padding_keeps_the_last_items_right_aligned():
+    padded = left_padded([np.array([0, 1, 2, 3]), np.array([5])], 3)
+    assert padded.tolist() == [[2, 3, 4], [0, 0, 6]]
+
+
+def test_sasrec_learns_a_deterministic_next_item_rule():
+    """Every user walks i -> i + 7 (mod 40): a trained SASRec must predict the next step."""
+    rng = np.random.default_rng(0)
+    n_items = 40
+    sequences = []
+    for _ in range(120):
+        start = int(rng.integers(n_items))
+        sequences.append((start + 7 * np.arange(8)) % n_items)
+    split = LeaveLast.of(pd.Series(sequences))
+    model = SASRecRecommender(
+        {"hidden": 32, "layers": 1, "max_len": 8, "dropout": 0.0},
+        epochs=20,
+        batch_size=60,
+        learning_rate=1e-2,
+        seed=0,
+    ).fit(split.train, n_items)
+    frame = next_item_metrics(model.score, split, "test", ks=[1])
+    assert frame["hr@1"].mean() > 0.8
+
+
+def test_sasrec_refuses_sequences_it_cannot_learn_from():
+    with pytest.raises(ValueError, match="two or more items"):
+        SASRecRecommender().fit([np.array([1]), np.array([], dtype=np.int64)], 5)
+    with pytest.raises(ValueError, match=r"0\.\.4"):
+        SASRecRecommender().fit([np.array([1, 7])], 5)
+    with pytest.raises(RuntimeError, match="before fit"):
+        SASRecRecommender().score([np.array([1])])
