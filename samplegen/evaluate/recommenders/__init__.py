@@ -13,14 +13,18 @@ with the run's settings. Adding a recommender is one module plus one registry li
 
 from __future__ import annotations
 
+import contextlib
+import io
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
 from samplegen.registry import recommender
 
 if TYPE_CHECKING:
+    import torch
     from pyspark.sql import SparkSession
 
     from samplegen.config import EvaluateConfig
@@ -56,6 +60,26 @@ class ItemInfo:
 
 #: The score an item-cold baseline gives vocabulary items: below every new item's.
 NOT_NEW_SCORE = -1.0
+
+
+class AttributeBaseline:
+    """What the item-cold baselines share: the ranked columns' :class:`ItemInfo`.
+
+    :func:`with_items` hands it over before ``fit``; :meth:`checked` reads it back, checked
+    against the number of columns being fitted.
+    """
+
+    def __init__(self) -> None:
+        self.items: ItemInfo | None = None
+
+    def with_items(self, items: ItemInfo) -> Self:
+        """Read the ranked columns' attributes, categories and new-item mask (before ``fit``)."""
+        self.items = items
+        return self
+
+    def checked(self, n_columns: int) -> ItemInfo:
+        """The :class:`ItemInfo`, after :func:`checked_items` for ``n_columns`` columns."""
+        return checked_items(self.items, n_columns, type(self).__name__)
 
 
 def with_items(model: Recommender, items: ItemInfo) -> Recommender:
@@ -125,3 +149,39 @@ def fitted(state: np.ndarray | None, user_rows: np.ndarray, name: str) -> np.nda
             f"got {user_rows.shape}"
         )
     return state
+
+
+def fit_in_process(
+    model: Any,
+    rows: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    learning_rate: float = 1e-3,
+) -> None:
+    """Train a torch recommender on ``rows`` with the project's training loop, in this process.
+
+    Each epoch visits every row once, in batches drawn in an order seeded by ``seed``, so a
+    seed gives the same model; the loop's per-epoch log lines are kept off stdout.
+    """
+    import torch
+
+    from samplegen.train.loop import train_loop
+
+    n_rows = len(rows)
+    generator = torch.Generator().manual_seed(seed)
+
+    def batches():
+        while True:
+            order = torch.randperm(n_rows, generator=generator)
+            for start in range(0, n_rows, batch_size):
+                yield rows[order[start : start + batch_size]]
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        train_loop(
+            model,
+            batches(),
+            epochs=epochs,
+            steps_per_epoch=max(1, math.ceil(n_rows / batch_size)),
+            learning_rate=learning_rate,
+        )

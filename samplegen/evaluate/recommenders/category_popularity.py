@@ -8,9 +8,8 @@ import numpy as np
 
 from samplegen.evaluate.recommenders import (
     NOT_NEW_SCORE,
-    ItemInfo,
+    AttributeBaseline,
     check_interactions,
-    checked_items,
     fitted,
 )
 
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from samplegen.config import EvaluateConfig
 
 
-class CategoryPopularityRecommender:
+class CategoryPopularityRecommender(AttributeBaseline):
     """``score(u, i) = popularity(c_i) * share_u(c_i)`` for new items ``i`` of category ``c_i``.
 
     ``popularity(c)`` counts the train (user, item) pairs in category ``c`` and ``share_u(c)``
@@ -29,13 +28,8 @@ class CategoryPopularityRecommender:
     """
 
     def __init__(self) -> None:
-        self.items: ItemInfo | None = None
+        super().__init__()
         self.popularity: np.ndarray | None = None
-
-    def with_items(self, items: ItemInfo) -> Self:
-        """Read the ranked columns' categories (needed before :meth:`fit`)."""
-        self.items = items
-        return self
 
     def _by_category(self, rows: np.ndarray) -> np.ndarray:
         """``(n_rows, n_categories)`` counts of each row's items per category."""
@@ -49,7 +43,7 @@ class CategoryPopularityRecommender:
     def fit(self, interactions: np.ndarray) -> Self:
         """Count the train pairs per category."""
         check_interactions(interactions)
-        checked_items(self.items, interactions.shape[1], type(self).__name__)
+        self.checked(interactions.shape[1])
         self.popularity = self._by_category(interactions).sum(axis=0)
         return self
 

@@ -8,9 +8,8 @@ import numpy as np
 
 from samplegen.evaluate.recommenders import (
     NOT_NEW_SCORE,
-    ItemInfo,
+    AttributeBaseline,
     check_interactions,
-    checked_items,
     fitted,
 )
 
@@ -20,7 +19,7 @@ if TYPE_CHECKING:
     from samplegen.config import EvaluateConfig
 
 
-class ContentKNNRecommender:
+class ContentKNNRecommender(AttributeBaseline):
     """A new item scores the mean cosine of its attributes to the user's train items.
 
     Items are unit-normalised one-hot vectors (category, department, brand; plus a text
@@ -30,18 +29,13 @@ class ContentKNNRecommender:
     """
 
     def __init__(self) -> None:
-        self.items: ItemInfo | None = None
+        super().__init__()
         self.unit: np.ndarray | None = None
-
-    def with_items(self, items: ItemInfo) -> Self:
-        """Read the ranked columns' attributes (needed before :meth:`fit`)."""
-        self.items = items
-        return self
 
     def fit(self, interactions: np.ndarray) -> Self:
         """Normalise the item vectors; the interactions only fix the number of columns."""
         check_interactions(interactions)
-        items = checked_items(self.items, interactions.shape[1], type(self).__name__)
+        items = self.checked(interactions.shape[1])
         vectors = np.asarray(items.attributes, dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

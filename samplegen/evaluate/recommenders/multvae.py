@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from samplegen.evaluate.recommenders import check_interactions, fitted
+from samplegen.evaluate.recommenders import check_interactions, fit_in_process, fitted
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,7 +41,6 @@ class MultVAERecommender:
         import torch
 
         from samplegen.models.multvae import MultVAE
-        from samplegen.train.loop import train_loop
 
         check_interactions(interactions)
         n_users, self.n_items = interactions.shape
@@ -57,16 +54,7 @@ class MultVAERecommender:
             }
         )
         rows = torch.from_numpy(np.asarray(interactions, dtype=np.float32))
-        generator = torch.Generator().manual_seed(self.seed)
-
-        def batches() -> Iterator[torch.Tensor]:
-            while True:
-                order = torch.randperm(n_users, generator=generator)
-                for start in range(0, n_users, self.batch_size):
-                    yield rows[order[start : start + self.batch_size]]
-
-        with contextlib.redirect_stdout(io.StringIO()):  # the training loop's epoch lines
-            train_loop(self.model, batches(), epochs=self.epochs, steps_per_epoch=steps)
+        fit_in_process(self.model, rows, self.epochs, self.batch_size, self.seed)
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

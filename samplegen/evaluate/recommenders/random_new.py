@@ -8,9 +8,8 @@ import numpy as np
 
 from samplegen.evaluate.recommenders import (
     NOT_NEW_SCORE,
-    ItemInfo,
+    AttributeBaseline,
     check_interactions,
-    checked_items,
     fitted,
 )
 
@@ -20,23 +19,18 @@ if TYPE_CHECKING:
     from samplegen.config import EvaluateConfig
 
 
-class RandomNewRecommender:
+class RandomNewRecommender(AttributeBaseline):
     """Uniform random scores for new items (one seeded draw per call); the vocabulary last."""
 
     def __init__(self, seed: int = 0) -> None:
+        super().__init__()
         self.seed = seed
-        self.items: ItemInfo | None = None
         self.is_new: np.ndarray | None = None
-
-    def with_items(self, items: ItemInfo) -> Self:
-        """Read which columns are new (needed before :meth:`fit`)."""
-        self.items = items
-        return self
 
     def fit(self, interactions: np.ndarray) -> Self:
         """Keep the new-item mask; nothing is learnt."""
         check_interactions(interactions)
-        self.is_new = checked_items(self.items, interactions.shape[1], "random_new").is_new
+        self.is_new = self.checked(interactions.shape[1]).is_new
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

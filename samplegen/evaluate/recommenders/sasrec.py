@@ -7,13 +7,12 @@ are in :mod:`samplegen.models.sasrec`; training goes through the project's train
 
 from __future__ import annotations
 
-import contextlib
-import io
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
+
+from samplegen.evaluate.recommenders import fit_in_process
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,7 +52,6 @@ class SASRecRecommender:
         import torch
 
         from samplegen.models.sasrec import SASRec, left_padded
-        from samplegen.train.loop import train_loop
 
         usable = [np.asarray(s) for s in sequences if len(s) >= 2]
         if not usable:
@@ -64,23 +62,9 @@ class SASRecRecommender:
         torch.manual_seed(self.seed)
         self.model = SASRec(self.params | {"n_items": n_items})
         windows = torch.from_numpy(left_padded(usable, self.model.module.max_len + 1))
-        steps = math.ceil(len(usable) / self.batch_size)
-        generator = torch.Generator().manual_seed(self.seed)
-
-        def batches() -> Iterator[torch.Tensor]:
-            while True:
-                order = torch.randperm(len(usable), generator=generator)
-                for start in range(0, len(usable), self.batch_size):
-                    yield windows[order[start : start + self.batch_size]]
-
-        with contextlib.redirect_stdout(io.StringIO()):  # the training loop's epoch lines
-            train_loop(
-                self.model,
-                batches(),
-                epochs=self.epochs,
-                steps_per_epoch=steps,
-                learning_rate=self.learning_rate,
-            )
+        fit_in_process(
+            self.model, windows, self.epochs, self.batch_size, self.seed, self.learning_rate
+        )
         return self
 
     def score(self, histories: Sequence[np.ndarray]) -> np.ndarray:
