@@ -28,6 +28,7 @@ from samplegen.config import EvaluateConfig
 from samplegen.evaluate.metrics import bootstrap_ci, paired_bootstrap_ci
 from samplegen.evaluate.recommenders.ease import EASERecommender
 from samplegen.evaluate.recommenders.sasrec import SASRecRecommender
+from samplegen.evaluate.records import dense_rows
 from samplegen.evaluate.sequences import (
     HISTORY_SLICES,
     LeaveLast,
@@ -70,10 +71,7 @@ def indexed(events: pd.DataFrame, min_item_users: int, top_n_items: int) -> pd.D
 
 def matrix(histories: list[np.ndarray], n_items: int) -> np.ndarray:
     """Binary user x item matrix of the histories (what a matrix recommender sees)."""
-    out = np.zeros((len(histories), n_items), dtype=np.float32)
-    for row, items in enumerate(histories):
-        out[row, items] = 1.0
-    return out
+    return dense_rows(histories, np.arange(n_items), n_items)
 
 
 def ease_scorer(train: list[np.ndarray], n_items: int, l2: float):
