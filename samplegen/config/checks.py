@@ -160,20 +160,14 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"evaluate recommender {name!r} is unknown; choose from {', '.join(recommenders)}"
             )
-    classifiers = recommender_names("classifier")
-    for name in config.evaluate.ctr_models:
-        if name not in classifiers:
-            raise ConfigError(
-                f"evaluate.ctr_models lists {name!r}, which is unknown; choose from "
-                f"{', '.join(classifiers)}"
-            )
-    baselines = recommender_names("item_cold")
-    for name in config.evaluate.item_cold_baselines:
-        if name not in baselines:
-            raise ConfigError(
-                f"evaluate.item_cold_baselines lists {name!r}, which is unknown; choose from "
-                f"{', '.join(baselines)}"
-            )
+    for key, kind in (("ctr_models", "classifier"), ("item_cold_baselines", "item_cold")):
+        known = recommender_names(kind)
+        for name in getattr(config.evaluate, key):
+            if name not in known:
+                raise ConfigError(
+                    f"evaluate.{key} lists {name!r}, which is unknown; choose from "
+                    f"{', '.join(known)}"
+                )
     if (
         config.evaluate.item_cold
         and config.data.source == "files"
