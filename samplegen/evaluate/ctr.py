@@ -129,38 +129,62 @@ def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
     )
 
 
+@dataclass
+class ScoringRows:
+    """What every classifier of a run trains and is scored on, computed once for all of them.
+
+    Attributes:
+        test: The test rows, pinned with one fixed ``_row`` numbering, so every variant's
+            scores line up row by row.
+        frame: ``test``'s :data:`_TEST_COLUMNS` on the driver, indexed by ``_row``.
+        train: Per variant, its training rows and weight column (``None``: unweighted).
+        oversampled: The random-oversampling rows (pinned: drawn once).
+    """
+
+    test: DataFrame
+    frame: pd.DataFrame
+    train: dict[str, tuple[DataFrame, str | None]]
+    oversampled: DataFrame
+
+    @classmethod
+    def of(cls, splits: CtrSplits, seed: int) -> ScoringRows:
+        """Pin the test rows and draw the oversampled train rows with ``seed``."""
+        test = pinned(splits.test.withColumn("_row", F.monotonically_increasing_id()))
+        oversampled = splits.oversampled_train(seed)
+        train = {
+            REAL: (splits.real_train, None),
+            AUGMENTED: (splits.augmented_train, None),
+            CLASS_WEIGHT: (with_class_weights(splits.real_train), WEIGHT),
+            OVERSAMPLING: (oversampled, None),
+        }
+        frame = test.select("_row", *_TEST_COLUMNS).toPandas().set_index("_row")
+        return cls(test, frame, train, oversampled)
+
+    def release(self) -> None:
+        """Drop the pinned rows."""
+        self.test.unpersist()
+        self.oversampled.unpersist()
+
+
 def scored_test(
-    spark: SparkSession, cfg: Config, name: str, splits: CtrSplits
+    spark: SparkSession, cfg: Config, name: str, splits: CtrSplits, rows: ScoringRows
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The test rows (:data:`_TEST_COLUMNS`) with one score column per variant of ``name``.
 
     Also returns, per variant, the hyperparameters tuning chose on valid and their valid AUC
     (``regParam=0.01 (valid AUC 0.5412)``), for the report and the run's metrics.
     """
-    # One fixed numbering of the test rows, so the variants' scores line up row by row.
-    test = pinned(splits.test.withColumn("_row", F.monotonically_increasing_id()))
-    oversampled = splits.oversampled_train(cfg.evaluate.seed)
-    train = {
-        REAL: (splits.real_train, None),
-        AUGMENTED: (splits.augmented_train, None),
-        CLASS_WEIGHT: (with_class_weights(splits.real_train), WEIGHT),
-        OVERSAMPLING: (oversampled, None),
-    }
-    out = test.select("_row", *_TEST_COLUMNS).toPandas().set_index("_row")
+    out = rows.frame.copy()
     tuning: dict[str, str] = {}
-    try:
-        for variant, (rows, weight_col) in train.items():
-            model = make_classifier(name, cfg.evaluate, spark, cfg.evaluate.seed)
-            model.fit(rows, splits.valid, weight_col)
-            chosen = ", ".join(f"{k}={v}" for k, v in model.tuned.items())
-            best = max(model.valid_auc.values(), default=float("nan"))
-            tuning[variant] = f"{chosen} (valid AUC {best:.4f})"
-            LOG.info("stage=evaluate ctr %s variant=%s chose %s", name, variant, tuning[variant])
-            scores = model.score(test).select("_row", SCORE).toPandas().set_index("_row")
-            out[variant] = scores[SCORE].reindex(out.index).to_numpy(dtype=np.float64)
-    finally:
-        test.unpersist()
-        oversampled.unpersist()
+    for variant, (train, weight_col) in rows.train.items():
+        model = make_classifier(name, cfg.evaluate, spark, cfg.evaluate.seed)
+        model.fit(train, splits.valid, weight_col)
+        chosen = ", ".join(f"{k}={v}" for k, v in model.tuned.items())
+        best = max(model.valid_auc.values(), default=float("nan"))
+        tuning[variant] = f"{chosen} (valid AUC {best:.4f})"
+        LOG.info("stage=evaluate ctr %s variant=%s chose %s", name, variant, tuning[variant])
+        scores = model.score(rows.test).select("_row", SCORE).toPandas().set_index("_row")
+        out[variant] = scores[SCORE].reindex(out.index).to_numpy(dtype=np.float64)
     return out.reset_index(drop=True), tuning
 
 
@@ -332,17 +356,24 @@ def ctr_rows(
     tuning: dict[str, object] = {}
     skipped: dict[str, str] = {}
     n_test = 0
-    for name in cfg.evaluate.ctr_models:
-        try:
-            test, chosen = scored_test(spark, cfg, name, splits)
-        except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            LOG.warning("stage=evaluate ctr: classifier %s failed and is skipped: %s", name, reason)
-            skipped[name] = reason
-            continue
-        n_test = len(test)
-        tuning.update({f"tuning {name}/{variant}": text for variant, text in chosen.items()})
-        rows += classifier_rows(name, test, cfg.evaluate.bootstrap_samples, cfg.evaluate.seed)
+    scoring = ScoringRows.of(splits, cfg.evaluate.seed)
+    try:
+        for name in cfg.evaluate.ctr_models:
+            try:
+                test, chosen = scored_test(spark, cfg, name, splits, scoring)
+            except Exception as exc:  # noqa: BLE001 - one failing model must not stop the others
+                text = str(exc).strip()
+                reason = text.splitlines()[0] if text else type(exc).__name__
+                LOG.warning(
+                    "stage=evaluate ctr: classifier %s failed and is skipped: %s", name, reason
+                )
+                skipped[name] = reason
+                continue
+            n_test = len(test)
+            tuning.update({f"tuning {name}/{variant}": t for variant, t in chosen.items()})
+            rows += classifier_rows(name, test, cfg.evaluate.bootstrap_samples, cfg.evaluate.seed)
+    finally:
+        scoring.release()
     if not rows:
         raise ValueError(
             "every CTR classifier failed: "
