@@ -8,7 +8,7 @@ from typing import Any
 from samplegen.config.sections import Config, ConfigError
 from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
 from samplegen.locations import local_folder
-from samplegen.registry import GENERATORS, STRATEGIES, recommender_names
+from samplegen.registry import GENERATORS, STRATEGIES, SYNTHETIC_CTR, recommender_names
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.source": ("completejourney", "movielens100k", "files"),
@@ -185,7 +185,22 @@ def validate(config: Config) -> None:
             "unchanged, which the privacy filter drops; set generate.privacy_filter=false to "
             "allow them explicitly"
         )
+    if not config.aggregate.samples_ctr:
+        reader = _samples_ctr_reader(config)
+        if reader:
+            raise ConfigError(
+                f"{reader} reads samples_ctr, which aggregate.samples_ctr=false leaves empty"
+            )
     if config.aggregate.training_files < config.train.num_processes:
         raise ConfigError(
             "aggregate.training_files must be >= train.num_processes so no rank gets an empty shard"
         )
+
+
+def _samples_ctr_reader(config: Config) -> str | None:
+    """The setting that makes this run read ``samples_ctr`` rows, or None."""
+    if STRATEGIES[config.generate.strategy].table == SYNTHETIC_CTR:
+        return f"generate.strategy={config.generate.strategy}"
+    if config.train.model == "tabular" and config.train.tabular.table == "samples_ctr":
+        return "train.tabular.table=samples_ctr"
+    return None

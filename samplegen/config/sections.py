@@ -152,6 +152,11 @@ class AggregateConfig:
     training_files: int = setting(
         8, "files of the training view; must be >= train.num_processes (one shard each)"
     )
+    samples_ctr: bool = setting(
+        True,
+        "write samples_ctr (the CTR classifier rows); false leaves it empty and skips its pass "
+        "over the events, for logs where no CTR model or tabular generator reads it",
+    )
     ctr_negatives_per_positive: int = setting(
         1, "samples_ctr: popularity-sampled negatives drawn for each positive row; 0 disables"
     )

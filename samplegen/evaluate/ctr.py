@@ -107,7 +107,10 @@ def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
     split = {name: samples.where(F.col("split") == name) for name in ("train", "valid", "test")}
     for name, rows in split.items():
         if rows.isEmpty():
-            raise ValueError(f"samples_ctr has no {name} rows to train or score a classifier")
+            raise ValueError(
+                f"samples_ctr has no {name} rows to train or score a classifier "
+                "(a load with aggregate.samples_ctr=false writes none)"
+            )
     for name in ("train", "valid"):
         check_labels(split[name], f"the samples_ctr {name} rows")
     synthetic = synthetic.where(F.col("run_id") == run_id).select(*features)

@@ -124,7 +124,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         view = training_view(train, agg.max_items_per_user, agg.training_files)
         result.rows["training_view"] = write_table(view, lake, TRAINING_VIEW)
 
-        samples = read_table(spark, lake, SAMPLES_CTR)
+        samples = read_table(spark, lake, SAMPLES_CTR) if agg.samples_ctr else None
         quarantine = read_table(spark, lake, EVENTS_QUARANTINE)
         profile = data_profile(spark, train, items, result.rows, samples, quarantine)
         test = read_table(spark, lake, INTERACTIONS["test"])

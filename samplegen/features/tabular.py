@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
 from samplegen.features.text import with_text_embeddings
+from samplegen.runinfo import LOG
 from samplegen.tables import (
     ITEM_FEATURES,
     SAMPLES_CTR,
@@ -369,7 +370,8 @@ def write_tabular_tables(
         users: ``user_index`` rows.
         items: ``item_index`` rows.
         catalogue: the ``catalogue`` table.
-        cfg: the ``aggregate`` config (``ctr_negatives_per_positive``, ``ctr_seed``).
+        cfg: the ``aggregate`` config (``samples_ctr``, ``ctr_negatives_per_positive``,
+            ``ctr_seed``).
         tables: where the tables live (a store, or a lakehouse path).
         train_cut: end of the train period (see :func:`user_features`).
     """
@@ -382,6 +384,11 @@ def write_tabular_tables(
             item_features(events, items, catalogue, cfg.text_embeddings), tables, ITEM_FEATURES
         ),
     }
+    if not cfg.samples_ctr:  # emptied, so no earlier load's rows outlive this load's indices
+        LOG.info("stage=aggregate event=samples_ctr_skipped (aggregate.samples_ctr=false)")
+        empty = spark.createDataFrame([], SAMPLES_CTR.schema)
+        rows[SAMPLES_CTR.name] = write_table(empty, tables, SAMPLES_CTR)
+        return rows
     item_feats = read_table(spark, tables, ITEM_FEATURES)
     real = ctr_interactions(events, users, item_feats).persist()
     try:

@@ -149,7 +149,10 @@ def _tabular_data(spark: SparkSession, cfg: Config) -> TrainData:
     rows = (table.where(F.col(where[0]) == where[1]) if where else table).select(columns)
     n_rows = rows.count()
     if n_rows == 0:
-        raise ValueError(f"{source.name} has no rows to train on; run aggregate first")
+        raise ValueError(
+            f"{source.name} has no rows to train on; run aggregate first (with "
+            "aggregate.samples_ctr=true when train.tabular.table=samples_ctr)"
+        )
     fraction = min(1.0, tabular.fit_rows / n_rows)
     sample = rows.sample(fraction=fraction, seed=cfg.train.seed).toPandas()
     generator = TabularGAN.from_frame(

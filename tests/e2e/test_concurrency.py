@@ -53,8 +53,10 @@ def drill_config(cfg, root: Path):
     )
     settings = {**cfg.spark.conf, **SUBPROCESS_JVM}
     spark = dataclasses.replace(cfg.spark, master="local[2]", conf=settings)
+    aggregate = dataclasses.replace(cfg.aggregate, samples_ctr=False)
     drill = dataclasses.replace(
         cfg,
+        aggregate=aggregate,
         lakehouse=str(root / "lakehouse"),
         models_root=str(root / "models"),
         reports_root=str(root / "reports"),

@@ -32,6 +32,7 @@ def test_killed_pipeline_resumes(tmp_path):
             "spark.master=local[2]",
             "data.max_users=60",
             "aggregate.top_n_items=300",
+            "aggregate.samples_ctr=false",
             "train.num_processes=1",
             "train.local_mode=true",
             "train.epochs=12",

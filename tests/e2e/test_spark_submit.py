@@ -36,6 +36,7 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
             "data.max_users=60",
             "train.epochs=2",
             "aggregate.top_n_items=300",
+            "aggregate.samples_ctr=false",  # no CTR model in this run
             # the per-user split and time decay, end to end (the other runs use the defaults)
             "aggregate.split=leave_last",
             "aggregate.decay_half_life_days=30",

@@ -53,6 +53,7 @@ def _overrides(root) -> list[str]:
         "aggregate.min_item_users=3",
         "aggregate.top_n_items=300",
         "aggregate.ctr_negatives_per_positive=0",
+        "aggregate.samples_ctr=false",
         "aggregate.training_files=2",
         "train.epochs=1",
         "train.num_processes=1",

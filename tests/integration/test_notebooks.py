@@ -66,7 +66,7 @@ def notebook_conf(cfg, tmp_path_factory) -> Path:
     }
     # Smaller than the shared run: these tests check the notebooks' wiring, not the models.
     raw["data"]["max_users"] = 60
-    raw["aggregate"]["top_n_items"] = 300
+    raw["aggregate"] |= {"top_n_items": 300, "samples_ctr": False}
     # One training process on the driver: TorchDistributor on executors is the shared run's.
     raw["train"] |= {"epochs": 2, "num_processes": 1, "local_mode": True}
     raw["evaluate"] |= {"recommenders": ["popularity", "ease"], "dose_ratios": [1.0]}

@@ -131,6 +131,7 @@ def drift(spark, tmp_path_factory) -> dict:
                 "aggregate.min_user_items=2",
                 "aggregate.top_n_items=100",
                 "aggregate.ctr_negatives_per_positive=0",
+                "aggregate.samples_ctr=false",
                 *extra,
             ],
         )

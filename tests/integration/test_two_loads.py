@@ -17,7 +17,14 @@ from pyspark.sql import functions as F
 
 from samplegen.data.simulate import SimulationSpec, write_simulation
 from samplegen.features import run_aggregate
-from samplegen.tables import EVENTS_CLEAN, INTERACTIONS, ITEM_INDEX, USER_INDEX, read_table
+from samplegen.tables import (
+    EVENTS_CLEAN,
+    INTERACTIONS,
+    ITEM_INDEX,
+    SAMPLES_CTR,
+    USER_INDEX,
+    read_table,
+)
 from tests.conftest import small_config
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -39,7 +46,7 @@ def loads(spark, tmp_path_factory) -> dict:
     first_until = events.select(F.percentile_approx("event_time", 0.6)).first()[0]
     events.where(F.col("event_time") < first_until).write.parquet(str(root / "first"))
 
-    def aggregate(events_path: Path, run_id: str) -> dict:
+    def aggregate(events_path: Path, run_id: str, extra: list[str]) -> dict:
         cfg = small_config(
             root,
             [
@@ -52,6 +59,7 @@ def loads(spark, tmp_path_factory) -> dict:
                 "aggregate.min_item_users=3",
                 "aggregate.top_n_items=300",
                 "aggregate.ctr_negatives_per_positive=0",
+                *extra,
             ],
         )
         result = run_aggregate(spark, cfg, run_id)
@@ -61,10 +69,12 @@ def loads(spark, tmp_path_factory) -> dict:
             "items": _index(spark, lake, ITEM_INDEX, "item_id", "item_idx"),
             "lake": lake,
             "train_until": result.metrics["train_until"],
+            "samples_ctr": (result.rows[SAMPLES_CTR.name], read_table(spark, lake, SAMPLES_CTR)),
         }
 
-    first = aggregate(root / "first", "load-1")
-    second = aggregate(root / "log" / "events", "load-2")
+    first = aggregate(root / "first", "load-1", [])
+    # the second load skips samples_ctr: the first load's rows must not outlive its indices
+    second = aggregate(root / "log" / "events", "load-2", ["aggregate.samples_ctr=false"])
     return {"first": first, "second": second}
 
 
@@ -99,3 +109,10 @@ def test_second_loads_rows_decode_to_the_users_own_train_items(spark, loads):
     }
     assert len(rows) > 100
     assert decoded == own
+
+
+def test_a_load_without_samples_ctr_empties_the_previous_loads_rows(loads):
+    first_written, _ = loads["first"]["samples_ctr"]
+    second_written, table = loads["second"]["samples_ctr"]
+    assert first_written > 0
+    assert second_written == 0 and table.isEmpty()

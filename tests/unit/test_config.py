@@ -52,6 +52,14 @@ def test_unknown_section_is_an_error():
         (["generate.mask_keep=1"], "generate.mask_keep"),
         (["generate.strategy=oversample"], "generate.privacy_filter=false"),
         (["generate.strategy=reorder"], "generate.privacy_filter=false"),
+        (
+            ["aggregate.samples_ctr=false", "generate.strategy=label_balance"],
+            "aggregate.samples_ctr=false",
+        ),
+        (
+            ["aggregate.samples_ctr=false", "train.model=tabular"],
+            "train.tabular.table=samples_ctr",
+        ),
         (["evaluate.k=0"], "evaluate.k"),
         (["train.max_steps_per_epoch=0"], "train.max_steps_per_epoch"),
         (["evaluate.max_users=0"], "evaluate.max_users"),
