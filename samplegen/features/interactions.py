@@ -253,12 +253,53 @@ def extend_index(
         qualified = qualified.join(previous.select(id_col), id_col, "left_anti")
         largest = previous.agg(F.max(idx_col)).first()[0]
         offset = 0 if largest is None else largest + 1
-    numbered = qualified.withColumn(
-        idx_col, (F.row_number().over(Window.orderBy(id_col)) - 1 + offset).cast("int")
-    )
+    numbered = number_in_order(qualified, id_col, idx_col, offset)
     if previous is None:
         return numbered
     return previous.unionByName(numbered, allowMissingColumns=True)
+
+
+#: Bits of ``monotonically_increasing_id`` below the partition id (Spark documents the layout:
+#: the partition id in the upper 31 bits, the row's position in its partition in the lower 33).
+_ROW_BITS = 33
+
+
+def ranked_rows(rows: DataFrame, order_col: str) -> DataFrame:
+    """``rows`` range-partitioned and sorted by ``order_col``, with ``_part`` and ``_row``.
+
+    ``_part`` is the row's partition and ``_row`` its ``monotonically_increasing_id``
+    (see :func:`number_in_order`).
+    """
+    return (
+        rows.orderBy(order_col)
+        .withColumn("_part", F.spark_partition_id())
+        .withColumn("_row", F.monotonically_increasing_id())
+    )
+
+
+def number_in_order(rows: DataFrame, order_col: str, idx_col: str, offset: int = 0) -> DataFrame:
+    """``rows`` with ``idx_col`` = ``offset``, ``offset + 1``, ... in ``order_col`` order.
+
+    The same numbers as ``row_number()`` over a window ordered by ``order_col`` (unique
+    values), but without that window's single partition, which would move every id through one
+    task (10^8 users do not fit one). The rows are range-partitioned and sorted by
+    ``order_col`` and kept (:func:`~samplegen.spark.pinned`); each row's number is the row count
+    of the partitions before its own (a driver-side sum over one count per partition) plus its
+    position in its partition.
+    """
+    ordered = pinned(ranked_rows(rows, order_col))
+    counts = sorted(tuple(r) for r in ordered.groupBy("_part").count().collect())
+    starts, total = [], offset
+    for part, n in counts:
+        starts.append((part, total))
+        total += n
+    start = rows.sparkSession.createDataFrame(starts, "_part int, _start long")
+    position = F.col("_row") - F.col("_part").cast("long") * (1 << _ROW_BITS)
+    return (
+        ordered.join(F.broadcast(start), "_part")
+        .withColumn(idx_col, (F.col("_start") + position).cast("int"))
+        .drop("_part", "_row", "_start")
+    )
 
 
 def user_item_pairs(events: DataFrame) -> DataFrame:

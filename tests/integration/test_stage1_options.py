@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
@@ -14,6 +15,8 @@ from samplegen.features.interactions import (
     decay_weights,
     extend_index,
     interaction_rows,
+    number_in_order,
+    ranked_rows,
     split_leave_last,
     time_quantiles,
     user_item_lists,
@@ -183,6 +186,31 @@ def test_a_one_id_index_is_extended_after_its_only_index(spark):
     qualified = spark.createDataFrame([("u0",), ("u1",)], "user_id string")
     got = as_dict(extend_index(qualified, previous, "user_id", "user_idx"), "user_id", "user_idx")
     assert got == {"u1": 0, "u0": 1}
+
+
+@pytest.mark.parametrize("offset", [0, 17])
+def test_ids_are_numbered_in_order_as_a_global_row_number_would(spark, offset):
+    ids = [f"u{n:05d}" for n in np.random.default_rng(3).permutation(5_000)]
+    rows = spark.createDataFrame([(i, len(i)) for i in ids], "user_id string, carried int")
+    got = number_in_order(rows.repartition(7), "user_id", "user_idx", offset)
+    assert got.columns == ["user_id", "carried", "user_idx"]
+    by_window = F.row_number().over(Window.orderBy("user_id")) - 1 + offset
+    expected = rows.withColumn("user_idx", by_window.cast("int"))
+    assert as_dict(got, "user_id", "user_idx") == as_dict(expected, "user_id", "user_idx")
+    assert sorted(as_dict(got, "user_id", "user_idx").values()) == list(
+        range(offset, offset + 5_000)
+    )
+
+
+def test_numbering_moves_no_rows_into_a_single_partition(spark, capsys):
+    rows = spark.range(1_000).select(F.format_string("u%05d", "id").alias("user_id"))
+    ranked_rows(rows.repartition(4), "user_id").explain("formatted")
+    number_in_order(rows.repartition(4), "user_id", "user_idx").explain("formatted")
+    plans = capsys.readouterr().out
+    assert "rangepartitioning" in plans
+    assert "SinglePartition" not in plans
+    rows.withColumn("n", F.row_number().over(Window.orderBy("user_id"))).explain("formatted")
+    assert "SinglePartition" in capsys.readouterr().out  # what the old numbering planned
 
 
 def test_time_quantiles_are_exact(spark):
