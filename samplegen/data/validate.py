@@ -194,6 +194,23 @@ def split_clean_quarantine(
     ``now`` (UTC) bounds future timestamps; it is fixed once so that both outputs see the same
     cut-off and every row lands in exactly one of them.
     """
+    return split_tagged(tag_events(raw, event_types, now))
+
+
+def split_tagged(tagged: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """``(clean, quarantine)`` of :func:`tag_events` rows: no reason, or a reason."""
+    clean = tagged.where(F.col("reason").isNull()).drop("reason")
+    quarantine = tagged.where(F.col("reason").isNotNull())
+    return clean, quarantine
+
+
+def tag_events(
+    raw: DataFrame, event_types: Iterable[str], now: datetime | None = None
+) -> DataFrame:
+    """The raw columns plus ``reason``: why a row is quarantined, null for a clean row.
+
+    ``now`` (UTC) bounds future timestamps (default: the current time).
+    """
     now = now or datetime.now(UTC)
     columns = [f.name for f in RAW_EVENTS_SCHEMA.fields]
     tagged = raw.select(*columns).withColumn("reason", _reason(list(event_types), now))
@@ -207,12 +224,9 @@ def split_clean_quarantine(
         .when(gap < int(NEAR_DUPLICATE_SECONDS * 1_000_000), F.lit("near_duplicate"))
         .otherwise(F.lit(None).cast("string"))
     )
-    tagged = tagged.withColumn(
+    return tagged.withColumn(
         "reason", F.when(F.col("reason").isNull(), repeat).otherwise(F.col("reason"))
     )
-    clean = tagged.where(F.col("reason").isNull()).drop("reason")
-    quarantine = tagged.where(F.col("reason").isNotNull())
-    return clean, quarantine
 
 
 def check_catalogue(catalogue: DataFrame, source: str, required: bool) -> int:

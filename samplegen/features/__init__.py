@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -16,7 +17,8 @@ from samplegen.data.validate import (
     check_not_empty,
     items_not_in_catalogue,
     not_weighted_types,
-    split_clean_quarantine,
+    split_tagged,
+    tag_events,
 )
 from samplegen.features.interactions import (
     build_item_index,
@@ -201,10 +203,15 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
     rows = {"raw_events": write_table(raw, lake, RAW_EVENTS)}
     rows["catalogue"] = write_table(catalogue, lake, CATALOGUE)
 
+    # Validated and deduplicated once: both writes read the kept rows.
     raw = read_table(spark, lake, RAW_EVENTS)
-    clean, quarantine = split_clean_quarantine(raw, cfg.aggregate.event_weights)
-    rows["events_clean"] = write_table(clean, lake, EVENTS_CLEAN)
-    rows["events_quarantine"] = write_table(quarantine, lake, EVENTS_QUARANTINE)
+    tagged = tag_events(raw, cfg.aggregate.event_weights).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        clean, quarantine = split_tagged(tagged)
+        rows["events_clean"] = write_table(clean, lake, EVENTS_CLEAN)
+        rows["events_quarantine"] = write_table(quarantine, lake, EVENTS_QUARANTINE)
+    finally:
+        tagged.unpersist()
     if rows["events_clean"] + rows["events_quarantine"] != rows["raw_events"]:
         raise RuntimeError(
             f"row reconciliation failed: raw_events != events_clean + events_quarantine ({rows})"
