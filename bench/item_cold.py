@@ -5,7 +5,8 @@ the temporal split its ``auto`` split chooses) and ``generate.strategy=new_items
 lakehouse under ``bench/work/item_cold``, then prints the item-cold figures of
 ``eval_metrics``: ``items_new`` NDCG@20 of the best augmented recommender (EASE, ALS, Mult-VAE
 trained on real + the run's synthetic rows) against the best non-generative baseline
-(content_knn, category_popularity, random_new), their paired difference with its 95% CI, the
+(content_knn, category_popularity, random_new), both chosen on the valid period's new-item
+interactions (slice ``items_new_valid``), their paired test difference with its 95% CI, the
 slice's users and interactions, and the warm ``all`` slice's augmented - real difference of
 the same recommender (the "not worse overall" half of the target).
 
@@ -26,8 +27,8 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from samplegen.config import load_config
-from samplegen.evaluate.item_cold import BEST_BASELINE_DIFF
-from samplegen.evaluate.rows import DIFF_VARIANT, ITEMS_NEW
+from samplegen.evaluate.item_cold_choice import BEST_BASELINE_DIFF, CHOSEN_VARIANT
+from samplegen.evaluate.rows import DIFF_VARIANT, ITEMS_NEW, ITEMS_NEW_VALID
 from samplegen.pipeline import run_pipeline
 from samplegen.runinfo import configure_logging
 from samplegen.spark import get_spark
@@ -80,55 +81,64 @@ def main() -> None:
     )
     k = cfg.evaluate.k
     ndcg = rows[(rows["metric"] == "ndcg") & (rows["k"] == k)]
-    best = _row(ndcg, slice=ITEMS_NEW, variant=BEST_BASELINE_DIFF)
-    generated = ndcg[
-        (ndcg["slice"] == ITEMS_NEW)
-        & (ndcg["variant"] == "augmented")
-        & (ndcg["recommender"] == best["recommender"])
-        & (ndcg["seed"] == best["seed"])
-    ].iloc[0]
-    baselines = ndcg[(ndcg["slice"] == ITEMS_NEW) & ndcg["recommender"].isin(BASELINES)]
-    baseline = baselines.sort_values("value", ascending=False).iloc[0]
-    warm = ndcg[
-        (ndcg["slice"] == "all")
-        & (ndcg["variant"] == DIFF_VARIANT)
-        & (ndcg["recommender"] == best["recommender"])
-    ]
-    out = {
+    on_valid = ndcg[ndcg["slice"] == ITEMS_NEW_VALID]
+    chosen = on_valid[on_valid["variant"] == CHOSEN_VARIANT]
+    test = ndcg[ndcg["slice"] == ITEMS_NEW]
+    out: dict[str, object] = {
         "machine": platform.platform(),
         "date": time.strftime("%Y-%m-%d"),
         "seconds": round(seconds, 1),
         "new_items": args.new_items,
         "repeats": args.repeats,
         "slice": results["evaluate"].metrics.get("item_cold", {}),
-        "items_new_users": int(generated["n_users"]),
-        f"generated_ndcg@{k}": {
-            "recommender": best["recommender"],
-            "seed": int(best["seed"]),
-            "value": float(generated["value"]),
-            "ci": [float(generated["ci_low"]), float(generated["ci_high"])],
+        f"valid_ndcg@{k}": {
+            f"{r.recommender}/{r.variant}/seed={r.seed}": [r.value, r.ci_low, r.ci_high]
+            for r in on_valid[on_valid["variant"].isin(["real", "augmented"])].itertuples()
         },
-        f"best_baseline_ndcg@{k}": {
-            "recommender": baseline["recommender"],
-            "value": float(baseline["value"]),
-            "ci": [float(baseline["ci_low"]), float(baseline["ci_high"])],
-        },
-        "ratio": float(generated["value"]) / float(baseline["value"])
-        if baseline["value"] > 0
-        else None,
-        "difference": {
-            "value": float(best["value"]),
-            "ci": [float(best["ci_low"]), float(best["ci_high"])],
-        },
-        f"all_augmented_minus_real_ndcg@{k}": [
-            {"seed": int(r.seed), "value": r.value, "ci": [r.ci_low, r.ci_high]}
-            for r in warm.itertuples()
-        ],
+        "chosen_on_valid": {r.recommender: r.value for r in chosen.itertuples()},
         "verdict": results["evaluate"].metrics["verdict"],
-        "baselines": {
-            r.recommender: [r.value, r.ci_low, r.ci_high] for r in baselines.itertuples()
+        f"test_ndcg@{k}": {
+            f"{r.recommender}/{r.variant}/seed={r.seed}": [r.value, r.ci_low, r.ci_high]
+            for r in test[test["variant"].isin(["real", "augmented"])].itertuples()
         },
     }
+    if len(chosen) == 2:  # else too few valid users: nothing was chosen, the verdict says so
+        best = _row(ndcg, slice=ITEMS_NEW, variant=BEST_BASELINE_DIFF)
+        generated = _row(
+            test, variant="augmented", recommender=best["recommender"], seed=best["seed"]
+        )
+        name = chosen[chosen["recommender"].isin(BASELINES)]["recommender"].iloc[0]
+        baseline = _row(test, variant="real", recommender=name)
+        warm = ndcg[
+            (ndcg["slice"] == "all")
+            & (ndcg["variant"] == DIFF_VARIANT)
+            & (ndcg["recommender"] == best["recommender"])
+        ]
+        out |= {
+            "items_new_users": int(generated["n_users"]),
+            f"generated_ndcg@{k}": {
+                "recommender": best["recommender"],
+                "seed": int(best["seed"]),
+                "value": float(generated["value"]),
+                "ci": [float(generated["ci_low"]), float(generated["ci_high"])],
+            },
+            f"best_baseline_ndcg@{k}": {
+                "recommender": name,
+                "value": float(baseline["value"]),
+                "ci": [float(baseline["ci_low"]), float(baseline["ci_high"])],
+            },
+            "ratio": float(generated["value"]) / float(baseline["value"])
+            if baseline["value"] > 0
+            else None,
+            "difference": {
+                "value": float(best["value"]),
+                "ci": [float(best["ci_low"]), float(best["ci_high"])],
+            },
+            f"all_augmented_minus_real_ndcg@{k}": [
+                {"seed": int(r.seed), "value": r.value, "ci": [r.ci_low, r.ci_high]}
+                for r in warm.itertuples()
+            ],
+        }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2, default=str) + "\n")
     print(json.dumps(out, indent=2, default=str))

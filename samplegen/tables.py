@@ -108,11 +108,13 @@ INTERACTIONS = {
     split: Table(f"interactions_{split}", _INTERACTIONS_SCHEMA)
     for split in ("train", "valid", "test")
 }
-#: Test pairs on catalogue items first seen after the train cut: read by stage 4's item-cold only.
-TEST_NEW_ITEMS = Table(
-    "test_new_items",
-    _schema(("user_idx", T.IntegerType(), False), ("item_id", T.StringType(), False)),
+_NEW_ITEM_PAIRS_SCHEMA = _schema(
+    ("user_idx", T.IntegerType(), False), ("item_id", T.StringType(), False)
 )
+#: Test pairs on catalogue items first seen after the train cut: read by stage 4's item-cold only.
+TEST_NEW_ITEMS = Table("test_new_items", _NEW_ITEM_PAIRS_SCHEMA)
+#: Valid pairs on those items: stage 4's item-cold chooses the compared models on them, only.
+VALID_NEW_ITEMS = Table("valid_new_items", _NEW_ITEM_PAIRS_SCHEMA)
 TRAINING_VIEW = Table(
     "training_view",
     _schema(
@@ -288,6 +290,7 @@ TABLES: dict[str, Table] = {
         ITEM_INDEX,
         *INTERACTIONS.values(),
         TEST_NEW_ITEMS,
+        VALID_NEW_ITEMS,
         TRAINING_VIEW,
         USER_FEATURES,
         ITEM_FEATURES,

@@ -3,21 +3,24 @@
 New items are catalogue items with no event in the train period that have test-period events
 (stage 1 keeps those pairs in ``test_new_items``; nothing else reads them). Every recommender
 scores the vocabulary plus the run's new items (the ``new_items`` strategy's columns), train
-items masked, and is scored on two slices:
+items masked, and is scored on three slices:
 
 - ``items_new``: every model, generated or baseline, ranks the same candidates, the run's new
   items only (the usual item cold-start protocol, as in DropoutNet); targets are the test
   interactions on new items;
 - ``all_with_new``: every model ranks the vocabulary plus the new items together; targets are
   every kept test interaction, warm and new items competing (named apart from the warm
-  protocol's ``all``, whose rows stay as they are).
+  protocol's ``all``, whose rows stay as they are);
+- ``items_new_valid``: as ``items_new``, against the valid period's interactions on new items
+  (``valid_new_items``): what the compared pair is chosen on (:mod:`.item_cold_choice`).
 
 A new item with test interactions that the run gave no column to stays a target nobody can
 hit. The downstream recommenders (``evaluate.recommenders``) are scored real-only and
 augmented, as on the other slices; the non-generative baselines (``evaluate.item_cold_baselines``)
 are fitted on the real rows and read only catalogue attributes. ``augmented_minus_best_baseline``
-rows hold the paired difference between the best augmented recommender and the best baseline on
-``items_new``, and :func:`items_new_verdict` says it in one line.
+rows hold the paired test difference on ``items_new`` between the augmented recommender and the
+baseline that were best on ``items_new_valid``, and
+:func:`~samplegen.evaluate.item_cold_choice.items_new_line` says it in one line.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.evaluate.data import EvalData
+from samplegen.evaluate.item_cold_choice import Ranked, best_baseline_rows
 from samplegen.evaluate.metrics import (
     bootstrap_ci,
     ndcg_at_k,
@@ -45,24 +49,24 @@ from samplegen.evaluate.rows import (
     DIFF_VARIANT,
     ITEM_COLD_SLICES,
     ITEMS_NEW,
+    ITEMS_NEW_VALID,
     EvalRow,
     ndcg_at,
     numeric,
     p_value_metric,
 )
-from samplegen.evaluate.utility import RANKING_METRICS, VARIANTS, Scorer, seeds_of
+from samplegen.evaluate.utility import VARIANTS, Scorer, seeds_of
 from samplegen.runinfo import LOG
 from samplegen.tables import (
     CATALOGUE,
     ITEM_INDEX,
     SYNTHETIC_INTERACTIONS,
     TEST_NEW_ITEMS,
+    VALID_NEW_ITEMS,
     read_table,
     table_store,
 )
 
-#: Variant of the paired difference best augmented recommender - best baseline (items_new).
-BEST_BASELINE_DIFF = "augmented_minus_best_baseline"
 #: Share of the run's new items shown in at least one user's top-k.
 NEW_COVERAGE = "coverage_new"
 #: Catalogue columns one-hot encoded for the baselines.
@@ -78,6 +82,8 @@ class ItemColdData:
         targets_new: Per scored user, columns of their new-item test interactions; a new item
             the run gave no column gets an index past the matrix (a target nobody can hit).
         targets_all: The same plus the user's warm (vocabulary) targets.
+        valid_rows: Positions of users with valid-period interactions on new items.
+        targets_valid: Per such user, the columns of those items (as ``targets_new``).
         items: Attributes, categories and the new-item mask of every column.
         facts: Counts for the report: users, interactions, new items, reachable ones.
     """
@@ -85,6 +91,8 @@ class ItemColdData:
     rows: np.ndarray
     targets_new: list[np.ndarray]
     targets_all: list[np.ndarray]
+    valid_rows: np.ndarray
+    targets_valid: list[np.ndarray]
     items: ItemInfo
     facts: dict[str, int]
 
@@ -147,6 +155,28 @@ def item_info(catalogue: pd.DataFrame, column_ids: list[str | None], n_items: in
     return ItemInfo(np.hstack(blocks), category.astype(np.int64), is_new)
 
 
+def _valid_pairs(spark: SparkSession, cfg: Config) -> pd.DataFrame:
+    """``valid_new_items`` as a frame; empty (logged) for a lakehouse from before the table."""
+    try:
+        return read_table(spark, table_store(cfg), VALID_NEW_ITEMS).toPandas()
+    except FileNotFoundError:
+        LOG.warning(
+            "stage=evaluate item_cold: there is no valid_new_items table (run `samplegen "
+            "aggregate` again): nothing can be chosen on valid"
+        )
+        return pd.DataFrame({"user_idx": [], "item_id": []})
+
+
+def _targets_of(
+    pairs: pd.DataFrame, position: dict[int, int], column_of: dict[str, int]
+) -> list[np.ndarray]:
+    """Per user (in ``position`` order), the sorted columns of the items ``pairs`` gives them."""
+    targets = [np.array([], dtype=np.int64)] * len(position)
+    for user, group in pairs.groupby("user_idx"):
+        targets[position[int(user)]] = np.unique([column_of[i] for i in group["item_id"]])
+    return targets
+
+
 def load_item_cold(
     spark: SparkSession, cfg: Config, run_id: str, data: EvalData
 ) -> ItemColdData | None:
@@ -166,17 +196,20 @@ def load_item_cold(
     for idx, item_id in zip(new["item_idx"], new["item_id"], strict=True):
         column_ids[int(idx)] = item_id
     catalogue = read_table(spark, lake, CATALOGUE).select("item_id", *ATTRIBUTES).toPandas()
-    pairs = read_table(spark, lake, TEST_NEW_ITEMS).toPandas()
     position = {int(u): i for i, u in enumerate(data.user_idx)}
+    pairs = read_table(spark, lake, TEST_NEW_ITEMS).toPandas()
     pairs = pairs[pairs["user_idx"].isin(position)]
+    valid = _valid_pairs(spark, cfg)
+    valid = valid[valid["user_idx"].isin(position)]
     column_of = {
         item_id: int(idx) for idx, item_id in zip(new["item_idx"], new["item_id"], strict=True)
     }
     unreachable = sorted(set(pairs["item_id"]) - set(column_of))
-    column_of |= {item_id: n_columns + j for j, item_id in enumerate(unreachable)}
-    new_targets = [np.array([], dtype=np.int64)] * len(data.user_idx)
-    for user, group in pairs.groupby("user_idx"):
-        new_targets[position[int(user)]] = np.unique([column_of[i] for i in group["item_id"]])
+    valid_only = sorted(set(valid["item_id"]) - set(column_of) - set(unreachable))
+    column_of |= {item_id: n_columns + j for j, item_id in enumerate(unreachable + valid_only)}
+    new_targets = _targets_of(pairs, position, column_of)
+    valid_targets = _targets_of(valid, position, column_of)
+    valid_rows = np.flatnonzero([len(t) > 0 for t in valid_targets])
     rows = np.flatnonzero(
         [len(a) + len(b) > 0 for a, b in zip(new_targets, data.targets, strict=True)]
     )
@@ -186,12 +219,16 @@ def load_item_cold(
         "new items with test interactions": int(pairs["item_id"].nunique()),
         "of them given a column by the run": int(pairs["item_id"].nunique()) - len(unreachable),
         "run's new items": len(new),
+        "valid users (the pair is chosen on)": len(valid_rows),
+        "valid interactions": len(valid),
     }
     LOG.info("stage=evaluate item_cold %s", " ".join(f"{k!r}={v}" for k, v in facts.items()))
     return ItemColdData(
         rows=rows,
         targets_new=[new_targets[r] for r in rows],
         targets_all=[np.union1d(data.targets[r], new_targets[r]) for r in rows],
+        valid_rows=valid_rows,
+        targets_valid=[valid_targets[r] for r in valid_rows],
         items=item_info(catalogue, column_ids, data.n_items),
         facts=facts,
     )
@@ -241,20 +278,22 @@ def _coverage_new(top: np.ndarray, targets: list[np.ndarray], items: ItemInfo, k
     return float(items.is_new[shown[shown < len(items.is_new)]].sum() / n_new)
 
 
-class _Ranked:
-    """Per-user values of every (recommender, seed, variant) at every K."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, int, str], dict[int, dict]] = {}
-        self.tops: dict[tuple[str, int, str], dict[str, np.ndarray]] = {}
-
-
 def _rank(
-    model: object, scored: np.ndarray, cold: ItemColdData, exclude: list[np.ndarray], k_max: int
-) -> dict[str, np.ndarray]:
-    """Each slice's top ``k_max`` columns of each row from ``model``'s scores."""
-    scores = model.score(scored)  # type: ignore[attr-defined]
-    return slice_tops(scores, cold.items.is_new, exclude, k_max)
+    model: object, matrix: np.ndarray, data: EvalData, cold: ItemColdData, k_max: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The test slices' top ``k_max`` columns, and the valid users' top ``k_max`` new items.
+
+    Both come from ``model``'s scores of the users' rows of ``matrix``, train items masked.
+    """
+    exclude = [data.train_items[r] for r in cold.rows]
+    scores = model.score(matrix[cold.rows])  # type: ignore[attr-defined]
+    test = slice_tops(scores, cold.items.is_new, exclude, k_max)
+    if len(cold.valid_rows) == 0:
+        return test, np.zeros((0, k_max), dtype=np.int64)
+    exclude = [data.train_items[r] for r in cold.valid_rows]
+    scores = model.score(matrix[cold.valid_rows])  # type: ignore[attr-defined]
+    valid = slice_tops(scores, cold.items.is_new, exclude, k_max)[ITEMS_NEW]
+    return test, valid
 
 
 def item_cold_rows(
@@ -263,35 +302,40 @@ def item_cold_rows(
     """The item-cold slices' rows for every recommender and baseline, and the verdict line.
 
     Downstream recommenders reuse the :class:`Scorer`'s fitted real and augmented models;
-    baselines are fitted on the real rows with the columns' catalogue attributes.
+    baselines are fitted on the real rows with the columns' catalogue attributes. Every
+    ranking is scored on the test slices and on ``items_new_valid``; the compared pair is
+    chosen on the latter (:func:`~samplegen.evaluate.item_cold_choice.best_baseline_rows`).
     """
     settings = cfg.evaluate
     k_max = max(settings.cutoffs())
-    exclude = [data.train_items[r] for r in cold.rows]
-    ranked = _Ranked()
+    tops: dict[tuple[str, int, str], tuple[dict[str, np.ndarray], np.ndarray]] = {}
     for name in settings.recommenders:
         for seed in seeds_of(name, settings):
             for variant in VARIANTS:
                 model = scorer.model(name, seed, variant, data.training_matrix(variant))
-                scored = (data.real if variant == "real" else data.augmented)[cold.rows]
-                ranked.tops[(name, seed, variant)] = _rank(model, scored, cold, exclude, k_max)
+                matrix = data.real if variant == "real" else data.augmented
+                tops[(name, seed, variant)] = _rank(model, matrix, data, cold, k_max)
     for name in settings.item_cold_baselines:
         model = with_items(make_recommender(name, settings, None, settings.seed), cold.items)
         model.fit(data.real)
-        ranked.tops[(name, settings.seed, "real")] = _rank(
-            model, data.real[cold.rows], cold, exclude, k_max
-        )
+        tops[(name, settings.seed, "real")] = _rank(model, data.real, data, cold, k_max)
+    ranked = Ranked()
     rows: list[EvalRow] = []
-    for (name, seed, variant), tops in ranked.tops.items():
-        ranked.values[(name, seed, variant)] = {
-            k: _per_user(tops, cold, k) for k in settings.cutoffs()
+    for key, (test_tops, valid_top) in tops.items():
+        name, seed, variant = key
+        ranked.values[key] = {k: _per_user(test_tops, cold, k) for k in settings.cutoffs()}
+        ranked.valid[key] = {
+            k: {
+                "recall": recall_at_k(valid_top[:, :k], cold.targets_valid, k),
+                "ndcg": ndcg_at_k(valid_top[:, :k], cold.targets_valid, k),
+            }
+            for k in settings.cutoffs()
         }
         for k in settings.cutoffs():
-            rows += _value_rows(
-                name, seed, variant, k, ranked.values[(name, seed, variant)][k], cfg
-            )
+            valid = {(ITEMS_NEW_VALID, m): per for m, per in ranked.valid[key][k].items()}
+            rows += _value_rows(name, seed, variant, k, ranked.values[key][k] | valid, cfg)
             for slice_name, targets in _targets(cold).items():
-                coverage = _coverage_new(tops[slice_name], targets, cold.items, k)
+                coverage = _coverage_new(test_tops[slice_name], targets, cold.items, k)
                 n = int(sum(len(t) > 0 for t in targets))
                 rows.append(
                     EvalRow(
@@ -301,7 +345,7 @@ def item_cold_rows(
     for name in settings.recommenders:
         for seed in seeds_of(name, settings):
             rows += _diff_rows(name, seed, ranked, cfg)
-    best_rows, line = _best_rows(ranked, cfg, cold)
+    best_rows, line = best_baseline_rows(ranked, cfg, cold.facts["interactions"])
     return rows + best_rows, line
 
 
@@ -320,7 +364,7 @@ def _value_rows(
     return rows
 
 
-def _diff_rows(name: str, seed: int, ranked: _Ranked, cfg: Config) -> list[EvalRow]:
+def _diff_rows(name: str, seed: int, ranked: Ranked, cfg: Config) -> list[EvalRow]:
     """Paired augmented - real differences (with p-values) of one recommender and seed."""
     rows = []
     for k in cfg.evaluate.cutoffs():
@@ -351,103 +395,6 @@ def _diff_rows(name: str, seed: int, ranked: _Ranked, cfg: Config) -> list[EvalR
                 )
             )
     return rows
-
-
-def _best(ranked: _Ranked, keys: list[tuple[str, int, str]], k: int) -> tuple[str, int, str] | None:
-    """The key with the highest mean items_new NDCG@k (first in order on ties)."""
-    scored = [(float(np.nanmean(ranked.values[key][k][(ITEMS_NEW, "ndcg")])), key) for key in keys]
-    scored = [(value, key) for value, key in scored if math.isfinite(value)]
-    if not scored:
-        return None
-    best = max(value for value, _ in scored)
-    return next(key for value, key in scored if value == best)
-
-
-def _best_rows(ranked: _Ranked, cfg: Config, cold: ItemColdData) -> tuple[list[EvalRow], str]:
-    """``augmented_minus_best_baseline`` rows on items_new, and the verdict line.
-
-    The best augmented recommender (and seed) and the best baseline are those with the highest
-    mean items_new NDCG at the headline ``evaluate.k``; their per-user values are paired at
-    every K. Choosing both on the test period flatters each side alike.
-    """
-    settings = cfg.evaluate
-    k = settings.k
-    baselines = [key for key in ranked.values if key[0] in settings.item_cold_baselines]
-    generated = [key for key in ranked.values if key[0] in settings.recommenders]
-    generated = [key for key in generated if key[2] == "augmented"]
-    best_gen, best_base = _best(ranked, generated, k), _best(ranked, baselines, k)
-    if best_gen is None or best_base is None:
-        return [], f"{ITEMS_NEW}: no generated recommender or no baseline to compare"
-    rows = []
-    for cutoff in settings.cutoffs():
-        for metric in RANKING_METRICS:
-            base = ranked.values[best_base][cutoff][(ITEMS_NEW, metric)]
-            gen = ranked.values[best_gen][cutoff][(ITEMS_NEW, metric)]
-            diff, low, high, p = paired_bootstrap(
-                base, gen, settings.bootstrap_samples, settings.seed
-            )
-            n = int((np.isfinite(base) & np.isfinite(gen)).sum())
-            rows.append(
-                EvalRow(
-                    best_gen[0],
-                    BEST_BASELINE_DIFF,
-                    ITEMS_NEW,
-                    metric,
-                    cutoff,
-                    diff,
-                    low,
-                    high,
-                    n,
-                    best_gen[1],
-                )
-            )
-            rows.append(
-                EvalRow(
-                    best_gen[0],
-                    BEST_BASELINE_DIFF,
-                    ITEMS_NEW,
-                    p_value_metric(metric),
-                    cutoff,
-                    p,
-                    None,
-                    None,
-                    n,
-                    best_gen[1],
-                )
-            )
-    return rows, items_new_line(ranked, best_gen, best_base, cfg, cold)
-
-
-def items_new_line(
-    ranked: _Ranked,
-    best_gen: tuple[str, int, str],
-    best_base: tuple[str, int, str],
-    cfg: Config,
-    cold: ItemColdData,
-) -> str:
-    """The ``items_new`` verdict: best augmented recommender vs best baseline at NDCG@k."""
-    k = cfg.evaluate.k
-    gen = ranked.values[best_gen][k][(ITEMS_NEW, "ndcg")]
-    base = ranked.values[best_base][k][(ITEMS_NEW, "ndcg")]
-    diff, low, high, _ = paired_bootstrap(
-        base, gen, cfg.evaluate.bootstrap_samples, cfg.evaluate.seed
-    )
-    n = int((np.isfinite(base) & np.isfinite(gen)).sum())
-    if n < cfg.evaluate.min_users:
-        words = f"too few users (n={n}; evaluate.min_users={cfg.evaluate.min_users})"
-    elif low > 0:
-        words = "generated is better"
-    elif high < 0:
-        words = "generated is worse"
-    else:
-        words = "no significant difference"
-    ratio = float(np.nanmean(gen)) / float(np.nanmean(base)) if np.nanmean(base) > 0 else math.nan
-    return (
-        f"{best_gen[0]} slice={ITEMS_NEW} NDCG@{k} augmented={np.nanmean(gen):.4f} (seed "
-        f"{best_gen[1]}) vs best baseline {best_base[0]}={np.nanmean(base):.4f} "
-        f"(x{ratio:.2f}) diff={diff:+.4f} [{low:+.4f}, {high:+.4f}] over {n} users, "
-        f"{cold.facts['interactions']} interactions: {words}"
-    )
 
 
 def slice_table(metrics: pd.DataFrame, k: int) -> pd.DataFrame:

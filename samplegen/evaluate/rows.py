@@ -28,10 +28,12 @@ DOSE_PREFIX = "dose="
 DOSE_RATIO_METRIC = "synthetic_to_real"
 
 #: Slices of the item-cold protocol (:mod:`samplegen.evaluate.item_cold`): new-item targets
-#: only, and every target with new items ranked too. They stay out of the warm verdicts.
+#: only, every target with new items ranked too, and the valid period's new-item targets (on
+#: which the compared models are chosen). They stay out of the warm verdicts.
 ITEMS_NEW = "items_new"
 ALL_WITH_NEW = "all_with_new"
-ITEM_COLD_SLICES = (ITEMS_NEW, ALL_WITH_NEW)
+ITEMS_NEW_VALID = "items_new_valid"
+ITEM_COLD_SLICES = (ITEMS_NEW, ALL_WITH_NEW, ITEMS_NEW_VALID)
 
 #: Pseudo-recommenders of the data-quality rows.
 FIDELITY = "fidelity"

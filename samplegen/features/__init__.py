@@ -26,7 +26,7 @@ from samplegen.features.interactions import (
     choose_split,
     decay_weights,
     interaction_rows,
-    new_item_test_pairs,
+    new_item_pairs,
     split_events,
     training_view,
     user_item_lists,
@@ -57,6 +57,7 @@ from samplegen.tables import (
     TRAINING_VIEW,
     USER_FEATURES,
     USER_INDEX,
+    VALID_NEW_ITEMS,
     TableStore,
     read_table,
     table_ref,
@@ -113,8 +114,9 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         for split, table in INTERACTIONS.items():
             rows = interaction_rows(lists[split], users)
             result.rows[table.name] = write_table(rows, lake, table)
-        pairs_new = new_item_test_pairs(events, catalogue, users)
-        result.rows[TEST_NEW_ITEMS.name] = write_table(pairs_new, lake, TEST_NEW_ITEMS)
+        for split, table in (("valid", VALID_NEW_ITEMS), ("test", TEST_NEW_ITEMS)):
+            pairs_new = new_item_pairs(events, catalogue, users, split)
+            result.rows[table.name] = write_table(pairs_new, lake, table)
         result.rows |= write_tabular_tables(
             events, users, items, catalogue, agg, lake, train_cut=cuts["train_until"]
         )

@@ -486,18 +486,21 @@ def training_view(train: DataFrame, max_items: int, n_files: int) -> DataFrame:
     )
 
 
-def new_item_test_pairs(events: DataFrame, catalogue: DataFrame, users: DataFrame) -> DataFrame:
-    """Test-period ``(user_idx, item_id)`` pairs on items new to the catalogue.
+def new_item_pairs(
+    events: DataFrame, catalogue: DataFrame, users: DataFrame, split: str = "test"
+) -> DataFrame:
+    """``split``-period (valid or test) ``(user_idx, item_id)`` pairs on items new to the catalogue.
 
     A new item is a catalogue item with no event at all in the train split (of any user,
     active or not): first seen after the train cut. Items seen in train but left out of the
-    top-N vocabulary are not new, and their test events still drop with the vocabulary. Only
-    users of ``users`` (the active ones, which have interaction rows) are kept. The pairs are
-    what stage 4's item-cold slices score against; no stage that trains or generates reads them.
+    top-N vocabulary are not new, and their valid and test events still drop with the
+    vocabulary. Only users of ``users`` (the active ones, which have interaction rows) are kept.
+    The test pairs are what stage 4's item-cold slices score against, the valid pairs what it
+    chooses the compared models on; no stage that trains or generates reads either.
     """
     seen = events.where(F.col("split") == "train").select("item_id").distinct()
     return (
-        events.where(F.col("split") == "test")
+        events.where(F.col("split") == split)
         .join(catalogue.select("item_id"), "item_id", "left_semi")
         .join(seen, "item_id", "left_anti")
         .join(users.select("user_id", "user_idx"), "user_id")

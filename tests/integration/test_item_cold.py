@@ -14,8 +14,9 @@ from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
 from samplegen.evaluate.data import load_eval_data
-from samplegen.evaluate.item_cold import BEST_BASELINE_DIFF, load_item_cold, skip_reason
-from samplegen.evaluate.rows import ITEM_COLD_SLICES, ITEMS_NEW
+from samplegen.evaluate.item_cold import load_item_cold, skip_reason
+from samplegen.evaluate.item_cold_choice import BEST_BASELINE_DIFF, CHOSEN_VARIANT
+from samplegen.evaluate.rows import ITEM_COLD_SLICES, ITEMS_NEW, ITEMS_NEW_VALID
 from samplegen.generate import run_generate
 from samplegen.models.store import model_dir
 from samplegen.tables import (
@@ -31,6 +32,7 @@ from samplegen.tables import (
     SYNTHETIC_INTERACTIONS,
     TEST_NEW_ITEMS,
     USER_INDEX,
+    VALID_NEW_ITEMS,
     read_table,
     write_table,
 )
@@ -41,8 +43,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 RUN = "item-cold-run"
 
 
-def _expected_pairs(spark, cfg, pipeline_run) -> pd.DataFrame:
-    """Test pairs on catalogue items with no event before the train cut, from events_clean."""
+def _expected_pairs(spark, cfg, pipeline_run, split: str = "test") -> pd.DataFrame:
+    """``split`` (valid or test) pairs on catalogue items with no event before the train cut,
+    from events_clean."""
     cuts = pipeline_run["aggregate"].metrics
     assert cuts["split"] == "temporal"  # the small run's auto split; the cuts below assume it
     events = read_table(spark, cfg.lakehouse, EVENTS_CLEAN).toPandas()
@@ -52,13 +55,19 @@ def _expected_pairs(spark, cfg, pipeline_run) -> pd.DataFrame:
     users = read_table(spark, cfg.lakehouse, USER_INDEX).toPandas()
     active = users[users["n_items"] >= cfg.aggregate.min_user_items]
     user_idx = dict(zip(active["user_id"], active["user_idx"], strict=True))
+    after_cut = time >= pd.Timestamp(cuts["test_from"])
+    if split == "valid":
+        after_cut = (time >= pd.Timestamp(cuts["valid_from"])) & ~after_cut
     test = events[
-        (time >= pd.Timestamp(cuts["test_from"]))
-        & events["item_id"].isin(catalogue - seen)
-        & events["user_id"].isin(user_idx)
+        after_cut & events["item_id"].isin(catalogue - seen) & events["user_id"].isin(user_idx)
     ]
     out = pd.DataFrame({"user_idx": test["user_id"].map(user_idx), "item_id": test["item_id"]})
     return out.drop_duplicates().astype({"user_idx": "int64"})
+
+
+def ndcg_rows(rows: pd.DataFrame, k: int, slice_name: str) -> pd.DataFrame:
+    """The NDCG@k rows of one slice."""
+    return rows[(rows["metric"] == "ndcg") & (rows["k"] == k) & (rows["slice"] == slice_name)]
 
 
 def _pairs(frame: pd.DataFrame) -> set[tuple[int, str]]:
@@ -121,15 +130,20 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     expected = _expected_pairs(spark, cfg, pipeline_run)
     table = read_table(spark, cfg.lakehouse, TEST_NEW_ITEMS).toPandas()
     assert len(expected) > 0 and _pairs(table) == _pairs(expected)
+    valid_pairs = _expected_pairs(spark, cfg, pipeline_run, "valid")
+    table = read_table(spark, cfg.lakehouse, VALID_NEW_ITEMS).toPandas()
+    assert len(valid_pairs) > 0 and _pairs(table) == _pairs(valid_pairs)
     assert skip_reason(spark, _eval_cfg(cfg), RUN_ID).startswith("the run has no new items")
     assert skip_reason(spark, _eval_cfg(cfg, item_cold=False), RUN_ID) == "evaluate.item_cold=false"
 
     popular = expected["item_id"].value_counts()
-    targets = sorted(popular.index[:4])
+    valid_popular = valid_pairs["item_id"].value_counts()  # gives the valid slice users
+    targets = sorted({*popular.index[:4], *valid_popular.index[:3]})
     indexed = {r.item_id for r in read_table(spark, cfg.lakehouse, ITEM_FEATURES).collect()}
     catalogue = read_table(spark, cfg.lakehouse, CATALOGUE).orderBy("item_id").limit(500)
     others = [i for i in (r.item_id for r in catalogue.collect()) if i not in indexed]
-    others = [i for i in others if i not in set(expected["item_id"])][:2]
+    targets_anywhere = set(expected["item_id"]) | set(valid_pairs["item_id"])
+    others = [i for i in others if i not in targets_anywhere][:2]
     column = _write_new_item_run(spark, cfg, targets, others)
 
     run_cfg = _eval_cfg(cfg)
@@ -147,7 +161,9 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     }
     got = {int(r): t.tolist() for r, t in zip(cold.rows, cold.targets_new, strict=True) if len(t)}
     assert got == want
-    assert cold.facts["of them given a column by the run"] == len(targets)
+    assert cold.facts["of them given a column by the run"] == len(set(targets) & set(popular.index))
+    valid_users = {position[int(u)] for u in valid_pairs["user_idx"] if int(u) in position}
+    assert set(cold.valid_rows.tolist()) == valid_users and len(valid_users) > 0
 
     result = run_evaluate(spark, run_cfg, RUN)
     metrics = read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
@@ -166,8 +182,18 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     assert set(rows["slice"]) >= set(ITEM_COLD_SLICES)
     coverage = rows[rows["metric"] == "coverage_new"]
     assert ((coverage["value"] >= 0) & (coverage["value"] <= 1)).all()
+    # The pair is the best augmented recommender and the best baseline on valid.
+    on_valid = ndcg_rows(rows, run_cfg.evaluate.k, ITEMS_NEW_VALID)
+    chosen = on_valid[on_valid["variant"] == CHOSEN_VARIANT].set_index("recommender")["value"]
+    augmented = on_valid[on_valid["variant"] == "augmented"]
+    baselines = on_valid[on_valid["recommender"].isin(run_cfg.evaluate.item_cold_baselines)]
+    assert len(chosen) == 2 and set(best_values["recommender"]) <= set(chosen.index)
+    generated = chosen[chosen.index.isin(run_cfg.evaluate.recommenders)]
+    assert np.isclose(generated.iloc[0], augmented["value"].max())
+    assert np.isclose(chosen.drop(generated.index).iloc[0], baselines["value"].max())
     lines = result.metrics["verdict"]
     assert lines[-1].split(" ")[1] == f"slice={ITEMS_NEW}" and "best baseline" in lines[-1]
+    assert "chosen on valid" in lines[-1]
     assert "items-new-table" in Path(result.outputs["report"]).read_text(encoding="utf-8")
 
     # The warm slices and their verdicts are what they were without the item-cold protocol.
@@ -182,15 +208,15 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     assert off.metrics["verdict"] == lines[:-1]
 
 
-def _poison_test_period(events, test_from: pd.Timestamp, catalogue):
-    """``events`` (Spark) with a poisoned test period: what generation must never read.
+def _poison_after(events, cut: pd.Timestamp, catalogue):
+    """``events`` (Spark) with everything from ``cut`` on poisoned: what generation must never read.
 
-    Test-period events move to other items (a hash of the event picks a catalogue item), and
-    every catalogue item gets one extra event at ``test_from``: were generation to read the
-    test period, every catalogue item would look seen and ``new_items`` would draw other items
-    (or none).
+    Events from the cut on (the valid and test periods) move to other items (a hash of the event
+    picks a catalogue item), and every catalogue item gets one extra event at ``cut``: were
+    generation to read after the cut, every catalogue item would look seen and ``new_items``
+    would draw other items (or none).
     """
-    after = F.col("event_time").cast("long") >= F.lit(int(test_from.timestamp()))
+    after = F.col("event_time").cast("long") >= F.lit(int(cut.timestamp()))
     ids = catalogue.select("item_id").orderBy("item_id")
     numbered = ids.withColumn("n", F.row_number().over(Window.orderBy("item_id")) - 1)
     size = numbered.count()
@@ -208,13 +234,13 @@ def _poison_test_period(events, test_from: pd.Timestamp, catalogue):
 
 
 def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline_run, tmp_path):
-    """Poison the test period of ``events_clean``; new_items draws exactly the same rows.
+    """Poison the valid and test periods of ``events_clean``; new_items draws the same rows.
 
     A copy of the small run's lakehouse gets a poisoned ``events_clean`` and ``raw_events``
-    (test-period events change items and every catalogue item gains a test-period event) and
-    an empty ``test_new_items``. The same model then draws the same items, users and rows
-    from both lakehouses. A control shows the check can fail: one event before the
-    cut on a drawn item makes it seen.
+    (events after the train cut change items and every catalogue item gains an event at the
+    cut) and empty ``valid_new_items`` and ``test_new_items``. The same model then draws the
+    same items, users and rows from both lakehouses. A control shows the check can fail: one
+    event before the cut on a drawn item makes it seen.
     """
     from samplegen.generate.new_items import seen_before_cut, train_cut
 
@@ -225,11 +251,11 @@ def test_new_items_test_interactions_never_reach_generation(spark, cfg, pipeline
     catalogue = read_table(spark, cfg.lakehouse, CATALOGUE)
     other = dataclasses.replace(cfg, lakehouse=str(tmp_path / "lakehouse"))
     shutil.copytree(cfg.lakehouse, other.lakehouse)
-    poisoned = _poison_test_period(events, pd.Timestamp(cuts["test_from"]), catalogue)
+    poisoned = _poison_after(events, pd.Timestamp(cuts["train_until"]), catalogue)
     write_table(poisoned, other.lakehouse, EVENTS_CLEAN)
     write_table(read_table(spark, other.lakehouse, EVENTS_CLEAN), other.lakehouse, RAW_EVENTS)
-    no_pairs = spark.createDataFrame([], TEST_NEW_ITEMS.schema)
-    write_table(no_pairs, other.lakehouse, TEST_NEW_ITEMS)
+    for table in (VALID_NEW_ITEMS, TEST_NEW_ITEMS):
+        write_table(spark.createDataFrame([], table.schema), other.lakehouse, table)
     frame = read_table(spark, other.lakehouse, EVENTS_CLEAN)
     assert frame.count() == events.count() + catalogue.count()
     assert not frame.exceptAll(events).isEmpty()
