@@ -108,6 +108,18 @@ INTERACTIONS = {
     split: Table(f"interactions_{split}", _INTERACTIONS_SCHEMA)
     for split in ("train", "valid", "test")
 }
+#: Each active user's vocabulary items per split in time order, for sequential recommenders
+#: (:mod:`samplegen.features.sequences`); ``n_ties``: items placed by the tie rule.
+SEQUENCES = Table(
+    "sequences",
+    _schema(
+        ("user_idx", T.IntegerType(), False),
+        ("train_items", _INT_ARRAY, False),
+        ("valid_items", _INT_ARRAY, False),
+        ("test_items", _INT_ARRAY, False),
+        ("n_ties", T.IntegerType(), False),
+    ),
+)
 #: Test pairs on catalogue items first seen after the train cut: read by stage 4's item-cold only.
 TEST_NEW_ITEMS = Table(
     "test_new_items",
@@ -287,6 +299,7 @@ TABLES: dict[str, Table] = {
         USER_INDEX,
         ITEM_INDEX,
         *INTERACTIONS.values(),
+        SEQUENCES,
         TEST_NEW_ITEMS,
         TRAINING_VIEW,
         USER_FEATURES,

@@ -37,6 +37,7 @@ from samplegen.features.profile import (
     split_figures,
     split_warning,
 )
+from samplegen.features.sequences import tie_counts, user_sequences
 from samplegen.features.tabular import write_tabular_tables
 from samplegen.locks import aggregate_lock
 from samplegen.runinfo import LOG, StageResult, stage_timer
@@ -51,6 +52,7 @@ from samplegen.tables import (
     ITEM_INDEX,
     RAW_EVENTS,
     SAMPLES_CTR,
+    SEQUENCES,
     TEST_NEW_ITEMS,
     TRAINING_VIEW,
     USER_FEATURES,
@@ -111,6 +113,17 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         for split, table in INTERACTIONS.items():
             rows = interaction_rows(lists[split], users)
             result.rows[table.name] = write_table(rows, lake, table)
+        sequences = user_sequences(pairs, items, users)
+        result.rows[SEQUENCES.name] = write_table(sequences, lake, SEQUENCES)
+        ties = tie_counts(spark, lake)
+        LOG.info(
+            "stage=aggregate sequences: %d users have items whose first events share a "
+            "timestamp (%d items), ordered by event type (aggregate.event_weights order), "
+            "then item index",
+            ties["sequence_users_with_ties"],
+            ties["sequence_tied_items"],
+        )
+        result.rows |= ties
         pairs_new = new_item_test_pairs(events, catalogue, users)
         result.rows[TEST_NEW_ITEMS.name] = write_table(pairs_new, lake, TEST_NEW_ITEMS)
         result.rows |= write_tabular_tables(
@@ -147,6 +160,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
                 USER_FEATURES,
                 ITEM_FEATURES,
                 SAMPLES_CTR,
+                SEQUENCES,
             )
         } | {t.name: table_ref(lake, t) for t in INTERACTIONS.values()}
     return result
