@@ -26,9 +26,12 @@ from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 #: Fewest items a user needs to have a training sequence, a valid and a test target.
 MIN_SEQUENCE = 3
 
+#: The slice of the users with the shortest histories, where augmentation should help most.
+SHORT_HISTORY = "short_history"
+
 #: ``(slice name, shortest, longest training sequence)``; the bounds are inclusive.
 HISTORY_SLICES: tuple[tuple[str, int, int], ...] = (
-    ("short_history", 1, 5),
+    (SHORT_HISTORY, 1, 5),
     ("history_6_10", 6, 10),
     ("history_11_20", 11, 20),
     ("history_over_20", 21, 2**31 - 1),
