@@ -251,7 +251,9 @@ def train_loop(
                 state |= {"best_score": best.score, "best_epoch": best.epoch}
                 _save_checked(state, checkpoint_dir / CHECKPOINT_FILE)
         history.append(record)
-        stop = _early_stop(validate is not None and epoch - best.epoch >= patience > 0, device)
+        stop = patience > 0 and _early_stop(
+            validate is not None and epoch - best.epoch >= patience, device
+        )
         if distributed():
             dist.barrier()
         if stop:
