@@ -109,12 +109,11 @@ def load_sequences(spark: SparkSession, cfg: Config, data: EvalData) -> Sequence
             older samplegen): rerun ``samplegen aggregate``.
     """
     table = read_table(spark, table_store(cfg), SEQUENCES)
-    chosen = spark.createDataFrame([(int(u),) for u in data.user_idx], "user_idx int")
-    frame = (
-        table.join(F.broadcast(chosen), "user_idx", "left_semi")
-        .toPandas()
-        .sort_values("user_idx", kind="stable")
-    )
+    if cfg.evaluate.max_users is not None:  # only the sampled users (every user otherwise)
+        chosen = spark.createDataFrame([(int(u),) for u in data.user_idx], "user_idx int")
+        table = table.join(F.broadcast(chosen), "user_idx", "left_semi")
+    frame = table.toPandas().sort_values("user_idx", kind="stable")
+    frame = frame[frame["user_idx"].isin(data.user_idx)]
     as_arrays = {
         column: [np.asarray(a, dtype=np.int32) for a in frame[column]]
         for column in ("train_items", "valid_items", "test_items")
