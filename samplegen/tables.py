@@ -111,6 +111,18 @@ INTERACTIONS = {
 _NEW_ITEM_PAIRS_SCHEMA = _schema(
     ("user_idx", T.IntegerType(), False), ("item_id", T.StringType(), False)
 )
+#: Each active user's vocabulary items per split in time order, for sequential recommenders
+#: (:mod:`samplegen.features.sequences`); ``n_ties``: items placed by the tie rule.
+SEQUENCES = Table(
+    "sequences",
+    _schema(
+        ("user_idx", T.IntegerType(), False),
+        ("train_items", _INT_ARRAY, False),
+        ("valid_items", _INT_ARRAY, False),
+        ("test_items", _INT_ARRAY, False),
+        ("n_ties", T.IntegerType(), False),
+    ),
+)
 #: Test pairs on catalogue items first seen after the train cut: read by stage 4's item-cold only.
 TEST_NEW_ITEMS = Table("test_new_items", _NEW_ITEM_PAIRS_SCHEMA)
 #: Valid pairs on those items: stage 4's item-cold chooses the compared models on them, only.
@@ -289,6 +301,7 @@ TABLES: dict[str, Table] = {
         USER_INDEX,
         ITEM_INDEX,
         *INTERACTIONS.values(),
+        SEQUENCES,
         TEST_NEW_ITEMS,
         VALID_NEW_ITEMS,
         TRAINING_VIEW,

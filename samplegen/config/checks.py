@@ -142,6 +142,8 @@ def validate(config: Config) -> None:
         ("evaluate.als_alpha", config.evaluate.als_alpha > 0),
         ("evaluate.multvae_epochs", config.evaluate.multvae_epochs > 0),
         ("evaluate.multvae_hidden_dims", len(config.evaluate.multvae_hidden_dims) >= 1),
+        ("evaluate.sasrec_epochs", config.evaluate.sasrec_epochs > 0),
+        ("evaluate.sasrec_patience", config.evaluate.sasrec_patience >= 0),
         ("evaluate.repeats", config.evaluate.repeats >= 1),
         ("evaluate.dose_ratios", all(0 < r <= 1 for r in config.evaluate.dose_ratios)),
         ("evaluate.head_share", 0 < config.evaluate.head_share < 1),
@@ -155,10 +157,14 @@ def validate(config: Config) -> None:
     if config.evaluate.head_share + config.evaluate.tail_share > 1:
         raise ConfigError("evaluate.head_share + evaluate.tail_share must be at most 1")
     recommenders = recommender_names()
-    for name in [*config.evaluate.recommenders, config.evaluate.dose_recommender]:
-        if name not in recommenders:
+    listed = recommenders + recommender_names("sequential")  # sequential: the next-item protocol
+    for name, known in (
+        *((name, listed) for name in config.evaluate.recommenders),
+        (config.evaluate.dose_recommender, recommenders),
+    ):
+        if name not in known:
             raise ConfigError(
-                f"evaluate recommender {name!r} is unknown; choose from {', '.join(recommenders)}"
+                f"evaluate recommender {name!r} is unknown; choose from {', '.join(known)}"
             )
     for key, kind in (("ctr_models", "classifier"), ("item_cold_baselines", "item_cold")):
         known = recommender_names(kind)

@@ -336,7 +336,10 @@ class EvaluateConfig:
     )
     recommenders: list[str] = setting(
         ["popularity", "ease", "als", "multvae"],
-        "downstream recommenders: " + recommender_help(),
+        "downstream recommenders: "
+        + recommender_help()
+        + "; next-item, on the sequences table: "
+        + recommender_help("sequential"),
     )
     ctr_models: list[str] = setting(
         ["logreg"],
@@ -365,7 +368,12 @@ class EvaluateConfig:
     als_alpha: float = setting(10.0, "als: confidence of an interaction, 1 + alpha * weight")
     multvae_epochs: int = setting(30, "multvae recommender: training epochs")
     multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
-    sasrec_epochs: int = setting(50, "sasrec (sequential, next item): training epochs")
+    sasrec_epochs: int = setting(50, "sasrec (sequential, next item): most training epochs")
+    sasrec_patience: int = setting(
+        5,
+        "sasrec: stop after this many epochs without a better valid NDCG@k (the best epoch's "
+        "weights are scored on test); 0: train every epoch, keep the best",
+    )
     sasrec_hidden: int = setting(64, "sasrec: embedding and attention width")
     sasrec_layers: int = setting(2, "sasrec: self-attention blocks")
     sasrec_dropout: float = setting(0.2, "sasrec: dropout of embeddings and blocks")

@@ -40,6 +40,7 @@ from samplegen.evaluate.rows import (
     EvalRow,
     frame,
 )
+from samplegen.evaluate.sequential import matrix_only, sequence_rows
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
@@ -346,17 +347,20 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         plots.other_runs = other_runs(spark, cfg, run_id)
         plots.explanation = explanation(data, cfg, run_id, strategy)
         where = slices(data, cfg.evaluate)
-        scorer = Scorer(data, cfg, spark)
+        matrices = matrix_only(cfg)  # the sequential recommenders have rows of their own
+        scorer = Scorer(data, matrices, spark)
         cold = load_item_cold(spark, cfg, run_id, data)
         scorer.keep_models = cold is not None
+        next_item, sequence_facts = sequence_rows(spark, cfg, data)
         rows = (
             quality
-            + utility_rows(data, cfg, spark, where, scorer)
-            + dose_rows(data, cfg, spark, scorer)
+            + utility_rows(data, matrices, spark, where, scorer)
+            + dose_rows(data, matrices, spark, scorer)
+            + next_item
         )
         cold_lines: list[str] = []
         if cold is not None:
-            cold_rows, line = item_cold_rows(data, cfg, scorer, cold)
+            cold_rows, line = item_cold_rows(data, matrices, scorer, cold)
             rows += cold_rows
             cold_lines = [line]
             plots.item_cold_facts = cold.facts
@@ -378,6 +382,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "synthetic users": int(data.synthetic["user_idx"].nunique()),
             "items": data.n_items,
             "slices": ", ".join([*where, *(ITEM_COLD_SLICES if cold is not None else ())]),
+            **sequence_facts,
         }
         if cold_lines:
             summary[f"{ITEM_COLD_SLICES[0]} verdict"] = cold_lines[0]
@@ -388,6 +393,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.metrics = {
             "verdict": headline_verdicts,
             "item_cold": cold.facts if cold is not None else {},
+            "sequences": sequence_facts,
             "fidelity": _family(metrics, FIDELITY),
             "privacy": _family(metrics, PRIVACY),
             "headline": {

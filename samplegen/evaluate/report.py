@@ -40,7 +40,9 @@ from samplegen.evaluate.rows import (
     PRIVACY,
     is_missing,
     ndcg_at,
+    numeric,
 )
+from samplegen.evaluate.sequences import HISTORY_SLICES, SHORT_HISTORY
 from samplegen.evaluate.verdicts import (
     DEFAULT_MIN_USERS,
     HEADLINE_SLICES,
@@ -49,6 +51,7 @@ from samplegen.evaluate.verdicts import (
     summary_sentence,
 )
 from samplegen.evaluate.verdicts import verdicts as find_verdicts
+from samplegen.registry import RECOMMENDERS
 
 if TYPE_CHECKING:  # explain.py imports torch and the models; the page only reads its fields
     from samplegen.evaluate.explain import Explanation
@@ -59,6 +62,12 @@ TEMPLATE = "report.html.j2"
 #: Slices the strategies table compares runs on.
 STRATEGY_SLICES = HEADLINE_SLICES
 
+#: The cutoff of the sequences section (NDCG@10, as the sequence-augmentation literature
+#: reports), when the run scored it; else the headline ``evaluate.k``.
+SEQUENCE_K = 10
+#: Slices of the sequences section: everyone, then each history length.
+SEQUENCE_SLICES = ("all", *(name for name, _, _ in HISTORY_SLICES))
+
 #: Shown in a table cell with no value (e.g. a category the strategy set no target for).
 _NONE = "\u2014"
 
@@ -67,6 +76,7 @@ _NAV = (
     ("strategies", "Strategies"),
     ("utility", "Utility by slice"),
     ("items-new", "Items new to the catalogue"),
+    ("sequences", "Sequences"),
     ("dose-response", "Dose response"),
     ("fidelity", "Fidelity"),
     ("privacy", "Privacy"),
@@ -395,6 +405,54 @@ def _item_cold_table(metrics: pd.DataFrame, k: int) -> Table | None:
     return Table("items-new-table", header, cells)
 
 
+def sequence_k(metrics: pd.DataFrame, k: int) -> int:
+    """The cutoff of the sequences section: :data:`SEQUENCE_K` where it was scored, else ``k``."""
+    return SEQUENCE_K if (numeric(metrics["k"]) == SEQUENCE_K).any() else k
+
+
+def _sequence_verdicts(metrics: pd.DataFrame, k: int, min_users: int) -> list[Verdict]:
+    """The verdicts of the sequential recommenders on ``all`` and the history-length slices."""
+    found = find_verdicts(metrics, k, min_users)
+    return [v for v in found if v.slice in SEQUENCE_SLICES and is_sequential(v.recommender)]
+
+
+def _sequences_context(
+    metrics: pd.DataFrame, data: ReportData | None, k: int, min_users: int
+) -> dict[str, object]:
+    """The sequences section: NDCG@K per history length, this run's and the other runs'.
+
+    One row per run, sequential recommender and slice (means over seeds; the difference's
+    CI spans its seeds' CIs), and this run's ``short_history`` verdict lines.
+    """
+    at = sequence_k(metrics, k)
+    runs = {data.strategy if data else "this run": metrics, **(data.other_runs if data else {})}
+    rows, lines = [], []
+    for label, frame in runs.items():
+        for v in _sequence_verdicts(frame, at, min_users):
+            rows.append(
+                [
+                    Cell(label),
+                    Cell(v.recommender),
+                    Cell(v.slice),
+                    _num(_fmt(v.real)),
+                    _num(_fmt(v.augmented)),
+                    Cell(v.diff_text, f"num {v.outcome}"),
+                    _num(_fmt_int(v.n_users)),
+                ]
+            )
+            if frame is metrics and v.slice == SHORT_HISTORY:
+                lines.append(v)
+    header = ["run", "recommender", "slice", "real", "augmented", "augmented - real [CI]", "users"]
+    table = Table("sequences-table", header, rows) if rows else None
+    return {"sequences": table, "sequence_k": at, "sequence_verdicts": lines}
+
+
+def is_sequential(name: str) -> bool:
+    """Whether ``name`` is a registered sequential (next-item) recommender."""
+    spec = RECOMMENDERS.get(name)
+    return spec is not None and spec.kind == "sequential"
+
+
 def _metrics_table(metrics: pd.DataFrame) -> Table:
     """Every metric row; values and CIs to 4 decimals."""
     rows = []
@@ -444,6 +502,7 @@ def render_report(
         },
         "items_new": _item_cold_table(metrics, k),
         "items_new_facts": list((data.item_cold_facts or {}).items()) if data else [],
+        **_sequences_context(metrics, data, k, min_users),
         "fidelity": _family_table(metrics, FIDELITY),
         "item_fidelity": _family_table(metrics, ITEM_FIDELITY),
         "privacy": _family_table(metrics, PRIVACY),

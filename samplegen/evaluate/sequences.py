@@ -26,9 +26,12 @@ from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 #: Fewest items a user needs to have a training sequence, a valid and a test target.
 MIN_SEQUENCE = 3
 
+#: The slice of the users with the shortest histories, where augmentation should help most.
+SHORT_HISTORY = "short_history"
+
 #: ``(slice name, shortest, longest training sequence)``; the bounds are inclusive.
 HISTORY_SLICES: tuple[tuple[str, int, int], ...] = (
-    ("short_history", 1, 5),
+    (SHORT_HISTORY, 1, 5),
     ("history_6_10", 6, 10),
     ("history_11_20", 11, 20),
     ("history_over_20", 21, 2**31 - 1),
@@ -64,6 +67,42 @@ class LeaveLast:
     train: list[np.ndarray]
     valid: np.ndarray
     test: np.ndarray
+    #: The history before the test target when it is more than train + the valid target
+    #: (stage 1's leave-last-n with n > 1, see :meth:`from_splits`); None: train + valid.
+    before_test: list[np.ndarray] | None = None
+
+    @classmethod
+    def from_splits(
+        cls,
+        users: Sequence[int],
+        train: Sequence[np.ndarray],
+        valid: Sequence[np.ndarray],
+        test: Sequence[np.ndarray],
+    ) -> LeaveLast:
+        """The next-item split of stage 1's time-ordered splits (the ``sequences`` table).
+
+        The valid target is the user's first valid item not in the train sequence; the test
+        history is the train sequence followed by the valid items not in it, and the test
+        target the first test item not in that history. Under ``aggregate.split=leave_last``
+        with n = 1 this is :meth:`of` on the whole history. Users without a train item, or
+        without such a valid or test target, are left out.
+        """
+        kept: list[tuple[int, np.ndarray, int, np.ndarray, int]] = []
+        for user, history, later, last in zip(users, train, valid, test, strict=True):
+            history = np.asarray(history, dtype=np.int32)
+            seen = set(history.tolist())
+            added = np.array([i for i in later if i not in seen], dtype=np.int32)
+            before = np.concatenate([history, added])
+            targets = [i for i in last if i not in set(before.tolist())]
+            if len(history) and len(added) and targets:
+                kept.append((int(user), history, int(added[0]), before, int(targets[0])))
+        return cls(
+            users=np.array([k[0] for k in kept], dtype=np.int64),
+            train=[k[1] for k in kept],
+            valid=np.array([k[2] for k in kept], dtype=np.int64),
+            test=np.array([k[4] for k in kept], dtype=np.int64),
+            before_test=[k[3] for k in kept],
+        )
 
     @classmethod
     def of(cls, histories: pd.Series) -> LeaveLast:
@@ -81,6 +120,8 @@ class LeaveLast:
         if split == "valid":
             return self.train
         if split == "test":
+            if self.before_test is not None:
+                return self.before_test
             return [np.append(h, v) for h, v in zip(self.train, self.valid, strict=True)]
         raise ValueError(f"split must be valid or test, got {split!r}")
 

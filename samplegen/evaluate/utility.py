@@ -207,9 +207,40 @@ def _slice_rows(
     cfg: Config,
 ) -> list[EvalRow]:
     """Each variant's mean with its CI, coverage on user slices, and the paired differences."""
-    samples = cfg.evaluate.bootstrap_samples
+    rows = paired_rows(name, seed, k, slice_name, values, cfg.evaluate.bootstrap_samples)
+    if members.items is None:
+        for variant in VARIANTS:
+            coverage = catalogue_coverage(tops[variant][members.users, :k], data.n_items)
+            n = int(members.users.sum())
+            rows.append(
+                EvalRow(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
+            )
+    return rows
+
+
+def paired_rows(
+    name: str,
+    seed: int,
+    k: int,
+    slice_name: str,
+    values: dict[str, dict[str, np.ndarray]],
+    samples: int,
+    metrics: tuple[str, ...] = RANKING_METRICS,
+) -> list[EvalRow]:
+    """Each variant's mean with its bootstrap CI, and the paired difference with its p-value.
+
+    Args:
+        name: the recommender.
+        seed: its seed (also the bootstrap's).
+        k: the cutoff.
+        slice_name: the slice the values are computed on.
+        values: per variant (:data:`VARIANTS`) and metric, one value per user, NaN for users
+            outside the slice (the same users in the same order for both variants).
+        samples: bootstrap resamples.
+        metrics: the metrics of ``values`` to write.
+    """
     rows = []
-    for metric in RANKING_METRICS:
+    for metric in metrics:
         for variant in VARIANTS:
             per = values[variant][metric]
             n = int(np.isfinite(per).sum())
@@ -230,13 +261,6 @@ def _slice_rows(
             )
             p_row = EvalRow(name, DIFF_VARIANT, slice_name, p_value_metric(metric), k, p)
             rows.append(dataclasses.replace(p_row, n_users=n, seed=seed))
-    if members.items is None:
-        for variant in VARIANTS:
-            coverage = catalogue_coverage(tops[variant][members.users, :k], data.n_items)
-            n = int(members.users.sum())
-            rows.append(
-                EvalRow(name, variant, slice_name, "coverage", k, coverage, None, None, n, seed)
-            )
     return rows
 
 

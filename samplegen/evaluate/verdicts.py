@@ -30,13 +30,15 @@ from samplegen.evaluate.rows import (
     numeric,
     p_value_metric,
 )
+from samplegen.evaluate.sequences import SHORT_HISTORY
 from samplegen.evaluate.stats import benjamini_hochberg
 
 #: Outcome classes of a comparison (also the CSS classes of the verdict lines).
 OUTCOMES = ("better", "worse", "same", "undetermined")
 
-#: Slices the log, the manifest and the report's strategies table keep.
-HEADLINE_SLICES = ("all", "cold")
+#: Slices the log, the manifest and the report's strategies table keep (``short_history``:
+#: the sequential recommenders' users with at most 5 train items).
+HEADLINE_SLICES = ("all", "cold", SHORT_HISTORY)
 
 #: The false discovery rate of the Benjamini-Hochberg verdicts; it matches the 95% CIs.
 FDR = 0.05

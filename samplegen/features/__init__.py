@@ -39,6 +39,7 @@ from samplegen.features.profile import (
     split_figures,
     split_warning,
 )
+from samplegen.features.sequences import tie_counts, user_sequences
 from samplegen.features.tabular import write_tabular_tables
 from samplegen.locks import aggregate_lock
 from samplegen.runinfo import LOG, StageResult, stage_timer
@@ -53,6 +54,7 @@ from samplegen.tables import (
     ITEM_INDEX,
     RAW_EVENTS,
     SAMPLES_CTR,
+    SEQUENCES,
     TEST_NEW_ITEMS,
     TRAINING_VIEW,
     USER_FEATURES,
@@ -114,6 +116,17 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         for split, table in INTERACTIONS.items():
             rows = interaction_rows(lists[split], users)
             result.rows[table.name] = write_table(rows, lake, table)
+        sequences = user_sequences(pairs, items, users)
+        result.rows[SEQUENCES.name] = write_table(sequences, lake, SEQUENCES)
+        ties = tie_counts(spark, lake)
+        LOG.info(
+            "stage=aggregate sequences: %d users have items whose first events share a "
+            "timestamp (%d items), ordered by event type (aggregate.event_weights order), "
+            "then item index",
+            ties["sequence_users_with_ties"],
+            ties["sequence_tied_items"],
+        )
+        result.rows |= ties
         for split, table in (("valid", VALID_NEW_ITEMS), ("test", TEST_NEW_ITEMS)):
             pairs_new = new_item_pairs(events, catalogue, users, split)
             result.rows[table.name] = write_table(pairs_new, lake, table)
@@ -151,6 +164,7 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
                 USER_FEATURES,
                 ITEM_FEATURES,
                 SAMPLES_CTR,
+                SEQUENCES,
             )
         } | {t.name: table_ref(lake, t) for t in INTERACTIONS.values()}
     return result

@@ -16,9 +16,17 @@ from samplegen.tables import TRAINING_VIEW
 
 
 def weighted_events(events: DataFrame, event_weights: dict[str, float]) -> DataFrame:
-    """Add ``w``, the configured weight of each event's type."""
+    """Add ``w``, the configured weight of each event's type, and its ``event_rank``.
+
+    ``event_rank`` is the type's position in ``event_weights`` (the funnel order: view, click,
+    cart, purchase by default); it orders events that share a timestamp in the ``sequences``
+    table (:mod:`samplegen.features.sequences`).
+    """
     mapping = F.create_map(*[F.lit(x) for pair in event_weights.items() for x in pair])
-    return events.withColumn("w", mapping[F.col("event_type")].cast("double"))
+    ranks = F.create_map(*[F.lit(x) for i, t in enumerate(event_weights) for x in (t, i)])
+    return events.withColumn("w", mapping[F.col("event_type")].cast("double")).withColumn(
+        "event_rank", ranks[F.col("event_type")].cast("int")
+    )
 
 
 def split_by_time(
@@ -303,7 +311,10 @@ def number_in_order(rows: DataFrame, order_col: str, idx_col: str, offset: int =
 
 
 def user_item_pairs(events: DataFrame) -> DataFrame:
-    """One row per (user, item, split): the summed weight ``w`` and the ``n_events``.
+    """One row per (user, item, split): the summed weight ``w``, the ``n_events``, the ``first``.
+
+    ``first`` is the pair's earliest ``(event_time, event_rank)`` (:func:`weighted_events`), by
+    which :func:`samplegen.features.sequences.user_sequences` orders each user's items.
 
     Indices and interaction rows are computed from these pairs rather than from the events.
     The events are shuffled once, by user, and sorted by (user, item, split) inside each
@@ -320,7 +331,11 @@ def user_item_pairs(events: DataFrame) -> DataFrame:
         events.repartition("user_id")
         .sortWithinPartitions(*keys)
         .groupBy(*keys)
-        .agg(F.sum("w").alias("w"), F.count(F.lit(1)).alias("n_events"))
+        .agg(
+            F.sum("w").alias("w"),
+            F.count(F.lit(1)).alias("n_events"),
+            F.min(F.struct("event_time", "event_rank")).alias("first"),
+        )
     )
 
 

@@ -165,6 +165,15 @@ def _load_checkpoint(folder: Path | None, generator: Generator, best: _Best) -> 
     return int(state["epoch"]) + 1, int(state["step"])
 
 
+def _early_stop(stale: bool, device: torch.device) -> bool:
+    """Whether to stop: rank 0's ``stale`` (only it validates), told to every rank."""
+    if not distributed():
+        return stale
+    flag = torch.tensor([int(stale)], device=device)
+    dist.broadcast(flag, 0)
+    return bool(flag.item())
+
+
 def train_loop(
     generator: Generator,
     batches: Iterator[Any],
@@ -176,6 +185,7 @@ def train_loop(
     checkpoint_dir: Path | None = None,
     validate: Validate | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    patience: int = 0,
 ) -> list[dict[str, Any]]:
     """Train ``generator`` in place; return one record per epoch run here.
 
@@ -191,6 +201,8 @@ def train_loop(
         validate: ``validate(generator) -> score`` (higher is better), run on rank 0 after each
             epoch with the module in eval mode; logged as ``valid_score``.
         on_epoch: called on rank 0 with each epoch's record (e.g. experiment tracking).
+        patience: with ``validate``, stop once this many epochs in a row brought no better
+            score (early stopping; every rank stops after the same epoch); 0 never stops.
 
     Under an initialised process group the epoch's loss terms are averaged over ranks; only
     rank 0 validates and writes checkpoints.
@@ -239,8 +251,14 @@ def train_loop(
                 state |= {"best_score": best.score, "best_epoch": best.epoch}
                 _save_checked(state, checkpoint_dir / CHECKPOINT_FILE)
         history.append(record)
+        stop = patience > 0 and _early_stop(
+            validate is not None and epoch - best.epoch >= patience, device
+        )
         if distributed():
             dist.barrier()
+        if stop:
+            _log(f"event=early_stop epoch={epoch} patience={patience}")
+            break
     if rank == 0 and best.weights is not None:
         generator.module.load_state_dict(best.weights)
         _log(f"event=best epoch={best.epoch} valid_score={best.score:.4g}")

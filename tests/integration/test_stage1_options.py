@@ -1,4 +1,4 @@
-"""Stage-1 options on small hand-made events: stable indices, leave-last-n, decay, skew."""
+"""Stage-1 options on small hand-made events: indices, leave-last-n, sequences, decay, skew."""
 
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from samplegen.features.interactions import (
     user_item_pairs,
     weighted_events,
 )
+from samplegen.features.sequences import user_sequences
 from samplegen.spark import SORTED_AGGREGATION, sql_settings
 
 pytestmark = [pytest.mark.spark]
@@ -33,10 +34,10 @@ OPEN = AggregateConfig(min_item_users=1, min_user_items=1, top_n_items=100)
 
 def events(spark, rows, split="train"):
     """(user, item, hours after T0) -> events with weight 1 in ``split``."""
-    data = [(u, i, "view", T0 + timedelta(hours=h), 1.0, split) for u, i, h in rows]
+    data = [(u, i, "view", T0 + timedelta(hours=h), 1.0, 0, split) for u, i, h in rows]
     return spark.createDataFrame(
         data, "user_id string, item_id string, event_type string, event_time timestamp, "
-        "w double, split string",
+        "w double, event_rank int, split string",
     )  # fmt: skip
 
 
@@ -117,6 +118,41 @@ def test_leave_last_n_holds_out_each_users_latest_items(spark):
         ("B", "j2", h + 2, "train"),
     ]
     assert pd.Timestamp(cuts["train_until"]) == pd.Timestamp(T0 + timedelta(hours=4, seconds=1))
+
+
+def test_sequences_keep_time_order_and_break_ties_by_event_type_then_item_index(spark):
+    # (user, item, event type, hours after T0, split); a=0, b=1, c=2, d=3, e=4, f=5.
+    rows = [
+        ("u", "d", "view", 0, "train"),
+        ("u", "b", "purchase", 1, "train"),  # same second as a and c, later in the funnel
+        ("u", "c", "view", 1, "train"),
+        ("u", "a", "view", 1, "train"),
+        ("u", "a", "purchase", 0.5, "train"),  # a's first event: before b and c after all
+        ("u", "e", "view", 10, "valid"),
+        ("u", "f", "view", 12, "test"),
+        ("u", "b", "view", 11, "test"),  # an item in two splits is in both, at its split's time
+        ("v", "c", "view", 3, "train"),  # same second, same type: by item index
+        ("v", "a", "view", 3, "train"),
+        ("v", "e", "view", 5, "train"),  # (e and f need a train user to be in the vocabulary)
+        ("v", "f", "view", 6, "train"),
+    ]
+    data = [(u, i, t, T0 + timedelta(hours=h), s) for u, i, t, h, s in rows]
+    df = weighted_events(
+        spark.createDataFrame(
+            data,
+            "user_id string, item_id string, event_type string, event_time timestamp, "
+            "split string",
+        ),
+        {"view": 1.0, "cart": 3.0, "purchase": 5.0},
+    )
+    pairs = user_item_pairs(df)
+    users, items = build_indices(pairs, no_catalogue(spark), OPEN)
+    got = {r.user_idx: r for r in user_sequences(pairs, items, users).collect()}
+    u, v = (as_dict(users, "user_id", "user_idx")[name] for name in ("u", "v"))
+    assert got[u].train_items == [3, 0, 2, 1]  # d; a (0.5 h); c before b at 1 h (view < purchase)
+    assert (got[u].valid_items, got[u].test_items) == ([4], [1, 5])
+    assert got[u].n_ties == 1  # b shares c's second
+    assert (got[v].train_items, got[v].n_ties) == ([0, 2, 4, 5], 1)
 
 
 def test_decay_halves_train_weight_per_half_life(spark):

@@ -66,6 +66,8 @@ def test_unknown_section_is_an_error():
         (["evaluate.ks=[0, 10]"], "evaluate.ks"),
         (["evaluate.recommenders=[ease, lightgcn]"], "lightgcn"),
         (["evaluate.dose_recommender=svd"], "svd"),
+        (["evaluate.dose_recommender=sasrec"], "sasrec"),  # next-item only, no dense matrix
+        (["evaluate.sasrec_patience=-1"], "evaluate.sasrec_patience"),
         (["evaluate.dose_ratios=[0.5, 1.5]"], "evaluate.dose_ratios"),
         (["evaluate.head_share=0.6", "evaluate.tail_share=0.6"], "evaluate.head_share"),
         (["evaluate.repeats=0"], "evaluate.repeats"),
@@ -81,6 +83,11 @@ def test_unknown_section_is_an_error():
 def test_impossible_values_name_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, overrides)
+
+
+def test_a_sequential_recommender_may_be_listed_with_the_matrix_ones():
+    cfg = load_config(None, ["evaluate.recommenders=[ease, sasrec]"])
+    assert cfg.evaluate.recommenders == ["ease", "sasrec"]
 
 
 def test_missing_file_is_a_config_error(tmp_path):

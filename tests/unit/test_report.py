@@ -225,6 +225,7 @@ def test_report_sections_in_order(tmp_path):
         "strategies",
         "utility",
         "items-new",
+        "sequences",
         "dose-response",
         "fidelity",
         "privacy",
@@ -397,6 +398,48 @@ def test_strategies_table_puts_other_runs_next_to_this_one(tmp_path):
     cells = {(r, s): re.findall(r'<td class="num (\w+)">', rest) for r, s, rest in rows}
     assert cells[("ease", "all")] == ["better", "worse"]
     assert cells[("als", "cold")] == ["same", "worse"]
+
+
+def _sequence_rows(short_diff: tuple[float, float, float]) -> list[tuple]:
+    """sasrec NDCG@10 rows on all and two history-length slices; short_history's diff given."""
+    rows = []
+    diffs = {"all": (0.0, -0.01, 0.01), "short_history": short_diff, "history_6_10": (0.0, -1, 1)}
+    for slice_, (diff, low, high) in diffs.items():
+        rows += [
+            _row("sasrec", "real", slice_, "ndcg", 10, 0.2, 0.18, 0.22, n=300, seed=11),
+            _row("sasrec", "augmented", slice_, "ndcg", 10, 0.2 + diff, 0.1, 0.3, n=300, seed=11),
+            _row("sasrec", DIFF_VARIANT, slice_, "ndcg", 10, diff, low, high, n=300, seed=11),
+            _row("sasrec", DIFF_VARIANT, slice_, "hr", 10, 0.9, 0.8, 1.0, n=300, seed=11),
+        ]
+    return rows
+
+
+def test_sequences_section_shows_each_history_length_per_run_and_the_short_history_verdict(
+    tmp_path,
+):
+    this = pd.concat(
+        [_metrics(), pd.DataFrame(_sequence_rows((0.03, 0.02, 0.04)), columns=list(METRIC_COLUMNS))]
+    )
+    other = pd.DataFrame(_sequence_rows((-0.03, -0.04, -0.02)), columns=list(METRIC_COLUMNS))
+    data = _data()
+    data.strategy = "this-run (prepend)"
+    data.other_runs = {"base-run (crop)": other}
+    _, page = _write(tmp_path, data=data, metrics=this)
+    section = _section(page, "sequences")
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>(.*?)</tr>", section)
+    assert [(run, r, s) for run, r, s, _ in rows] == [
+        (run, "sasrec", s)
+        for run in ("this-run (prepend)", "base-run (crop)")
+        for s in ("all", "short_history", "history_6_10")
+    ]
+    outcomes = [re.findall(r'<td class="num (\w+)">', rest)[0] for *_, rest in rows]
+    assert outcomes == ["same", "better", "same", "same", "worse", "same"]
+    (line,) = re.findall(r'<p class="sequence-verdict better">(.*?)</p>', section)
+    assert line.startswith("sasrec slice=short_history NDCG@10 real=0.2000 augmented=0.2300")
+    assert "NDCG@10" in section and "ease" not in section  # only sequential recommenders
+    # Without sequential rows the section says how to get them.
+    _, plain_page = _write(tmp_path / "plain")
+    assert "add sasrec to evaluate.recommenders" in _section(plain_page, "sequences")
 
 
 def test_strategies_section_says_when_there_is_only_this_run(tmp_path):

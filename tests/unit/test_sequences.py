@@ -8,6 +8,7 @@ import pytest
 
 from samplegen.evaluate.recommenders.sasrec import SASRecRecommender
 from samplegen.evaluate.sequences import LeaveLast, next_item_metrics, ordered_histories
+from samplegen.evaluate.sequential import augmented_sequences
 from samplegen.models.sasrec import left_padded
 
 
@@ -105,3 +106,42 @@ def test_sasrec_refuses_sequences_it_cannot_learn_from():
         SASRecRecommender().fit([np.array([1, 7])], 5)
     with pytest.raises(RuntimeError, match="before fit"):
         SASRecRecommender().score([np.array([1])])
+
+
+def test_split_of_stage_one_sequences_takes_the_first_new_valid_and_test_items():
+    split = LeaveLast.from_splits(
+        users=[4, 5, 6, 7],
+        train=[np.array([3, 1]), np.array([2]), np.array([], dtype=np.int32), np.array([1, 2])],
+        valid=[np.array([1, 8, 9]), np.array([6]), np.array([2]), np.array([2])],
+        test=[np.array([8, 0]), np.array([7]), np.array([3]), np.array([5])],
+    )
+    # user 6 has no train item, user 7 no valid item that is not already in train: left out
+    assert split.users.tolist() == [4, 5]
+    assert split.valid.tolist() == [8, 6]  # 1 was in train already
+    assert split.test.tolist() == [0, 7]  # 8 was in the test history already
+    assert [h.tolist() for h in split.histories("test")] == [[3, 1, 8, 9], [2, 6]]
+    assert [h.tolist() for h in split.histories("valid")] == [[3, 1], [2]]
+    assert split.slice_of().tolist() == ["short_history", "short_history"]
+
+
+def test_augmented_sequences_put_added_items_first_and_new_users_after():
+    real = {0: np.array([5, 6], dtype=np.int32), 1: np.array([7], dtype=np.int32)}
+    synthetic = pd.DataFrame(
+        {
+            "user_idx": [0, 9, 0, 8],
+            "item_idx": [[3, 6], [2, 1, 4], [40], [7, 2]],  # 40: a new item past the vocabulary
+        }
+    )
+    out = augmented_sequences(real, synthetic, last_real_user=1, n_items=10)
+    # user 0 gains 3 before its history (6 is already in it); new users 8, 9 as written
+    assert [s.tolist() for s in out] == [[3, 5, 6], [7], [7, 2], [2, 1, 4]]
+
+
+def test_sasrec_chooses_its_epoch_on_valid_and_stops_early():
+    sequences = [np.array([0, 1, 2, 3]), np.array([1, 2, 3, 0])] * 4
+    scores = iter([0.5, 0.9, 0.4, 0.3, 0.8, 0.99, 1.0])
+    model = SASRecRecommender(
+        {"hidden": 8, "layers": 1, "max_len": 4}, epochs=7, batch_size=4, patience=3
+    ).fit(sequences, 4, validate=lambda score: next(scores))
+    assert [r["epoch"] for r in model.history] == [0, 1, 2, 3, 4]  # 3 epochs without gain
+    assert model.best_epoch == 1

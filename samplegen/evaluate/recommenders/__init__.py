@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -158,11 +159,18 @@ def fit_in_process(
     batch_size: int,
     seed: int,
     learning_rate: float = 1e-3,
-) -> None:
+    validate: Callable[[Any], float] | None = None,
+    patience: int = 0,
+) -> list[dict[str, Any]]:
     """Train a torch recommender on ``rows`` with the project's training loop, in this process.
 
     Each epoch visits every row once, in batches drawn in an order seeded by ``seed``, so a
-    seed gives the same model; the loop's per-epoch log lines are kept off stdout.
+    seed gives the same model; the loop's per-epoch log lines are kept off stdout. With
+    ``validate`` (``model -> score``, higher is better) the best epoch's weights are kept and
+    training stops after ``patience`` epochs without a better score (0: never early).
+
+    Returns:
+        the loop's per-epoch records.
     """
     import torch
 
@@ -178,10 +186,12 @@ def fit_in_process(
                 yield rows[order[start : start + batch_size]]
 
     with contextlib.redirect_stdout(io.StringIO()):
-        train_loop(
+        return train_loop(
             model,
             batches(),
             epochs=epochs,
             steps_per_epoch=max(1, math.ceil(n_rows / batch_size)),
             learning_rate=learning_rate,
+            validate=validate,
+            patience=patience,
         )

@@ -7,12 +7,15 @@ are in :mod:`samplegen.models.sasrec`; training goes through the project's train
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from samplegen.evaluate.recommenders import fit_in_process
+
+#: A scoring function: histories -> ``(n, n_items)`` next-item scores.
+Scores = Callable[[Sequence[np.ndarray]], np.ndarray]
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -34,16 +37,37 @@ class SASRecRecommender:
         batch_size: int = 128,
         learning_rate: float = 3e-3,
         seed: int = 0,
+        patience: int = 0,
     ) -> None:
         if epochs <= 0 or batch_size <= 0:
             raise ValueError(f"sasrec needs positive epochs and batch_size, got {epochs}")
         self.params = dict(params or {})
         self.epochs, self.batch_size = epochs, batch_size
-        self.learning_rate, self.seed = learning_rate, seed
+        self.learning_rate, self.seed, self.patience = learning_rate, seed, patience
         self.model: Any = None
+        #: Per-epoch records of the last fit (``valid_score`` when it was validated).
+        self.history: list[dict[str, Any]] = []
 
-    def fit(self, sequences: Sequence[np.ndarray], n_items: int) -> Self:
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights the model holds after a validated fit (else None)."""
+        scored = [r for r in self.history if "valid_score" in r]
+        if not scored:
+            return None
+        return int(max(scored, key=lambda r: (r["valid_score"], -r["epoch"]))["epoch"])
+
+    def fit(
+        self,
+        sequences: Sequence[np.ndarray],
+        n_items: int,
+        validate: Callable[[Scores], float] | None = None,
+    ) -> Self:
         """Train on ``sequences`` (item indices in time order) over a catalogue of ``n_items``.
+
+        With ``validate`` (``scores -> valid score``, higher is better, e.g. the valid NDCG
+        of :func:`samplegen.evaluate.sequences.next_item_metrics`) each epoch is scored, the
+        best epoch's weights are kept and training stops after ``patience`` epochs without a
+        better score: the number of epochs is chosen on valid.
 
         Raises:
             ValueError: if no sequence has two items (nothing to predict) or an index is
@@ -62,8 +86,16 @@ class SASRecRecommender:
         torch.manual_seed(self.seed)
         self.model = SASRec(self.params | {"n_items": n_items})
         windows = torch.from_numpy(left_padded(usable, self.model.module.max_len + 1))
-        fit_in_process(
-            self.model, windows, self.epochs, self.batch_size, self.seed, self.learning_rate
+        check = None if validate is None else (lambda model: validate(model.scores))
+        self.history = fit_in_process(
+            self.model,
+            windows,
+            self.epochs,
+            self.batch_size,
+            self.seed,
+            self.learning_rate,
+            validate=check,
+            patience=self.patience,
         )
         return self
 
@@ -86,4 +118,5 @@ def make(cfg: EvaluateConfig, spark: SparkSession | None, seed: int) -> SASRecRe
         epochs=cfg.sasrec_epochs,
         learning_rate=cfg.sasrec_learning_rate,
         seed=seed,
+        patience=cfg.sasrec_patience,
     )
