@@ -19,7 +19,7 @@ from samplegen.models.store import model_dir
 from samplegen.runinfo import read_manifest
 from samplegen.tables import INTERACTIONS, TUNING_TRIALS, read_table, write_table
 from samplegen.tune import run_tune
-from tests.conftest import REPO, RUN_ID, SMALL_OVERRIDES
+from tests.conftest import REPO, RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -82,19 +82,18 @@ def test_two_trials_are_rows_and_the_best_is_a_recipe_in_the_manifest(searched):
 
 def test_the_recipe_round_trips_through_the_config_loader(searched):
     _, result, _ = searched
-    loaded = load_config(
-        REPO / "conf" / "local.yaml", SMALL_OVERRIDES, recipe=result.outputs["recipe"]
-    )
+    loaded = load_config(REPO / "conf" / "local.yaml", recipe=result.outputs["recipe"])
     for key, value in result.metrics["best_params"].items():
         section, name = key.split(".")
         assert getattr(getattr(loaded, section), name) == value
     assert loaded.generate.strategy == "densify"
     overridden = load_config(
         REPO / "conf" / "local.yaml",
-        ["generate.strategy=mask"],
+        ["generate.strategy=mask", "generate.items_per_user=4"],
         recipe=result.outputs["recipe"],
     )
     assert overridden.generate.strategy == "mask"  # --set wins over the recipe
+    assert overridden.generate.items_per_user == 4
 
 
 def test_no_test_split_row_reaches_a_trial(spark, cfg, searched, tmp_path):
