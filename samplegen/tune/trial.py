@@ -22,7 +22,8 @@ from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow
 from samplegen.evaluate.utility import Scorer, seeds_of, slices, utility_rows
 from samplegen.generate import run_generate
 
-#: What a trial reports after each seed of the target: (step, running objective) -> prune?
+#: What a trial reports after each seed of the target but the last (a deterministic target
+#: has one seed, so it is never pruned): (step, running objective) -> prune?
 Report = Callable[[int, float], bool]
 
 
@@ -94,7 +95,9 @@ class ValidScorer:
             rows += utility_rows(
                 data, dataclasses.replace(self.cfg, evaluate=one_seed), self.spark, chosen, scorer
             )
-            if report(step, _mean(rows, "augmented", self.slice)):
+            # After the last seed the trial is scored in full: nothing is left to save.
+            last = step == len(self.seeds) - 1
+            if not last and report(step, _mean(rows, "augmented", self.slice)):
                 raise Pruned(f"pruned after seed {seed}")
         self._real = self._real or scorer
         diffs = [r for r in rows if r.variant == DIFF_VARIANT and r.slice == self.slice]
