@@ -120,3 +120,14 @@ def test_an_empty_search_space_is_refused_naming_tune():
     with pytest.raises(ConfigError, match="tune: the search space is empty"):
         check_space(cfg, ["multvae"])
     check_space(cfg, ["multvae", "cvae"])  # two generators to choose between
+
+
+def test_a_lost_tuning_trials_file_names_the_tune_command():
+    from samplegen.damage import missing_data_file
+
+    err = FileNotFoundError(
+        "FileNotFoundException: file:/lake/tuning_trials/run_id=r1/part-0.snappy.parquet "
+        "does not exist"
+    )
+    damaged = missing_data_file(err)
+    assert damaged is not None and "samplegen tune --run-id r1" in str(damaged)
