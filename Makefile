@@ -18,7 +18,7 @@ setup: $(INSTALLED)
 $(INSTALLED): setup.py $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip<25" "setuptools<70" wheel
-	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,spark,petastorm]"
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[dev,spark,petastorm,tune]"
 	touch $(INSTALLED)
 
 run: setup

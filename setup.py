@@ -9,7 +9,8 @@ only in ``constraints/``: ``make setup`` installs ``constraints/dev-py311.txt``.
 Extras: ``spark`` (pyspark and delta-spark; local set-ups install it, clusters already have
 Spark and Delta), ``petastorm`` (the legacy ``train.loader: petastorm``; it needs
 ``pyarrow<15``, ``numpy<2`` and ``setuptools<70``), ``tracking`` (MLflow 2.x or 3.x),
-``text``, ``connect`` (the Spark Connect client), ``bench`` and ``dev``.
+``text``, ``connect`` (the Spark Connect client), ``tune`` (Optuna, for ``samplegen tune``),
+``bench`` and ``dev``.
 """
 
 from setuptools import find_packages, setup
@@ -56,6 +57,9 @@ TEXT_REQUIRES = [
 #: runtimes and ``databricks-connect`` bring their own; tests/connect needs it locally.
 CONNECT_REQUIRES = ["grpcio>=1.67", "grpcio-status>=1.67", "googleapis-common-protos>=1.65"]
 
+#: ``samplegen tune``: a seeded TPE search with pruning over generation recipes (Optuna).
+TUNE_REQUIRES = ["optuna>=3.6,<6"]
+
 #: Benchmarks only (``bench/aggregate_vs_duckdb.py``).
 BENCH_REQUIRES = ["duckdb>=1.1.3", "psutil>=7"]
 
@@ -90,6 +94,7 @@ setup(
         "text": TEXT_REQUIRES,
         "connect": CONNECT_REQUIRES,
         "bench": BENCH_REQUIRES,
+        "tune": TUNE_REQUIRES,
     },
     entry_points={"console_scripts": ["samplegen=samplegen.cli:run"]},
 )

@@ -10,12 +10,15 @@ Examples::
     samplegen runs --conf conf/local.yaml
     samplegen profile --conf conf/local.yaml
     samplegen simulate --events 10000000 --out /data/sim --format parquet
+    samplegen tune --conf conf/local.yaml --run-id nightly-2026-11-28 --budget 20 --name cold
+    samplegen run --conf conf/local.yaml --recipe recipes/cold.yaml
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.util import find_spec
 
 from samplegen.compat import check_supported
 from samplegen.config import Config, ConfigError, config_reference, load_config
@@ -25,7 +28,7 @@ from samplegen.registry import strategy_table
 from samplegen.runinfo import LOG, configure_logging, list_runs, new_run_id, result_lines
 
 STAGE_COMMANDS = ("aggregate", "train", "generate", "evaluate")
-NEEDS_RUN_ID = ("generate", "evaluate")
+NEEDS_RUN_ID = ("generate", "evaluate", "tune")
 #: Exit code of a run refused because another aggregate holds the lakehouse (EX_TEMPFAIL).
 EXIT_BUSY = 75
 #: Commands that print something without Spark: they run on any interpreter.
@@ -55,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         _add_config_arguments(sub)
         sub.add_argument("--run-id", help="run id (default: a new timestamped id)")
         sub.add_argument("--force", action="store_true", help="redo stages already finished")
+        sub.add_argument(
+            "--recipe",
+            metavar="PATH",
+            help="a recipe of `samplegen tune` (recipes/<name>.yaml) laid over --conf; "
+            "--set still wins",
+        )
+    _add_tune_parser(commands)
     reports = {
         "runs": "list runs with their stages and verdicts",
         "profile": "print the data profile written by the last aggregate",
@@ -112,6 +122,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_tune_parser(commands: argparse._SubParsersAction) -> None:
+    """``samplegen tune``: its flags are the ``tune.*`` keys, checked as config."""
+    text = "search generation recipes for a trained run on the valid split (needs samplegen[tune])"
+    sub = commands.add_parser(
+        "tune",
+        help=text,
+        description=text + ". Each trial generates with the run's trained models and fits "
+        "tune.target on train + synthetic rows, scored on valid only; every trial is a "
+        "tuning_trials row and the best becomes recipes/<name>.yaml.",
+        epilog="example:\n  samplegen tune --conf conf/local.yaml --run-id my-run "
+        "--target ease --slice cold --budget 20 --name cold-ease",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(sub)
+    sub.add_argument("--run-id", help="the trained run whose models the trials draw from")
+    sub.add_argument("--target", help="tune.target: the recommender whose NDCG is maximised")
+    sub.add_argument("--slice", help="tune.slice: the slice the objective is computed on")
+    sub.add_argument("--budget", type=int, help="tune.budget: the number of trials")
+    sub.add_argument("--name", help="recipe name: recipes/<name>.yaml (default: the run id)")
+
+
+def _tune_overrides(args: argparse.Namespace) -> list[str]:
+    """``tune``'s flags as ``--set`` overrides, so the config checks name the key."""
+    flags = {"target": "tune.target", "slice": "tune.slice", "budget": "tune.budget"}
+    return [
+        f"{key}={getattr(args, flag)}"
+        for flag, key in flags.items()
+        if getattr(args, flag, None) is not None
+    ]
+
+
 def _add_config_arguments(sub: argparse.ArgumentParser, conf_required: bool = True) -> None:
     sub.add_argument("--conf", required=conf_required, help="YAML config, e.g. conf/local.yaml")
     sub.add_argument(
@@ -144,9 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "strategies":
         print(strategy_table(), end="")
         return 0
+    if args.command == "tune" and find_spec("optuna") is None:
+        print(
+            "samplegen: tune needs Optuna: pip install 'samplegen[tune]' (the tune extra)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         _check_identifiers(args)
-        cfg = load_config(args.conf, args.set)  # no --conf (simulate): the defaults
+        overrides = args.set + (_tune_overrides(args) if args.command == "tune" else [])
+        # no --conf (simulate): the defaults
+        cfg = load_config(args.conf, overrides, recipe=getattr(args, "recipe", None))
         remember_secrets(cfg.to_dict())
         if getattr(args, "run_id", None):
             check_run_paths(cfg, args.run_id)
@@ -165,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in NEEDS_RUN_ID and not args.run_id:
         print(f"samplegen: {args.command} needs --run-id of a trained run", file=sys.stderr)
         return 2
+    if args.command == "tune":
+        return _tune(cfg, args)
     run_id = args.run_id or new_run_id()
     stages = list(STAGE_COMMANDS) if args.command == "run" else [args.command]
 
@@ -203,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_identifiers(args: argparse.Namespace) -> None:
     """Refuse a run id given on the command line that is not an identifier (samplegen.ids)."""
-    for attr, name in (("run_id", "--run-id"), ("run_a", "run_a"), ("run_b", "run_b")):
+    names = (("run_id", "--run-id"), ("run_a", "run_a"), ("run_b", "run_b"), ("name", "--name"))
+    for attr, name in names:
         value = getattr(args, attr, None)
         if value is not None:
             check_identifier(value, name)
@@ -250,6 +302,30 @@ def _with_spark(cfg, action, args: argparse.Namespace) -> int:
     finally:
         if not existed and cfg.spark.master != "active":
             spark.stop()
+    return 0
+
+
+def _tune(cfg: Config, args: argparse.Namespace) -> int:
+    """Run the search; a config error (the key named) is exit 2, any other failure exit 1."""
+    from samplegen.spark import get_spark
+    from samplegen.tune import run_tune
+
+    LOG.info("run_id=%s event=start command=tune conf=%s", args.run_id, args.conf)
+    spark = get_spark(cfg.spark)
+    try:
+        result = run_tune(spark, cfg, args.run_id, name=args.name)
+    except ConfigError as err:
+        print(f"samplegen: config error: {mask_text(str(err))}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a scheduler needs one line with the reason, and a non-zero code
+        LOG.exception("run_id=%s event=failed command=tune", args.run_id)
+        line = mask_text(f"{type(err).__name__}: {err}")
+        print(f"samplegen: tune {args.run_id} failed: {line}", file=sys.stderr)
+        return 1
+    finally:
+        if cfg.spark.master != "active":
+            spark.stop()
+    _print_summary(args.run_id, [result])
     return 0
 
 

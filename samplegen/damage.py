@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from samplegen.state import DamagedStateError
-from samplegen.tables import EVAL_METRICS, ITEM_INDEX, TABLES, USER_INDEX, Table
+from samplegen.tables import EVAL_METRICS, ITEM_INDEX, TABLES, TUNING_TRIALS, USER_INDEX, Table
 
 #: How Spark and Delta say that a data file listed in the Delta log is gone.
 _FILE_GONE = re.compile(r"FileNotFoundException|FILE_NOT_EXIST|does not exist")
@@ -35,8 +35,10 @@ def _repair_table(table: Table, path: str, run_id: str | None) -> str:
         )
     if not table.per_run:
         return "rebuild the stage-1 tables from the input: `samplegen aggregate --force`" + vacuum
-    stage = "evaluate" if table is EVAL_METRICS else "generate"
     run = run_id or "<run_id>"
+    if table is TUNING_TRIALS:
+        return f"rewrite that run's rows: `samplegen tune --run-id {run}`" + vacuum
+    stage = "evaluate" if table is EVAL_METRICS else "generate"
     return f"rewrite that run's rows: `samplegen {stage} --run-id {run} --force`" + vacuum
 
 

@@ -276,6 +276,35 @@ EVAL_METRICS = Table(
     ),
     per_run=True,
 )
+#: ``samplegen tune``: one row per trial of a run's recipe search, scored on the valid split
+#: only. ``params`` is the trial's config keys as JSON; ``objective`` the target recommender's
+#: NDCG@k on the target slice trained on real + synthetic rows, ``real_objective`` real-only;
+#: ``diff`` their paired difference with its bootstrap CI; ``all_ndcg`` / ``real_all_ndcg`` the
+#: same on every user (the constraint); ``state`` complete, pruned or failed (with ``error``).
+TUNING_TRIALS = Table(
+    "tuning_trials",
+    _schema(
+        ("run_id", T.StringType(), False),
+        ("trial", T.IntegerType(), False),
+        ("state", T.StringType(), False),
+        ("params", T.StringType(), False),
+        ("target", T.StringType(), False),
+        ("slice", T.StringType(), False),
+        ("k", T.IntegerType(), False),
+        ("objective", T.DoubleType(), True),
+        ("real_objective", T.DoubleType(), True),
+        ("diff", T.DoubleType(), True),
+        ("diff_ci_low", T.DoubleType(), True),
+        ("diff_ci_high", T.DoubleType(), True),
+        ("all_ndcg", T.DoubleType(), True),
+        ("real_all_ndcg", T.DoubleType(), True),
+        ("n_users", T.LongType(), True),
+        ("feasible", T.BooleanType(), True),
+        ("error", T.StringType(), True),
+        ("seconds", T.DoubleType(), False),
+    ),
+    per_run=True,
+)
 
 #: The aggregate lock (:mod:`samplegen.locks`): ``claim`` and ``release`` rows, appended only.
 AGGREGATE_LOCK = Table(
@@ -314,6 +343,7 @@ TABLES: dict[str, Table] = {
         SYNTHETIC_ITEMS,
         AUGMENTED_TRAIN,
         EVAL_METRICS,
+        TUNING_TRIALS,
     )
 }
 

@@ -20,6 +20,7 @@ from samplegen.config.sections import (
     TablesConfig,
     TabularConfig,
     TrainConfig,
+    TuneConfig,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "TablesConfig",
     "TabularConfig",
     "TrainConfig",
+    "TuneConfig",
     "config_from_dict",
     "config_reference",
     "load_config",

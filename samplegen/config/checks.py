@@ -8,7 +8,14 @@ from typing import Any
 from samplegen.config.sections import Config, ConfigError
 from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
 from samplegen.locations import local_folder
-from samplegen.registry import GENERATORS, STRATEGIES, SYNTHETIC_CTR, recommender_names
+from samplegen.registry import (
+    GENERATORS,
+    INTERACTION_MODELS,
+    STRATEGIES,
+    SYNTHETIC_CTR,
+    SYNTHETIC_INTERACTIONS,
+    recommender_names,
+)
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.source": ("completejourney", "movielens100k", "files"),
@@ -21,6 +28,27 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": tuple(STRATEGIES),
 }
+
+
+#: The slices of stage 4 (``evaluate.utility.slices``) a search can target, besides
+#: ``category:<name>`` (known only from the data, so checked when the search starts).
+TUNE_SLICES = (
+    "all",
+    "cold",
+    "activity_q2",
+    "activity_q3",
+    "activity_q4",
+    "items_head",
+    "items_torso",
+    "items_tail",
+)
+#: The ``tune`` ranges: ``(key, lowest allowed, highest allowed)``.
+TUNE_RANGES = (
+    ("synthetic_weight", 0.0, 1.0),
+    ("items_per_user", 1, None),
+    ("max_user_items", 1, None),
+    ("synthetic_users", 1, None),
+)
 
 
 def lookup(config: Config, key: str) -> Any:
@@ -197,6 +225,7 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 f"{reader} reads samples_ctr, which aggregate.samples_ctr=false leaves empty"
             )
+    check_tune(config)
     if config.aggregate.training_files < config.train.num_processes:
         raise ConfigError(
             "aggregate.training_files must be >= train.num_processes so no rank gets an empty shard"
@@ -210,3 +239,60 @@ def _samples_ctr_reader(config: Config) -> str | None:
     if config.train.model == "tabular" and config.train.tabular.table == "samples_ctr":
         return "train.tabular.table=samples_ctr"
     return None
+
+
+def check_tune(config: Config) -> None:
+    """Refuse a ``tune`` section that cannot search, naming the key.
+
+    An empty search space is refused when the search starts, once the trained models are known
+    (:func:`samplegen.tune.space.check_space`).
+    """
+    tune = config.tune
+    targets = recommender_names()
+    if tune.target not in targets:
+        raise ConfigError(
+            f"tune.target {tune.target!r} is not a recommender; choose from {', '.join(targets)}"
+        )
+    if tune.slice not in TUNE_SLICES and not tune.slice.startswith("category:"):
+        raise ConfigError(
+            f"tune.slice {tune.slice!r} is not a slice; choose from {', '.join(TUNE_SLICES)} "
+            "or category:<name>"
+        )
+    if tune.budget < 1:
+        raise ConfigError(f"tune.budget must be at least 1 trial, got {tune.budget}")
+    if not tune.all_tolerance >= 0:
+        raise ConfigError(f"tune.all_tolerance must be >= 0, got {tune.all_tolerance!r}")
+    if tune.pruner_startup_trials < 0:
+        raise ConfigError("tune.pruner_startup_trials must be >= 0")
+    if not tune.strategies:
+        raise ConfigError("tune.strategies is empty: the search space needs a strategy")
+    for name in tune.strategies:
+        spec = STRATEGIES.get(name)
+        if spec is None or spec.table != SYNTHETIC_INTERACTIONS or spec.copies_real_users:
+            usable = [
+                s.name
+                for s in STRATEGIES.values()
+                if s.table == SYNTHETIC_INTERACTIONS and not s.copies_real_users
+            ]
+            raise ConfigError(
+                f"tune.strategies lists {name!r}; it must be a strategy that writes new "
+                f"synthetic_interactions rows: {', '.join(usable)}"
+            )
+    for name in tune.models:
+        if name not in INTERACTION_MODELS:
+            raise ConfigError(
+                f"tune.models lists {name!r}; choose from {', '.join(INTERACTION_MODELS)}"
+            )
+    for key, low, high in TUNE_RANGES:
+        bounds = getattr(tune, key)
+        ok = not bounds or (
+            len(bounds) == 2
+            and low < bounds[0] <= bounds[1]
+            and (high is None or bounds[1] <= high)
+        )
+        if not ok:
+            raise ConfigError(
+                f"tune.{key} must be [] or [low, high] with {low} < low <= high"
+                + (f" <= {high}" if high is not None else "")
+                + f", got {bounds!r}"
+            )

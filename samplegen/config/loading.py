@@ -19,27 +19,59 @@ from samplegen.config.sections import Config, ConfigError
 from samplegen.redact import MASK, is_secret_key, mask_config
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML file (optional) and apply ``key.sub=value`` overrides.
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    recipe: str | Path | None = None,
+) -> Config:
+    """Load a YAML file (optional), lay a recipe over it, then apply ``key.sub=value`` overrides.
+
+    A recipe (``samplegen tune`` writes them, ``samplegen run --recipe`` reads them) is a YAML
+    overlay of the same sections: its keys replace the file's, and ``--set`` still wins.
 
     Raises:
-        ConfigError: on unknown keys, wrong types or impossible values, naming the key.
+        ConfigError: on unknown keys (naming the recipe file when they are in it), wrong types
+            or impossible values, naming the key.
     """
     raw: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
         source = str(path)
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError as err:
-            raise ConfigError(f"config file not found: {path}") from err
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: top level must be a mapping of sections")
+        raw = _read_mapping(path, "config file")
+    if recipe is not None:
+        overlay = _read_mapping(recipe, "recipe")
+        _build(Config, overlay, prefix="", source=f"recipe {recipe}")  # names its unknown keys
+        raw = _merged(raw, overlay)
+        source = f"{source} + recipe {recipe}"
     for item in overrides or []:
         _apply_override(raw, item)
     config = _build(Config, raw, prefix="", source=source)
     validate(config)
     return config
+
+
+def _read_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """The YAML mapping in ``path`` (empty file: empty mapping)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as err:
+        raise ConfigError(f"{what} not found: {path}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not YAML ({err})") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    return raw
+
+
+def _merged(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overlay``'s keys laid over it, section by section."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def config_from_dict(raw: dict[str, Any]) -> Config:

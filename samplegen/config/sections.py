@@ -433,6 +433,47 @@ class EvaluateConfig:
 
 
 @dataclass
+class TuneConfig:
+    """``samplegen tune``: the recipe search on the valid split (see :mod:`samplegen.tune`).
+
+    A range is ``[low, high]``; an empty range leaves that key at the config's value.
+    """
+
+    target: str = setting("ease", "recommender whose valid NDCG@evaluate.k the search maximises")
+    slice: str = setting(
+        "cold", "user or item slice of evaluate's slices the objective is computed on"
+    )
+    budget: int = setting(20, "trials (each: one generate and one fit of the target)")
+    all_tolerance: float = setting(
+        0.02,
+        "a trial is infeasible when NDCG@k on slice all drops by more than this share of the "
+        "real-only value on valid",
+    )
+    seed: int = setting(17, "seed of the TPE sampler (same seed and data, same trials)")
+    strategies: list[str] = setting(
+        ["densify", "long_tail", "cross_category", "synthetic_users", "mask", "substitute", "crop"],
+        "generate.strategy values searched: strategies writing synthetic_interactions "
+        "(the generative ones and the augment baselines)",
+    )
+    models: list[str] = setting(
+        [],
+        "train.model values searched, each trained already for the run (tune never trains); "
+        "empty: every interaction generator with a trained model for the run",
+    )
+    synthetic_weight: list[float] = setting(
+        [0.1, 1.0], "range of generate.synthetic_weight (log-uniform)"
+    )
+    items_per_user: list[int] = setting([5, 40], "range of generate.items_per_user")
+    max_user_items: list[int] = setting([5, 60], "range of generate.max_user_items (which users)")
+    synthetic_users: list[int] = setting(
+        [50, 1000], "range of generate.synthetic_users (the dose of the new-user strategies)"
+    )
+    pruner_startup_trials: int = setting(
+        3, "trials finished before the median pruner may stop a trial after one of its seeds"
+    )
+
+
+@dataclass
 class Config:
     """The whole run configuration; one YAML file per environment."""
 
@@ -456,6 +497,7 @@ class Config:
     train: TrainConfig = section(TrainConfig, "stage 2")
     generate: GenerateConfig = section(GenerateConfig, "stage 3")
     evaluate: EvaluateConfig = section(EvaluateConfig, "stage 4")
+    tune: TuneConfig = section(TuneConfig, "samplegen tune: the recipe search on valid")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (for manifests and for shipping to workers)."""

@@ -143,18 +143,22 @@ def sampled_users(train: DataFrame, max_users: int | None, seed: int) -> DataFra
     return pinned(train.select("user_idx").orderBy(order).limit(max_users))
 
 
-def load_eval_data(spark: SparkSession, cfg: Config, run_id: str) -> EvalData:
-    """Collect train, test and this run's augmented rows into dense matrices.
+def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "test") -> EvalData:
+    """Collect train, ``split`` and this run's augmented rows into dense matrices.
 
     With ``evaluate.max_users`` only a seeded sample of real users is collected (their train,
-    test and synthetic rows), plus every new user of the run.
+    held-out and synthetic rows), plus every new user of the run. ``split`` is where the
+    targets come from: ``test`` for stage 4, ``valid`` for ``samplegen tune``, which never
+    reads the test rows.
     """
+    if split not in ("valid", "test"):
+        raise ValueError(f"split must be valid or test, got {split!r}")
     lake = table_store(cfg)
     vocabulary = read_table(spark, lake, ITEM_INDEX)
     n_items = vocabulary.count()
     last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
     train_rows = read_table(spark, lake, INTERACTIONS["train"])
-    test_rows = read_table(spark, lake, INTERACTIONS["test"])
+    test_rows = read_table(spark, lake, INTERACTIONS[split])
     synthetic_rows = read_table(spark, lake, AUGMENTED_TRAIN).where(
         (F.col("run_id") == run_id) & F.col("is_synthetic")
     )

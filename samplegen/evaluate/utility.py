@@ -124,6 +124,16 @@ class Scorer:
         #: Keep the real and augmented models for the item-cold slices (set when they run).
         self.keep_models = False
 
+    def reuse_real(self, other: Scorer) -> None:
+        """Take ``other``'s real-only rankings, for a scorer over the same real users.
+
+        ``samplegen tune`` scores many augmented variants against one real-only fit; the
+        real rows, evaluated users and targets must be the same (the evaluated rows checked).
+        """
+        if not np.array_equal(other.rows, self.rows):
+            raise ValueError("reuse_real needs a scorer over the same real users")
+        self._tops |= {key: top for key, top in other._tops.items() if key[2] == "real"}
+
     def recommender(self, name: str, seed: int) -> Recommender:
         """A new recommender ``name`` with this run's parameters and ``seed``."""
         return make_recommender(name, self.cfg, self.spark, seed)

@@ -76,20 +76,24 @@ def provenance(cfg: Config, run_id: str) -> list[Column]:
     ]
 
 
-def run_generate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
+def run_generate(
+    spark: SparkSession, cfg: Config, run_id: str, model_run: str | None = None
+) -> StageResult:
     """Write the strategy's rows for ``run_id`` (and ``augmented_train`` for interactions).
 
-    A rerun of the same ``run_id`` replaces its rows; other runs' rows are untouched.
+    A rerun of the same ``run_id`` replaces its rows; other runs' rows are untouched. The model
+    is the one trained for ``model_run`` (default: ``run_id``); ``samplegen tune`` draws each
+    trial's rows from the tuned run's models without training again.
     """
     result = StageResult(stage="generate", run_id=run_id)
     spec = strategy(cfg.generate.strategy)
     module = spec.load()
-    folder = model_dir(cfg, run_id)
+    folder = model_dir(cfg, model_run or run_id)
     if hasattr(module, "check"):
         module.check(cfg)
     if spec.generative:
         require_models(cfg, spec.models, "users' items")
-        require_model(folder, run_id)
+        require_model(folder, model_run or run_id)
     lake = table_store(cfg)
     with stage_timer(result):
         real = read_table(spark, lake, INTERACTIONS["train"])

@@ -28,7 +28,9 @@ def test_reference_lists_every_key_once():
         assert reference.count(f"| `{key}` |") == 1
 
 
-@pytest.mark.parametrize("command", ["run", "aggregate", "train", "generate", "evaluate", "runs"])
+@pytest.mark.parametrize(
+    "command", ["run", "aggregate", "train", "generate", "evaluate", "runs", "tune"]
+)
 def test_every_command_has_help_with_an_example(command, capsys):
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args([command, "--help"])

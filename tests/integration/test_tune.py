@@ -1,0 +1,138 @@
+"""``samplegen tune`` on the small run: trials, recipe, manifest, and no test-split data in a trial.
+
+Each search runs on a copy of the session's lakehouse and model (the shared run's tables stay
+as the other tests expect them), two trials of densify with EASE on the cold slice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from samplegen.config import Config, ConfigError, load_config
+from samplegen.evaluate.data import load_eval_data
+from samplegen.models.store import model_dir
+from samplegen.runinfo import read_manifest
+from samplegen.tables import INTERACTIONS, TUNING_TRIALS, read_table, write_table
+from samplegen.tune import run_tune
+from tests.conftest import REPO, RUN_ID
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+TUNE = [
+    "tune.budget=2",
+    "tune.all_tolerance=1.0",
+    "tune.strategies=[densify]",
+    "tune.synthetic_weight=[0.2, 0.8]",
+    "tune.items_per_user=[3, 8]",
+    "tune.max_user_items=[10, 60]",
+]
+#: What a trial measured (not how long it took).
+FIGURES = ["trial", "state", "params", "objective", "real_objective", "diff", "all_ndcg"]
+
+
+def _copy(cfg: Config, root: Path) -> Config:
+    """``cfg`` on a copy of its lakehouse and of the run's model, with the search settings."""
+    shutil.copytree(cfg.lakehouse, root / "lakehouse")
+    shutil.copytree(model_dir(cfg, RUN_ID), root / "models" / cfg.train.model / RUN_ID)
+    searched = load_config(None, TUNE)
+    return dataclasses.replace(
+        cfg,
+        lakehouse=str(root / "lakehouse"),
+        models_root=str(root / "models"),
+        reports_root=str(root / "reports"),
+        tune=searched.tune,
+    )
+
+
+def _trials(spark, cfg: Config) -> list[dict]:
+    rows = read_table(spark, cfg.lakehouse, TUNING_TRIALS).where(F.col("run_id") == RUN_ID)
+    return sorted((r.asDict() for r in rows.collect()), key=lambda r: r["trial"])
+
+
+@pytest.fixture(scope="module")
+def searched(spark, cfg, pipeline_run, tmp_path_factory):
+    """One search on a clean copy: its config, result and trial rows."""
+    root = tmp_path_factory.mktemp("tune-clean")
+    clean = _copy(cfg, root)
+    result = run_tune(spark, clean, RUN_ID, name="cold-ease", recipes=root / "recipes")
+    return clean, result, _trials(spark, clean)
+
+
+def test_two_trials_are_rows_and_the_best_is_a_recipe_in_the_manifest(searched):
+    clean, result, trials = searched
+    assert [t["trial"] for t in trials] == [0, 1]
+    assert all(t["state"] == "complete" and t["seconds"] > 0 for t in trials)
+    assert all(t["target"] == "ease" and t["slice"] == "cold" and t["k"] == 20 for t in trials)
+    assert len({t["params"] for t in trials}) == 2  # TPE proposed two recipes
+    assert trials[0]["real_objective"] == trials[1]["real_objective"] > 0  # one real-only fit
+    recipe = Path(result.outputs["recipe"])
+    assert recipe.name == "cold-ease.yaml" and recipe.exists()
+    best = max(trials, key=lambda t: t["objective"])
+    assert result.metrics["best_trial"] == best["trial"]
+    assert result.metrics["verdict"]
+    stage = read_manifest(clean.reports_root, RUN_ID)["stages"]["tune"]
+    assert stage["outputs"]["recipe"] == str(recipe)
+    assert stage["metrics"]["trials"] == {"complete": 2, "pruned": 0, "failed": 0}
+
+
+def test_the_recipe_round_trips_through_the_config_loader(searched):
+    _, result, _ = searched
+    loaded = load_config(REPO / "conf" / "local.yaml", recipe=result.outputs["recipe"])
+    for key, value in result.metrics["best_params"].items():
+        section, name = key.split(".")
+        assert getattr(getattr(loaded, section), name) == value
+    assert loaded.generate.strategy == "densify"
+    overridden = load_config(
+        REPO / "conf" / "local.yaml",
+        ["generate.strategy=mask", "generate.items_per_user=4"],
+        recipe=result.outputs["recipe"],
+    )
+    assert overridden.generate.strategy == "mask"  # --set wins over the recipe
+    assert overridden.generate.items_per_user == 4
+
+
+def test_no_test_split_row_reaches_a_trial(spark, cfg, searched, tmp_path):
+    """Poison every test row of a copy: stage 4's test targets change, the trials do not."""
+    clean, _, trials = searched
+    poisoned = _copy(cfg, tmp_path)
+    test = read_table(spark, poisoned.lakehouse, INTERACTIONS["test"])
+    junk = F.array(*(F.lit(i) for i in range(5)))
+    flipped = test.withColumn("item_idx", junk).withColumn("n_items", F.lit(5))
+    write_table(
+        flipped.withColumn("weight", F.array_repeat(F.lit(1.0), 5)),
+        poisoned.lakehouse,
+        INTERACTIONS["test"],
+    )
+    before = load_eval_data(spark, clean, RUN_ID).targets
+    after = load_eval_data(spark, poisoned, RUN_ID).targets
+    assert any(len(a) != len(b) or (a != b).any() for a, b in zip(before, after, strict=True))
+
+    run_tune(spark, poisoned, RUN_ID, recipes=tmp_path / "recipes")
+    again = _trials(spark, poisoned)
+    assert [{k: t[k] for k in FIGURES} for t in again] == [
+        {k: t[k] for k in FIGURES} for t in trials
+    ]
+
+
+def test_a_search_that_cannot_start_names_the_key(spark, searched):
+    clean, _, _ = searched
+    nothing = load_config(
+        None,
+        [
+            "tune.strategies=[mask]",
+            "tune.synthetic_weight=[]",
+            "tune.items_per_user=[]",
+            "tune.max_user_items=[]",
+            "tune.synthetic_users=[]",
+        ],
+    )
+    with pytest.raises(ConfigError, match="search space is empty"):
+        run_tune(spark, dataclasses.replace(clean, tune=nothing.tune), RUN_ID)
+    untrained = load_config(None, ["tune.models=[gan]"])
+    with pytest.raises(ConfigError, match="tune.models lists gan"):
+        run_tune(spark, dataclasses.replace(clean, tune=untrained.tune), RUN_ID)

@@ -1,0 +1,133 @@
+"""``samplegen tune`` without Spark: its flags and config checks, the space, recipes as overlays."""
+
+from __future__ import annotations
+
+import sys
+
+import optuna
+import pytest
+import yaml
+
+from samplegen.cli import build_parser, main
+from samplegen.config import ConfigError, load_config
+from samplegen.tune.space import apply, check_space, recipe_overlay, suggest
+from tests.conftest import REPO
+
+CONF = str(REPO / "conf" / "local.yaml")
+
+
+@pytest.mark.parametrize(
+    "flags, key",
+    [
+        (["--budget", "0"], "tune.budget"),
+        (["--target", "sasrek"], "tune.target"),
+        (["--target", "logreg"], "tune.target"),  # a classifier ranks no items
+        (["--slice", "warm"], "tune.slice"),
+        (["--set", "tune.strategies=[]"], "tune.strategies"),
+        (["--set", "tune.strategies=[label_balance]"], "tune.strategies"),
+        (["--set", "tune.strategies=[oversample]"], "tune.strategies"),
+        (["--set", "tune.models=[tabular]"], "tune.models"),
+        (["--set", "tune.synthetic_weight=[0.5, 2.0]"], "tune.synthetic_weight"),
+        (["--set", "tune.items_per_user=[9, 3]"], "tune.items_per_user"),
+    ],
+)
+def test_bad_tune_input_exits_2_naming_the_key(flags, key, capsys):
+    assert main(["tune", "--conf", CONF, "--run-id", "r", *flags]) == 2
+    err = capsys.readouterr().err
+    assert key in err and len(err.strip().splitlines()) == 1
+
+
+def test_tune_needs_a_run_id(capsys):
+    assert main(["tune", "--conf", CONF]) == 2
+    assert "--run-id" in capsys.readouterr().err
+
+
+def test_tune_without_optuna_names_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed: find_spec is None
+    assert main(["tune", "--conf", CONF, "--run-id", "r"]) == 2
+    assert "samplegen[tune]" in capsys.readouterr().err
+
+
+def test_a_recipe_with_an_unknown_key_exits_2_naming_it_and_the_file(tmp_path, capsys):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("generate:\n  strategy: densify\n  synthetic_wieght: 0.3\n")
+    assert main(["run", "--conf", CONF, "--recipe", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "generate.synthetic_wieght" in err and str(recipe) in err
+    assert main(["run", "--conf", CONF, "--recipe", str(tmp_path / "none.yaml")]) == 2
+    assert "recipe not found" in capsys.readouterr().err
+
+
+def test_a_recipe_value_is_checked_like_the_config(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("generate:\n  synthetic_weight: 3.0\n")
+    with pytest.raises(ConfigError, match="generate.synthetic_weight"):
+        load_config(CONF, [], recipe=recipe)
+
+
+def test_every_stage_command_takes_a_recipe():
+    for command in ("run", "aggregate", "train", "generate", "evaluate"):
+        args = build_parser().parse_args([command, "--conf", CONF, "--recipe", "r.yaml"])
+        assert args.recipe == "r.yaml"
+
+
+def _params(strategy: str, overrides: list[str] | None = None) -> dict:
+    cfg = load_config(CONF, overrides or [])
+    fixed = {
+        "generate.strategy": strategy,
+        "train.model": "multvae",
+        "generate.synthetic_weight": 0.3,
+        "generate.max_user_items": 12,
+        "generate.items_per_user": 7,
+        "generate.synthetic_users": 300,
+    }
+    return suggest(optuna.trial.FixedTrial(fixed), cfg, ["multvae"])
+
+
+def test_a_trial_sets_only_the_keys_its_strategy_reads():
+    densify = _params("densify")
+    assert "generate.items_per_user" in densify and "generate.synthetic_users" not in densify
+    users = _params("synthetic_users")
+    assert "generate.synthetic_users" in users and "generate.items_per_user" not in users
+    baseline = _params("mask")
+    assert "train.model" not in baseline  # a baseline draws from no model
+    fixed_weight = _params("densify", ["tune.synthetic_weight=[]"])
+    assert "generate.synthetic_weight" not in fixed_weight
+
+
+def test_params_apply_to_the_config_and_round_trip_as_a_recipe(tmp_path):
+    params = _params("densify")
+    cfg = load_config(CONF)
+    applied = apply(cfg, params)
+    assert applied.generate.items_per_user == 7 and applied.generate.synthetic_weight == 0.3
+    assert cfg.generate.items_per_user != 7  # the base config is untouched
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(recipe_overlay(params)))
+    assert load_config(CONF, [], recipe=recipe) == applied
+
+
+def test_an_empty_search_space_is_refused_naming_tune():
+    cfg = load_config(
+        CONF,
+        [
+            "tune.strategies=[densify]",
+            "tune.synthetic_weight=[]",
+            "tune.items_per_user=[]",
+            "tune.max_user_items=[]",
+            "tune.synthetic_users=[]",
+        ],
+    )
+    with pytest.raises(ConfigError, match="tune: the search space is empty"):
+        check_space(cfg, ["multvae"])
+    check_space(cfg, ["multvae", "cvae"])  # two generators to choose between
+
+
+def test_a_lost_tuning_trials_file_names_the_tune_command():
+    from samplegen.damage import missing_data_file
+
+    err = FileNotFoundError(
+        "FileNotFoundException: file:/lake/tuning_trials/run_id=r1/part-0.snappy.parquet "
+        "does not exist"
+    )
+    damaged = missing_data_file(err)
+    assert damaged is not None and "samplegen tune --run-id r1" in str(damaged)
