@@ -75,7 +75,7 @@ COMPAT_INSTALLED := $(COMPAT_VENV)/.installed
 $(COMPAT_INSTALLED): setup.py $(COMPAT_CONSTRAINTS)
 	$(COMPAT_PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_PY) -m pip install --quiet --upgrade "pip<25" "setuptools<70" wheel
-	$(COMPAT_PY) -m pip install --quiet -c $(COMPAT_CONSTRAINTS) -e ".[spark,tracking,text]" pytest build
+	$(COMPAT_PY) -m pip install --quiet -c $(COMPAT_CONSTRAINTS) -e ".[spark,tracking,text,tune]" pytest build
 	touch $(COMPAT_INSTALLED)
 
 test-compat: $(COMPAT_INSTALLED)
