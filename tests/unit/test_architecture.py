@@ -98,3 +98,11 @@ def test_no_module_over_the_line_limit(path):
 def test_every_registered_strategy_module_draws(spec):
     module = spec.load()
     assert callable(getattr(module, "draw", None)), f"{spec.module} has no draw(ctx)"
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test files by basename (no packages under tests/): a repeated name fails
+    the whole collection of the second file, whichever tier runs it."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [p.name for p in tests.rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
