@@ -141,6 +141,18 @@ def _add_tune_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--slice", help="tune.slice: the slice the objective is computed on")
     sub.add_argument("--budget", type=int, help="tune.budget: the number of trials")
     sub.add_argument("--name", help="recipe name: recipes/<name>.yaml (default: the run id)")
+    sub.add_argument(
+        "--then-run",
+        metavar="RUN_ID",
+        help="then generate the recipe once under RUN_ID (from the tuned run's models) and "
+        "score it on test as an ordinary run (skipped when the search recommends not augmenting)",
+    )
+    sub.add_argument(
+        "--force-test",
+        action="store_true",
+        help="with --then-run: score the recipe on test even when the search recommends not "
+        "augmenting",
+    )
 
 
 def _tune_overrides(args: argparse.Namespace) -> list[str]:
@@ -254,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_identifiers(args: argparse.Namespace) -> None:
     """Refuse a run id given on the command line that is not an identifier (samplegen.ids)."""
-    names = (("run_id", "--run-id"), ("run_a", "run_a"), ("run_b", "run_b"), ("name", "--name"))
+    names = (
+        ("run_id", "--run-id"),
+        ("run_a", "run_a"),
+        ("run_b", "run_b"),
+        ("name", "--name"),
+        ("then_run", "--then-run"),
+    )
     for attr, name in names:
         value = getattr(args, attr, None)
         if value is not None:
@@ -309,11 +327,23 @@ def _tune(cfg: Config, args: argparse.Namespace) -> int:
     """Run the search; a config error (the key named) is exit 2, any other failure exit 1."""
     from samplegen.spark import get_spark
     from samplegen.tune import run_tune
+    from samplegen.tune.holdout import score_on_test, skip_reason
 
+    if args.then_run == args.run_id or (args.force_test and not args.then_run):
+        print(
+            "samplegen: --then-run needs a new run id (--force-test needs --then-run)",
+            file=sys.stderr,
+        )
+        return 2
     LOG.info("run_id=%s event=start command=tune conf=%s", args.run_id, args.conf)
     spark = get_spark(cfg.spark)
+    results, skipped = [], None
     try:
         result = run_tune(spark, cfg, args.run_id, name=args.name)
+        results.append(result)
+        if args.then_run:
+            skipped = skip_reason(result, args.force_test)
+            results += score_on_test(spark, cfg, result, args.then_run, args.force_test)
     except ConfigError as err:
         print(f"samplegen: config error: {mask_text(str(err))}", file=sys.stderr)
         return 2
@@ -325,7 +355,11 @@ def _tune(cfg: Config, args: argparse.Namespace) -> int:
     finally:
         if cfg.spark.master != "active":
             spark.stop()
-    _print_summary(args.run_id, [result])
+    _print_summary(args.run_id, results[:1])
+    if len(results) > 1:
+        _print_summary(args.then_run, results[1:])
+    if skipped:
+        print(f"samplegen: no test run {args.then_run}: {skipped}")
     return 0
 
 

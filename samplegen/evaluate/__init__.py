@@ -40,6 +40,7 @@ from samplegen.evaluate.rows import (
     EvalRow,
     frame,
 )
+from samplegen.evaluate.search import load_search
 from samplegen.evaluate.sequential import matrix_only, sequence_rows
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
@@ -346,6 +347,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         plots.strategy = f"{run_id} ({strategy})"
         plots.other_runs = other_runs(spark, cfg, run_id)
         plots.explanation = explanation(data, cfg, run_id, strategy)
+        plots.search = load_search(spark, cfg, run_id)
         where = slices(data, cfg.evaluate)
         matrices = matrix_only(cfg)  # the sequential recommenders have rows of their own
         scorer = Scorer(data, matrices, spark)

@@ -42,6 +42,7 @@ from samplegen.evaluate.rows import (
     ndcg_at,
     numeric,
 )
+from samplegen.evaluate.search import SearchFacts, search_context
 from samplegen.evaluate.sequences import HISTORY_SLICES, SHORT_HISTORY
 from samplegen.evaluate.verdicts import (
     DEFAULT_MIN_USERS,
@@ -73,6 +74,7 @@ _NONE = "\u2014"
 
 _NAV = (
     ("verdict", "Verdict"),
+    ("recipe-search", "Recipe search"),
     ("strategies", "Strategies"),
     ("utility", "Utility by slice"),
     ("items-new", "Items new to the catalogue"),
@@ -104,6 +106,8 @@ class ReportData:
             shift, latent directions); ``None`` puts a note in place of each part.
         item_cold_facts: Users, interactions and new items of the item-cold slices; ``None``
             when they were not scored.
+        search: The ``samplegen tune`` search a recipe run's recipe came from; ``None`` (no
+            recipe-search section) for any other run.
     """
 
     popularity_real: np.ndarray | None = None
@@ -116,6 +120,7 @@ class ReportData:
     other_runs: dict[str, pd.DataFrame] = field(default_factory=dict)
     explanation: Explanation | None = None
     item_cold_facts: dict[str, int] | None = None
+    search: SearchFacts | None = None
 
 
 class Cell(NamedTuple):
@@ -486,11 +491,13 @@ def render_report(
     """The page's HTML (see :func:`write_report`)."""
     found = find_verdicts(metrics, k, min_users)
     warm = metrics[~metrics["slice"].isin(ITEM_COLD_SLICES)]  # the item-cold ones have a section
+    search = search_context(data.search if data else None)
     context = {
         "run_id": run_id,
         "k": k,
         "min_users": min_users,
-        "nav": _NAV,
+        "nav": [item for item in _NAV if search["search"] or item[0] != "recipe-search"],
+        **search,
         "diff_variant": DIFF_VARIANT,
         "dose_prefix": DOSE_PREFIX,
         "verdicts": found,
