@@ -13,7 +13,8 @@ Every trial is a ``tuning_trials`` row (rewritten after each trial, so an interr
 keeps what it did). The best feasible trial becomes ``recipes/<name>.yaml``, a config overlay
 for ``samplegen run --recipe``; the outcome goes to the run's manifest as stage ``tune``. When
 no trial beats real-only on valid (paired CI above 0), the verdict says so and recommends not
-augmenting. Test-split scoring of the recipe is an ordinary ``samplegen run --recipe``.
+augmenting. Test-split scoring of the recipe, once, as an ordinary run, is
+:func:`samplegen.tune.holdout.score_on_test` (``samplegen tune --then-run``).
 """
 
 from __future__ import annotations

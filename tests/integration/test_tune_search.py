@@ -15,10 +15,12 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config, ConfigError, load_config
 from samplegen.evaluate.data import load_eval_data
+from samplegen.evaluate.rows import DIFF_VARIANT
 from samplegen.models.store import model_dir
 from samplegen.runinfo import read_manifest
-from samplegen.tables import INTERACTIONS, TUNING_TRIALS, read_table, write_table
+from samplegen.tables import EVAL_METRICS, INTERACTIONS, TUNING_TRIALS, read_table, write_table
 from samplegen.tune import run_tune
+from samplegen.tune.holdout import score_on_test, skip_reason
 from tests.conftest import REPO, RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -136,3 +138,31 @@ def test_a_search_that_cannot_start_names_the_key(spark, searched):
     untrained = load_config(None, ["tune.models=[gan]"])
     with pytest.raises(ConfigError, match="tune.models lists gan"):
         run_tune(spark, dataclasses.replace(clean, tune=untrained.tune), RUN_ID)
+
+
+def test_then_run_scores_the_recipe_once_on_test_naming_the_search(spark, searched):
+    """The chosen recipe as an ordinary run: test rows in eval_metrics, provenance, report."""
+    clean, result, trials = searched
+    narrowed = dataclasses.replace(
+        clean.evaluate, recommenders=["ease"], ks=[20], dose_ratios=[], repeats=1
+    )
+    scored = dataclasses.replace(clean, evaluate=narrowed)
+    rejected = dataclasses.replace(result, metrics={**result.metrics, "beats_real": False})
+    assert skip_reason(rejected, force=False).startswith("the search recommends not augmenting")
+    assert score_on_test(spark, scored, rejected, "recipe-test") == []
+    assert read_manifest(scored.reports_root, "recipe-test") == {}  # nothing was run
+
+    stages = score_on_test(spark, scored, rejected, "recipe-test", force=True)
+    assert [s.stage for s in stages] == ["generate", "evaluate"]
+    rows = read_table(spark, scored.lakehouse, EVAL_METRICS).where(F.col("run_id") == "recipe-test")
+    diffs = rows.where((F.col("variant") == DIFF_VARIANT) & (F.col("recommender") == "ease"))
+    assert diffs.where(F.col("ci_low").isNotNull()).count() > 0  # paired CIs, on test
+    manifest = read_manifest(scored.reports_root, "recipe-test")
+    recipe = manifest["stages"]["recipe"]["metrics"]
+    assert recipe["chosen_on"] == "valid" and recipe["tuned_run"] == RUN_ID
+    assert recipe["trial"] == result.metrics["best_trial"] and recipe["trials"] == len(trials)
+    assert recipe["recipe"] == result.outputs["recipe"] and recipe["forced"] is True
+    assert manifest["config"]["generate"]["strategy"] == "densify"
+    page = Path(manifest["stages"]["evaluate"]["outputs"]["report"]).read_text(encoding="utf-8")
+    best = result.metrics["best_trial"]
+    assert f"recipe chosen on valid (trial {best} of {len(trials)}), scored once on test" in page

@@ -42,6 +42,19 @@ def test_tune_needs_a_run_id(capsys):
     assert "--run-id" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--then-run", "r"], "--then-run needs a new run id"),
+        (["--force-test"], "--force-test needs --then-run"),
+        (["--then-run", "../up"], "--then-run"),
+    ],
+)
+def test_a_bad_test_run_exits_2_before_the_search(flags, words, capsys):
+    assert main(["tune", "--conf", CONF, "--run-id", "r", *flags]) == 2
+    assert words in capsys.readouterr().err
+
+
 def test_tune_without_optuna_names_the_extra(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed: find_spec is None
     assert main(["tune", "--conf", CONF, "--run-id", "r"]) == 2
