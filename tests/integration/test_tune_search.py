@@ -144,7 +144,12 @@ def test_then_run_scores_the_recipe_once_on_test_naming_the_search(spark, search
     """The chosen recipe as an ordinary run: test rows in eval_metrics, provenance, report."""
     clean, result, trials = searched
     narrowed = dataclasses.replace(
-        clean.evaluate, recommenders=["ease"], ks=[20], dose_ratios=[], repeats=1
+        clean.evaluate,
+        recommenders=["ease"],
+        ks=[20],
+        dose_ratios=[],
+        repeats=1,
+        bootstrap_samples=20,
     )
     scored = dataclasses.replace(clean, evaluate=narrowed)
     rejected = dataclasses.replace(result, metrics={**result.metrics, "beats_real": False})
