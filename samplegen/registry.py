@@ -114,6 +114,13 @@ STRATEGIES: dict[str, StrategySpec] = _registry(  # type: ignore[assignment]
         "densify from categories the user has not crossed yet",
     ),
     StrategySpec(
+        "prepend",
+        _G + "prepend",
+        "pseudo-prior items before short-history users' first item: posterior draws chained "
+        "backward by train-sequence transition scores",
+        models=ENCODER_MODELS,
+    ),
+    StrategySpec(
         "synthetic_users",
         _G + "synthetic_users",
         "new users from thin users' posteriors",

@@ -136,6 +136,12 @@ def validate(config: Config) -> None:
         ("generate.items_per_user", config.generate.items_per_user > 0),
         ("generate.synthetic_weight", 0 < config.generate.synthetic_weight <= 1),
         ("generate.synthetic_users", config.generate.synthetic_users > 0),
+        ("generate.prepend_max_history", config.generate.prepend_max_history > 0),
+        ("generate.prepend_items", config.generate.prepend_items > 0),
+        (
+            "generate.prepend_candidates",
+            config.generate.prepend_candidates >= config.generate.prepend_items,
+        ),
         ("generate.new_items", config.generate.new_items > 0),
         ("generate.synthetic_items", config.generate.synthetic_items > 0),
         (

@@ -309,6 +309,18 @@ class GenerateConfig:
         "substitute: share of the seed user's items swapped for same-category items; reorder: "
         "share of the time-ordered items whose order is shuffled",
     )
+    prepend_max_history: int = setting(
+        5,
+        "prepend: users with at most this many train items (in time order) get pseudo-prior items",
+    )
+    prepend_items: int = setting(
+        3, "prepend: pseudo-prior items put before each short-history user's first item"
+    )
+    prepend_candidates: int = setting(
+        20,
+        "prepend: items drawn from the user's posterior, of which prepend_items are chained "
+        "backward by their transition score to the user's first item",
+    )
     synthetic_weight: float = setting(0.5, "weight of a synthetic interaction (real ones: 1)")
     privacy_filter: bool = setting(
         True,

@@ -7,12 +7,14 @@ import pytest
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import load_eval_data
+from samplegen.evaluate.sequential import augmented_sequences
 from samplegen.features.text import embed_texts, item_texts, with_text_embeddings
 from samplegen.generate import run_generate
 from samplegen.generate.augmented import combined_synthetic
 from samplegen.generate.densify import densify
 from samplegen.generate.new_items import new_items, plan_new_items, seen_before_cut, train_cut
 from samplegen.generate.new_users import NewUserPlan
+from samplegen.generate.prepend import prepend
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.models.store import model_dir
 from samplegen.tables import (
@@ -23,6 +25,7 @@ from samplegen.tables import (
     INTERACTIONS,
     ITEM_FEATURES,
     ITEM_INDEX,
+    SEQUENCES,
     SYNTHETIC_INTERACTIONS,
     USER_INDEX,
     read_table,
@@ -442,3 +445,49 @@ def test_combined_runs_share_a_column_per_new_catalogue_item(spark):
     got = sorted((r.user_idx, list(r.item_idx)) for r in combined.collect())
     # y keeps run a's column 11, z takes the next free one; b's new user follows a's
     assert got == [(5, [10, 11]), (5, [11, 12]), (7, [2]), (8, [1])]
+
+
+def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipeline_run):
+    run = "prepend-run"
+    gen = dataclasses.replace(cfg.generate, strategy="prepend")
+    run_cfg = dataclasses.replace(cfg, generate=gen)
+    run_generate(spark, run_cfg, run, model_run=RUN_ID)
+    rows = {r.user_idx: r for r in synthetic(spark, cfg, run).collect()}
+    history = {
+        r.user_idx: list(r.train_items)
+        for r in read_table(spark, cfg.lakehouse, SEQUENCES).collect()
+    }
+    owned = {
+        r.user_idx: set(r.item_idx)
+        for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
+    }
+    short = {u for u, s in history.items() if 0 < len(s) <= gen.prepend_max_history}
+    assert short and set(rows) == short & set(owned)  # one row per short-history user, no other
+    for user, row in rows.items():
+        assert len(row.item_idx) == len(set(row.item_idx)) == gen.prepend_items
+        assert not set(row.item_idx) & owned[user]
+        assert set(row.weight) == {gen.synthetic_weight} and row.strategy == "prepend"
+    # deterministic per seed, whatever the partitioning
+    n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()  # the vocabulary, as stage 4
+    args = (str(model_dir(cfg, RUN_ID).resolve()), n_items)
+    args += (gen.prepend_max_history, gen.prepend_items, gen.prepend_candidates)
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).repartition(3)
+    sequences = read_table(spark, cfg.lakehouse, SEQUENCES)
+    again = prepend(train, sequences, *args, gen.synthetic_weight, gen.seed).collect()
+    assert {r.user_idx: list(r.item_idx) for r in again} == {
+        u: list(r.item_idx) for u, r in rows.items()
+    }
+    # sasrec's augmented sequences (from augmented_train, as stage 4 reads it): the
+    # pseudo-prior items in written order, then the real history
+    added = (
+        read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN)
+        .where((F.col("run_id") == run) & F.col("is_synthetic"))
+        .select("user_idx", "item_idx")
+        .toPandas()
+    )
+    real = {u: np.asarray(s, dtype=np.int32) for u, s in sorted(history.items())}
+    trained = augmented_sequences(real, added, max(history), n_items)
+    assert len(trained) == len(real)  # no new users
+    for (user, sequence), augmented in zip(real.items(), trained, strict=True):
+        expected = list(rows[user].item_idx) if user in rows else []
+        assert list(augmented) == expected + list(sequence)
