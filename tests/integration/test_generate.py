@@ -453,10 +453,9 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     run_cfg = dataclasses.replace(cfg, generate=gen)
     run_generate(spark, run_cfg, run, model_run=RUN_ID)
     rows = {r.user_idx: r for r in synthetic(spark, cfg, run).collect()}
-    history = {
-        r.user_idx: list(r.train_items)
-        for r in read_table(spark, cfg.lakehouse, SEQUENCES).collect()
-    }
+    sequence_rows = read_table(spark, cfg.lakehouse, SEQUENCES).collect()
+    history = {r.user_idx: list(r.train_items) for r in sequence_rows}
+    held_out = {r.user_idx: set(r.valid_items) | set(r.test_items) for r in sequence_rows}
     owned = {
         r.user_idx: set(r.item_idx)
         for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
@@ -466,6 +465,7 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     for user, row in rows.items():
         assert len(row.item_idx) == len(set(row.item_idx)) == gen.prepend_items
         assert not set(row.item_idx) & owned[user]
+        assert not set(row.item_idx) & held_out[user]  # no valid/test item of the same user
         assert set(row.weight) == {gen.synthetic_weight} and row.strategy == "prepend"
     # deterministic per seed, whatever the partitioning
     n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()  # the vocabulary, as stage 4
