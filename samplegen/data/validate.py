@@ -186,6 +186,25 @@ def check_not_empty(raw: DataFrame, source: str) -> None:
         )
 
 
+def check_has_times(raw: DataFrame, source: str, column: str) -> None:
+    """Stop when no event has an ``event_time`` (the column is empty or never parses).
+
+    Called once every event was quarantined (one small Spark job, never on a usable input):
+    without a single time there is no split and no time-ordered ``sequences`` table for the
+    sequential recommenders and sequence strategies, so the message names the config key that
+    picks the column rather than the quarantine counts.
+
+    Raises:
+        ValueError: naming ``data.columns.event_time`` and ``column`` (the input's name for it).
+    """
+    if raw.where(F.col("event_time").isNotNull()).isEmpty():
+        raise ValueError(
+            f"no event in {source} has an event_time: column {column!r} is empty or never "
+            "parses as a time, and the split and the time-ordered sequences need one; point "
+            "data.columns.event_time at the column with the event times"
+        )
+
+
 def split_clean_quarantine(
     raw: DataFrame, event_types: Iterable[str], now: datetime | None = None
 ) -> tuple[DataFrame, DataFrame]:

@@ -14,6 +14,7 @@ from samplegen.data.validate import (
     check_catalogue_overlap,
     check_columns,
     check_columns_kept,
+    check_has_times,
     check_not_empty,
     items_not_in_catalogue,
     not_weighted_types,
@@ -197,7 +198,8 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
         ValueError: a required column is missing or of a type that cannot be cast, an optional
             column of the previous load is missing, there are no events, the catalogue is empty
             (when configured), has blank or repeated ids or shares no item with the events, or
-            every event was quarantined.
+            every event was quarantined (no event with an event_time: naming
+            ``data.columns.event_time``).
         RuntimeError: the row reconciliation failed.
     """
     lake = table_store(cfg)
@@ -242,6 +244,7 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
             " ".join(f"{kind}={n}" for kind, n in not_weighted.items()),
         )
     if rows["events_clean"] == 0:
+        check_has_times(raw, source, cfg.data.columns.get("event_time", "event_time"))
         reasons = quarantine_reasons(read_table(spark, lake, EVENTS_QUARANTINE))
         counts = ", ".join(
             f"{name.removeprefix('quarantined/')}: {n:.0f}" for name, n in sorted(reasons.items())
