@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from samplegen.generate.prepend import chain_backward, prepend_batch
-from samplegen.models import make_generator
 from samplegen.generate.transitions import Transitions
+from samplegen.models import make_generator
 
 
 def test_transition_estimate_is_smoothed_toward_next_item_popularity():
