@@ -198,8 +198,8 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
         ValueError: a required column is missing or of a type that cannot be cast, an optional
             column of the previous load is missing, there are no events, the catalogue is empty
             (when configured), has blank or repeated ids or shares no item with the events, or
-            every event was quarantined (no event with an event_time: naming
-            ``data.columns.event_time``).
+            no event has an event_time (naming ``data.columns.event_time``), or every event
+            was quarantined.
         RuntimeError: the row reconciliation failed.
     """
     lake = table_store(cfg)
@@ -208,6 +208,7 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
     check_columns(raw, source=source)
     catalogue = sources.load_catalogue(spark, cfg.data)
     check_not_empty(raw, source)
+    check_has_times(raw, source, cfg.data.columns.get("event_time", "event_time"))
     catalogue_source = cfg.data.catalogue_path or f"data.source={cfg.data.source}"
     n_items = check_catalogue(
         catalogue,
@@ -244,7 +245,6 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
             " ".join(f"{kind}={n}" for kind, n in not_weighted.items()),
         )
     if rows["events_clean"] == 0:
-        check_has_times(raw, source, cfg.data.columns.get("event_time", "event_time"))
         reasons = quarantine_reasons(read_table(spark, lake, EVENTS_QUARANTINE))
         counts = ", ".join(
             f"{name.removeprefix('quarantined/')}: {n:.0f}" for name, n in sorted(reasons.items())

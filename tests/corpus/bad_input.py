@@ -536,13 +536,12 @@ FILE_CASES = (
     FileCase(
         "no_timestamps",
         "A log whose time column is empty (or never parses) has no split and no time order for "
-        "the sequences: stop, naming the column and data.columns.event_time, rather than "
-        "only counting null_event_time rows.",
+        "the sequences: stop before writing anything, naming the column and "
+        "data.columns.event_time, rather than quarantine every row as null_event_time.",
         ("csv", "user_id,item_id,event_type,stamp\nu1,i1,purchase,\nu2,i2,view,never\n"),
         r"no event in data\.events_path=.* has an event_time: column 'stamp' is empty or "
         r"never parses.*data\.columns\.event_time",
         data={"columns": {"event_time": "stamp"}},
-        writes_tables=True,
     ),
     FileCase(
         "every_event_quarantined",

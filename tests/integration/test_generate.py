@@ -508,7 +508,8 @@ def test_insert_adds_posterior_items_inside_thin_users_sequences(spark, cfg, pip
     train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"])
     sequences = read_table(spark, cfg.lakehouse, SEQUENCES)
     seeds = {r.n: r for r in seed_sequences(train, sequences, plan, Stream.INSERT).collect()}
-    assert len(rows) == 30 and {(r.strategy, r.model) for r in rows} == {("insert", cfg.train.model)}
+    assert len(rows) == 30
+    assert {(r.strategy, r.model) for r in rows} == {("insert", cfg.train.model)}
     for row in rows:
         seed = seeds[row.user_idx - first_user]
         got, history = list(row.item_idx), list(seed.train_items)
