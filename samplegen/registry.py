@@ -92,6 +92,8 @@ class Stream(IntEnum):
     HARD_NEGATIVES = 10
     CATALOGUE = 11
     CATALOGUE_TITLE = 12
+    INSERT = 20
+    SUBSTITUTE_SEQ = 21
 
 
 _G = "samplegen.generate."
@@ -119,6 +121,24 @@ STRATEGIES: dict[str, StrategySpec] = _registry(  # type: ignore[assignment]
         "pseudo-prior items before short-history users' first item: posterior draws chained "
         "backward by train-sequence transition scores",
         models=ENCODER_MODELS,
+    ),
+    StrategySpec(
+        "insert",
+        _G + "seq_edit",
+        "new users: a thin user's time-ordered items with posterior draws inserted where the "
+        "train-sequence transition scores are highest (needs privacy_filter=false)",
+        models=ENCODER_MODELS,
+        new_users=True,
+        copies_real_users=True,
+    ),
+    StrategySpec(
+        "substitute_seq",
+        _G + "seq_edit",
+        "new users: a thin user's time-ordered items with the weakest-transition items replaced "
+        "by the best-fitting posterior draws (needs privacy_filter=false)",
+        models=ENCODER_MODELS,
+        new_users=True,
+        copies_real_users=True,
     ),
     StrategySpec(
         "synthetic_users",

@@ -142,6 +142,11 @@ def validate(config: Config) -> None:
             "generate.prepend_candidates",
             config.generate.prepend_candidates >= config.generate.prepend_items,
         ),
+        ("generate.insert_items", config.generate.insert_items > 0),
+        (
+            "generate.insert_candidates",
+            config.generate.insert_candidates >= config.generate.insert_items,
+        ),
         ("generate.new_items", config.generate.new_items > 0),
         ("generate.synthetic_items", config.generate.synthetic_items > 0),
         (
@@ -222,8 +227,8 @@ def validate(config: Config) -> None:
     if STRATEGIES[config.generate.strategy].copies_real_users and config.generate.privacy_filter:
         raise ConfigError(
             f"generate.strategy={config.generate.strategy} writes real users' item sets "
-            "unchanged, which the privacy filter drops; set generate.privacy_filter=false to "
-            "allow them explicitly"
+            "unchanged or nearly (a few items added or swapped), which the privacy filter "
+            "drops; set generate.privacy_filter=false to allow them explicitly"
         )
     if not config.aggregate.samples_ctr:
         reader = _samples_ctr_reader(config)

@@ -321,6 +321,16 @@ class GenerateConfig:
         "prepend: items drawn from the user's posterior, of which prepend_items are chained "
         "backward by their transition score to the user's first item",
     )
+    insert_items: int = setting(
+        2,
+        "insert: items put into each new user's copy of a thin user's sequence; substitute_seq: "
+        "items of it replaced",
+    )
+    insert_candidates: int = setting(
+        20,
+        "insert and substitute_seq: items drawn from the seed user's posterior, of which "
+        "insert_items are placed by their transition scores",
+    )
     synthetic_weight: float = setting(0.5, "weight of a synthetic interaction (real ones: 1)")
     privacy_filter: bool = setting(
         True,

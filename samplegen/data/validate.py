@@ -20,10 +20,10 @@ than :data:`MAX_ID_LENGTH` characters is quarantined as ``*_id_too_long``: no re
 long, and such a value is nearly always a parsing error (e.g. a CSV quote left open).
 
 Input-level problems stop with a ``ValueError`` instead: a missing required column
-(:func:`check_columns`), no events at all (:func:`check_not_empty`), a catalogue with blank or
-repeated ids or that shares no item with the events (:func:`check_catalogue`,
-:func:`check_catalogue_overlap`). Events of items a catalogue lacks stay clean and are only counted
-(:func:`items_not_in_catalogue`).
+(:func:`check_columns`), no events at all (:func:`check_not_empty`), no event with a time
+(:func:`check_has_times`), a catalogue with blank or repeated ids or that shares no item with
+the events (:func:`check_catalogue`, :func:`check_catalogue_overlap`). Events of items a
+catalogue lacks stay clean and are only counted (:func:`items_not_in_catalogue`).
 """
 
 from __future__ import annotations
@@ -183,6 +183,25 @@ def check_not_empty(raw: DataFrame, source: str) -> None:
         raise ValueError(
             f"no events in {source}: the input is empty, so nothing was written; "
             "check that the export landed (or point the config at the right input)"
+        )
+
+
+def check_has_times(raw: DataFrame, source: str, column: str) -> None:
+    """Stop when no event has an ``event_time`` (the column is empty or never parses).
+
+    One small Spark job (it stops at the first event with a time), before anything is written:
+    without a single time there is no split and no time-ordered ``sequences`` table for the
+    sequential recommenders and sequence strategies, so the message names the config key that
+    picks the column, not the quarantine counts every row would otherwise end up in.
+
+    Raises:
+        ValueError: naming ``data.columns.event_time`` and ``column`` (the input's name for it).
+    """
+    if raw.where(F.col("event_time").isNotNull()).isEmpty():
+        raise ValueError(
+            f"no event in {source} has an event_time: column {column!r} is empty or never "
+            "parses as a time, and the split and the time-ordered sequences need one; point "
+            "data.columns.event_time at the column with the event times"
         )
 
 

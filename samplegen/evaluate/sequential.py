@@ -15,8 +15,9 @@ The two variants are trained on:
 - ``augmented``: the same plus the run's synthetic rows (``augmented_train``) in the order the
   strategy wrote their items: a new user's row is a sequence of its own; the items added to a
   real user go before that user's real items, as earlier history (what a ``prepend``
-  strategy writes). ``crop`` and ``reorder`` write time order; set strategies (``mask``,
-  ``densify``, the generators) write their items by index, an order that means nothing.
+  strategy writes). ``crop``, ``reorder``, ``insert`` and ``substitute_seq`` write time
+  order; set strategies (``mask``, ``densify``, the generators) write their items by index,
+  an order that means nothing.
 
 Rows have the shape of :mod:`samplegen.evaluate.utility`'s: each variant's mean with its
 bootstrap CI and the paired difference over users with its p-value, per slice: ``all`` and

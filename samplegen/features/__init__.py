@@ -14,6 +14,7 @@ from samplegen.data.validate import (
     check_catalogue_overlap,
     check_columns,
     check_columns_kept,
+    check_has_times,
     check_not_empty,
     items_not_in_catalogue,
     not_weighted_types,
@@ -197,7 +198,8 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
         ValueError: a required column is missing or of a type that cannot be cast, an optional
             column of the previous load is missing, there are no events, the catalogue is empty
             (when configured), has blank or repeated ids or shares no item with the events, or
-            every event was quarantined.
+            no event has an event_time (naming ``data.columns.event_time``), or every event
+            was quarantined.
         RuntimeError: the row reconciliation failed.
     """
     lake = table_store(cfg)
@@ -206,6 +208,7 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
     check_columns(raw, source=source)
     catalogue = sources.load_catalogue(spark, cfg.data)
     check_not_empty(raw, source)
+    check_has_times(raw, source, cfg.data.columns.get("event_time", "event_time"))
     catalogue_source = cfg.data.catalogue_path or f"data.source={cfg.data.source}"
     n_items = check_catalogue(
         catalogue,

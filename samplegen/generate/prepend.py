@@ -12,19 +12,20 @@ user before that user's real history, in the written order
 How the items are chosen, and why:
 
 - **Which items**: ``generate.prepend_candidates`` candidates drawn from the trained model's
-  posterior for the user (as ``densify`` draws them: owned items never, seeded per
-  ``(run seed, user_idx)``). The posterior says what fits the user's taste, but a VAE over
-  item *sets* knows nothing of order.
-- **In which order**: a first-order item-to-item transition estimate from the real train
-  sequences, ``P(next = b | a) = (count(a -> b) + s * pop(b)) / (out(a) + s)`` (additive
-  smoothing toward the next-item popularity ``pop``, strength :data:`SMOOTHING`). Greedy
+  posterior for the user (as ``densify`` draws them, seeded per ``(run seed, user_idx)``),
+  never one of the user's own train, valid or test items
+  (:func:`~samplegen.generate.transitions.excluded_items`: a test item in the pseudo-history
+  would leak the target). The posterior says what fits the user's taste, but a VAE over item
+  *sets* knows nothing of order.
+- **In which order**: the first-order transition estimate from the real train sequences
+  (:class:`~samplegen.generate.transitions.Transitions`, shared with ``insert``). Greedy
   backward chaining: starting from the user's first real item ``f``, pick the candidate ``c``
   most likely to lead to ``f`` (highest ``P(f | c)``), put it before ``f``, make it the new
   first item and repeat with the candidates left. Ties (e.g. candidates never seen in a
   sequence) keep the posterior's draw order. So the pseudo-history is made of items the model
   believes in, arranged so that each one plausibly leads to the next, which is what a
   next-item model such as SASRec learns from; the counts need no extra model and are exact on
-  the train split (no valid/test item is read).
+  the train split (no valid/test item enters them).
 """
 
 from __future__ import annotations
@@ -35,55 +36,19 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from scipy import sparse
 
 from samplegen.generate.context import DrawContext, Metrics
+from samplegen.generate.transitions import (
+    HELD_OUT,
+    Transitions,
+    excluded_items,
+    train_transitions,
+)
 from samplegen.generate.udf import item_mask, map_with_model, user_rng
 from samplegen.models.base import Generator
 from samplegen.tables import SEQUENCES
 
 SCHEMA = "user_idx int, item_idx array<int>, weight array<float>"
-#: Pseudo-counts of the transition estimate's smoothing toward next-item popularity.
-SMOOTHING = 1.0
-
-
-class Transitions:
-    """Smoothed first-order estimate ``P(next = b | current = a)`` from time-ordered sequences."""
-
-    def __init__(self, counts: sparse.csr_matrix, smoothing: float = SMOOTHING) -> None:
-        """``counts[a, b]``: how often ``b`` directly follows ``a`` in a train sequence."""
-        self.counts = sparse.csr_matrix(counts, dtype=np.float64)
-        self.out = np.asarray(self.counts.sum(axis=1)).ravel()
-        into = np.asarray(self.counts.sum(axis=0)).ravel()
-        total = into.sum()
-        self.popularity = into / total if total > 0 else np.full(len(into), 1.0 / len(into))
-        self.smoothing = smoothing
-
-    @classmethod
-    def from_pairs(
-        cls, prev: np.ndarray, nxt: np.ndarray, count: np.ndarray, n_items: int
-    ) -> Transitions:
-        """From ``(prev, next, count)`` triples over a vocabulary of ``n_items``."""
-        matrix = sparse.coo_matrix(
-            (np.asarray(count, dtype=np.float64), (np.asarray(prev), np.asarray(nxt))),
-            shape=(n_items, n_items),
-        )
-        return cls(matrix.tocsr())
-
-    @classmethod
-    def from_sequences(cls, sequences: Sequence[Sequence[int]], n_items: int) -> Transitions:
-        """From item sequences in time order (consecutive pairs are transitions)."""
-        prev = [int(a) for s in sequences for a in s[:-1]]
-        nxt = [int(b) for s in sequences for b in s[1:]]
-        return cls.from_pairs(
-            np.array(prev, np.int64), np.array(nxt, np.int64), np.ones(len(prev)), n_items
-        )
-
-    def leads_to(self, candidates: np.ndarray, target: int) -> np.ndarray:
-        """``P(next = target | current = c)`` for every ``c`` in ``candidates``."""
-        counts = np.asarray(self.counts[candidates, target].todense()).ravel()
-        s = self.smoothing
-        return (counts + s * self.popularity[target]) / (self.out[candidates] + s)
 
 
 def chain_backward(candidates: Sequence[int], first: int, k: int, model: Transitions) -> list[int]:
@@ -112,10 +77,15 @@ def prepend_batch(
     weight: float,
     seed: int,
 ) -> pd.DataFrame:
-    """Pseudo-prior rows of each user row of ``batch`` (``user_idx``, ``item_idx``, ``first``)."""
+    """Pseudo-prior rows of each user row of ``batch``.
+
+    ``batch`` has ``user_idx``, ``item_idx`` (owned train items), ``first`` and the user's
+    held-out items (:data:`~samplegen.generate.transitions.HELD_OUT`), none of which is drawn.
+    """
     owned = item_mask(batch["item_idx"], generator.n_items)
     rngs = [user_rng(seed, int(u)) for u in batch["user_idx"]]
-    drawn = generator.sample_items(owned.float(), n_candidates, owned, rngs)
+    excluded = excluded_items(batch, owned)
+    drawn = generator.sample_items(owned.float(), n_candidates, excluded, rngs)
     users, baskets = [], []
     for user, first, row in zip(batch["user_idx"], batch["first"], drawn, strict=True):
         chain = chain_backward(row[row >= 0], int(first), k, model)
@@ -131,24 +101,15 @@ def prepend_batch(
     )
 
 
-def transition_pairs(sequences: DataFrame) -> DataFrame:
-    """``(prev, next, count)`` of consecutive items in the ``train_items`` sequences."""
-    steps = sequences.select(F.posexplode("train_items").alias("pos", "item"), "user_idx")
-    following = steps.select(
-        "user_idx", (F.col("pos") - 1).alias("pos"), F.col("item").alias("next")
-    )
-    return (
-        steps.join(following, ["user_idx", "pos"])
-        .groupBy(F.col("item").alias("prev"), "next")
-        .agg(F.count("*").alias("count"))
-    )
-
-
 def short_users(train: DataFrame, sequences: DataFrame, max_history: int) -> DataFrame:
-    """``(user_idx, item_idx, first)`` of users with 1 to ``max_history`` train items in order."""
+    """``(user_idx, item_idx, first, *HELD_OUT)`` of users with 1 to ``max_history`` train items.
+
+    ``first`` is the first train item in time order; the held-out columns are the user's valid
+    and test items (never drawn for the user).
+    """
     short = sequences.where(
         (F.size("train_items") > 0) & (F.size("train_items") <= max_history)
-    ).select("user_idx", F.col("train_items")[0].alias("first"))
+    ).select("user_idx", F.col("train_items")[0].alias("first"), *HELD_OUT)
     return train.select("user_idx", "item_idx").join(short, "user_idx")
 
 
@@ -167,27 +128,15 @@ def prepend(
 
     ``n_items`` bounds every item index (the transition matrix's size).
     """
-    pairs = transition_pairs(sequences).toPandas()
-    model = Transitions.from_pairs(
-        pairs["prev"].to_numpy(), pairs["next"].to_numpy(), pairs["count"].to_numpy(), n_items
-    )
+    model = train_transitions(sequences, n_items)
     return map_with_model(
         short_users(train, sequences, max_history),
         model_dir,
         lambda chunk, generator: prepend_batch(
-            chunk, generator, _sized(model, generator.n_items), k, n_candidates, weight, seed
+            chunk, generator, model.sized(generator.n_items), k, n_candidates, weight, seed
         ),
         SCHEMA,
     )
-
-
-def _sized(model: Transitions, n_items: int) -> Transitions:
-    """``model`` over the generator's vocabulary (candidates are indices below ``n_items``)."""
-    if model.counts.shape[0] >= n_items:
-        return model
-    grown = sparse.csr_matrix(model.counts.copy())
-    grown.resize((n_items, n_items))
-    return Transitions(grown, model.smoothing)
 
 
 def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:

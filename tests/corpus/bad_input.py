@@ -534,6 +534,16 @@ FILE_CASES = (
         catalogue=("csv", "item_id,category\nSKU-1,Dairy\n"),
     ),
     FileCase(
+        "no_timestamps",
+        "A log whose time column is empty (or never parses) has no split and no time order for "
+        "the sequences: stop before writing anything, naming the column and "
+        "data.columns.event_time, rather than quarantine every row as null_event_time.",
+        ("csv", "user_id,item_id,event_type,stamp\nu1,i1,purchase,\nu2,i2,view,never\n"),
+        r"no event in data\.events_path=.* has an event_time: column 'stamp' is empty or "
+        r"never parses.*data\.columns\.event_time",
+        data={"columns": {"event_time": "stamp"}},
+    ),
+    FileCase(
         "every_event_quarantined",
         "An input where no event is clean stops with the count per reason (after writing "
         "events_quarantine, so the rows can be inspected) instead of failing later in the split.",

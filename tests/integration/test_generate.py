@@ -11,12 +11,15 @@ from samplegen.evaluate.sequential import augmented_sequences
 from samplegen.features.text import embed_texts, item_texts, with_text_embeddings
 from samplegen.generate import run_generate
 from samplegen.generate.augmented import combined_synthetic
+from samplegen.generate.context import next_index
 from samplegen.generate.densify import densify
 from samplegen.generate.new_items import new_items, plan_new_items, seen_before_cut, train_cut
 from samplegen.generate.new_users import NewUserPlan
 from samplegen.generate.prepend import prepend
+from samplegen.generate.seq_edit import edited_users, seed_sequences
 from samplegen.generate.synthetic_users import synthetic_users
 from samplegen.models.store import model_dir
+from samplegen.registry import Stream
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     CATALOGUE,
@@ -453,10 +456,9 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     run_cfg = dataclasses.replace(cfg, generate=gen)
     run_generate(spark, run_cfg, run, model_run=RUN_ID)
     rows = {r.user_idx: r for r in synthetic(spark, cfg, run).collect()}
-    history = {
-        r.user_idx: list(r.train_items)
-        for r in read_table(spark, cfg.lakehouse, SEQUENCES).collect()
-    }
+    sequence_rows = read_table(spark, cfg.lakehouse, SEQUENCES).collect()
+    history = {r.user_idx: list(r.train_items) for r in sequence_rows}
+    held_out = {r.user_idx: set(r.valid_items) | set(r.test_items) for r in sequence_rows}
     owned = {
         r.user_idx: set(r.item_idx)
         for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
@@ -466,6 +468,7 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     for user, row in rows.items():
         assert len(row.item_idx) == len(set(row.item_idx)) == gen.prepend_items
         assert not set(row.item_idx) & owned[user]
+        assert not set(row.item_idx) & held_out[user]  # no valid/test item of the same user
         assert set(row.weight) == {gen.synthetic_weight} and row.strategy == "prepend"
     # deterministic per seed, whatever the partitioning
     n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()  # the vocabulary, as stage 4
@@ -491,3 +494,50 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     for (user, sequence), augmented in zip(real.items(), trained, strict=True):
         expected = list(rows[user].item_idx) if user in rows else []
         assert list(augmented) == expected + list(sequence)
+
+
+def test_insert_adds_posterior_items_inside_thin_users_sequences(spark, cfg, pipeline_run):
+    run = "insert-run"
+    gen = dataclasses.replace(
+        cfg.generate, strategy="insert", synthetic_users=30, privacy_filter=False
+    )
+    run_generate(spark, dataclasses.replace(cfg, generate=gen), run, model_run=RUN_ID)
+    rows = sorted(synthetic(spark, cfg, run).collect(), key=lambda r: r.user_idx)
+    first_user = next_index(read_table(spark, cfg.lakehouse, USER_INDEX), "user_idx")
+    plan = NewUserPlan(30, gen.max_user_items, first_user, gen.synthetic_weight, gen.seed, run)
+    train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"])
+    sequences = read_table(spark, cfg.lakehouse, SEQUENCES)
+    seeds = {r.n: r for r in seed_sequences(train, sequences, plan, Stream.INSERT).collect()}
+    assert len(rows) == 30
+    assert {(r.strategy, r.model) for r in rows} == {("insert", cfg.train.model)}
+    for row in rows:
+        seed = seeds[row.user_idx - first_user]
+        got, history = list(row.item_idx), list(seed.train_items)
+        added = [i for i in got if i not in history]
+        assert [i for i in got if i in history] == history  # the seed's order survives
+        assert len(added) == len(set(added)) == gen.insert_items
+        # no valid/test item of the seed user
+        assert not set(added) & (set(seed.valid_items) | set(seed.test_items))
+    # deterministic per seed, whatever the partitioning
+    n_items = read_table(spark, cfg.lakehouse, ITEM_INDEX).count()  # the vocabulary, as stage 4
+    args = (str(model_dir(cfg, RUN_ID).resolve()), n_items, "insert")
+    again = edited_users(
+        train.repartition(3), sequences, *args, gen.insert_items, gen.insert_candidates, plan
+    ).collect()
+    assert {r.user_idx: list(r.item_idx) for r in again} == {
+        r.user_idx: list(r.item_idx) for r in rows
+    }
+    # sasrec's training sequences (from augmented_train, as stage 4 reads it): each new user
+    # is a sequence of its own, in the written order
+    added_rows = (
+        read_table(spark, cfg.lakehouse, AUGMENTED_TRAIN)
+        .where((F.col("run_id") == run) & F.col("is_synthetic"))
+        .select("user_idx", "item_idx")
+        .toPandas()
+    )
+    real = {
+        r.user_idx: np.asarray(r.train_items, dtype=np.int32)
+        for r in sorted(sequences.collect(), key=lambda r: r.user_idx)
+    }
+    trained = augmented_sequences(real, added_rows, first_user - 1, n_items)
+    assert [list(s) for s in trained[len(real) :]] == [list(r.item_idx) for r in rows]
