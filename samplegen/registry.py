@@ -92,6 +92,7 @@ class Stream(IntEnum):
     HARD_NEGATIVES = 10
     CATALOGUE = 11
     CATALOGUE_TITLE = 12
+    SEGMENT_BALANCE = 13
     INSERT = 20
     SUBSTITUTE_SEQ = 21
 
@@ -164,6 +165,15 @@ STRATEGIES: dict[str, StrategySpec] = _registry(  # type: ignore[assignment]
         "label_balance",
         _G + "label_balance",
         "minority-label samples_ctr rows from train.model=tabular into synthetic_ctr",
+        models=("tabular",),
+        table=SYNTHETIC_CTR,
+    ),
+    StrategySpec(
+        "segment_balance",
+        _G + "segment_balance",
+        "samples_ctr rows (both labels, the segment's real mix) from train.model=tabular for "
+        "cold users, cold items and rare categories up to generate.segment_share, into "
+        "synthetic_ctr",
         models=("tabular",),
         table=SYNTHETIC_CTR,
     ),

@@ -16,6 +16,7 @@ from samplegen.registry import (
     SYNTHETIC_INTERACTIONS,
     recommender_names,
 )
+from samplegen.segments import SEGMENT_COLUMNS
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.source": ("completejourney", "movielens100k", "files"),
@@ -163,6 +164,7 @@ def validate(config: Config) -> None:
         ("generate.mask_keep", 0 < config.generate.mask_keep < 1),
         ("generate.head_fraction", 0 < config.generate.head_fraction < 1),
         ("generate.label_target_share", 0 < config.generate.label_target_share < 1),
+        ("generate.segment_share", 0 < config.generate.segment_share < 1),
         ("generate.tail_share", 0 <= config.generate.tail_share <= 1),
         ("generate.balance_power", 0 <= config.generate.balance_power <= 1),
         ("generate.substitute_share", 0 < config.generate.substitute_share <= 1),
@@ -229,6 +231,17 @@ def validate(config: Config) -> None:
             f"generate.strategy={config.generate.strategy} writes real users' item sets "
             "unchanged or nearly (a few items added or swapped), which the privacy filter "
             "drops; set generate.privacy_filter=false to allow them explicitly"
+        )
+    segments = config.generate.segments
+    if not segments or len(set(segments)) < len(segments) or set(segments) - set(SEGMENT_COLUMNS):
+        raise ConfigError(
+            f"generate.segments must name each segment at most once, at least one, from "
+            f"{', '.join(SEGMENT_COLUMNS)}; got {segments!r}"
+        )
+    if len(segments) * config.generate.segment_share >= 1:
+        raise ConfigError(
+            "generate.segment_share times the number of generate.segments must stay below 1 "
+            "(every segment at that share of the train rows)"
         )
     if not config.aggregate.samples_ctr:
         reader = _samples_ctr_reader(config)

@@ -301,6 +301,18 @@ class GenerateConfig:
     label_target_share: float = setting(
         0.5, "label_balance: share of the rarer label in real + synthetic samples_ctr train rows"
     )
+    segment_share: float = setting(
+        0.2,
+        "segment_balance: share of real + synthetic samples_ctr train rows each segment reaches "
+        "(0.2: below the cold-user quartile's and cold-item half's head counts, so a segment "
+        "is lifted towards its entities' share, never past it)",
+    )
+    segments: list[str] = setting(
+        ["cold_users", "cold_items", "rare_categories"],
+        "segment_balance: thin segments that get rows: cold_users (bottom activity quartile), "
+        "cold_items (bottom popularity half), rare_categories (bottom half of categories by "
+        "rows; needs category in train.tabular.discrete_columns)",
+    )
     mask_keep: float = setting(
         0.5, "mask and crop: share of the seed user's items a new user keeps"
     )

@@ -317,8 +317,9 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     A ``catalogue`` run (``synthetic_items`` rows, no interactions) gets the fidelity of its
     items instead (:func:`run_evaluate_items`).
 
-    A run of a strategy that writes ``synthetic_ctr`` (``label_balance``, ``hard_negatives``)
-    gets the CTR classifiers of ``evaluate.ctr_models`` instead (:func:`run_evaluate_ctr`).
+    A run of a strategy that writes ``synthetic_ctr`` (``label_balance``, ``segment_balance``,
+    ``hard_negatives``) gets the CTR classifiers of ``evaluate.ctr_models`` instead
+    (:func:`run_evaluate_ctr`).
 
     Raises:
         ValueError: when the run has neither ``augmented_train`` nor ``synthetic_ctr`` rows

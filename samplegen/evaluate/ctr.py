@@ -37,6 +37,7 @@ from samplegen.evaluate.metrics import bootstrap_p_value
 from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow, p_value_metric
 from samplegen.evaluate.verdicts import plain, signed
 from samplegen.runinfo import LOG
+from samplegen.segments import COLD_ITEM_QUANTILE, COLD_USER_QUANTILE
 from samplegen.spark import pinned
 from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table, table_store
 
@@ -50,8 +51,6 @@ BASELINES = (REAL, CLASS_WEIGHT, OVERSAMPLING)
 #: Slices of the test rows: every row, the users in the bottom quartile of activity
 #: (``user_events``), the items in the bottom half of popularity (``item_users``).
 CTR_SLICES = ("all", "cold_users", "cold_items")
-COLD_USER_QUANTILE = 0.25
-COLD_ITEM_QUANTILE = 0.5
 
 #: Columns of the scored test rows besides the scores.
 _TEST_COLUMNS = ("user_idx", "item_idx", LABEL, "user_events", "item_users")

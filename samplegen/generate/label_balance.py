@@ -52,8 +52,18 @@ def chunk_rows(model_dir: str, chunk: int, n_rows: int, label: int, seed: int) -
         np.random.SeedSequence([seed, int(Stream.LABEL_BALANCE), chunk]).generate_state(1)[0]
     )
     rows = generator.sample(n_rows, seed=chunk_seed, condition={"label": label})
-    out = pd.DataFrame({"row": np.arange(n_rows, dtype=np.int64) + chunk * CHUNK_ROWS})
-    out["label"] = np.full(n_rows, label, dtype=np.int32)  # the condition, honoured by sample()
+    return ctr_frame(rows, chunk * CHUNK_ROWS, label)
+
+
+def ctr_frame(rows: pd.DataFrame, first_row: int, label: int) -> pd.DataFrame:
+    """Generated rows as :data:`ROW_SCHEMA` rows numbered from ``first_row``, all ``label``.
+
+    ``label`` is the condition the rows were drawn with (``sample()`` honours it); columns the
+    model does not generate stay null.
+    """
+    n_rows = len(rows)
+    out = pd.DataFrame({"row": np.arange(n_rows, dtype=np.int64) + first_row})
+    out["label"] = np.full(n_rows, label, dtype=np.int32)
     for field in ROW_SCHEMA.fields[2:]:
         values = rows[field.name] if field.name in rows.columns else pd.Series([None] * n_rows)
         if isinstance(field.dataType, T.LongType):
