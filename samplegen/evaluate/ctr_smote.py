@@ -42,8 +42,7 @@ def imputed(frame: pd.DataFrame, categorical: list[str], numeric: list[str]) -> 
     out = frame.copy()
     for column in numeric:
         values = pd.to_numeric(out[column], errors="coerce").astype("float64")
-        median = values.median()
-        out[column] = values.fillna(0.0 if pd.isna(median) else float(median))
+        out[column] = values.fillna(float(values.median()) if values.notna().any() else 0.0)
     for column in categorical:
         out[column] = out[column].astype(object).where(out[column].notna(), MISSING).astype(str)
     return out
@@ -58,8 +57,8 @@ def smote_nc_rows(
     a seeded sample of at most ``max_rows`` train rows per label is collected, nulls imputed
     (:func:`imputed`: numeric median, categorical level :data:`MISSING`), and
     ``SMOTENC.fit_resample`` asked for ``n_sample + extra[label]`` rows of each label that gets
-    rows (labels that get none keep their rows and only shape the categorical scale). Only
-    the new rows are kept: numeric values are interpolated between real rows, so they lie
+    rows (a label that gets none is sampled too: SMOTE needs two classes). Only the new rows
+    are kept: numeric values are interpolated between real rows, so they lie
     within the real ranges (integer columns are rounded); categorical values are levels of
     the real rows, and :data:`MISSING` turns back into null. Returns ``None`` when no rows are
     asked for.
@@ -68,8 +67,6 @@ def smote_nc_rows(
         SmoteSkipped: If a label that gets rows has fewer than ``K_NEIGHBORS + 1`` train rows
             (named), or the train rows have a single label (SMOTE needs two classes).
     """
-    from imblearn.over_sampling import SMOTENC
-
     wanted = {label: n for label, n in sorted(extra.items()) if n > 0}
     if not wanted:
         return None
@@ -88,9 +85,31 @@ def smote_nc_rows(
     if len(counts) < 2:
         raise SmoteSkipped("smote_nc: the CTR train rows have a single label")
     sample = _sample(train, counts, seed, max_rows).toPandas()
+    new = smote_nc_frame(sample, categorical, numeric, wanted, seed)
+    schema = T.StructType([train.schema[c] for c in (LABEL, *columns)])
+    return pinned(train.sparkSession.createDataFrame(_typed(new, schema), schema))
+
+
+def smote_nc_frame(
+    sample: pd.DataFrame,
+    categorical: list[str],
+    numeric: list[str],
+    wanted: dict[int, int],
+    seed: int,
+) -> pd.DataFrame:
+    """``wanted[label]`` new rows of each label from the real rows ``sample``, on the driver.
+
+    ``sample`` holds :data:`LABEL` and the feature columns, nulls allowed (:func:`imputed`
+    fills them). Returns :data:`LABEL` and the feature columns of the new rows only (the rows
+    ``SMOTENC.fit_resample`` appends after the originals), numeric values as floats,
+    categorical ones as strings (:data:`MISSING` included).
+    """
+    from imblearn.over_sampling import SMOTENC
+
+    columns = [*categorical, *numeric]
     X = imputed(sample[columns], categorical, numeric)
     y = sample[LABEL].astype("int64").to_numpy()
-    n_sample = {label: int((y == label).sum()) for label in counts}
+    n_sample = {int(label): int((y == label).sum()) for label in np.unique(y)}
     smote = SMOTENC(
         categorical_features=list(range(len(categorical))),
         sampling_strategy={label: n_sample[label] + n for label, n in wanted.items()},
@@ -99,14 +118,13 @@ def smote_nc_rows(
     )
     X_new, y_new = smote.fit_resample(X, y)
     new = pd.DataFrame(np.asarray(X_new, dtype=object)[len(X) :], columns=columns)
-    new.insert(0, LABEL, np.asarray(y_new)[len(X) :])
+    new.insert(0, LABEL, np.asarray(y_new)[len(X) :].astype("int64"))
     LOG.info(
         "stage=evaluate ctr smote_nc: %s new rows from %s sampled train rows",
         {label: int((new[LABEL] == label).sum()) for label in wanted},
         n_sample,
     )
-    schema = T.StructType([train.schema[c] for c in (LABEL, *columns)])
-    return pinned(train.sparkSession.createDataFrame(_typed(new, schema), schema))
+    return new
 
 
 def _sample(train: DataFrame, counts: dict[int, int], seed: int, max_rows: int) -> DataFrame:

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from samplegen.evaluate.ctr_smote import MISSING, imputed
+from samplegen.evaluate.ctr_smote import MISSING, imputed, smote_nc_frame
 
 
 def test_imputed_fills_numeric_medians_and_a_missing_level():
@@ -22,3 +22,26 @@ def test_imputed_fills_numeric_medians_and_a_missing_level():
     assert out["empty"].tolist() == [0.0] * 4  # no value to take a median of
     assert out.notna().all().all() and out["price"].dtype == np.float64
     assert frame["brand"].isna().sum() == 2  # the input is left as it was
+
+
+def test_smote_nc_frame_makes_the_rows_asked_for_from_real_values():
+    rng = np.random.default_rng(0)
+    n = 40
+    sample = pd.DataFrame(
+        {
+            "label": [1] * 10 + [0] * (n - 10),
+            "brand": rng.choice(["b1", "b2", None], n),
+            "price": rng.uniform(2.0, 9.0, n),
+            "user_events": rng.integers(1, 50, n).astype("float64"),
+        }
+    )
+    sample.loc[20, "price"] = np.nan  # a negative: imputed, not interpolated from
+    new = smote_nc_frame(sample, ["brand"], ["price", "user_events"], {1: 25}, seed=3)
+    assert new["label"].tolist() == [1] * 25 and list(new.columns) == list(sample.columns)
+    positives = sample[sample["label"] == 1]
+    for column in ("price", "user_events"):  # interpolated between the positives' values
+        values = new[column].astype("float64")
+        assert values.between(positives[column].min(), positives[column].max()).all()
+    assert set(new["brand"]) <= {"b1", "b2", MISSING}
+    again = smote_nc_frame(sample, ["brand"], ["price", "user_events"], {1: 25}, seed=3)
+    pd.testing.assert_frame_equal(new, again)  # seeded
