@@ -175,7 +175,8 @@ class ScoringRows:
         """Pin the test rows and draw the oversampled and SMOTE-NC train rows with ``seed``.
 
         SMOTE-NC samples at most ``smote_max_rows`` train rows per label; a label with too few
-        rows skips the ``smote_nc`` variant with a warning naming it.
+        rows (or any failure of SMOTE-NC) skips the ``smote_nc`` variant with a warning naming
+        it (the label, or the error).
         """
         test = pinned(splits.test.withColumn("_row", F.monotonically_increasing_id()))
         oversampled = splits.oversampled_train(seed)
@@ -188,9 +189,13 @@ class ScoringRows:
         kept, skipped = [test, oversampled], {}
         try:
             smote, new = splits.smote_train(seed, smote_max_rows)
-        except SmoteSkipped as exc:
-            LOG.warning("stage=evaluate ctr: baseline %s is skipped: %s", SMOTE_NC, exc)
-            skipped[SMOTE_NC] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a failing baseline must not stop the others
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            if not isinstance(exc, SmoteSkipped):
+                reason = f"SMOTE-NC failed: {reason}"
+            LOG.warning("stage=evaluate ctr: baseline %s is skipped: %s", SMOTE_NC, reason)
+            skipped[SMOTE_NC] = reason
         else:
             train[SMOTE_NC] = (smote, None)
             kept += [new] if new is not None else []
@@ -343,8 +348,9 @@ def ctr_verdict_lines(rows: list[EvalRow], min_users: int) -> list[str]:
     """One line per classifier x slice x baseline: augmented minus it in AUC, CI and outcome.
 
     The baselines are :data:`BASELINES` (real rows alone, class weights, random
-    oversampling, SMOTE-NC; a skipped one has no rows, so no line). Better (worse) when the CI lies above (below) zero; a slice with fewer than
-    ``min_users`` users says "too few users" instead.
+    oversampling, SMOTE-NC; a skipped one has no rows, so no line). Better (worse) when the
+    CI lies above (below) zero; a slice with fewer than ``min_users`` users says "too few
+    users" instead.
     """
     value = {(r.recommender, r.slice, r.variant): r.value for r in rows if r.metric == "auc"}
     baseline_of = {diff_variant(b): b for b in BASELINES}
