@@ -153,5 +153,5 @@ def _typed(new: pd.DataFrame, schema: T.StructType) -> pd.DataFrame:
             dtype = "int64" if isinstance(field.dataType, T.LongType) else "int32"
             out[field.name] = np.rint(values.astype("float64")).astype(dtype)
         else:
-            out[field.name] = values.astype("float64" if field.name != LABEL else "int32")
+            out[field.name] = values.astype("float64")
     return out.reset_index(drop=True)
