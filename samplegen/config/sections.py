@@ -378,8 +378,13 @@ class EvaluateConfig:
     ctr_models: list[str] = setting(
         ["logreg"],
         "CTR classifiers scored on runs that write synthetic_ctr (real vs real + synthetic "
-        "samples_ctr train rows, class weights, random oversampling): "
+        "samples_ctr train rows, class weights, random oversampling, SMOTE-NC): "
         + recommender_help("classifier"),
+    )
+    smote_max_rows: int = setting(
+        50_000,
+        "smote_nc baseline of the CTR classifiers: most train rows per label (seeded sample) "
+        "collected to the driver for imbalanced-learn's SMOTENC; at least 6 (5 neighbours)",
     )
     logreg_reg_grid: list[float] = setting(
         [0.0, 0.01, 0.1], "logreg: regParam values tried; the best valid AUC is scored on test"

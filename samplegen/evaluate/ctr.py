@@ -1,15 +1,19 @@
 """Stage 4 for runs that write ``synthetic_ctr``: CTR classifiers on real vs augmented rows.
 
-Each classifier of ``evaluate.ctr_models`` is trained four ways (variants): on the real
+Each classifier of ``evaluate.ctr_models`` is trained five ways (variants): on the real
 ``samples_ctr`` train rows (``real``), on those plus the run's ``synthetic_ctr`` rows
-(``augmented``), and two non-generative baselines on real rows only: class weights
-(``class_weight``) and random oversampling (``random_oversampling``: as many copies of real
-train rows of each label as the run wrote synthetic rows). Every variant is tuned on the real
-valid rows and scored once on the real test rows: synthetic and duplicated rows only ever
+(``augmented``), and three non-generative baselines on real rows only: class weights
+(``class_weight``), random oversampling (``random_oversampling``: as many copies of real
+train rows of each label as the run wrote synthetic rows) and SMOTE-NC (``smote_nc``: as many
+rows of each label interpolated between real train rows by imbalanced-learn's ``SMOTENC``,
+see :mod:`samplegen.evaluate.ctr_smote`). Every variant is tuned on the real valid rows and
+scored once on the real test rows: synthetic, duplicated and interpolated rows only ever
 train (:func:`ctr_splits`). Each metric of :data:`~samplegen.evaluate.ctr_metrics.CTR_METRICS`
 is computed per slice of the test rows (``all``, ``cold_users``, ``cold_items``), with 95% CIs
 from resampling users, and the paired differences ``augmented_minus_<baseline>`` (real, class
-weights, oversampling) with their CIs and p-values. SMOTE-NC is not among the baselines yet.
+weights, oversampling, SMOTE-NC) with their CIs and p-values. A baseline that cannot be built
+(SMOTE-NC for a label with fewer train rows than it has neighbours) is skipped with a warning
+naming the label; the other variants still score.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from samplegen.evaluate.classifiers import (
     with_class_weights,
 )
 from samplegen.evaluate.ctr_metrics import CTR_METRICS, user_bootstrap
+from samplegen.evaluate.ctr_smote import SmoteSkipped, smote_nc_rows
 from samplegen.evaluate.metrics import bootstrap_p_value
 from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow, p_value_metric
 from samplegen.evaluate.verdicts import plain, signed
@@ -43,10 +48,10 @@ from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table, table_store
 
 #: The classifier variants, in the order of the rows.
 REAL, AUGMENTED = "real", "augmented"
-CLASS_WEIGHT, OVERSAMPLING = "class_weight", "random_oversampling"
-VARIANTS = (REAL, AUGMENTED, CLASS_WEIGHT, OVERSAMPLING)
+CLASS_WEIGHT, OVERSAMPLING, SMOTE_NC = "class_weight", "random_oversampling", "smote_nc"
+VARIANTS = (REAL, AUGMENTED, CLASS_WEIGHT, OVERSAMPLING, SMOTE_NC)
 #: What ``augmented`` is compared with, paired: ``augmented_minus_<variant>`` rows.
-BASELINES = (REAL, CLASS_WEIGHT, OVERSAMPLING)
+BASELINES = (REAL, CLASS_WEIGHT, OVERSAMPLING, SMOTE_NC)
 
 #: Slices of the test rows: every row, the users in the bottom quartile of activity
 #: (``user_events``), the items in the bottom half of popularity (``item_users``).
@@ -66,7 +71,8 @@ class CtrSplits:
         valid: ``samples_ctr`` valid rows only.
         test: ``samples_ctr`` test rows only (with ``user_idx`` for the slices and bootstrap).
         n_synthetic: The run's ``synthetic_ctr`` rows.
-        synthetic_labels: Those rows per label, the dose random oversampling matches.
+        synthetic_labels: Those rows per label, the dose random oversampling and SMOTE-NC
+            match.
     """
 
     real_train: DataFrame
@@ -79,6 +85,18 @@ class CtrSplits:
     def oversampled_train(self, seed: int) -> DataFrame:
         """``real_train`` with as many real rows of each label drawn again as synthetic rows."""
         return oversampled(self.real_train, self.synthetic_labels, seed)
+
+    def smote_train(self, seed: int, max_rows: int) -> tuple[DataFrame, DataFrame | None]:
+        """``real_train`` plus as many SMOTE-NC rows of each label as synthetic rows.
+
+        Returns the union and the new rows alone (pinned, to release; ``None`` when no rows
+        were asked for). Raises :class:`~samplegen.evaluate.ctr_smote.SmoteSkipped` when a
+        label has too few train rows (see :func:`~samplegen.evaluate.ctr_smote.smote_nc_rows`).
+        """
+        new = smote_nc_rows(self.real_train, self.synthetic_labels, seed, max_rows)
+        if new is None:
+            return self.real_train, None
+        return self.real_train.unionByName(new), new
 
 
 def ctr_splits(spark: SparkSession, cfg: Config, run_id: str) -> CtrSplits:
@@ -139,18 +157,26 @@ class ScoringRows:
         test: The test rows, pinned with one fixed ``_row`` numbering, so every variant's
             scores line up row by row.
         frame: ``test``'s :data:`_TEST_COLUMNS` on the driver, indexed by ``_row``.
-        train: Per variant, its training rows and weight column (``None``: unweighted).
-        oversampled: The random-oversampling rows (pinned: drawn once).
+        train: Per variant, its training rows and weight column (``None``: unweighted); a
+            skipped baseline is absent.
+        pinned: The drawn train rows (oversampled, SMOTE-NC; pinned: drawn once).
+        skipped: Per skipped baseline, why.
     """
 
     test: DataFrame
     frame: pd.DataFrame
     train: dict[str, tuple[DataFrame, str | None]]
-    oversampled: DataFrame
+    pinned: list[DataFrame]
+    skipped: dict[str, str]
 
     @classmethod
-    def of(cls, splits: CtrSplits, seed: int) -> ScoringRows:
-        """Pin the test rows and draw the oversampled train rows with ``seed``."""
+    def of(cls, splits: CtrSplits, seed: int, smote_max_rows: int) -> ScoringRows:
+        """Pin the test rows and draw the oversampled and SMOTE-NC train rows with ``seed``.
+
+        SMOTE-NC samples at most ``smote_max_rows`` train rows per label; a label with too few
+        rows (or any failure of SMOTE-NC) skips the ``smote_nc`` variant with a warning naming
+        it (the label, or the error).
+        """
         test = pinned(splits.test.withColumn("_row", F.monotonically_increasing_id()))
         oversampled = splits.oversampled_train(seed)
         train = {
@@ -159,13 +185,26 @@ class ScoringRows:
             CLASS_WEIGHT: (with_class_weights(splits.real_train), WEIGHT),
             OVERSAMPLING: (oversampled, None),
         }
+        kept, skipped = [test, oversampled], {}
+        try:
+            smote, new = splits.smote_train(seed, smote_max_rows)
+        except Exception as exc:  # noqa: BLE001 - a failing baseline must not stop the others
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            if not isinstance(exc, SmoteSkipped):
+                reason = f"SMOTE-NC failed: {reason}"
+            LOG.warning("stage=evaluate ctr: baseline %s is skipped: %s", SMOTE_NC, reason)
+            skipped[SMOTE_NC] = reason
+        else:
+            train[SMOTE_NC] = (smote, None)
+            kept += [new] if new is not None else []
         frame = test.select("_row", *_TEST_COLUMNS).toPandas().set_index("_row")
-        return cls(test, frame, train, oversampled)
+        return cls(test, frame, train, kept, skipped)
 
     def release(self) -> None:
         """Drop the pinned rows."""
-        self.test.unpersist()
-        self.oversampled.unpersist()
+        for rows in self.pinned:
+            rows.unpersist()
 
 
 def scored_test(
@@ -220,22 +259,25 @@ def classifier_rows(name: str, test: pd.DataFrame, n_samples: int, seed: int) ->
 
     Per slice and metric: each variant's value with a 95% CI over resampled users, and
     ``augmented_minus_<baseline>`` for each of :data:`BASELINES` (``augmented_minus_real``,
-    ``augmented_minus_class_weight``, ``augmented_minus_random_oversampling``; the value on
-    the full slice, the CI and p-value from the same paired resamples). ``n_users`` is the
-    slice's users; a slice without rows has no rows.
+    ``augmented_minus_class_weight``, ``augmented_minus_random_oversampling``,
+    ``augmented_minus_smote_nc``; the value on the full slice, the CI and p-value from the same
+    paired resamples). Only the variants with a score column of ``test`` have rows (a skipped
+    baseline has none). ``n_users`` is the slice's users; a slice without rows has no rows.
     """
     rows: list[EvalRow] = []
+    variants = [v for v in VARIANTS if v in test.columns]
+    baselines = [b for b in BASELINES if b in variants]
     labels = test[LABEL].to_numpy().astype(np.int64)
     users = test["user_idx"].to_numpy()
     for slice_, mask in slice_masks(test).items():
         if not mask.any():
             continue
         n_users = int(np.unique(users[mask]).size)
-        scores = {v: test[v].to_numpy()[mask] for v in VARIANTS}
+        scores = {v: test[v].to_numpy()[mask] for v in variants}
         for metric, fn in CTR_METRICS.items():
             values = {v: fn(labels[mask], s) for v, s in scores.items()}
             draws = user_bootstrap(fn, labels[mask], scores, users[mask], n_samples, seed)
-            for variant in VARIANTS:
+            for variant in variants:
                 low, high = _interval(draws[variant])
                 rows.append(
                     EvalRow(
@@ -251,7 +293,7 @@ def classifier_rows(name: str, test: pd.DataFrame, n_samples: int, seed: int) ->
                         seed,
                     )
                 )
-            for baseline in BASELINES:
+            for baseline in baselines:
                 rows += _diff_rows(name, slice_, metric, values, draws, baseline, n_users, seed)
     return rows
 
@@ -305,8 +347,9 @@ def ctr_verdict_lines(rows: list[EvalRow], min_users: int) -> list[str]:
     """One line per classifier x slice x baseline: augmented minus it in AUC, CI and outcome.
 
     The baselines are :data:`BASELINES` (real rows alone, class weights, random
-    oversampling). Better (worse) when the CI lies above (below) zero; a slice with fewer than
-    ``min_users`` users says "too few users" instead.
+    oversampling, SMOTE-NC; a skipped one has no rows, so no line). Better (worse) when the
+    CI lies above (below) zero; a slice with fewer than ``min_users`` users says "too few
+    users" instead.
     """
     value = {(r.recommender, r.slice, r.variant): r.value for r in rows if r.metric == "auc"}
     baseline_of = {diff_variant(b): b for b in BASELINES}
@@ -358,7 +401,7 @@ def ctr_rows(
     tuning: dict[str, object] = {}
     skipped: dict[str, str] = {}
     n_test = 0
-    scoring = ScoringRows.of(splits, cfg.evaluate.seed)
+    scoring = ScoringRows.of(splits, cfg.evaluate.seed, cfg.evaluate.smote_max_rows)
     try:
         for name in cfg.evaluate.ctr_models:
             try:
@@ -386,10 +429,14 @@ def ctr_rows(
         "random_oversampling rows": splits.n_synthetic,
         "test rows": n_test,
         "classifiers": ", ".join(n for n in cfg.evaluate.ctr_models if n not in skipped),
-        "variants": ", ".join(VARIANTS),
+        "variants": ", ".join(scoring.train),
         "slices": ", ".join(CTR_SLICES),
         **tuning,
     }
+    if SMOTE_NC in scoring.train:
+        summary["smote_nc rows"] = splits.n_synthetic
+    if scoring.skipped:
+        summary["skipped baselines"] = "; ".join(f"{n}: {r}" for n, r in scoring.skipped.items())
     if skipped:
         summary["skipped classifiers"] = "; ".join(f"{n}: {r}" for n, r in skipped.items())
     return rows, summary

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -19,7 +20,14 @@ from samplegen.evaluate import run_evaluate
 from samplegen.evaluate.classifiers import LABEL, SCORE, feature_columns, with_class_weights
 from samplegen.evaluate.classifiers.gbt import GbtCTR
 from samplegen.evaluate.classifiers.logreg import LogisticCTR
-from samplegen.evaluate.ctr import CTR_SLICES, VARIANTS, ctr_rows, ctr_splits
+from samplegen.evaluate.ctr import (
+    CTR_SLICES,
+    SMOTE_NC,
+    VARIANTS,
+    ScoringRows,
+    ctr_rows,
+    ctr_splits,
+)
 from samplegen.evaluate.ctr_metrics import roc_auc
 from samplegen.registry import RECOMMENDERS, RecommenderSpec
 from samplegen.runinfo import LOG
@@ -93,7 +101,7 @@ def ctr_lake(spark, tmp_path_factory):
     return _lake(spark, tmp_path_factory.mktemp("ctr"), _samples())
 
 
-def test_synthetic_rows_only_ever_train(spark, ctr_lake):
+def test_synthetic_oversampled_and_smote_rows_only_ever_train(spark, ctr_lake):
     splits = ctr_splits(spark, ctr_lake, RUN)
     samples = read_table(spark, ctr_lake.lakehouse, SAMPLES_CTR)
     assert splits.n_synthetic == 120
@@ -117,6 +125,39 @@ def test_synthetic_rows_only_ever_train(spark, ctr_lake):
                .query("_merge != 'both'")) == 0  # fmt: skip
     assert over.where(F.col("price") == SYNTHETIC_PRICE).isEmpty()
     over.unpersist()
+    # SMOTE-NC: as many new rows of each label as synthetic rows, interpolated between real
+    # train rows of at most 100 per label (both labels are sampled: about 150 and 330 rows).
+    assert min(real[LABEL].value_counts()) > 100
+    train, new = splits.smote_train(seed=3, max_rows=100)
+    rows = new.toPandas()
+    assert rows[LABEL].tolist() == [1] * 120
+    assert train.columns == splits.real_train.columns
+    categorical, numeric = feature_columns()
+    assert rows[numeric].notna().all().all()
+    for column in numeric:  # between real rows' values (integers rounded)
+        assert rows[column].between(real[column].min(), real[column].max()).all(), column
+    assert not rows["price"].isin(real["price"]).all()  # new values, not copies
+    for column in categorical:  # levels of real rows; the null brand stays null
+        assert set(rows[column].dropna()) <= set(real[column].dropna()), column
+    assert rows["brand"].isna().any()  # a positive's first row has no brand
+    test = splits.test.toPandas()
+    for held_out in (splits.valid.toPandas(), test):  # real prices only (counts: above)
+        assert not held_out["price"].isin(rows["price"]).any()
+    new.unpersist()
+    # A label with fewer rows than SMOTE-NC's 5 neighbours + 1: the baseline is skipped with a
+    # warning naming the label; every other variant still trains.
+    thin = pd.concat([real[real[LABEL] == 0].head(20), real[real[LABEL] == 1].head(4)])
+    small = dataclasses.replace(
+        splits,
+        real_train=spark.createDataFrame(thin, splits.real_train.schema),
+        test=spark.createDataFrame(test.head(16), splits.test.schema),
+    )
+    with _warnings() as logged:
+        scoring = ScoringRows.of(small, seed=3, smote_max_rows=100)
+    scoring.release()
+    assert set(scoring.train) == set(VARIANTS) - {SMOTE_NC}
+    assert "label=1 has 4 CTR train rows" in scoring.skipped[SMOTE_NC]
+    assert any("baseline smote_nc is skipped: smote_nc: label=1 has 4" in m for m in logged)
 
 
 def test_logreg_learns_the_planted_signal_and_tunes_on_valid(spark, ctr_lake):
@@ -172,7 +213,7 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     # One paired difference per baseline, each with its p-value row.
     assert set(rows["variant"]) == {
         *VARIANTS, "augmented_minus_real", "augmented_minus_class_weight",
-        "augmented_minus_random_oversampling",
+        "augmented_minus_random_oversampling", "augmented_minus_smote_nc",
     }  # fmt: skip
     vs_over = rows[rows["variant"] == "augmented_minus_random_oversampling"]
     assert len(vs_over) == len(CTR_SLICES) * 8
@@ -181,9 +222,14 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
         auc[("augmented", "all", "auc")] - auc[("random_oversampling", "all", "auc")]
     )
     lines = result.metrics["verdict"]
-    assert len(lines) == 3 * len(CTR_SLICES) and lines[0].startswith("logreg slice=all AUC real=")
+    assert len(lines) == 4 * len(CTR_SLICES) and lines[0].startswith("logreg slice=all AUC real=")
     assert lines[1].startswith("logreg slice=all AUC class_weight=")
     assert lines[2].startswith("logreg slice=all AUC random_oversampling=")
+    assert lines[3].startswith("logreg slice=all AUC smote_nc=")
+    vs_smote = rows[(rows["variant"] == "augmented_minus_smote_nc") & (rows["slice"] == "all")]
+    assert vs_smote[vs_smote["metric"] == "auc"].iloc[0]["value"] == pytest.approx(
+        auc[("augmented", "all", "auc")] - auc[("smote_nc", "all", "auc")]
+    )
     assert "[" in lines[0]  # 40 users >= min_users: a CI and an outcome
     cold = [line for line in lines if "slice=cold_users" in line]
     assert cold and "too few users" in cold[0]  # about a quarter of 40 users
