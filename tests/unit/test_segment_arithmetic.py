@@ -19,8 +19,14 @@ def _shares(real, need, total):
 
 def test_one_thin_segment_reaches_the_share_and_the_others_get_nothing(caplog):
     real = {"cold_users": 50, "cold_items": 300, "rare_categories": 0}
-    with caplog.at_level(logging.WARNING, logger="samplegen.generate.segment_balance"):
-        need = rows_needed(real, 1000, 0.2)
+    # The ``samplegen`` logger does not propagate to the root, where caplog listens.
+    logger = logging.getLogger("samplegen.generate.segment_balance")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger=logger.name):
+            need = rows_needed(real, 1000, 0.2)
+    finally:
+        logger.removeHandler(caplog.handler)
     # (0.2 * 1000 - 50) / 0.8 = 187.5 rows, rounded up; 300 of 1188 rows stay above 0.2.
     assert need == {"cold_users": 188, "cold_items": 0, "rare_categories": 0}
     assert "rare_categories has no real train rows; skipped" in caplog.text
