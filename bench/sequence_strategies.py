@@ -13,13 +13,14 @@ and none of stage 4's other sections (fidelity, privacy, matrix recommenders) ru
 ``insert``, ``substitute_seq`` and ``reorder`` run with ``generate.privacy_filter=false``
 (the filter rejects their near-copies by design).
 
-    samplegen aggregate --conf /tmp/seqbench/conf.yaml --run-id base
-    samplegen train --conf /tmp/seqbench/conf.yaml --run-id base
-    PYTHONPATH=$PWD python bench/sequence_strategies.py --conf /tmp/seqbench/conf.yaml \\
-        --model-run base --strategies prepend crop insert reorder
+    samplegen aggregate --conf bench/sequence_strategies.yaml --run-id base
+    samplegen train --conf bench/sequence_strategies.yaml --run-id base
+    PYTHONPATH=$PWD python bench/sequence_strategies.py --conf bench/sequence_strategies.yaml \\
+        --model-run base --strategies prepend crop insert reorder \\
+        --real-cache /tmp/seqbench/real.json
         # writes bench/results/sequence_strategies.json
 
-(``/tmp/seqbench/conf.yaml``: see bench/README.md, issue 23.)
+(Its lakehouse is /tmp/seqbench; bench/README.md, issue 23, has the figures.)
 """
 
 from __future__ import annotations
