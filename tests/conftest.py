@@ -33,6 +33,13 @@ SMALL_OVERRIDES = [
     # Test speed only: no web UI (production sessions keep it). Short-lived JVMs of the
     # subprocess drills also skip the C2 JIT (SUBPROCESS_JVM below).
     "spark.conf.spark.ui.enabled='false'",
+    # Test speed only: each Delta commit of these tiny tables cost ~2.5 CPU-s, mostly the
+    # commit's checksum file, per-file statistics and the snapshot's two partitions; without
+    # them one stage-1 load cost ~40% less CPU (bench/README.md, "Test suite"). Row counts come
+    # from the commit's operation metrics, which these settings leave alone.
+    "spark.conf.spark.databricks.delta.writeChecksumFile.enabled='false'",
+    "spark.conf.spark.databricks.delta.stats.collect='false'",
+    "spark.conf.spark.databricks.delta.snapshotPartitions='1'",
     "data.max_users=150",
     "aggregate.min_item_users=5",
     "aggregate.top_n_items=800",
