@@ -26,6 +26,15 @@ time.tzset()
 REPO = Path(__file__).resolve().parents[1]
 RUN_ID = "test-run"
 HAS_PETASTORM = find_spec("petastorm") is not None
+#: Test speed only: Delta's fixed work per commit (the checksum file, the snapshot replayed in
+#: two partitions) outweighs the rows of these tiny tables (``bench/small_delta_commits.py``
+#: measures both sides); production sessions keep Delta's defaults. Per-file statistics stay
+#: on: without them a per-run (``replaceWhere``) commit records no ``numOutputRows``, which
+#: ``write_table`` reports.
+TINY_DELTA = {
+    "spark.databricks.delta.writeChecksumFile.enabled": "false",
+    "spark.databricks.delta.snapshotPartitions": "1",
+}
 SMALL_OVERRIDES = [
     "spark.master=local[2,4]",
     "spark.driver_memory=2g",
@@ -33,13 +42,6 @@ SMALL_OVERRIDES = [
     # Test speed only: no web UI (production sessions keep it). Short-lived JVMs of the
     # subprocess drills also skip the C2 JIT (SUBPROCESS_JVM below).
     "spark.conf.spark.ui.enabled='false'",
-    # Test speed only: each Delta commit of these tiny tables cost ~2.5 CPU-s, mostly the
-    # commit's checksum file, per-file statistics and the snapshot's two partitions; without
-    # them one stage-1 load cost ~40% less CPU (bench/README.md, "Test suite"). Row counts come
-    # from the commit's operation metrics, which these settings leave alone.
-    "spark.conf.spark.databricks.delta.writeChecksumFile.enabled='false'",
-    "spark.conf.spark.databricks.delta.stats.collect='false'",
-    "spark.conf.spark.databricks.delta.snapshotPartitions='1'",
     "data.max_users=150",
     "aggregate.min_item_users=5",
     "aggregate.top_n_items=800",
@@ -60,6 +62,7 @@ SMALL_OVERRIDES = [
     "evaluate.multvae_epochs=5",
     "evaluate.multvae_hidden_dims=[32]",
     "evaluate.dose_ratios=[0.5, 1.0]",
+    *[f"spark.conf.{key}='{value}'" for key, value in TINY_DELTA.items()],
 ]
 
 #: Spark settings of the JVMs a drill starts in a subprocess (spark-submit, killed jobs). They live

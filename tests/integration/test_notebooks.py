@@ -69,7 +69,7 @@ def notebook_conf(cfg, tmp_path_factory) -> Path:
     raw["aggregate"] |= {"top_n_items": 300, "samples_ctr": False}
     # One training process on the driver: TorchDistributor on executors is the shared run's.
     raw["train"] |= {"epochs": 2, "num_processes": 1, "local_mode": True}
-    raw["evaluate"] |= {"recommenders": ["popularity", "ease"], "dose_ratios": [1.0]}
+    raw["evaluate"] |= {"recommenders": ["popularity", "ease"], "dose_ratios": [1.0], "repeats": 1}
     path = root / "small.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
