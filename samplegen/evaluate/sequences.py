@@ -8,6 +8,22 @@ protocol of SASRec and its successors). A model is tuned on valid (history: the 
 sequence) and scored once on test (history: the training sequence + the valid item), over
 the full catalogue, with the history masked.
 
+Stage 4 does not split the histories itself: it takes stage 1's split (the ``sequences``
+table, :meth:`LeaveLast.from_splits`): the valid target is the first valid item not in the
+train sequence, the test target the first test item not in train + valid (each split's items
+in order of first event in that split). What that target is depends on ``aggregate.split``:
+
+- ``temporal``: an item not had before the period, so its first event follows every item of
+  the history: the next *new* item in first-event order, the order the model trains on.
+- ``leave_last``: the item whose *last* event is the user's latest
+  (:func:`~samplegen.features.interactions.split_leave_last`), all its events held out with
+  it. It is never in the history, but its first event may precede some or all of the train
+  items (a staple bought since the first week and again in the last basket), so the model
+  learns "next new item" and is asked "the item bought last". Where each (user, item) has
+  one event (ratings: MovieLens) first and last coincide and the two agree. Aligning them
+  needs stage 1 (ranking the pairs by first event, or writing first-event times), not this
+  module; bench/README.md (issue 23) measures how often it happens.
+
 Slices are by training-sequence length: ``short_history`` (≤ 5 items, where sequence
 augmentation reports its largest gains), ``history_6_10``, ``history_11_20``,
 ``history_over_20``.
