@@ -142,7 +142,16 @@ def augmented_sequences(
         sequence: :func:`real_prefixes`) in ``real``'s order, then one sequence per new user.
     """
     added = added_items(synthetic, n_items)
-    prefixes = real_prefixes(real, added)
+    return _joined(real, added, real_prefixes(real, added), last_real_user)
+
+
+def _joined(
+    real: dict[int, np.ndarray],
+    added: dict[int, list[int]],
+    prefixes: dict[int, np.ndarray],
+    last_real_user: int,
+) -> list[np.ndarray]:
+    """:func:`augmented_sequences` from the :func:`added_items` and :func:`real_prefixes`."""
     out = [np.concatenate([prefixes[user], sequence]) for user, sequence in real.items()]
     for user in sorted(u for u in added if u > last_real_user):
         out.append(np.asarray(added[user], dtype=np.int32))
@@ -195,8 +204,9 @@ def load_sequences(spark: SparkSession, cfg: Config, data: EvalData) -> Sequence
         as_arrays["test_items"],
     )
     real = dict(zip(frame["user_idx"].astype(int), as_arrays["train_items"], strict=True))
-    augmented = augmented_sequences(real, data.synthetic, data.last_real_user, data.n_items)
-    prefixes = real_prefixes(real, added_items(data.synthetic, data.n_items))
+    added = added_items(data.synthetic, data.n_items)
+    prefixes = real_prefixes(real, added)
+    augmented = _joined(real, added, prefixes, data.last_real_user)
     return SequenceData(
         split=split,
         training={"real": list(real.values()), "augmented": augmented},
