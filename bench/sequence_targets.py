@@ -83,8 +83,9 @@ def summary(split: LeaveLast, pairs: pd.DataFrame) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf", required=True)
+    parser.add_argument("--set", action="append", default=[], help="config override")
     args = parser.parse_args()
-    cfg = load_config(args.conf, [])
+    cfg = load_config(args.conf, args.set)
     spark = get_spark(cfg.spark)
     frame = read_table(spark, table_store(cfg), SEQUENCES).toPandas().sort_values("user_idx")
     arrays = {
