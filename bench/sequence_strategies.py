@@ -58,9 +58,11 @@ def strategy_config(cfg: Config, strategy: str) -> Config:
     return dataclasses.replace(cfg, generate=generate)
 
 
-def fit_and_score(spark, cfg: Config, training, sequences) -> tuple:
-    """The configured SASRec fitted on ``training`` (epoch on valid), per-user test metrics."""
-    settings, split, k = cfg.evaluate, sequences.split, cfg.evaluate.k
+def fit_and_score(spark, cfg: Config, variant: str, sequences) -> tuple:
+    """The configured SASRec fitted on ``variant``'s sequences (epoch on valid), per-user test
+    metrics, scored on ``variant``'s histories (``evaluate.sequence_history``)."""
+    settings, split, k = cfg.evaluate, sequences.scored[variant], cfg.evaluate.k
+    training = sequences.training[variant]
 
     def valid_ndcg(scores) -> float:
         return float(next_item_metrics(scores, split, "valid", [k])[f"ndcg@{k}"].mean())
@@ -96,6 +98,7 @@ def main() -> None:
         entry = {"generate_s": round(time.perf_counter() - t, 1)}
         entry["synthetic_rows"] = len(data.synthetic)
         entry["synthetic_items"] = int(sum(len(i) for i in data.synthetic["item_idx"]))
+        entry["scored_users_with_added_items"] = sequences.users_extended
         if real is None and args.real_cache and Path(args.real_cache).exists():
             cached = json.loads(Path(args.real_cache).read_text())
             real, result["real"] = pd.DataFrame(cached["per_user"]), cached["real"]
@@ -103,7 +106,7 @@ def main() -> None:
             result["users"] = len(sequences.split.users)
         if real is None:
             t = time.perf_counter()
-            real_epoch, real = fit_and_score(spark, scfg, sequences.training["real"], sequences)
+            real_epoch, real = fit_and_score(spark, scfg, "real", sequences)
             result["real"] = {"epoch": real_epoch, "fit_s": round(time.perf_counter() - t, 1)}
             if args.real_cache:  # the real fit is the same for every run: keep it for reruns
                 per_user = real.to_dict(orient="list")
@@ -112,7 +115,7 @@ def main() -> None:
             result["users"] = len(sequences.split.users)
             print(f"real: epoch {real_epoch}, {result['real']['fit_s']} s", flush=True)
         t = time.perf_counter()
-        epoch, augmented = fit_and_score(spark, scfg, sequences.training["augmented"], sequences)
+        epoch, augmented = fit_and_score(spark, scfg, "augmented", sequences)
         entry |= {"epoch": epoch, "fit_s": round(time.perf_counter() - t, 1)}
         rows = _rows(
             "sasrec", cfg.evaluate.seed, {"real": real, "augmented": augmented}, cfg.evaluate

@@ -28,6 +28,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": tuple(STRATEGIES),
+    "evaluate.sequence_history": ("real", "augmented"),
 }
 
 

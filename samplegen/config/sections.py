@@ -418,6 +418,12 @@ class EvaluateConfig:
     sasrec_dropout: float = setting(0.2, "sasrec: dropout of embeddings and blocks")
     sasrec_max_len: int = setting(50, "sasrec: last items of a history the model reads")
     sasrec_learning_rate: float = setting(0.003, "sasrec: Adam learning rate")
+    sequence_history: str = setting(
+        "real",
+        "history the sequential recommenders score a user on: real (both variants on the real "
+        "history) or augmented (the augmented variant on the items the run added to the user, "
+        "e.g. prepend's pseudo-prior items, then the real history, as it was trained)",
+    )
     bootstrap_samples: int = setting(500, "bootstrap resamples for confidence intervals")
     min_users: int = setting(
         50,

@@ -8,6 +8,22 @@ protocol of SASRec and its successors). A model is tuned on valid (history: the 
 sequence) and scored once on test (history: the training sequence + the valid item), over
 the full catalogue, with the history masked.
 
+Stage 4 does not split the histories itself: it takes stage 1's split (the ``sequences``
+table, :meth:`LeaveLast.from_splits`): the valid target is the first valid item not in the
+train sequence, the test target the first test item not in train + valid (each split's items
+in order of first event in that split). What that target is depends on ``aggregate.split``:
+
+- ``temporal``: an item not had before the period, so its first event follows every item of
+  the history: the next *new* item in first-event order, the order the model trains on.
+- ``leave_last``: the item whose *last* event is the user's latest
+  (:func:`~samplegen.features.interactions.split_leave_last`), all its events held out with
+  it. It is never in the history, but its first event may precede some or all of the train
+  items (a staple bought since the first week and again in the last basket), so the model
+  learns "next new item" and is asked "the item bought last". Where each (user, item) has
+  one event (ratings: MovieLens) first and last coincide and the two agree. Aligning them
+  needs stage 1 (ranking the pairs by first event, or writing first-event times), not this
+  module; bench/README.md (issue 23) measures how often it happens.
+
 Slices are by training-sequence length: ``short_history`` (≤ 5 items, where sequence
 augmentation reports its largest gains), ``history_6_10``, ``history_11_20``,
 ``history_over_20``.
@@ -15,6 +31,7 @@ augmentation reports its largest gains), ``history_6_10``, ``history_11_20``,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +87,9 @@ class LeaveLast:
     #: The history before the test target when it is more than train + the valid target
     #: (stage 1's leave-last-n with n > 1, see :meth:`from_splits`); None: train + valid.
     before_test: list[np.ndarray] | None = None
+    #: Items put before every history a model is scored on, per user (see
+    #: :meth:`with_prefixes`); None: the histories as split. The slices stay by ``train``.
+    prefixes: list[np.ndarray] | None = None
 
     @classmethod
     def from_splits(
@@ -115,15 +135,36 @@ class LeaveLast:
             test=np.array([h[-1] for h in kept], dtype=np.int64),
         )
 
+    def with_prefixes(self, prefixes: Sequence[np.ndarray]) -> LeaveLast:
+        """The same split, each user ``i`` scored on ``prefixes[i]`` followed by their history.
+
+        A prefix item already in the history is left out of the prefix (the history keeps
+        its place). The targets and the slices (by the real training-sequence length) do not
+        change, so the users stay paired with an unprefixed split; the ranking masks the
+        whole prefixed history (:func:`next_item_metrics` masks what it scores on).
+        """
+        if len(prefixes) != len(self.users):
+            raise ValueError(f"{len(prefixes)} prefixes for {len(self.users)} users")
+        as_arrays = [np.asarray(p, dtype=np.int32) for p in prefixes]
+        return dataclasses.replace(self, prefixes=as_arrays)
+
     def histories(self, split: str) -> list[np.ndarray]:
-        """What a model sees before the ``split`` target: train, plus the valid item for test."""
+        """What a model sees before the ``split`` target: train, plus the valid item for test.
+
+        With :attr:`prefixes`, each history is preceded by the user's prefix.
+        """
         if split == "valid":
-            return self.train
-        if split == "test":
+            histories = self.train
+        elif split == "test":
             if self.before_test is not None:
-                return self.before_test
-            return [np.append(h, v) for h, v in zip(self.train, self.valid, strict=True)]
-        raise ValueError(f"split must be valid or test, got {split!r}")
+                histories = self.before_test
+            else:
+                histories = [np.append(h, v) for h, v in zip(self.train, self.valid, strict=True)]
+        else:
+            raise ValueError(f"split must be valid or test, got {split!r}")
+        if self.prefixes is None:
+            return histories
+        return [_prefixed(p, h) for p, h in zip(self.prefixes, histories, strict=True)]
 
     def targets(self, split: str) -> np.ndarray:
         """The next item of every user for ``split``."""
@@ -136,6 +177,13 @@ class LeaveLast:
         for name, low, high in HISTORY_SLICES:
             names[(lengths >= low) & (lengths <= high)] = name
         return names
+
+
+def _prefixed(prefix: np.ndarray, history: np.ndarray) -> np.ndarray:
+    """``prefix``'s items not in ``history`` (in their order), then ``history``."""
+    seen = set(history.tolist())
+    kept = np.array([i for i in prefix.tolist() if i not in seen], dtype=np.int32)
+    return np.concatenate([kept, np.asarray(history, dtype=np.int32)])
 
 
 def next_item_metrics(

@@ -19,6 +19,20 @@ The two variants are trained on:
   order; set strategies (``mask``, ``densify``, the generators) write their items by index,
   an order that means nothing.
 
+Both variants are tuned and scored on the same users and targets. The history a user is
+scored on (the model's input, and the items masked at ranking) is ``evaluate.sequence_history``:
+
+- ``real`` (default): every variant on the user's real history, so items a strategy added to
+  a real user act only through training;
+- ``augmented``: the augmented variant on the user's added items followed by the real history
+  (on valid exactly the sequence it was trained on; on test that plus the valid items), as
+  pseudo-prior augmentation is used at inference (ASReP, Liu et al. 2021); the real variant
+  keeps the real history. Only strategies that add items to real users change anything:
+  ``prepend`` (its pseudo-prior items, in their written order) and the set strategies that
+  extend real users (``densify``, ``cross_category``: items by index). New users are never
+  scored. ``prepend`` never adds a held-out item; a strategy that adds a user's test item
+  puts it in the masked history, so that user cannot hit it (the facts count such users).
+
 Rows have the shape of :mod:`samplegen.evaluate.utility`'s: each variant's mean with its
 bootstrap CI and the paired difference over users with its p-value, per slice: ``all`` and
 the history-length slices (:data:`~samplegen.evaluate.sequences.HISTORY_SLICES`).
@@ -27,6 +41,7 @@ the history-length slices (:data:`~samplegen.evaluate.sequences.HISTORY_SLICES`)
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +87,43 @@ class SequenceData:
     training: dict[str, list[np.ndarray]]
     n_items: int
     users_with_ties: int
+    #: Each variant's split for tuning and scoring (:func:`scored_splits`).
+    scored: dict[str, LeaveLast]
+    #: Scored users the run added items to: their augmented training sequence (and, under
+    #: ``evaluate.sequence_history=augmented``, their scored history) differs from the real.
+    users_extended: int
+    #: Scored users whose added items hold their test target.
+    users_target_added: int
+
+
+def added_items(synthetic: pd.DataFrame, n_items: int) -> dict[int, list[int]]:
+    """Each user's synthetic vocabulary items, in table order (items past ``n_items`` dropped).
+
+    Args:
+        synthetic: the run's synthetic rows (``user_idx``, ``item_idx``), in table order.
+        n_items: the vocabulary size (new items past it are never ranked).
+    """
+    added: dict[int, list[int]] = {}
+    for user, items in zip(synthetic["user_idx"], synthetic["item_idx"], strict=True):
+        kept = [int(i) for i in items if 0 <= int(i) < n_items]
+        added.setdefault(int(user), []).extend(kept)
+    return added
+
+
+def real_prefixes(
+    real: dict[int, np.ndarray], added: dict[int, list[int]]
+) -> dict[int, np.ndarray]:
+    """Each real user's added items not already in their sequence, first occurrence first.
+
+    These go before the user's real items in the augmented training sequence (what a
+    ``prepend`` strategy writes as earlier history); empty for a user the run did not touch.
+    """
+    out = {}
+    for user, sequence in real.items():
+        seen = set(sequence.tolist())
+        extra = [i for i in dict.fromkeys(added.get(user, [])) if i not in seen]
+        out[user] = np.asarray(extra, dtype=np.int32)
+    return out
 
 
 def augmented_sequences(
@@ -87,19 +139,45 @@ def augmented_sequences(
 
     Returns:
         the real users' sequences (their synthetic items first, those not already in the
-        sequence) in ``real``'s order, then one sequence per new user.
+        sequence: :func:`real_prefixes`) in ``real``'s order, then one sequence per new user.
     """
-    added: dict[int, list[int]] = {}
-    for user, items in zip(synthetic["user_idx"], synthetic["item_idx"], strict=True):
-        kept = [int(i) for i in items if 0 <= int(i) < n_items]
-        added.setdefault(int(user), []).extend(kept)
-    out = []
-    for user, sequence in real.items():
-        extra = [i for i in dict.fromkeys(added.get(user, [])) if i not in set(sequence.tolist())]
-        out.append(np.concatenate([np.asarray(extra, dtype=np.int32), sequence]))
+    added = added_items(synthetic, n_items)
+    return _joined(real, added, real_prefixes(real, added), last_real_user)
+
+
+def _joined(
+    real: dict[int, np.ndarray],
+    added: dict[int, list[int]],
+    prefixes: dict[int, np.ndarray],
+    last_real_user: int,
+) -> list[np.ndarray]:
+    """:func:`augmented_sequences` from the :func:`added_items` and :func:`real_prefixes`."""
+    out = [np.concatenate([prefixes[user], sequence]) for user, sequence in real.items()]
     for user in sorted(u for u in added if u > last_real_user):
         out.append(np.asarray(added[user], dtype=np.int32))
     return out
+
+
+def scored_splits(
+    split: LeaveLast, prefixes: dict[int, np.ndarray], history: str
+) -> dict[str, LeaveLast]:
+    """The split each variant is tuned and scored on, as ``evaluate.sequence_history`` says.
+
+    ``real``: both variants on the users' real histories. ``augmented``: the augmented
+    variant on each user's :func:`real_prefixes` followed by the real history (for valid,
+    exactly the augmented training sequence; for test, that plus the valid items), the real
+    variant on the real one. Only users whose rows the strategy extended differ.
+
+    Raises:
+        ValueError: ``history`` is neither.
+    """
+    if history == "real":
+        return {variant: split for variant in VARIANTS}
+    if history != "augmented":
+        raise ValueError(f"evaluate.sequence_history must be real or augmented, got {history!r}")
+    empty = np.zeros(0, dtype=np.int32)
+    users_prefixes = [prefixes.get(int(u), empty) for u in split.users]
+    return {"real": split, "augmented": split.with_prefixes(users_prefixes)}
 
 
 def load_sequences(spark: SparkSession, cfg: Config, data: EvalData) -> SequenceData:
@@ -126,12 +204,20 @@ def load_sequences(spark: SparkSession, cfg: Config, data: EvalData) -> Sequence
         as_arrays["test_items"],
     )
     real = dict(zip(frame["user_idx"].astype(int), as_arrays["train_items"], strict=True))
-    augmented = augmented_sequences(real, data.synthetic, data.last_real_user, data.n_items)
+    added = added_items(data.synthetic, data.n_items)
+    prefixes = real_prefixes(real, added)
+    augmented = _joined(real, added, prefixes, data.last_real_user)
     return SequenceData(
         split=split,
         training={"real": list(real.values()), "augmented": augmented},
         n_items=data.n_items,
         users_with_ties=int((frame["n_ties"] > 0).sum()),
+        scored=scored_splits(split, prefixes, cfg.evaluate.sequence_history),
+        users_extended=sum(len(prefixes[int(u)]) > 0 for u in split.users),
+        users_target_added=sum(
+            int(t) in set(prefixes[int(u)].tolist())
+            for u, t in zip(split.users, split.test, strict=True)
+        ),
     )
 
 
@@ -162,6 +248,9 @@ def sequence_rows(
     facts: dict[str, Any] = {
         "sequence users": len(split.users),
         "sequence users with tied timestamps": sequences.users_with_ties,
+        "sequence users with added items": sequences.users_extended,
+        "sequence users with their test item added": sequences.users_target_added,
+        "sequence history of the augmented variant": settings.sequence_history,
     }
     if len(split.users) == 0:
         LOG.warning(
@@ -171,19 +260,22 @@ def sequence_rows(
         )
         return [], facts
 
-    def valid_ndcg(scores) -> float:
-        return float(next_item_metrics(scores, split, "valid", [k])[f"ndcg@{k}"].mean())
+    def valid_ndcg(scored: LeaveLast) -> Callable[[Any], float]:
+        return lambda scores: float(
+            next_item_metrics(scores, scored, "valid", [k])[f"ndcg@{k}"].mean()
+        )
 
     rows: list[EvalRow] = []
     for name in names:
         for seed in seeds_of(name, settings):
             per_user = {}
             for variant in VARIANTS:
+                scored = sequences.scored[variant]
                 model = recommender(name).load().make(settings, spark, seed)
-                model.fit(sequences.training[variant], sequences.n_items, valid_ndcg)
+                model.fit(sequences.training[variant], sequences.n_items, valid_ndcg(scored))
                 facts[f"{name} epoch chosen on valid ({variant}, seed {seed})"] = model.best_epoch
                 per_user[variant] = next_item_metrics(
-                    model.score, split, "test", settings.cutoffs()
+                    model.score, scored, "test", settings.cutoffs()
                 )
             rows += _rows(name, seed, per_user, settings)
     return rows, facts

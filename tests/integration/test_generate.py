@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import load_eval_data
-from samplegen.evaluate.sequential import augmented_sequences
+from samplegen.evaluate.sequential import augmented_sequences, load_sequences, sequence_rows
 from samplegen.features.text import embed_texts, item_texts, with_text_embeddings
 from samplegen.generate import run_generate
 from samplegen.generate.augmented import combined_synthetic
@@ -456,9 +456,9 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     run_cfg = dataclasses.replace(cfg, generate=gen)
     run_generate(spark, run_cfg, run, model_run=RUN_ID)
     rows = {r.user_idx: r for r in synthetic(spark, cfg, run).collect()}
-    sequence_rows = read_table(spark, cfg.lakehouse, SEQUENCES).collect()
-    history = {r.user_idx: list(r.train_items) for r in sequence_rows}
-    held_out = {r.user_idx: set(r.valid_items) | set(r.test_items) for r in sequence_rows}
+    stored = read_table(spark, cfg.lakehouse, SEQUENCES).collect()
+    history = {r.user_idx: list(r.train_items) for r in stored}
+    held_out = {r.user_idx: set(r.valid_items) | set(r.test_items) for r in stored}
     owned = {
         r.user_idx: set(r.item_idx)
         for r in read_table(spark, cfg.lakehouse, INTERACTIONS["train"]).collect()
@@ -494,6 +494,39 @@ def test_prepend_puts_pseudo_prior_items_before_short_histories(spark, cfg, pipe
     for (user, sequence), augmented in zip(real.items(), trained, strict=True):
         expected = list(rows[user].item_idx) if user in rows else []
         assert list(augmented) == expected + list(sequence)
+    # scored as pseudo-prior augmentation is used at inference (sequence_history=augmented):
+    # the augmented variant's history is the prepended items, then the real one
+    settings = dataclasses.replace(
+        cfg.evaluate,
+        recommenders=["sasrec"],
+        sequence_history="augmented",
+        sasrec_epochs=1,
+        sasrec_hidden=8,
+        sasrec_layers=1,
+        repeats=1,
+        bootstrap_samples=20,
+    )
+    scored_cfg = dataclasses.replace(run_cfg, evaluate=settings)
+    data = load_eval_data(spark, scored_cfg, run)
+    sequences = load_sequences(spark, scored_cfg, data)
+    split, augmented = sequences.scored["real"], sequences.scored["augmented"]
+    trained_by_user = dict(zip(real, trained, strict=True))
+    for user, on_valid, on_test, real_test in zip(
+        split.users,
+        augmented.histories("valid"),
+        augmented.histories("test"),
+        split.histories("test"),
+        strict=True,
+    ):
+        prefix = list(rows[user].item_idx) if user in rows else []
+        assert list(on_valid) == list(trained_by_user[user])  # what the model trained on
+        assert list(on_test) == prefix + list(real_test)
+    extended = sum(int(u) in rows for u in split.users)
+    assert extended > 0 and sequences.users_extended == extended
+    metrics, facts = sequence_rows(spark, scored_cfg, data)
+    assert facts["sequence users with added items"] == extended
+    assert facts["sequence users with their test item added"] == 0  # prepend never adds them
+    assert {r.variant for r in metrics} >= {"real", "augmented"}
 
 
 def test_insert_adds_posterior_items_inside_thin_users_sequences(spark, cfg, pipeline_run):

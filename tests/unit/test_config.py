@@ -68,6 +68,7 @@ def test_unknown_section_is_an_error():
         (["evaluate.dose_recommender=svd"], "svd"),
         (["evaluate.dose_recommender=sasrec"], "sasrec"),  # next-item only, no dense matrix
         (["evaluate.sasrec_patience=-1"], "evaluate.sasrec_patience"),
+        (["evaluate.sequence_history=both"], "evaluate.sequence_history"),
         (["evaluate.dose_ratios=[0.5, 1.5]"], "evaluate.dose_ratios"),
         (["evaluate.head_share=0.6", "evaluate.tail_share=0.6"], "evaluate.head_share"),
         (["evaluate.repeats=0"], "evaluate.repeats"),

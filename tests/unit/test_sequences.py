@@ -8,7 +8,12 @@ import pytest
 
 from samplegen.evaluate.recommenders.sasrec import SASRecRecommender
 from samplegen.evaluate.sequences import LeaveLast, next_item_metrics, ordered_histories
-from samplegen.evaluate.sequential import augmented_sequences
+from samplegen.evaluate.sequential import (
+    added_items,
+    augmented_sequences,
+    real_prefixes,
+    scored_splits,
+)
 from samplegen.models.sasrec import left_padded
 
 
@@ -135,6 +140,55 @@ def test_augmented_sequences_put_added_items_first_and_new_users_after():
     out = augmented_sequences(real, synthetic, last_real_user=1, n_items=10)
     # user 0 gains 3 before its history (6 is already in it); new users 8, 9 as written
     assert [s.tolist() for s in out] == [[3, 5, 6], [7], [7, 2], [2, 1, 4]]
+
+
+def test_sequence_history_puts_added_items_first_only_for_the_augmented_variant():
+    real = {
+        0: np.array([5, 6], dtype=np.int32),
+        1: np.array([7], dtype=np.int32),
+        2: np.array([1, 2], dtype=np.int32),
+    }
+    split = LeaveLast.from_splits(
+        users=list(real),
+        train=list(real.values()),
+        valid=[np.array([8]), np.array([9]), np.array([3])],
+        test=[np.array([4]), np.array([0]), np.array([6])],
+    )
+    # prepend-like rows: user 0 gets [3, 6] (6 is its own already), user 1 gets [2, 3];
+    # user 2 none; 9 is a new user (trained on, never scored)
+    synthetic = pd.DataFrame(
+        {"user_idx": [0, 1, 9], "item_idx": [[3, 6], [2, 3], [4, 5]]},
+    )
+    prefixes = real_prefixes(real, added_items(synthetic, n_items=10))
+    trained = augmented_sequences(real, synthetic, last_real_user=2, n_items=10)
+    same = scored_splits(split, prefixes, "real")
+    assert same["real"] is split and same["augmented"] is split
+    scored = scored_splits(split, prefixes, "augmented")
+    assert scored["real"] is split
+    augmented = scored["augmented"]
+    valid = [h.tolist() for h in augmented.histories("valid")]
+    assert valid == [[3, 5, 6], [2, 3, 7], [1, 2]]
+    assert valid == [s.tolist() for s in trained[:3]]  # exactly what the model trained on
+    test = [h.tolist() for h in augmented.histories("test")]
+    assert test == [[3, 5, 6, 8], [2, 3, 7, 9], [1, 2, 3]]  # user 2's 3 is its valid item
+    assert [h.tolist() for h in split.histories("test")] == [[5, 6, 8], [7, 9], [1, 2, 3]]
+    # same users, targets and slices (by the real length) as the real variant
+    assert augmented.test.tolist() == split.test.tolist() == [4, 0, 6]
+    assert augmented.slice_of().tolist() == split.slice_of().tolist()
+    # the ranking masks the history scored on: with 3 > 4 > 0 > the rest, user 0 (target 4)
+    # gets 3 first on the real history, 4 once its added 3 is masked
+    preference = np.zeros(10)
+    preference[[3, 4, 0]] = [3.0, 2.0, 1.0]
+
+    def scores(histories: list[np.ndarray]) -> np.ndarray:
+        return np.tile(preference, (len(histories), 1))
+
+    assert next_item_metrics(scores, split, "test", [1])["hr@1"].tolist() == [0, 0, 0]
+    assert next_item_metrics(scores, augmented, "test", [1])["hr@1"].tolist() == [1, 0, 0]
+    with pytest.raises(ValueError, match="sequence_history"):
+        scored_splits(split, prefixes, "both")
+    with pytest.raises(ValueError, match="2 prefixes for 3 users"):
+        split.with_prefixes([np.array([1]), np.array([2])])
 
 
 def test_sasrec_chooses_its_epoch_on_valid_and_stops_early():
