@@ -17,7 +17,9 @@ This module imports nothing from samplegen.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: the config checks call local_folder at start-up
@@ -87,3 +89,27 @@ def local_folder(location: str, key: str) -> str:
         f"{key} {location!r} is a {kind}:// URI, but models and reports are written as files: "
         "use a local or mounted folder (/Volumes/<catalog>/<schema>/<volume>/..., dbfs:/...)"
     )
+
+
+def local_commit_metrics(table_location: str, token: str, search: int) -> dict[str, str] | None:
+    """``operationMetrics`` of the Delta commit tagged ``token``, read from a local ``_delta_log``.
+
+    A Delta commit is one JSON file whose ``commitInfo`` line carries ``userMetadata`` and
+    ``operationMetrics``. On this machine's filesystem, reading the newest ``search`` files
+    costs microseconds, where ``DESCRIBE HISTORY`` loads the table's new snapshot with Spark
+    jobs (a third of a small table's write). None for a URI other than ``file:`` (the session
+    reads those), for a log not found here (a Spark Connect server on another machine), or
+    when no commit carries ``token``: the caller then asks the history.
+    """
+    if scheme(table_location) not in (None, "file"):
+        return None
+    log = Path(table_location.removeprefix("file:")) / "_delta_log"
+    if not log.is_dir():
+        return None
+    commits = sorted(log.glob("*.json"), reverse=True)[:search]  # names are zero-padded
+    for commit in commits:
+        for line in commit.read_text().splitlines():
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if info is not None and info.get("userMetadata") == token:
+                return info.get("operationMetrics", {})
+    return None

@@ -28,7 +28,7 @@ from pyspark.sql import types as T
 from samplegen.compat import catalog_mode_gap, installed
 from samplegen.concurrency import is_conflict, refuse_conflict, retry_conflicts
 from samplegen.config import ConfigError
-from samplegen.locations import scheme
+from samplegen.locations import local_commit_metrics, scheme
 
 if TYPE_CHECKING:
     from samplegen.config import Config
@@ -536,6 +536,11 @@ def _rows_written(
     The commit is the one whose ``userMetadata`` is ``token``: with other jobs writing the same
     table, the latest commit need not be ours.
     """
+    local = (
+        None if store.by_name else local_commit_metrics(store.ref(table), token, _HISTORY_SEARCH)
+    )
+    if local is not None:
+        return int(local.get("numOutputRows", 0))
     history = table_history(spark, store, table, _HISTORY_SEARCH)
     mine = history.where(history.userMetadata == token).select("operationMetrics").first()
     if mine is not None:

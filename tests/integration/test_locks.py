@@ -23,8 +23,17 @@ from samplegen.concurrency import (
     retry_conflicts,
 )
 from samplegen.features import run_aggregate
+from samplegen.locations import local_commit_metrics
 from samplegen.locks import LakehouseBusyError, aggregate_lock, append_lock_row, live_claims
-from samplegen.tables import AGGREGATE_LOCK, AUGMENTED_TRAIN, DATA_PROFILE, read_table, write_table
+from samplegen.tables import (
+    AGGREGATE_LOCK,
+    AUGMENTED_TRAIN,
+    DATA_PROFILE,
+    read_table,
+    table_history,
+    table_path,
+    write_table,
+)
 from tests.conftest import small_config
 from tests.corpus.bad_input import CONCURRENCY_CASES, ConcurrencyCase
 
@@ -146,3 +155,33 @@ def test_a_conflict_on_a_stage1_table_is_refused_not_retried(spark, tmp_path):
         assert "table 'data_profile'" in str(err)
         assert f"({conflict_name(err.__cause__)})" in str(err)  # Delta's name for the conflict
     assert len(errors) < 2
+
+
+def test_rows_written_read_from_the_local_log_match_the_history(spark, tmp_path):
+    """``write_table`` counts a local table's rows from its commit file; ``DESCRIBE HISTORY``
+    (what a URI or catalog table asks) says the same for every commit, replaced or per run."""
+    lake = str(tmp_path)
+    frame = spark.createDataFrame([("users", float(i)) for i in range(7)], DATA_PROFILE.schema)
+    counts = [
+        write_table(frame, lake, DATA_PROFILE),
+        write_table(frame.limit(4), lake, DATA_PROFILE),
+    ]
+    for run, n in (("ra", 3), ("rb", 2)):
+        rows = [(run, i, [1], [1.0], False) for i in range(n)]
+        counts.append(
+            write_table(
+                spark.createDataFrame(rows, AUGMENTED_TRAIN.schema), lake, AUGMENTED_TRAIN, run
+            )
+        )
+    assert counts == [7, 4, 3, 2]
+    tokens = {}
+    for table in (DATA_PROFILE, AUGMENTED_TRAIN):
+        history = table_history(spark, lake, table).select("userMetadata", "operationMetrics")
+        tokens[table.name] = [(r[0], int(r[1]["numOutputRows"])) for r in history.collect()]
+        for token, rows in tokens[table.name]:
+            metrics = local_commit_metrics(table_path(lake, table), token, 100)
+            assert metrics["numOutputRows"] == str(rows)
+    assert sorted(n for _, n in tokens["augmented_train"]) == [2, 3]
+    assert local_commit_metrics(table_path(lake, DATA_PROFILE), "no-such-token", 100) is None
+    uri = table_path("s3a://bucket/lakehouse", DATA_PROFILE)  # the session reads it, not Python
+    assert local_commit_metrics(uri, tokens["data_profile"][0][0], 100) is None

@@ -1,13 +1,21 @@
 """Storage locations: the dbfs:/ and s3a:// mappings, files opened through pyarrow.fs, and
 model/report folders on a Volume or DBFS."""
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from samplegen import locations
 from samplegen.config import ConfigError, load_config
-from samplegen.locations import arrow_uri, dbfs_to_fuse, local_folder, open_parquet
+from samplegen.locations import (
+    arrow_uri,
+    dbfs_to_fuse,
+    local_commit_metrics,
+    local_folder,
+    open_parquet,
+)
 from samplegen.models import store
 from samplegen.runinfo import manifest_path, report_dir
 from samplegen.train.loaders import Shard, petastorm_url, read_rows
@@ -102,3 +110,19 @@ def test_roots_that_cannot_be_written_as_files_name_the_key(key):
         load_config(None, [f"{key}=s3://b/x"])
     with pytest.raises(ValueError, match=key):
         local_folder("abfss://c@a.dfs.core.windows.net/x", key)
+
+
+def test_local_commit_metrics_finds_the_tagged_commit_among_the_newest(tmp_path):
+    log = tmp_path / "t" / "_delta_log"
+    log.mkdir(parents=True)
+    for version, token, rows in ((0, "a", "5"), (1, "b", "7"), (2, "c", "9")):
+        info = {"commitInfo": {"userMetadata": token, "operationMetrics": {"numOutputRows": rows}}}
+        lines = [json.dumps({"protocol": {"minReaderVersion": 1}}), "", json.dumps(info)]
+        (log / f"{version:020d}.json").write_text("\n".join(lines))
+    (log / "00000000000000000002.checkpoint.parquet").write_bytes(b"not json")
+    location = str(tmp_path / "t")
+    assert local_commit_metrics(location, "b", 10) == {"numOutputRows": "7"}
+    assert local_commit_metrics("file:" + location, "c", 10) == {"numOutputRows": "9"}
+    assert local_commit_metrics(location, "a", 2) is None  # older than the newest two commits
+    assert local_commit_metrics(str(tmp_path / "missing"), "a", 10) is None
+    assert local_commit_metrics("dbfs:/lake/t", "a", 10) is None
