@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
@@ -271,31 +272,34 @@ def test_gbt_tuning_chooses_depth_on_valid(spark):
 def test_deepfm_learns_the_planted_signal_is_seeded_and_scores_unseen_levels(spark, ctr_lake):
     splits = ctr_splits(spark, ctr_lake, RUN)
 
-    def fitted(dims: list[int]) -> DeepFMCTR:
-        return DeepFMCTR(dims, [16], epochs=8, patience=2, batch_size=64, seed=3).fit(
+    def fitted() -> DeepFMCTR:
+        return DeepFMCTR([2, 4], [16], epochs=8, patience=2, batch_size=64, seed=3).fit(
             splits.real_train, splits.valid
         )
 
-    model = fitted([2, 4])
+    model = fitted()
     assert set(model.valid_auc) == {"embedding_dim=2", "embedding_dim=4"}
-    assert model.valid_auc[f"embedding_dim={model.tuned['embedding_dim']}"] == max(
-        model.valid_auc.values()
-    )
+    chosen = model.tuned["embedding_dim"]
+    assert model.valid_auc[f"embedding_dim={chosen}"] == max(model.valid_auc.values())
     assert 1 <= model.tuned["epochs"] <= 8 and min(model.valid_auc.values()) > 0.75
-    scored = model.score(splits.test).toPandas()
-    assert len(scored) == USERS["test"] * 8 and scored[SCORE].between(0, 1).all()
-    assert list(scored.columns) == [*splits.test.columns, SCORE]
-    assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.8
-    # The same seed gives the same model, hence the same scores.
-    again = fitted([2, 4]).score(splits.test).toPandas()
-    np.testing.assert_array_equal(again[SCORE].to_numpy(), scored[SCORE].to_numpy())
+    # The same seed gives the same weights (hence the same scores) and the same choice.
+    again = fitted()
+    assert (again.tuned, again.valid_auc) == (model.tuned, model.valid_auc)
+    for key, weights in model._scorer.state.items():
+        assert torch.equal(weights, again._scorer.state[key]), key
     # Levels never seen in train (and nulls) fall into the unseen bucket: scored, not failed.
     unseen = splits.test.withColumn("category", F.lit("never-seen")).withColumn(
         "brand", F.lit(None).cast("string")
     )
-    odd = model.score(unseen).toPandas()
-    assert len(odd) == len(scored) and odd[SCORE].between(0, 1).all()
-    assert not np.allclose(odd[SCORE], scored[SCORE])  # the hot category no longer counts
+    both = splits.test.withColumn("_unseen", F.lit(False)).unionByName(
+        unseen.withColumn("_unseen", F.lit(True))
+    )
+    scored = model.score(both).toPandas()
+    assert list(scored.columns) == [*both.columns, SCORE] and scored[SCORE].between(0, 1).all()
+    seen, odd = scored[~scored["_unseen"]], scored[scored["_unseen"]]
+    assert len(seen) == len(odd) == USERS["test"] * 8
+    assert roc_auc(seen[LABEL].astype(int), seen[SCORE]) > 0.8
+    assert not np.allclose(odd[SCORE], seen[SCORE])  # the hot category no longer counts
 
 
 def test_evaluate_scores_deepfm_in_every_variant(spark, ctr_lake):

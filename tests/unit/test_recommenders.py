@@ -137,7 +137,12 @@ def test_registry_entries_load_and_build_with_the_run_settings():
         if name != "als":  # needs a SparkSession; tests/integration builds it
             model = make_recommender(name, cfg, None, 3)
             assert callable(model.fit) and callable(model.score)
-    assert {n for n, s in RECOMMENDERS.items() if s.stochastic} == {"als", "multvae", "sasrec", "deepfm"}
+    assert {n for n, s in RECOMMENDERS.items() if s.stochastic} == {
+        "als",
+        "multvae",
+        "sasrec",
+        "deepfm",
+    }
     assert recommender_names("sequential") == ["sasrec"]
     sasrec = make_recommender("sasrec", EvaluateConfig(sasrec_layers=1, sasrec_epochs=4), None, 2)
     assert (sasrec.params["layers"], sasrec.epochs, sasrec.seed) == (1, 4, 2)

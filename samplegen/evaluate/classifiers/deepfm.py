@@ -35,7 +35,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from torch import nn
 
-from samplegen.evaluate.classifiers import LABEL, SCORE, check_labels, tune, usable_features
+from samplegen.evaluate.classifiers import (
+    LABEL,
+    SCORE,
+    feature_columns,
+    tune,
+    usable_features,
+)
 from samplegen.evaluate.ctr_metrics import roc_auc
 from samplegen.evaluate.recommenders import fit_in_process
 from samplegen.models.base import Generator, StepTerms
@@ -123,9 +129,7 @@ class Encoding:
 class DeepFMModule(nn.Module):
     """First-order terms + FM over field embeddings + MLP over the embeddings; a logit per row."""
 
-    def __init__(
-        self, field_sizes: list[int], n_numeric: int, dim: int, hidden: list[int]
-    ) -> None:
+    def __init__(self, field_sizes: list[int], n_numeric: int, dim: int, hidden: list[int]) -> None:
         super().__init__()
         offsets = np.concatenate([[0], np.cumsum(field_sizes)[:-1]]) if field_sizes else []
         self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long))
@@ -233,18 +237,35 @@ def _seeded_one_thread(seed: int) -> Iterator[None]:
 
 
 def collected(rows: DataFrame, max_rows: int, seed: int, what: str) -> pd.DataFrame:
-    """``rows`` on the driver: all of them, or a seeded sample of ``max_rows`` (logged)."""
-    n = rows.count()
-    if n > max_rows:
-        LOG.info(
-            "stage=evaluate ctr deepfm: %d %s rows, a seeded sample of %d "
-            "(evaluate.deepfm_max_rows) is collected to the driver",
-            n,
-            what,
-            max_rows,
+    """``rows`` on the driver: all of them, or a seeded sample of ``max_rows`` (logged).
+
+    One Spark job when the rows fit (at most ``max_rows + 1`` are read to find out), a second
+    one to draw the sample when they do not.
+    """
+    frame = rows.limit(max_rows + 1).toPandas()
+    if len(frame) <= max_rows:
+        return frame
+    LOG.info(
+        "stage=evaluate ctr deepfm: more than %d %s rows, a seeded sample of %d "
+        "(evaluate.deepfm_max_rows) is collected to the driver",
+        max_rows,
+        what,
+        max_rows,
+    )
+    drawn = rows.withColumn("_u", F.rand(seed)).orderBy("_u").limit(max_rows).drop("_u")
+    return drawn.toPandas()
+
+
+def checked_labels(frame: pd.DataFrame) -> np.ndarray:
+    """The 0/1 labels of the collected train rows; a single label is an error."""
+    labels = frame[LABEL].to_numpy(dtype=np.int64)
+    positives = int(labels.sum())
+    if positives == 0 or positives == len(labels):
+        raise ValueError(
+            f"the CTR train rows have a single label ({len(labels) - positives} negatives, "
+            f"{positives} positives); a classifier needs both"
         )
-        rows = rows.withColumn("_u", F.rand(seed)).orderBy("_u").limit(max_rows).drop("_u")
-    return rows.toPandas()
+    return labels
 
 
 @dataclass
@@ -301,38 +322,38 @@ class DeepFMCTR:
 
     def fit(self, train: DataFrame, valid: DataFrame, weight_col: str | None = None) -> Self:
         """Collect the rows, encode them on ``train``, fit one model per embedding size."""
-        check_labels(train)
-        categorical, numeric = usable_features(train)
-        counts = [
-            c for c in numeric if isinstance(train.schema[c].dataType, T.IntegerType | T.LongType)
-        ]
-        features = [*categorical, *numeric]
+        categorical, numeric = feature_columns()
+        wanted = [c for c in categorical + numeric if c in train.columns]
         frame = collected(
-            train.select(LABEL, *features, *([weight_col] if weight_col else [])),
+            train.select(LABEL, *wanted, *([weight_col] if weight_col else [])),
             self.max_rows,
             self.seed,
             "train",
         )
+        labels = checked_labels(frame)
+        categorical, numeric = usable_features(train, frame[wanted].notna().sum().to_dict())
+        counts = [
+            c for c in numeric if isinstance(train.schema[c].dataType, T.IntegerType | T.LongType)
+        ]
+        features = [*categorical, *numeric]
         valid_frame = collected(valid.select(LABEL, *features), self.max_rows, self.seed, "valid")
         encoding = Encoding.fit(frame, categorical, numeric, counts)
         weight = frame[weight_col] if weight_col else pd.Series(1.0, index=frame.index)
         rows = packed(
             *encoding.encode(frame),
-            frame[LABEL].to_numpy(dtype=np.float64),
+            labels.astype(np.float64),
             weight.fillna(0.0).to_numpy(dtype=np.float64),
         )
         valid_x = encoding.encode(valid_frame)
         valid_y = valid_frame[LABEL].to_numpy(dtype=np.int64)
-        spark = train.sparkSession
         best_epochs: dict[int, int] = {}
 
         def fit_one(dim: int) -> DeepFM:
             net, best_epochs[dim] = self._train(rows, encoding, dim, valid_x, valid_y)
             return net
 
-        def scored_valid(net: DeepFM) -> DataFrame:
-            scores = net.predict(*valid_x)
-            return spark.createDataFrame(pd.DataFrame({LABEL: valid_y, SCORE: scores}))
+        def scored_valid(net: DeepFM) -> pd.DataFrame:
+            return pd.DataFrame({LABEL: valid_y, SCORE: net.predict(*valid_x)})
 
         chosen, net, aucs = tune(
             "deepfm", self.dims, fit_one, scored_valid, lambda d: f"embedding_dim={d}"
