@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from samplegen.config import EvaluateConfig
+from samplegen.evaluate.classifiers import make_classifier
 from samplegen.evaluate.metrics import top_k_items
 from samplegen.evaluate.recommenders import make_recommender
 from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
@@ -98,7 +99,11 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 def test_make_recommender_builds_registered_ones():
     assert set(recommender_names()) == {"popularity", "ease", "als", "multvae"}
-    assert recommender_names("classifier") == ["logreg", "gbt"]
+    assert recommender_names("classifier") == ["logreg", "gbt", "deepfm"]
+    deepfm = make_classifier(
+        "deepfm", EvaluateConfig(deepfm_embedding_dims=[16, 4], deepfm_max_rows=99), None, 5
+    )
+    assert (deepfm.dims, deepfm.max_rows, deepfm.seed) == ([4, 16], 99, 5)
     assert isinstance(
         make_recommender("popularity", EvaluateConfig(), None, 0), PopularityRecommender
     )
