@@ -6,17 +6,21 @@ counts on a log scale (as ``logreg``), standardised, as dense inputs. Its logit 
 first-order term (a weight per level and per numeric), the FM second-order term over the field
 embeddings (each numeric is a field too: its value times a learned vector) and an MLP over
 the concatenated categorical embeddings and the dense values; a sigmoid gives the score,
-trained on (weighted) binary cross-entropy.
+trained on binary cross-entropy (weighted by the ``class_weight`` variant's weight column:
+the weighted mean over each batch).
 
 **Rows come to the driver**: training is single-process torch, through the project's training
-loop (:func:`samplegen.evaluate.recommenders.fit_in_process`, as ``multvae`` and ``sasrec``),
-so at most ``evaluate.deepfm_max_rows`` train rows (and as many valid rows) are collected, a
-seeded sample logged when it applies. Scoring stays distributed (``mapInPandas`` with the
+loop (:func:`samplegen.evaluate.recommenders.fit_in_process`, as ``multvae`` and ``sasrec``:
+the loop TorchDistributor runs for the generators, not distributed here, as the model is
+small and scoring it is the point, not training it at scale), so at most
+``evaluate.deepfm_max_rows`` train rows (and as many valid rows) are collected, a seeded
+sample logged when it applies. Scoring stays distributed (``mapInPandas`` with the
 fitted weights). One model is trained per ``evaluate.deepfm_embedding_dims`` value, each for
 at most ``evaluate.deepfm_epochs`` epochs with early stopping on the real valid rows' AUC
 (the best epoch's weights kept); the best of them by valid AUC scores the test rows once.
 Seeded and deterministic on CPU: torch's random state is forked and seeded, batches are drawn
-in a seeded order and the fit runs on one thread.
+in a seeded order and the fit runs on one thread. Stage 4 fits it once per variant with
+``evaluate.seed`` (registered ``stochastic``: another seed gives another model).
 """
 
 from __future__ import annotations
