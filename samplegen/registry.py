@@ -318,6 +318,14 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
         kind="classifier",
     ),
     RecommenderSpec(
+        "deepfm",
+        "samplegen.evaluate.classifiers.deepfm",
+        "torch DeepFM (field embeddings, FM + MLP) on rows collected to the driver, embedding "
+        "size tuned and epochs early-stopped on valid AUC",
+        kind="classifier",
+        stochastic=True,
+    ),
+    RecommenderSpec(
         "sasrec",
         _R + "sasrec",
         "SASRec, causal self-attention over the time-ordered history, full softmax "

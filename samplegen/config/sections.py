@@ -400,6 +400,25 @@ class EvaluateConfig:
         "gbt: a categorical with at most this many levels is a nominal feature; one with more "
         "is used as its frequency rank",
     )
+    deepfm_embedding_dims: list[int] = setting(
+        [8, 16], "deepfm: embedding sizes tried (one model each); the best valid AUC is scored"
+    )
+    deepfm_hidden_dims: list[int] = setting(
+        [64, 32], "deepfm: layer sizes of the MLP over the concatenated field embeddings"
+    )
+    deepfm_epochs: int = setting(
+        30, "deepfm: most training epochs (the best valid-AUC epoch's weights are kept)"
+    )
+    deepfm_patience: int = setting(
+        3, "deepfm: stop after this many epochs without a better valid AUC; 0: every epoch"
+    )
+    deepfm_batch_size: int = setting(1024, "deepfm: rows per Adam step")
+    deepfm_learning_rate: float = setting(0.003, "deepfm: Adam learning rate")
+    deepfm_max_rows: int = setting(
+        500_000,
+        "deepfm: most train rows (and valid rows) collected to the driver to train on (a "
+        "seeded sample, logged when it applies); scoring stays distributed",
+    )
     ease_lambda: float = setting(250.0, "L2 regularisation of EASE")
     als_rank: int = setting(32, "als: latent factors")
     als_iterations: int = setting(10, "als: alternating least squares sweeps")

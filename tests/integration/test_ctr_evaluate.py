@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from pyspark.sql import functions as F
 
 from samplegen.evaluate import run_evaluate
 from samplegen.evaluate.classifiers import LABEL, SCORE, feature_columns, with_class_weights
+from samplegen.evaluate.classifiers.deepfm import DeepFMCTR
 from samplegen.evaluate.classifiers.gbt import GbtCTR
 from samplegen.evaluate.classifiers.logreg import LogisticCTR
 from samplegen.evaluate.ctr import (
@@ -88,6 +90,10 @@ def _lake(spark, root, samples: list[tuple]):
             "evaluate.gbt_max_depth_grid=[2]",
             "evaluate.gbt_max_iter_grid=[8]",
             "evaluate.min_users=30",
+            "evaluate.deepfm_embedding_dims=[4]",
+            "evaluate.deepfm_hidden_dims=[16]",
+            "evaluate.deepfm_batch_size=64",
+            "evaluate.deepfm_epochs=8",
         ],
     )
     write_table(spark.createDataFrame(samples, SAMPLES_CTR.schema), cfg.lakehouse, SAMPLES_CTR)
@@ -261,6 +267,53 @@ def test_gbt_tuning_chooses_depth_on_valid(spark):
     assert aucs["maxDepth=2,maxIter=10"] > max(0.75, aucs["maxDepth=1,maxIter=10"] + 0.05)
     scored = model.score(by_split["test"]).toPandas()
     assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.75
+
+
+def test_deepfm_learns_the_planted_signal_is_seeded_and_scores_unseen_levels(spark, ctr_lake):
+    splits = ctr_splits(spark, ctr_lake, RUN)
+
+    def fitted() -> DeepFMCTR:
+        return DeepFMCTR([2, 4], [16], epochs=8, patience=2, batch_size=64, seed=3).fit(
+            splits.real_train, splits.valid
+        )
+
+    model = fitted()
+    assert set(model.valid_auc) == {"embedding_dim=2", "embedding_dim=4"}
+    chosen = model.tuned["embedding_dim"]
+    assert model.valid_auc[f"embedding_dim={chosen}"] == max(model.valid_auc.values())
+    assert 1 <= model.tuned["epochs"] <= 8 and min(model.valid_auc.values()) > 0.75
+    # The same seed gives the same weights (hence the same scores) and the same choice.
+    again = fitted()
+    assert (again.tuned, again.valid_auc) == (model.tuned, model.valid_auc)
+    for key, weights in model._scorer.state.items():
+        assert torch.equal(weights, again._scorer.state[key]), key
+    # Levels never seen in train (and nulls) fall into the unseen bucket: scored, not failed.
+    unseen = splits.test.withColumn("category", F.lit("never-seen")).withColumn(
+        "brand", F.lit(None).cast("string")
+    )
+    both = splits.test.withColumn("_unseen", F.lit(False)).unionByName(
+        unseen.withColumn("_unseen", F.lit(True))
+    )
+    scored = model.score(both).toPandas()
+    assert list(scored.columns) == [*both.columns, SCORE] and scored[SCORE].between(0, 1).all()
+    seen, odd = scored[~scored["_unseen"]], scored[scored["_unseen"]]
+    assert len(seen) == len(odd) == USERS["test"] * 8
+    assert roc_auc(seen[LABEL].astype(int), seen[SCORE]) > 0.8
+    assert not np.allclose(odd[SCORE], seen[SCORE])  # the hot category no longer counts
+
+
+def test_evaluate_scores_deepfm_in_every_variant(spark, ctr_lake):
+    cfg = dataclasses.replace(
+        ctr_lake, evaluate=dataclasses.replace(ctr_lake.evaluate, ctr_models=["deepfm"])
+    )
+    rows, summary = ctr_rows(spark, cfg, RUN)
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
+    assert set(frame["recommender"]) == {"deepfm"}
+    assert set(frame["variant"]) >= set(VARIANTS)
+    auc = frame[(frame["metric"] == "auc") & (frame["slice"] == "all")].set_index("variant")
+    assert (auc.loc[list(VARIANTS), "value"] > 0.75).all()
+    for variant in VARIANTS:  # class_weight trains on weighted BCE
+        assert summary[f"tuning deepfm/{variant}"].startswith("embedding_dim=4, epochs=")
 
 
 @contextmanager

@@ -73,6 +73,8 @@ def test_unknown_section_is_an_error():
         (["evaluate.head_share=0.6", "evaluate.tail_share=0.6"], "evaluate.head_share"),
         (["evaluate.repeats=0"], "evaluate.repeats"),
         (["evaluate.smote_max_rows=5"], "evaluate.smote_max_rows"),
+        (["evaluate.deepfm_embedding_dims=[0]"], "evaluate.deepfm_embedding_dims"),
+        (["evaluate.deepfm_max_rows=1"], "evaluate.deepfm_max_rows"),
         (["generate.catalogue_price_range=[5.0, 1.0]"], "generate.catalogue_price_range"),
         (["generate.catalogue_price_range=[1.0]"], "generate.catalogue_price_range"),
         (["evaluate.item_cold_baselines=[content_knn, ease]"], "evaluate.item_cold_baselines"),

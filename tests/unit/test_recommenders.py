@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from samplegen.config import EvaluateConfig
+from samplegen.evaluate.classifiers import make_classifier
 from samplegen.evaluate.metrics import top_k_items
 from samplegen.evaluate.recommenders import make_recommender
 from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
@@ -98,7 +99,11 @@ def test_ease_rejects_non_positive_l2_and_wrong_width():
 
 def test_make_recommender_builds_registered_ones():
     assert set(recommender_names()) == {"popularity", "ease", "als", "multvae"}
-    assert recommender_names("classifier") == ["logreg", "gbt"]
+    assert recommender_names("classifier") == ["logreg", "gbt", "deepfm"]
+    deepfm = make_classifier(
+        "deepfm", EvaluateConfig(deepfm_embedding_dims=[16, 4], deepfm_max_rows=99), None, 5
+    )
+    assert (deepfm.dims, deepfm.max_rows, deepfm.seed) == ([4, 16], 99, 5)
     assert isinstance(
         make_recommender("popularity", EvaluateConfig(), None, 0), PopularityRecommender
     )
@@ -137,7 +142,12 @@ def test_registry_entries_load_and_build_with_the_run_settings():
         if name != "als":  # needs a SparkSession; tests/integration builds it
             model = make_recommender(name, cfg, None, 3)
             assert callable(model.fit) and callable(model.score)
-    assert {n for n, s in RECOMMENDERS.items() if s.stochastic} == {"als", "multvae", "sasrec"}
+    assert {n for n, s in RECOMMENDERS.items() if s.stochastic} == {
+        "als",
+        "multvae",
+        "sasrec",
+        "deepfm",
+    }
     assert recommender_names("sequential") == ["sasrec"]
     sasrec = make_recommender("sasrec", EvaluateConfig(sasrec_layers=1, sasrec_epochs=4), None, 2)
     assert (sasrec.params["layers"], sasrec.epochs, sasrec.seed) == (1, 4, 2)

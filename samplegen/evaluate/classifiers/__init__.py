@@ -11,9 +11,10 @@ like real ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
+import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -52,11 +53,15 @@ def feature_columns() -> tuple[list[str], list[str]]:
     return categorical, numeric
 
 
-def usable_features(train: DataFrame) -> tuple[list[str], list[str]]:
+def usable_features(
+    train: DataFrame, non_null: Mapping[str, int] | None = None
+) -> tuple[list[str], list[str]]:
     """The feature columns a classifier can learn from ``train``.
 
     A column missing from the table is an error naming it; a column that is null on every
     train row is skipped with a warning (an imputer has nothing to learn from it).
+    ``non_null`` (the non-null values per column) spares a Spark job where the caller has
+    counted them already (a classifier that collected its rows).
 
     Raises:
         ValueError: If a feature column is missing, or no usable column is left.
@@ -65,7 +70,10 @@ def usable_features(train: DataFrame) -> tuple[list[str], list[str]]:
     missing = [c for c in categorical + numeric if c not in train.columns]
     if missing:
         raise ValueError(f"samples_ctr lacks the feature column(s) {', '.join(missing)}")
-    counts = train.select([F.count(F.col(c)).alias(c) for c in categorical + numeric]).first()
+    if non_null is None:
+        first = train.select([F.count(F.col(c)).alias(c) for c in categorical + numeric]).first()
+        non_null = {c: int(first[c]) for c in categorical + numeric}
+    counts = non_null
     empty = [c for c in categorical + numeric if counts[c] == 0]
     if empty:
         LOG.warning("stage=evaluate ctr: skipping all-null feature column(s) %s", ", ".join(empty))
@@ -144,12 +152,13 @@ def tune(
     name: str,
     grid: Sequence[P],
     fit_one: Callable[[P], M],
-    scored_valid: Callable[[M], DataFrame],
+    scored_valid: Callable[[M], DataFrame | pd.DataFrame],
     label: Callable[[P], str] = str,
 ) -> tuple[P, M, dict[P, float]]:
     """Fit one model per ``grid`` value; keep the one of the highest valid AUC.
 
-    ``scored_valid`` returns the real valid rows with :data:`LABEL` and :data:`SCORE`. Ties
+    ``scored_valid`` returns the real valid rows with :data:`LABEL` and :data:`SCORE` (a
+    Spark frame, or a pandas one from a classifier that scores on the driver). Ties
     keep the earlier grid value, so a grid listed from simplest to richest prefers the simpler
     model. ``label`` names a value in the log. Returns the chosen value, its model and the
     valid AUC of every value.
@@ -158,7 +167,9 @@ def tune(
     aucs: dict[P, float] = {}
     for value in grid:
         model = fit_one(value)
-        valid = scored_valid(model).select(LABEL, SCORE).toPandas()
+        valid = scored_valid(model)
+        if not isinstance(valid, pd.DataFrame):
+            valid = valid.select(LABEL, SCORE).toPandas()
         auc = roc_auc(valid[LABEL].astype(int), valid[SCORE])
         aucs[value] = auc
         LOG.info("stage=evaluate ctr %s %s valid_auc=%.4f", name, label(value), auc)
