@@ -269,6 +269,7 @@ def test_gbt_tuning_chooses_depth_on_valid(spark):
     assert roc_auc(scored[LABEL].astype(int), scored[SCORE]) > 0.75
 
 
+@pytest.mark.slow  # 16-28 s on a loaded 2-core machine (torch in the Python workers)
 def test_deepfm_learns_the_planted_signal_is_seeded_and_scores_unseen_levels(spark, ctr_lake):
     splits = ctr_splits(spark, ctr_lake, RUN)
 
