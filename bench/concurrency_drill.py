@@ -50,7 +50,7 @@ DRILL_OVERRIDES = [
     "evaluate.bootstrap_samples=50",
     "evaluate.repeats=1",
     "spark.conf={spark.ui.enabled: 'false', spark.driver.extraJavaOptions: "
-    "'-XX:TieredStopAtLevel=1'}",
+    "'-XX:TieredStopAtLevel=1 -XX:+UseSerialGC'}",
 ]
 LOADS = ("load-a", "load-b")
 RUNS = ("run-a", "run-b")

@@ -38,7 +38,7 @@ def test_killed_pipeline_resumes(tmp_path):
             "train.epochs=12",
             "evaluate.recommenders=[popularity]",
             "evaluate.dose_ratios=[]",
-            *[f"spark.conf.{key}={value}" for key, value in SUBPROCESS_JVM.items()],
+            *[f"spark.conf.{key}='{value}'" for key, value in SUBPROCESS_JVM.items()],
         ],
     )
     conf = tmp_path / "local.yaml"

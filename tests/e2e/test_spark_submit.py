@@ -59,7 +59,7 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1")
     command = [
         str(Path(sys.executable).parent / "spark-submit"),
-        "--master", "local-cluster[2,1,1024]",
+        "--master", "local-cluster[1,2,1024]",  # one executor JVM, two task slots
         "--driver-memory", "2g",
         "--jars", jars,
         "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
