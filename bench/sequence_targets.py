@@ -88,16 +88,7 @@ def main() -> None:
     cfg = load_config(args.conf, args.set)
     spark = get_spark(cfg.spark)
     frame = read_table(spark, table_store(cfg), SEQUENCES).toPandas().sort_values("user_idx")
-    arrays = {
-        c: [np.asarray(a, dtype=np.int32) for a in frame[c]]
-        for c in ("train_items", "valid_items", "test_items")
-    }
-    split = LeaveLast.from_splits(
-        frame["user_idx"].tolist(),
-        arrays["train_items"],
-        arrays["valid_items"],
-        arrays["test_items"],
-    )
+    split = LeaveLast.from_frame(frame)
     print(json.dumps(summary(split, pair_times(spark, table_store(cfg))), indent=1))
 
 
