@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from samplegen.config import load_config
+from samplegen.config import Config, load_config
 from samplegen.evaluate.sequences import LeaveLast
 from samplegen.runinfo import manifest_path
 from samplegen.spark import get_spark
@@ -85,7 +85,7 @@ def summary(split: LeaveLast, pairs: pd.DataFrame) -> dict:
     return out
 
 
-def split_setting(cfg, run_id: str) -> dict:
+def split_setting(cfg: Config, run_id: str) -> dict:
     """Stage 1's ``split`` and ``leave_last_by`` of ``run_id``, from its manifest."""
     manifest = json.loads(manifest_path(cfg.reports_root, run_id).read_text())
     metrics = manifest["stages"]["aggregate"]["metrics"]
