@@ -1,15 +1,19 @@
 """Where stage 4's next-item targets sit in the user's first-event order (issue 23, protocol).
 
-Stage 1's ``leave_last`` split holds out the item whose *last* event is latest, while the
+Stage 1's ``leave_last`` split holds out the items ranked latest by ``aggregate.leave_last_by``
+(``first``: the user's first event on the item; ``last``: the last one), while the
 ``sequences`` table orders each split's items by their *first* event; stage 4
-(:meth:`samplegen.evaluate.sequences.LeaveLast.from_splits`) takes the first test item not in
+(:meth:`samplegen.evaluate.sequences.LeaveLast.from_frame`) takes the first test item not in
 train + valid as the target. This measures, on an aggregated lakehouse, how often that target
 was first had before items of the train sequence (so it is not the next item of the order the
 model learns), how often it is a repeat item, and how often it is the item a first-event
-leave-last split would hold out (the one whose first event is latest).
+leave-last split would hold out (the one whose first event is latest). The ranking the
+lakehouse was split by is read from stage 1's metrics in the run's manifest (a manifest
+without ``leave_last_by`` predates the key: ``last``, the only ranking then); aggregate one
+lakehouse per setting to compare them.
 
-    PYTHONPATH=$PWD python bench/sequence_targets.py --conf bench/sequence_strategies.yaml
-        # prints a JSON summary; bench/README.md (issue 23) has the figures
+    PYTHONPATH=$PWD python bench/sequence_targets.py --conf bench/sequence_strategies.yaml \
+        [--run-id base]   # prints a JSON summary; bench/README.md (issue 23) has the figures
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from samplegen.config import load_config
+from samplegen.config import Config, load_config
 from samplegen.evaluate.sequences import LeaveLast
+from samplegen.runinfo import manifest_path
 from samplegen.spark import get_spark
 from samplegen.tables import (
     EVENTS_CLEAN,
@@ -80,25 +85,26 @@ def summary(split: LeaveLast, pairs: pd.DataFrame) -> dict:
     return out
 
 
+def split_setting(cfg: Config, run_id: str) -> dict:
+    """Stage 1's ``split`` and ``leave_last_by`` of ``run_id``, from its manifest."""
+    manifest = json.loads(manifest_path(cfg.reports_root, run_id).read_text())
+    metrics = manifest["stages"]["aggregate"]["metrics"]
+    by = metrics.get("leave_last_by", "last")  # no key: aggregated before it existed
+    return {"run_id": run_id, "split": metrics["split"], "leave_last_by": by}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf", required=True)
     parser.add_argument("--set", action="append", default=[], help="config override")
+    parser.add_argument("--run-id", default="base", help="the run that aggregated the lakehouse")
     args = parser.parse_args()
     cfg = load_config(args.conf, args.set)
     spark = get_spark(cfg.spark)
     frame = read_table(spark, table_store(cfg), SEQUENCES).toPandas().sort_values("user_idx")
-    arrays = {
-        c: [np.asarray(a, dtype=np.int32) for a in frame[c]]
-        for c in ("train_items", "valid_items", "test_items")
-    }
-    split = LeaveLast.from_splits(
-        frame["user_idx"].tolist(),
-        arrays["train_items"],
-        arrays["valid_items"],
-        arrays["test_items"],
-    )
-    print(json.dumps(summary(split, pair_times(spark, table_store(cfg))), indent=1))
+    split = LeaveLast.from_frame(frame)
+    out = split_setting(cfg, args.run_id) | summary(split, pair_times(spark, table_store(cfg)))
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.events_format": ("delta", "parquet", "csv"),
     "data.catalogue_format": ("delta", "parquet", "csv"),
     "aggregate.split": ("auto", "temporal", "leave_last"),
+    "aggregate.leave_last_by": ("first", "last"),
     "train.model": tuple(GENERATORS),
     "train.loader": ("petastorm", "arrow"),
     "train.tabular.table": ("samples_ctr", "item_features", "user_features"),

@@ -15,14 +15,16 @@ in order of first event in that split). What that target is depends on ``aggrega
 
 - ``temporal``: an item not had before the period, so its first event follows every item of
   the history: the next *new* item in first-event order, the order the model trains on.
-- ``leave_last``: the item whose *last* event is the user's latest
-  (:func:`~samplegen.features.interactions.split_leave_last`), all its events held out with
-  it. It is never in the history, but its first event may precede some or all of the train
-  items (a staple bought since the first week and again in the last basket), so the model
-  learns "next new item" and is asked "the item bought last". Where each (user, item) has
-  one event (ratings: MovieLens) first and last coincide and the two agree. Aligning them
-  needs stage 1 (ranking the pairs by first event, or writing first-event times), not this
-  module; bench/README.md (issue 23) measures how often it happens.
+- ``leave_last`` with ``aggregate.leave_last_by=first`` (the default): the item the user
+  first had latest (:func:`~samplegen.features.interactions.split_leave_last`), all its
+  events held out with it; no train item was first had after it, so it too is the next new
+  item of the order the model trains on.
+- ``leave_last`` with ``leave_last_by=last``: the item whose *last* event is the user's
+  latest. It is never in the history, but its first event may precede some or all of the
+  train items (a staple bought since the first week and again in the last basket), so the
+  model learns "next new item" and is asked "the item bought last" (48.9% of the test
+  targets on completejourney, bench/README.md, issue 23). Where each (user, item) has one
+  event (ratings: MovieLens) first and last coincide and the two settings agree.
 
 Slices are by training-sequence length: ``short_history`` (≤ 5 items, where sequence
 augmentation reports its largest gains), ``history_6_10``, ``history_11_20``,
@@ -43,6 +45,9 @@ from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 #: Fewest items a user needs to have a training sequence, a valid and a test target.
 MIN_SEQUENCE = 3
 
+#: The ``sequences`` table's item columns: each split's items in order of first event.
+SEQUENCE_COLUMNS = ("train_items", "valid_items", "test_items")
+
 #: The slice of the users with the shortest histories, where augmentation should help most.
 SHORT_HISTORY = "short_history"
 
@@ -53,6 +58,11 @@ HISTORY_SLICES: tuple[tuple[str, int, int], ...] = (
     ("history_11_20", 11, 20),
     ("history_over_20", 21, 2**31 - 1),
 )
+
+
+def item_arrays(frame: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+    """Each :data:`SEQUENCE_COLUMNS` column of ``sequences`` rows as int32 arrays, row order."""
+    return {c: [np.asarray(a, dtype=np.int32) for a in frame[c]] for c in SEQUENCE_COLUMNS}
 
 
 def ordered_histories(events: pd.DataFrame) -> pd.Series:
@@ -123,6 +133,20 @@ class LeaveLast:
             test=np.array([k[4] for k in kept], dtype=np.int64),
             before_test=[k[3] for k in kept],
         )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> LeaveLast:
+        """:meth:`from_splits` of rows of the ``sequences`` table, in ``frame``'s row order.
+
+        Args:
+            frame: ``user_idx``, ``train_items``, ``valid_items`` and ``test_items`` (arrays
+                of item indices in time order), one row per user, as ``toPandas`` reads them.
+        """
+        missing = {"user_idx", *SEQUENCE_COLUMNS} - set(frame.columns)
+        if missing:
+            raise ValueError(f"sequences rows need columns {sorted(missing)}")
+        arrays = item_arrays(frame)
+        return cls.from_splits(frame["user_idx"].tolist(), *(arrays[c] for c in SEQUENCE_COLUMNS))
 
     @classmethod
     def of(cls, histories: pd.Series) -> LeaveLast:

@@ -53,7 +53,12 @@ from pyspark.sql import functions as F
 from samplegen.config import Config, EvaluateConfig
 from samplegen.evaluate.data import EvalData
 from samplegen.evaluate.rows import EvalRow
-from samplegen.evaluate.sequences import HISTORY_SLICES, LeaveLast, next_item_metrics
+from samplegen.evaluate.sequences import (
+    HISTORY_SLICES,
+    LeaveLast,
+    item_arrays,
+    next_item_metrics,
+)
 from samplegen.evaluate.utility import VARIANTS, paired_rows, seeds_of
 from samplegen.registry import recommender
 from samplegen.runinfo import LOG
@@ -193,17 +198,9 @@ def load_sequences(spark: SparkSession, cfg: Config, data: EvalData) -> Sequence
         table = table.join(F.broadcast(chosen), "user_idx", "left_semi")
     frame = table.toPandas().sort_values("user_idx", kind="stable")
     frame = frame[frame["user_idx"].isin(data.user_idx)]
-    as_arrays = {
-        column: [np.asarray(a, dtype=np.int32) for a in frame[column]]
-        for column in ("train_items", "valid_items", "test_items")
-    }
-    split = LeaveLast.from_splits(
-        frame["user_idx"].tolist(),
-        as_arrays["train_items"],
-        as_arrays["valid_items"],
-        as_arrays["test_items"],
-    )
-    real = dict(zip(frame["user_idx"].astype(int), as_arrays["train_items"], strict=True))
+    split = LeaveLast.from_frame(frame)
+    train = item_arrays(frame)["train_items"]
+    real = dict(zip(frame["user_idx"].astype(int), train, strict=True))
     added = added_items(data.synthetic, data.n_items)
     prefixes = real_prefixes(real, added)
     augmented = _joined(real, added, prefixes, data.last_real_user)

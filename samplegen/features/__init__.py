@@ -154,6 +154,8 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             LOG.warning("stage=aggregate %s", warning)
         result.rows["data_profile"] = write_table(profile.to_spark(spark), lake, DATA_PROFILE)
         result.metrics = {**profile.figures, **cuts, "split": choice.split}
+        if choice.split == "leave_last":  # which event time ranked the held-out items
+            result.metrics["leave_last_by"] = agg.leave_last_by
         result.outputs = {
             t.name: table_ref(lake, t)
             for t in (

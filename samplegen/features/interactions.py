@@ -98,10 +98,16 @@ def time_quantiles(events: DataFrame, probabilities: list[float]) -> list[int]:
     return quantiles
 
 
-def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, str]]:
+def split_leave_last(events: DataFrame, n: int, by: str) -> tuple[DataFrame, dict[str, str]]:
     """Per-user leave-last-n: each user's ``n`` latest items go to test, the ``n`` before to valid.
 
-    Items are ranked by the time of the user's last event on them (ties: the larger id first).
+    ``by`` (``aggregate.leave_last_by``) says which time makes an item latest: ``first``, the
+    user's first event on it, so the held-out items are the ones first had latest, the
+    user's next *new* items in the first-event order of the ``sequences`` table and of
+    SASRec's training sequences, and no held-out item was had before a train item; ``last``,
+    the user's last event on it, so a staple bought since the first week and again in the
+    last basket is held out although it precedes every train item (a time leak for every
+    stage-4 model: the target is already in the user's past). Ties: the larger id first.
     All events of a held-out (user, item) pair go to its split, so a test item never also
     appears in the user's train events. Users with ``2 n`` items or fewer keep everything in
     train. The ranking runs over (user, item) pairs, so a user with a million events is ranked
@@ -109,10 +115,16 @@ def split_leave_last(events: DataFrame, n: int) -> tuple[DataFrame, dict[str, st
 
     The split comes before the vocabulary: a held-out item outside the final vocabulary is
     dropped with it, so such a user has fewer (or no) valid/test targets.
+
+    Raises:
+        ValueError: ``by`` is neither ``first`` nor ``last``.
     """
-    pairs = events.groupBy("user_id", "item_id").agg(F.max("event_time").alias("last_time"))
+    if by not in ("first", "last"):
+        raise ValueError(f"aggregate.leave_last_by must be first or last, got {by!r}")
+    when = F.min("event_time") if by == "first" else F.max("event_time")
+    pairs = events.groupBy("user_id", "item_id").agg(when.alias("ranked_time"))
     by_user = Window.partitionBy("user_id")
-    rank = F.row_number().over(by_user.orderBy(F.desc("last_time"), F.desc("item_id")))
+    rank = F.row_number().over(by_user.orderBy(F.desc("ranked_time"), F.desc("item_id")))
     n_pairs = F.count(F.lit(1)).over(by_user)
     pairs = pairs.select(
         "user_id",
@@ -216,7 +228,7 @@ def split_events(
     """
     choice = choice or choose_split(events, cfg)
     if choice.split == "leave_last":
-        return split_leave_last(events, cfg.leave_last_n)
+        return split_leave_last(events, cfg.leave_last_n, cfg.leave_last_by)
     return split_by_time(events, cfg.valid_fraction, cfg.test_fraction, choice.seconds_cuts)
 
 

@@ -87,6 +87,7 @@ def test_pipeline_job_runs_under_spark_submit_from_the_wheel(wheel, tmp_path):
     assert manifest["versions"]["samplegen_from"].startswith(str(wheel))
     cuts = manifest["stages"]["aggregate"]["metrics"]
     assert "train_until" in cuts and "valid_from" not in cuts  # leave_last, not the time cut
+    assert (cuts["split"], cuts["leave_last_by"]) == ("leave_last", "first")  # the default
     params = json.loads((tmp_path / "models" / "cvae" / "submitted" / "config.json").read_text())
     assert params["params"]["text_dim"] == 384
     drawn = manifest["stages"]["generate"]["metrics"]

@@ -104,7 +104,7 @@ def test_vocabulary_is_the_old_one_plus_this_loads_top_items(spark):
 def test_leave_last_n_holds_out_each_users_latest_items(spark):
     rows = [("A", f"i{k}", k) for k in range(1, 6)] + [("A", "i1", 6)]  # i1 seen again last
     rows += [("B", "j1", 1), ("B", "j2", 2)]  # 2 items <= 2n: all train
-    split, cuts = split_leave_last(events(spark, rows).drop("split"), n=1)
+    split, cuts = split_leave_last(events(spark, rows).drop("split"), n=1, by="last")
     got = sorted((r.user_id, r.item_id, r.event_time.hour, r.split) for r in split.collect())
     h = T0.hour
     assert got == [
@@ -118,6 +118,46 @@ def test_leave_last_n_holds_out_each_users_latest_items(spark):
         ("B", "j2", h + 2, "train"),
     ]
     assert pd.Timestamp(cuts["train_until"]) == pd.Timestamp(T0 + timedelta(hours=4, seconds=1))
+
+
+BYS = ("first", "last")
+
+
+def test_leave_last_by_first_holds_out_the_items_first_had_latest(spark):
+    # A: a and e are bought again late, so the two rankings disagree on test and valid.
+    rows = [("A", "a", 1), ("A", "a", 10), ("A", "b", 2), ("A", "c", 3), ("A", "d", 4)]
+    rows += [("A", "e", 5), ("A", "e", 9)]
+    rows += [("B", "p", 1), ("B", "q", 2), ("B", "s", 3), ("B", "r", 3)]  # r, s: tied firsts
+    frame = events(spark, rows).drop("split")
+    ranked = [split_leave_last(frame, 1, by)[0].withColumn("by", F.lit(by)) for by in BYS]
+    pairs = (
+        ranked[0]
+        .unionByName(ranked[1])
+        .groupBy("by", "user_id", "item_id", "split")
+        .agg(F.min("event_time").alias("first"), F.count(F.lit(1)).alias("events"))
+        .toPandas()  # one Spark job for both rankings
+    )
+    held_out = {by: pairs[pairs["by"] == by] for by in BYS}
+    # every event kept, and all events of a (user, item) pair in one split
+    assert all(len(p) == 9 and p["events"].sum() == len(rows) for p in held_out.values())
+    of = {
+        by: pairs.groupby(["user_id", "split"])["item_id"].apply(sorted).to_dict()
+        for by, pairs in held_out.items()
+    }
+    assert of["first"][("A", "test")] == ["e"] and of["first"][("A", "valid")] == ["d"]
+    assert of["last"][("A", "test")] == ["a"] and of["last"][("A", "valid")] == ["e"]
+    # ties on the ranked time: the larger id first, under either ranking
+    assert of["first"][("B", "test")] == of["last"][("B", "test")] == ["s"]
+    assert of["first"][("B", "valid")] == of["last"][("B", "valid")] == ["r"]
+    pairs = held_out["first"]
+    for user, own in pairs.groupby("user_id"):
+        last_train = own.loc[own["split"] == "train", "first"].max()
+        assert (own.loc[own["split"] != "train", "first"] >= last_train).all(), user
+    old = held_out["last"]  # the leak ``first`` removes: a test item first had before train
+    a = old[old["user_id"] == "A"]
+    assert a.loc[a["split"] == "test", "first"].min() < a.loc[a["split"] == "train", "first"].max()
+    with pytest.raises(ValueError, match="aggregate.leave_last_by"):
+        split_leave_last(frame, n=1, by="latest")
 
 
 def test_sequences_keep_time_order_and_break_ties_by_event_type_then_item_index(spark):

@@ -60,6 +60,29 @@ def test_leave_last_split_and_slices():
         split.histories("train")
 
 
+def test_from_frame_reads_sequences_rows_as_from_splits_does():
+    # The sequences table as toPandas gives it: one row per user, item arrays in time order.
+    frame = pd.DataFrame(
+        {
+            "user_idx": [5, 2, 9],
+            "train_items": [np.array([1, 2]), np.array([3]), np.array([], dtype=np.int32)],
+            "valid_items": [np.array([2, 4]), np.array([6]), np.array([1])],
+            "test_items": [np.array([4, 7]), np.array([8]), np.array([2])],
+            "n_ties": [0, 1, 0],
+        }
+    )
+    split = LeaveLast.from_frame(frame)
+    # row order kept; user 9 has no train item, so is left out
+    assert split.users.tolist() == [5, 2]
+    assert [t.tolist() for t in split.train] == [[1, 2], [3]]
+    assert split.valid.tolist() == [4, 6]  # 2 is already in user 5's train sequence
+    assert split.test.tolist() == [7, 8]  # 4 is in train + valid
+    assert split.histories("test")[0].tolist() == [1, 2, 4]
+    assert split.train[0].dtype == np.int32
+    with pytest.raises(ValueError, match="test_items"):
+        LeaveLast.from_frame(frame.drop(columns="test_items"))
+
+
 def test_next_item_metrics_rank_the_target_with_the_history_masked():
     histories = pd.Series({0: np.array([0, 1, 2, 3]), 1: np.array([4, 0, 1])})
     split = LeaveLast.of(histories)  # user 0: train [0,1], valid 2, test 3; user 1: [4], 0, 1
