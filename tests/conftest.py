@@ -39,9 +39,12 @@ SMALL_OVERRIDES = [
     "spark.master=local[2,4]",
     "spark.driver_memory=2g",
     "spark.shuffle_partitions=4",
-    # Test speed only: no web UI (production sessions keep it). Short-lived JVMs of the
-    # subprocess drills also skip the C2 JIT (SUBPROCESS_JVM below).
+    # Test speed only: no web UI (production sessions keep it), and the serial collector,
+    # which spends no CPU on G1's concurrent threads (three stage-1 loads in one session on
+    # this slice: 193-209 CPU-s with it, 225-249 with G1; cpuacct, 2 sessions each). Short-lived
+    # JVMs of the subprocess drills also skip the C2 JIT (SUBPROCESS_JVM below).
     "spark.conf.spark.ui.enabled='false'",
+    "spark.conf.spark.driver.extraJavaOptions='-XX:+UseSerialGC'",
     "data.max_users=150",
     "aggregate.min_item_users=5",
     "aggregate.top_n_items=800",
