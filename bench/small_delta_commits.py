@@ -12,6 +12,10 @@ Python workers) of:
 * one stage-1 load (``run_aggregate``) of the test suite's small configuration (150
   completejourney households), after one untimed load that warms the JVM.
 
+A third side, ``tiny_history``, is ``tiny_delta`` with each write's row count asked of
+``DESCRIBE HISTORY`` (what ``write_table`` did before it read the local commit file,
+:func:`samplegen.locations.local_commit_metrics`; URIs and catalog tables still do).
+
 Usage::
 
     PYTHONPATH=$PWD python bench/small_delta_commits.py --repeats 2
@@ -40,14 +44,24 @@ def tree_cpu() -> float:
     return total
 
 
-def measure(spark, settings: dict[str, str], step) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of ``step()`` under ``settings`` (the old values come back)."""
+def measure(spark, settings: dict[str, str], step, history: bool) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of ``step()`` under ``settings`` (the old values come back).
+
+    ``history``: row counts from ``DESCRIBE HISTORY`` only (the local commit file unread).
+    """
+    import samplegen.tables as tables
     from samplegen.spark import sql_settings
 
-    with sql_settings(spark, settings):
-        cpu, wall = tree_cpu(), time.perf_counter()
-        step()
-        return tree_cpu() - cpu, time.perf_counter() - wall
+    local = tables.local_commit_metrics
+    if history:
+        tables.local_commit_metrics = lambda *args: None
+    try:
+        with sql_settings(spark, settings):
+            cpu, wall = tree_cpu(), time.perf_counter()
+            step()
+            return tree_cpu() - cpu, time.perf_counter() - wall
+    finally:
+        tables.local_commit_metrics = local
 
 
 def main() -> None:
@@ -75,7 +89,7 @@ def main() -> None:
         F.lit(5).cast("long").alias("n_events"),
     )
     run_aggregate(spark, cfg, "warm-up")
-    sides = {"local_session": {}, "tiny_delta": TINY_DELTA}
+    sides = {"local_session": {}, "tiny_delta": TINY_DELTA, "tiny_history": TINY_DELTA}
     results: dict[str, dict[str, list[float]]] = {s: {"write": [], "load": []} for s in sides}
     for repeat in range(args.repeats):
         for side, settings in sides.items():
@@ -84,10 +98,14 @@ def main() -> None:
                 for _ in range(args.writes):
                     write_table(tiny, str(root / f"tiny-{side}"), USER_INDEX)
 
-            cpu, _ = measure(spark, settings, writes)
+            history = side == "tiny_history"
+            cpu, _ = measure(spark, settings, writes, history)
             results[side]["write"].append(cpu / args.writes)
             cpu, wall = measure(
-                spark, settings, lambda s=side, r=repeat: run_aggregate(spark, cfg, f"{s}-{r}")
+                spark,
+                settings,
+                lambda s=side, r=repeat: run_aggregate(spark, cfg, f"{s}-{r}"),
+                history,
             )
             results[side]["load"].append(cpu)
             print(
