@@ -73,8 +73,7 @@ def usable_features(
     if non_null is None:
         first = train.select([F.count(F.col(c)).alias(c) for c in categorical + numeric]).first()
         non_null = {c: int(first[c]) for c in categorical + numeric}
-    counts = non_null
-    empty = [c for c in categorical + numeric if counts[c] == 0]
+    empty = [c for c in categorical + numeric if non_null[c] == 0]
     if empty:
         LOG.warning("stage=evaluate ctr: skipping all-null feature column(s) %s", ", ".join(empty))
     categorical = [c for c in categorical if c not in empty]
@@ -88,12 +87,17 @@ def check_labels(train: DataFrame, what: str = "the CTR train rows") -> tuple[in
     """``(negatives, positives)`` of ``train``; a single label is an error naming ``what``."""
     counts = {r[LABEL]: r["n"] for r in train.groupBy(LABEL).agg(F.count("*").alias("n")).collect()}
     negatives, positives = int(counts.get(0, 0)), int(counts.get(1, 0))
+    require_both_labels(negatives, positives, what)
+    return negatives, positives
+
+
+def require_both_labels(negatives: int, positives: int, what: str = "the CTR train rows") -> None:
+    """A single label (no negatives or no positives) is an error naming ``what``."""
     if negatives == 0 or positives == 0:
         raise ValueError(
             f"{what} have a single label ({negatives} negatives, {positives} "
             "positives); a classifier needs both"
         )
-    return negatives, positives
 
 
 def with_class_weights(train: DataFrame) -> DataFrame:

@@ -43,6 +43,7 @@ from samplegen.evaluate.classifiers import (
     LABEL,
     SCORE,
     feature_columns,
+    require_both_labels,
     tune,
     usable_features,
 )
@@ -264,11 +265,7 @@ def checked_labels(frame: pd.DataFrame) -> np.ndarray:
     """The 0/1 labels of the collected train rows; a single label is an error."""
     labels = frame[LABEL].to_numpy(dtype=np.int64)
     positives = int(labels.sum())
-    if positives == 0 or positives == len(labels):
-        raise ValueError(
-            f"the CTR train rows have a single label ({len(labels) - positives} negatives, "
-            f"{positives} positives); a classifier needs both"
-        )
+    require_both_labels(len(labels) - positives, positives)
     return labels
 
 
