@@ -39,11 +39,14 @@ from samplegen.tables import SAMPLES_CTR, SYNTHETIC_CTR, read_table, table_store
 DCR_REFERENCE_ROWS = 20_000
 
 
-def sampled(rows: DataFrame, n: int, seed: int) -> pd.DataFrame:
+def sampled(rows: DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, int]:
     """At most ``n`` of ``rows`` on the driver, a seeded sample when there are more.
 
     Spark draws a Bernoulli sample a little larger than ``n`` (so only what is needed leaves
     the executors), then ``n`` of its rows are kept at random.
+
+    Returns:
+        The sample, and the number of ``rows``.
     """
     total = rows.count()
     if total > n:
@@ -53,13 +56,13 @@ def sampled(rows: DataFrame, n: int, seed: int) -> pd.DataFrame:
     if len(frame) > n:
         keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=n, replace=False))
         frame = frame.iloc[keep].reset_index(drop=True)
-    return frame
+    return frame, total
 
 
 def label_matched(train: DataFrame, labels: pd.Series, seed: int) -> pd.DataFrame:
     """Real train rows with the label counts of ``labels`` (fewer where a label has fewer)."""
     parts = [
-        sampled(train.where(F.col(LABEL) == int(label)), int(count), seed + int(label))
+        sampled(train.where(F.col(LABEL) == int(label)), int(count), seed + int(label))[0]
         for label, count in labels.value_counts().sort_index().items()
     ]
     return pd.concat(parts, ignore_index=True) if parts else train.limit(0).toPandas()
@@ -84,14 +87,14 @@ def ctr_quality(
         .select(LABEL, *features)
     )
     train = samples.where(F.col("split") == "train").select(LABEL, *features)
-    synthetic_rows = sampled(synthetic, limit, seed)
+    synthetic_rows, n_synthetic = sampled(synthetic, limit, seed)
     real_rows = label_matched(train, synthetic_rows[LABEL], seed)
     fidelity = ctr_fidelity_metrics(real_rows, synthetic_rows, categorical, numeric, seed)
 
-    reference = sampled(train, DCR_REFERENCE_ROWS, seed)
-    holdout = sampled(samples.where(F.col("split").isin("valid", "test")), limit, seed)
+    reference, _ = sampled(train, DCR_REFERENCE_ROWS, seed)
+    held_out = samples.where(F.col("split").isin("valid", "test")).select(LABEL, *features)
+    holdout, _ = sampled(held_out, limit, seed)
     disclosure = ctr_disclosure(reference, holdout, synthetic_rows, categorical, numeric)
-    n_synthetic = synthetic.count()
     copies = copied_rows(synthetic, train, features).count()
     privacy = {
         **disclosure.metrics,

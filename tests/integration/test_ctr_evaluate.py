@@ -196,7 +196,10 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert "broken: broken did not converge" in report and "regParam=" in report
     rows = read_table(spark, ctr_lake.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     rows = rows.toPandas()
-    assert set(rows["recommender"]) == {"logreg"}
+    assert result.rows["eval_metrics"] == len(rows)
+    assert set(rows["recommender"]) == {"logreg", "fidelity", "privacy"}
+    _check_quality_rows(rows, result, report)
+    rows = rows[rows["recommender"] == "logreg"]
     assert set(rows["slice"]) == set(CTR_SLICES)
     values = rows[rows["variant"].isin(VARIANTS)]
     assert set(values["metric"]) == {"auc", "pr_auc", "logloss", "ece"}
@@ -243,8 +246,34 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     tuning = result.metrics["tuning"]
     assert set(tuning) == {f"tuning logreg/{v}" for v in VARIANTS}
     assert tuning["tuning logreg/real"].startswith("regParam=")
-    assert result.rows["eval_metrics"] == len(rows)
     assert ctr_lake.reports_root and result.outputs["report"].endswith("index.html")
+
+
+def _check_quality_rows(rows: pd.DataFrame, result, report: str) -> None:
+    """The fidelity and privacy rows of the run's 120 synthetic rows (all label 1, category
+    hot, price 777 that no real row has, department d0, brand b1)."""
+    quality = rows[rows["recommender"].isin(["fidelity", "privacy"])]
+    assert set(quality["variant"]) == {"label_balance"} and set(quality["slice"]) == {"all"}
+    assert (quality["n_users"] == 120).all()
+    fidelity = quality[quality["recommender"] == "fidelity"].set_index("metric")["value"]
+    privacy = quality[quality["recommender"] == "privacy"].set_index("metric")["value"]
+    categorical, numeric = feature_columns()
+    assert set(fidelity.index) == {
+        *(f"tvd:{c}" for c in categorical), *(f"ks:{c}" for c in numeric),
+        *(f"null_share_diff:{c}" for c in numeric), "corr_diff", "detection_auc",
+    }  # fmt: skip
+    assert fidelity["ks:price"] == 1.0  # every synthetic price lies above every real one
+    # Compared with real positives (label-matched): about 3 in 4 are hot, every synthetic
+    # row is (against every real row, about 1 in 4 is: a TVD near 0.75).
+    assert 0.1 < fidelity["tvd:category"] < 0.4
+    assert fidelity["detection_auc"] > 0.95  # the price alone gives them away
+    assert privacy["exact_copies"] == 0 and privacy["exact_copy_share"] == 0
+    assert privacy["dcr_synthetic_median"] > privacy["dcr_holdout_median"]  # price 777: far
+    assert {"dcr_closer_share", "n_holdout", "n_reference"} <= set(privacy.index)
+    assert result.metrics["fidelity"]["ks:price"] == 1.0
+    assert result.metrics["privacy"]["exact_copy_share"] == 0.0
+    assert "detection_auc" in report and "dcr_closer_share" in report
+    assert 'id="plot-dcr"' in report
 
 
 def test_gbt_learns_the_planted_signal(spark, ctr_lake):
