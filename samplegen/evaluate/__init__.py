@@ -9,7 +9,8 @@
 - Utility (:mod:`samplegen.evaluate.utility`): downstream recommenders trained on real only vs
   real + synthetic, by slice and K with paired bootstrap CIs, and a dose sweep.
 - CTR (:mod:`samplegen.evaluate.ctr`): for runs that write ``synthetic_ctr``, click/purchase
-  classifiers trained on real vs real + synthetic ``samples_ctr`` rows, scored on real test rows.
+  classifiers trained on real vs real + synthetic ``samples_ctr`` rows, scored on real test rows;
+  the fidelity and privacy of those rows (:mod:`samplegen.evaluate.ctr_quality`).
 
 Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 """
