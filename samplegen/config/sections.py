@@ -162,6 +162,12 @@ class AggregateConfig:
     training_files: int = setting(
         8, "files of the training view; must be >= train.num_processes (one shard each)"
     )
+    raw_events: bool = setting(
+        True,
+        "write raw_events, a copy of every input row, and validate from it; false validates the "
+        "input as read and leaves raw_events empty, so each row is written once (to events_clean "
+        "or events_quarantine), for large loads whose input is kept elsewhere",
+    )
     samples_ctr: bool = setting(
         True,
         "write samples_ctr (the CTR classifier rows); false leaves it empty and skips its pass "
