@@ -123,6 +123,7 @@ def validate(config: Config) -> None:
         ("aggregate.decay_half_life_days", config.aggregate.decay_half_life_days >= 0),
         ("aggregate.training_files", config.aggregate.training_files > 0),
         ("aggregate.ctr_negatives_per_positive", config.aggregate.ctr_negatives_per_positive >= 0),
+        ("aggregate.heavy_user_events", config.aggregate.heavy_user_events >= 0),
         ("train.epochs", config.train.epochs > 0),
         ("train.batch_size", config.train.batch_size > 0),
         ("train.num_processes", config.train.num_processes > 0),

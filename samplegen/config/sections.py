@@ -156,6 +156,11 @@ class AggregateConfig:
         "the ones first had latest, after every train item, the order the sequences use) or by "
         "their last event (last: a held-out item may predate the train items, a time leak)",
     )
+    heavy_user_events: int = setting(
+        1_000_000,
+        "a user with at least this many events (estimated on a sample) has the (user, item) sums "
+        "spread over tasks by item instead of one task; 0 never spreads (no sampling pass)",
+    )
     max_items_per_user: int = setting(
         2000, "training view keeps at most this many of a user's heaviest items"
     )
