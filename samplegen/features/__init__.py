@@ -98,7 +98,9 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
         catalogue = read_table(spark, lake, CATALOGUE)
         old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
-        pairs = user_item_pairs(events, agg.heavy_user_events).cache()
+        # No user can reach the threshold in a smaller load: no sampling pass then.
+        heavy = agg.heavy_user_events if result.rows["events_clean"] >= agg.heavy_user_events else 0
+        pairs = user_item_pairs(events, heavy).cache()
         items = build_item_index(pairs, catalogue, agg, old_items)
         result.rows["item_index"] = write_table(items, lake, ITEM_INDEX)
         items = read_table(spark, lake, ITEM_INDEX)
