@@ -2,14 +2,16 @@
 
 The page has no external CSS, JS or image files (plots are inline base64 PNGs), so it can be
 attached to a ticket, opened offline or served from object storage as one file. It reads top
-down in about a minute: the verdict (which variant wins on which slice, with CIs), then the
-plots behind it (utility by slice, dose response, fidelity, privacy), what the generator learned
-(a map of real and synthetic users, nearest real users, category shifts, latent directions),
-then every metric row and the run summary.
+down in about a minute: the verdict (which variant wins on which slice, with CIs; for a run
+scored by CTR classifiers, the ranking-models section of :mod:`~samplegen.evaluate.ranking`),
+then the plots behind it (utility by slice, dose response, fidelity, privacy), what the
+generator learned (a map of real and synthetic users, nearest real users, category shifts,
+latent directions), then every metric row and the run summary.
 
 This module gathers what the page shows (verdicts from :mod:`~samplegen.evaluate.verdicts`,
-figures from :mod:`~samplegen.evaluate.plots`, table cells formatted here) and renders the
-jinja2 template ``templates/report.html.j2``, which holds the layout and the prose.
+figures from :mod:`~samplegen.evaluate.plots`, tables of :mod:`~samplegen.evaluate.cells`)
+and renders the jinja2 template ``templates/report.html.j2``, which holds the layout and the
+prose.
 """
 
 from __future__ import annotations
@@ -496,7 +498,9 @@ def write_report(
     The page holds, in order, each in a ``<section>`` with a stable id: the verdict (a summary
     of the comparisons with their Benjamini-Hochberg result, and each verdict line followed by
     its adjusted verdict; slices with fewer than ``min_users`` users with targets get none),
-    utility by slice (NDCG@k
+    the ranking models of a run scored by CTR classifiers (AUC verdict lines, every metric
+    with its CI, difference bars, ROC / precision-recall / reliability curves; only when the
+    metrics hold classifier rows), utility by slice (NDCG@k
     real vs augmented, and the paired difference, with CI bars), items new to the catalogue
     (the item-cold slices' table, baselines and generated variants side by side), dose
     response, fidelity (table, popularity curves, basket-size histograms), privacy (table, DCR
