@@ -285,7 +285,7 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
-        plots = ReportData(strategy=f"{run_id} ({strategy})", ctr_curves=curves)
+        plots = ReportData(ctr_curves=curves)
         _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts}, plots)
         result.metrics = {
             "verdict": lines,
