@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.evaluate.ctr import ctr_rows, ctr_verdict_lines
+from samplegen.evaluate.ctr_metrics import HEADLINE_CTR_METRICS
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
@@ -272,25 +273,27 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
     """CTR classifiers (``evaluate.ctr_models``) on real vs real + ``synthetic_ctr`` rows.
 
     Rows go to ``eval_metrics`` (``recommender`` = the classifier; see
-    :mod:`samplegen.evaluate.ctr`); one AUC verdict line per classifier and slice goes to the
-    log and the manifest; the report lists every row.
+    :mod:`samplegen.evaluate.ctr`); one AUC verdict line per classifier, slice and baseline
+    goes to the log and the manifest; the report's ranking-models section shows them with
+    every row, the difference bars and the curves (:mod:`samplegen.evaluate.ranking`).
     """
     result = StageResult(stage="evaluate", run_id=run_id)
     with stage_timer(result):
-        rows, facts = ctr_rows(spark, cfg, run_id)
+        rows, facts, curves = ctr_rows(spark, cfg, run_id)
         metrics = frame(rows)
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
-        _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts})
+        plots = ReportData(ctr_curves=curves)
+        _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts}, plots)
         result.metrics = {
             "verdict": lines,
             "tuning": {k: v for k, v in facts.items() if k.startswith("tuning ")},
             "headline": {
                 f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}": r.value
                 for r in rows
-                if r.metric in ("auc", "logloss")
+                if r.metric in HEADLINE_CTR_METRICS
             },
         }
     return result

@@ -18,7 +18,10 @@ naming the label; the other variants still score.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -36,11 +39,12 @@ from samplegen.evaluate.classifiers import (
     oversampled,
     with_class_weights,
 )
+from samplegen.evaluate.ctr_curves import ScoreCurves, score_curves
 from samplegen.evaluate.ctr_metrics import CTR_METRICS, user_bootstrap
 from samplegen.evaluate.ctr_smote import SmoteSkipped, smote_nc_rows
 from samplegen.evaluate.metrics import bootstrap_p_value
-from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow, p_value_metric
-from samplegen.evaluate.verdicts import plain, signed
+from samplegen.evaluate.rows import DIFF_VARIANT, EvalRow, is_missing, p_value_metric
+from samplegen.evaluate.verdicts import plain, seed_outcome, signed
 from samplegen.runinfo import LOG
 from samplegen.segments import COLD_ITEM_QUANTILE, COLD_USER_QUANTILE
 from samplegen.spark import pinned
@@ -52,6 +56,8 @@ CLASS_WEIGHT, OVERSAMPLING, SMOTE_NC = "class_weight", "random_oversampling", "s
 VARIANTS = (REAL, AUGMENTED, CLASS_WEIGHT, OVERSAMPLING, SMOTE_NC)
 #: What ``augmented`` is compared with, paired: ``augmented_minus_<variant>`` rows.
 BASELINES = (REAL, CLASS_WEIGHT, OVERSAMPLING, SMOTE_NC)
+#: The variants whose ROC, precision-recall and reliability curves the report draws.
+CURVE_VARIANTS = (REAL, AUGMENTED)
 
 #: Slices of the test rows: every row, the users in the bottom quartile of activity
 #: (``user_events``), the items in the bottom half of popularity (``item_users``).
@@ -343,52 +349,90 @@ def _interval(values: np.ndarray) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
-def ctr_verdict_lines(rows: list[EvalRow], min_users: int) -> list[str]:
-    """One line per classifier x slice x baseline: augmented minus it in AUC, CI and outcome.
+class CtrVerdict(NamedTuple):
+    """One AUC comparison of ``augmented`` with a baseline: its line and its outcome.
+
+    ``outcome`` is one of :data:`~samplegen.evaluate.verdicts.OUTCOMES` (the CSS class of the
+    line in the report): better (worse) when the CI lies above (below) zero, undetermined
+    without a CI or with too few users, else same.
+    """
+
+    line: str
+    outcome: str
+
+
+def ctr_verdicts(rows: Iterable[EvalRow], min_users: int) -> list[CtrVerdict]:
+    """One verdict per classifier x slice x baseline: augmented minus it in AUC, CI and outcome.
 
     The baselines are :data:`BASELINES` (real rows alone, class weights, random
     oversampling, SMOTE-NC; a skipped one has no rows, so no line). Better (worse) when the
     CI lies above (below) zero; a slice with fewer than ``min_users`` users says "too few
-    users" instead.
+    users" instead. A value without its row (rows read back partially) shows as ``n/a``.
     """
+    rows = list(rows)
     value = {(r.recommender, r.slice, r.variant): r.value for r in rows if r.metric == "auc"}
     baseline_of = {diff_variant(b): b for b in BASELINES}
-    lines = []
+    found = []
     for row in rows:
         if row.metric != "auc" or row.variant not in baseline_of:
             continue
         baseline = baseline_of[row.variant]
         head = (
             f"{row.recommender} slice={row.slice} AUC {baseline}="
-            f"{plain(value[(row.recommender, row.slice, baseline)])} "
-            f"augmented={plain(value[(row.recommender, row.slice, AUGMENTED)])} "
+            f"{plain(value.get((row.recommender, row.slice, baseline), math.nan))} "
+            f"augmented={plain(value.get((row.recommender, row.slice, AUGMENTED), math.nan))} "
             f"diff={signed(row.value)}"
         )
-        if row.ci_low is None or row.ci_high is None:
-            lines.append(f"{head}: no confidence interval (a label is missing from the slice)")
-        elif (row.n_users or 0) < min_users:
-            lines.append(f"{head}: too few users (n={row.n_users}, evaluate.min_users={min_users})")
-        else:
-            ci = f"[{signed(row.ci_low)}, {signed(row.ci_high)}]"
-            outcome = (
-                "augmented is better"
-                if row.ci_low > 0
-                else "augmented is worse"
-                if row.ci_high < 0
-                else "no significant difference"
-            )
-            lines.append(f"{head} {ci}: {outcome}")
-    return lines
+        found.append(_ctr_verdict(head, row, min_users))
+    return found
+
+
+def _ctr_verdict(head: str, row: EvalRow, min_users: int) -> CtrVerdict:
+    """The verdict of one ``augmented_minus_<baseline>`` AUC row, its line starting ``head``."""
+    if is_missing(row.ci_low) or is_missing(row.ci_high):
+        tail, outcome = "no confidence interval (a label is missing from the slice)", "undetermined"
+    elif (row.n_users or 0) < min_users:
+        tail = f"too few users (n={row.n_users}, evaluate.min_users={min_users})"
+        outcome = "undetermined"
+    else:
+        low, high = float(row.ci_low), float(row.ci_high)  # type: ignore[arg-type]
+        outcome = seed_outcome(low, high)
+        words = {"better": "augmented is better", "worse": "augmented is worse"}
+        tail = words.get(outcome, "no significant difference")
+        head = f"{head} [{signed(low)}, {signed(high)}]"
+    return CtrVerdict(f"{head}: {tail}", outcome)
+
+
+def ctr_verdict_lines(rows: list[EvalRow], min_users: int) -> list[str]:
+    """The lines of :func:`ctr_verdicts`, for the log and the manifest."""
+    return [verdict.line for verdict in ctr_verdicts(rows, min_users)]
+
+
+def curves_of(name: str, test: pd.DataFrame) -> dict[tuple[str, str], ScoreCurves]:
+    """The report's curves of classifier ``name``: :data:`CURVE_VARIANTS` on every test row.
+
+    Keyed ``(name, variant)``; a variant whose test rows lack a label has none.
+    """
+    labels = test[LABEL].to_numpy().astype(np.int64)
+    found = {}
+    for variant in CURVE_VARIANTS:
+        if variant in test.columns:
+            curves = score_curves(labels, test[variant].to_numpy())
+            if curves is not None:
+                found[(name, variant)] = curves
+    return found
 
 
 def ctr_rows(
     spark: SparkSession, cfg: Config, run_id: str
-) -> tuple[list[EvalRow], dict[str, object]]:
-    """Rows of every classifier of ``evaluate.ctr_models`` and a summary of what was scored.
+) -> tuple[list[EvalRow], dict[str, object], dict[tuple[str, str], ScoreCurves]]:
+    """Rows of every classifier of ``evaluate.ctr_models``, a summary and the report's curves.
 
     A classifier that fails (its fit or scoring raises) is skipped with a warning naming it
     and the error, and listed under ``skipped classifiers``; the others still score. The
-    summary holds each variant's tuning (``tuning <classifier>/<variant>``).
+    summary holds each variant's tuning (``tuning <classifier>/<variant>``); the curves are
+    each classifier's real and augmented ROC, precision-recall and reliability curves on all
+    test rows (:func:`curves_of`).
 
     Raises:
         ValueError: If ``evaluate.ctr_models`` is empty, the tables cannot be scored (see
@@ -400,6 +444,7 @@ def ctr_rows(
     rows: list[EvalRow] = []
     tuning: dict[str, object] = {}
     skipped: dict[str, str] = {}
+    curves: dict[tuple[str, str], ScoreCurves] = {}
     n_test = 0
     scoring = ScoringRows.of(splits, cfg.evaluate.seed, cfg.evaluate.smote_max_rows)
     try:
@@ -417,6 +462,7 @@ def ctr_rows(
             n_test = len(test)
             tuning.update({f"tuning {name}/{variant}": t for variant, t in chosen.items()})
             rows += classifier_rows(name, test, cfg.evaluate.bootstrap_samples, cfg.evaluate.seed)
+            curves.update(curves_of(name, test))
     finally:
         scoring.release()
     if not rows:
@@ -439,4 +485,4 @@ def ctr_rows(
         summary["skipped baselines"] = "; ".join(f"{n}: {r}" for n, r in scoring.skipped.items())
     if skipped:
         summary["skipped classifiers"] = "; ".join(f"{n}: {r}" for n, r in skipped.items())
-    return rows, summary
+    return rows, summary, curves

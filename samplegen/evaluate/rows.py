@@ -85,6 +85,27 @@ def frame(rows: Sequence[EvalRow]) -> pd.DataFrame:
     return pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=list(METRIC_COLUMNS))
 
 
+def rows_of(metrics: pd.DataFrame) -> list[EvalRow]:
+    """The rows of a metrics frame (:func:`frame`'s inverse).
+
+    A missing ``value`` is NaN, any other missing value ``None``; ``k``, ``n_users`` and
+    ``seed`` become integers, as :class:`EvalRow` types them.
+    """
+    integer = {"k", "n_users", "seed"}
+
+    def cell(name: str, value: object) -> object:
+        if name == "value":
+            return float("nan") if is_missing(value) else value
+        if is_missing(value):
+            return None
+        return int(value) if name in integer else value  # type: ignore[call-overload]
+
+    return [
+        EvalRow(*(cell(n, v) for n, v in zip(METRIC_COLUMNS, record, strict=True)))
+        for record in metrics[list(METRIC_COLUMNS)].itertuples(index=False)
+    ]
+
+
 def numeric(series: pd.Series) -> pd.Series:
     """A column as floats; text and ``None`` become NaN."""
     return pd.to_numeric(series, errors="coerce").astype(np.float64)

@@ -22,6 +22,7 @@ from samplegen.evaluate.classifiers import LABEL, SCORE, feature_columns, with_c
 from samplegen.evaluate.classifiers.deepfm import DeepFMCTR
 from samplegen.evaluate.classifiers.gbt import GbtCTR
 from samplegen.evaluate.classifiers.logreg import LogisticCTR
+from samplegen.evaluate.compare import compare_runs, headline
 from samplegen.evaluate.ctr import (
     CTR_SLICES,
     SMOTE_NC,
@@ -194,6 +195,11 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert any("classifier broken failed and is skipped" in m for m in logged)
     report = Path(result.outputs["report"]).read_text()
     assert "broken: broken did not converge" in report and "regParam=" in report
+    # The ranking-models section: verdict lines, the table and the curves of the scores.
+    ranking = report.split('<section id="ranking-models">')[1].split("</section>")[0]
+    assert ranking.count('<li class="') == 4 * len(CTR_SLICES) and 'id="ranking-table"' in ranking
+    for figure in ("plot-ctr-diff", "plot-ctr-roc-pr", "plot-ctr-calibration"):
+        assert f'<figure id="{figure}">' in ranking, figure
     rows = read_table(spark, ctr_lake.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     rows = rows.toPandas()
     assert set(rows["recommender"]) == {"logreg"}
@@ -245,6 +251,10 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert tuning["tuning logreg/real"].startswith("regParam=")
     assert result.rows["eval_metrics"] == len(rows)
     assert ctr_lake.reports_root and result.outputs["report"].endswith("index.html")
+    # samplegen compare: the CTR paired differences are in its headline.
+    shown = headline(compare_runs(spark, ctr_lake.lakehouse, RUN, RUN, k=ctr_lake.evaluate.k))
+    assert set(shown["metric"]) == {"auc", "logloss"} and len(shown) == 4 * len(CTR_SLICES) * 2
+    assert (shown["b_minus_a"] == 0).all()
 
 
 def test_gbt_learns_the_planted_signal(spark, ctr_lake):
@@ -307,7 +317,7 @@ def test_evaluate_scores_deepfm_in_every_variant(spark, ctr_lake):
     cfg = dataclasses.replace(
         ctr_lake, evaluate=dataclasses.replace(ctr_lake.evaluate, ctr_models=["deepfm"])
     )
-    rows, summary = ctr_rows(spark, cfg, RUN)
+    rows, summary, curves = ctr_rows(spark, cfg, RUN)
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     assert set(frame["recommender"]) == {"deepfm"}
     assert set(frame["variant"]) >= set(VARIANTS)
@@ -315,6 +325,11 @@ def test_evaluate_scores_deepfm_in_every_variant(spark, ctr_lake):
     assert (auc.loc[list(VARIANTS), "value"] > 0.75).all()
     for variant in VARIANTS:  # class_weight trains on weighted BCE
         assert summary[f"tuning deepfm/{variant}"].startswith("embedding_dim=4, epochs=")
+    # The report's curves: real and augmented on every test row.
+    assert set(curves) == {("deepfm", "real"), ("deepfm", "augmented")}
+    shares = {c.positive_share for c in curves.values()}
+    assert len(shares) == 1 and 0 < shares.pop() < 1
+    assert all(c.score_counts.sum() == USERS["test"] * 8 for c in curves.values())
 
 
 @contextmanager
