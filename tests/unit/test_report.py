@@ -343,6 +343,29 @@ def test_dose_plot_falls_back_to_dose_number_without_ratio_rows(tmp_path):
     assert 'id="plot-dose-response"' in page
 
 
+def test_dose_plot_of_ctr_classifiers_draws_auc_on_all_test_rows():
+    """A CTR run's dose rows are AUC (and other metric) differences per slice: the plot
+    draws AUC on the ``all`` slice, with the synthetic : real train row ratio as x."""
+    from samplegen.evaluate import plots
+
+    rows = []
+    for dose, ratio, diff in (("dose=0.5", 0.1, 0.004), ("dose=1", 0.2, 0.008)):
+        for slice_, shift in (("all", 0.0), ("cold_users", 0.5)):
+            for metric, value in (("auc", diff + shift), ("logloss", -diff)):
+                rows.append(
+                    _row("logreg", dose, slice_, metric, None, value, value - 0.01, value + 0.01)
+                )
+        rows.append(_row("logreg", dose, "all", "synthetic_to_real", None, ratio, n=NAN))
+    metrics = pd.DataFrame(rows + _ctr_rows(), columns=list(METRIC_COLUMNS))
+    points, use_ratio = plots.dose_points(metrics, K)
+    assert use_ratio and plots.dose_title(metrics, K) == "AUC"
+    assert points[["x", "value"]].values.tolist() == [[0.1, 0.004], [0.2, 0.008]]
+    assert set(points["unit"]) == {"train rows"}
+    assert plots.dose_png(points, use_ratio, K).startswith(PNG_SIGNATURE)
+    # A recommender run keeps its NDCG@k plot.
+    assert plots.dose_title(_metrics(), K) == f"NDCG@{K}"
+
+
 def test_report_without_ndcg_rows_still_writes(tmp_path):
     metrics = _metrics()
     metrics = metrics[metrics["metric"] == "coverage"]
