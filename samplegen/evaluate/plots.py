@@ -287,7 +287,7 @@ def dose_png(points: pd.DataFrame, use_ratio: bool, k: int) -> bytes:
     ax.set_ylabel(f"{title} augmented - real")
     ax.set_title("Dose response")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", title="recommender")
+    ax.legend(fontsize="small", title="classifier" if unit == "train rows" else "recommender")
     return _png(fig)
 
 

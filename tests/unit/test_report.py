@@ -676,6 +676,25 @@ def test_ranking_section_shows_verdicts_the_table_with_cis_and_every_figure(tmp_
         assert base64.b64decode(match.group(1), validate=True).startswith(PNG_SIGNATURE)
 
 
+def test_ranking_table_shows_doses_as_differences_and_each_slices_positive_share():
+    from samplegen.evaluate.ranking import ranking_table
+
+    extra = [_row("logreg", "test_rows", "all", "label_share", None, 0.125, n=400)]
+    for metric in CTR_BASE:
+        extra.append(_row("logreg", "dose=0.5", "all", metric, None, 0.01, 0.002, 0.018, n=400))
+    extra.append(_row("logreg", "dose=0.5", "all", "synthetic_to_real", None, 0.1, n=NAN))
+    rows = pd.DataFrame(_ctr_rows() + extra, columns=list(METRIC_COLUMNS))
+    table = ranking_table(rows, CTR_MIN_USERS)
+    assert table.header[3:5] == ["users", "positive share"]
+    by_variant = {(r[1].text, r[2].text): r for r in table.rows}
+    assert ("all", "test_rows") not in by_variant  # the share is a column, not a row
+    dose = by_variant[("all", "dose=0.5 - real")]
+    assert [c.text for c in dose[3:6]] == ["400", "0.1250", "+0.0100 [+0.0020, +0.0180]"]
+    assert dose[5].cls == "num better" and dose[7].cls == "num worse"  # AUC up; log loss up
+    assert by_variant[("cold_users", "real")][4].text == "\u2014"  # no share row for it
+    assert [v for s, v in by_variant if s == "all"][-1] == "dose=0.5 - real"  # after the diffs
+
+
 def test_ranking_section_without_curves_keeps_the_rows_and_notes_the_curves(tmp_path):
     section = _section(_ctr_page(tmp_path, None), "ranking-models")
     assert '<figure id="plot-ctr-diff">' in section and 'id="ranking-table"' in section
