@@ -204,8 +204,12 @@ def validate(config: Config) -> None:
         ("evaluate.tail_share", 0 < config.evaluate.tail_share < 1),
         ("evaluate.top_categories", config.evaluate.top_categories >= 0),
         ("evaluate.privacy_records", config.evaluate.privacy_records >= 10),
-        # SMOTE-NC's k_neighbors (samplegen.evaluate.ctr_smote.K_NEIGHBORS = 5) + the row itself.
-        ("evaluate.smote_max_rows", config.evaluate.smote_max_rows >= 6),
+        ("evaluate.smote_k_neighbors", config.evaluate.smote_k_neighbors >= 1),
+        # SMOTE-NC's neighbours of a row + the row itself.
+        (
+            "evaluate.smote_max_rows",
+            config.evaluate.smote_max_rows >= config.evaluate.smote_k_neighbors + 1,
+        ),
     ]
     for key, ok in checks:
         if not ok:

@@ -405,7 +405,12 @@ class EvaluateConfig:
     smote_max_rows: int = setting(
         50_000,
         "smote_nc baseline of the CTR classifiers: most train rows per label (seeded sample) "
-        "collected to the driver for imbalanced-learn's SMOTENC; at least 6 (5 neighbours)",
+        "collected to the driver for imbalanced-learn's SMOTENC; at least smote_k_neighbors + 1",
+    )
+    smote_k_neighbors: int = setting(
+        5,
+        "smote_nc baseline: nearest neighbours among a label's train rows that a new row is "
+        "interpolated towards (SMOTENC's k_neighbors); a label needs k_neighbors + 1 rows",
     )
     logreg_reg_grid: list[float] = setting(
         [0.0, 0.01, 0.1], "logreg: regParam values tried; the best valid AUC is scored on test"
@@ -475,7 +480,8 @@ class EvaluateConfig:
     dose_ratios: list[float] = setting(
         [0.25, 0.5, 1.0],
         "dose sweep: shares of this run's synthetic users kept, each scored against real-only "
-        "with dose_recommender (empty: no sweep)",
+        "with dose_recommender; for a synthetic_ctr run, shares of its synthetic rows, each "
+        "scored with every ctr_models classifier (empty: no sweep)",
     )
     dose_recommender: str = setting("ease", "recommender of the dose sweep")
     head_share: float = setting(
@@ -484,7 +490,10 @@ class EvaluateConfig:
     tail_share: float = setting(
         0.5, "item slices: share of the vocabulary, least popular first, in tail"
     )
-    top_categories: int = setting(3, "slices for the categories with the most test interactions")
+    top_categories: int = setting(
+        3,
+        "slices for the categories with the most test interactions (CTR runs: test rows)",
+    )
     item_cold: bool | None = setting(
         None,
         "item-cold protocol: score slices items_new (every model ranks only the run's new items; "

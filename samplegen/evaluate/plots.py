@@ -206,14 +206,39 @@ def _dose_number(variant: object) -> float:
         return math.nan
 
 
-def dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
-    """Dose-sweep NDCG differences at ``k`` with their x position, and whether x is a ratio.
+#: The metric of the dose plot of a run scored by CTR classifiers (which has no NDCG rows).
+DOSE_CTR_METRIC = "auc"
 
-    x is the measured synthetic-to-real ratio when every dose has one, else the dose number.
-    Seeds are averaged (value) and their CIs spanned (lowest low, highest high).
+
+def _dose_drawn(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, str, str]:
+    """The dose rows the plot draws, their metric's title and what the ratio counts.
+
+    NDCG@k rows of recommenders, or else (a run scored by CTR classifiers) the AUC rows of
+    the ``all`` slice, one line per classifier.
     """
     dose = metrics[metrics["variant"].astype(str).str.startswith(DOSE_PREFIX)]
     ndcg = ndcg_at(dose, k)
+    if not ndcg.empty:
+        return ndcg, f"NDCG@{k}", "interactions"
+    auc = dose[(dose["metric"] == DOSE_CTR_METRIC) & (dose["slice"] == "all")]
+    return auc, "AUC", "train rows"
+
+
+def dose_title(metrics: pd.DataFrame, k: int) -> str:
+    """The metric the dose plot of ``metrics`` draws: ``NDCG@<k>``, or ``AUC`` for classifiers."""
+    return _dose_drawn(metrics, k)[1]
+
+
+def dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
+    """Dose-sweep differences with their x position, and whether x is a ratio.
+
+    The differences are NDCG@k's, or for a run scored by CTR classifiers AUC's on all test
+    rows (:func:`_dose_drawn`; the frame's ``title`` and ``unit`` columns say which). x is the
+    measured synthetic-to-real ratio when every dose has one, else the dose number. Seeds are
+    averaged (value) and their CIs spanned (lowest low, highest high).
+    """
+    dose = metrics[metrics["variant"].astype(str).str.startswith(DOSE_PREFIX)]
+    ndcg, title, unit = _dose_drawn(metrics, k)
     if ndcg.empty:
         return pd.DataFrame(), False
     ratios = dose[dose["metric"] == DOSE_RATIO_METRIC]
@@ -230,14 +255,17 @@ def dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
                 "high": float(numeric(rows["ci_high"]).max()),
             }
         )
-    frame = pd.DataFrame(points)
+    frame = pd.DataFrame(points).assign(title=title, unit=unit)
     use_ratio = bool(frame["ratio"].notna().all())
     frame["x"] = frame["ratio"] if use_ratio else frame["dose"]
     return frame.dropna(subset=["x", "value"]).sort_values(["recommender", "x"]), use_ratio
 
 
 def dose_png(points: pd.DataFrame, use_ratio: bool, k: int) -> bytes:
-    """NDCG difference vs dose: a line per recommender with CI bars and band, zero line."""
+    """NDCG (AUC) difference vs dose: a line per recommender with CI bars and band, zero line.
+
+    The metric's title and the ratio's unit come from ``points`` (:func:`dose_points`).
+    """
     fig = _new_figure(6.5, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     for recommender, rows in points.groupby("recommender", sort=False):
@@ -253,11 +281,13 @@ def dose_png(points: pd.DataFrame, use_ratio: bool, k: int) -> bytes:
         if not (np.isnan(low).any() or np.isnan(high).any()):
             ax.fill_between(x, low, high, alpha=0.15, color=line[0].get_color())
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xlabel("synthetic / real interactions" if use_ratio else "dose (synthetic ratio)")
-    ax.set_ylabel(f"NDCG@{k} augmented - real")
+    title = points["title"].iloc[0] if "title" in points else f"NDCG@{k}"
+    unit = points["unit"].iloc[0] if "unit" in points else "interactions"
+    ax.set_xlabel(f"synthetic / real {unit}" if use_ratio else "dose (synthetic ratio)")
+    ax.set_ylabel(f"{title} augmented - real")
     ax.set_title("Dose response")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", title="recommender")
+    ax.legend(fontsize="small", title="classifier" if unit == "train rows" else "recommender")
     return _png(fig)
 
 

@@ -4,7 +4,8 @@ A run of a strategy that writes ``synthetic_ctr`` is scored by the click/purchas
 of ``evaluate.ctr_models`` (:mod:`samplegen.evaluate.ctr`), not by recommenders, so the
 NDCG sections of the page have nothing to show for it. This section shows what it has: the
 AUC verdict lines (augmented against real rows alone and against each non-generative
-baseline), a table of every metric per classifier x slice x variant with its 95% CI, the paired
+baseline), a table of every metric per classifier x slice x variant with its 95% CI (the dose
+sweep's variants as differences to real, each slice's share of positive test rows), the paired
 AUC differences by slice as bars, and, from the per-row scores stage 4 summarised into
 :class:`~samplegen.evaluate.ctr_curves.ScoreCurves`, ROC, precision-recall and reliability
 curves of the real and augmented variants on every test row.
@@ -24,9 +25,10 @@ import pandas as pd
 
 from samplegen.evaluate import plots
 from samplegen.evaluate.cells import NONE, Cell, Table, fmt, fmt_int, num
-from samplegen.evaluate.ctr import BASELINES, CTR_SLICES, VARIANTS, ctr_verdicts, diff_variant
+from samplegen.evaluate.ctr import BASELINES, VARIANTS, ctr_verdicts, diff_variant
 from samplegen.evaluate.ctr_metrics import CTR_METRICS
-from samplegen.evaluate.rows import is_missing, numeric, p_value_metric, rows_of
+from samplegen.evaluate.ctr_slices import CTR_SLICES, LABEL_SHARE
+from samplegen.evaluate.rows import DOSE_PREFIX, is_missing, numeric, p_value_metric, rows_of
 from samplegen.evaluate.verdicts import seed_outcome, signed
 from samplegen.registry import RECOMMENDERS
 
@@ -92,14 +94,18 @@ def ranking_table(rows: pd.DataFrame, min_users: int) -> Table:
 
     Variants are the trained ones (:data:`~samplegen.evaluate.ctr.VARIANTS`), then the paired
     differences (:data:`DIFF_LABELS`) with the two-sided bootstrap p-value of the AUC
-    difference. A difference whose CI excludes zero is green when augmented is better (higher
+    difference, then the doses of the dose sweep (``dose=<ratio> - real``: differences too).
+    A difference whose CI excludes zero is green when augmented (the dose) is better (higher
     AUC and PR-AUC, lower log loss and ECE) and red when worse, on slices with at least
-    ``min_users`` users.
+    ``min_users`` users. With ``label_share`` rows a column shows each slice's share of
+    positive test rows.
     """
     metrics = [m for m in CTR_METRICS if (rows["metric"] == m).any()]
     by_key = {
         (r["recommender"], r["slice"], r["variant"], r["metric"]): r for _, r in rows.iterrows()
     }
+    shares = rows[rows["metric"] == LABEL_SHARE]
+    share = {(r["recommender"], r["slice"]): r["value"] for _, r in shares.iterrows()}
     cells = []
     for classifier in _order(rows["recommender"], ()):
         mine = rows[rows["recommender"] == classifier]
@@ -109,15 +115,19 @@ def ranking_table(rows: pd.DataFrame, min_users: int) -> Table:
                 found = [by_key.get((classifier, slice_, variant, m)) for m in metrics]
                 if all(f is None for f in found):
                     continue  # a variant with p-value rows only
-                is_diff = variant in DIFF_LABELS
+                is_dose = variant.startswith(DOSE_PREFIX)
+                is_diff = variant in DIFF_LABELS or is_dose
                 first = next(f for f in found if f is not None)
                 p_value = by_key.get((classifier, slice_, variant, p_value_metric("auc")))
+                label = f"{variant} - real" if is_dose else DIFF_LABELS.get(variant, variant)
+                positive = share.get((classifier, slice_))
                 cells.append(
                     [
                         Cell(classifier),
                         Cell(slice_),
-                        Cell(DIFF_LABELS.get(variant, variant)),
+                        Cell(label),
                         num(fmt_int(first["n_users"])),
+                        *([num(fmt(positive) if positive is not None else NONE)] if share else []),
                         *(
                             _metric_cell(f, m, is_diff, min_users)
                             for f, m in zip(found, metrics, strict=True)
@@ -130,6 +140,7 @@ def ranking_table(rows: pd.DataFrame, min_users: int) -> Table:
         "slice",
         "variant",
         "users",
+        *(["positive share"] if share else []),
         *(f"{METRIC_TITLES.get(m, m)} [95% CI]" for m in metrics),
         "p (AUC diff)",
     ]

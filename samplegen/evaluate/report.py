@@ -464,6 +464,7 @@ def render_report(
         **ranking,
         "diff_variant": DIFF_VARIANT,
         "dose_prefix": DOSE_PREFIX,
+        "dose_title": plots.dose_title(warm, k),
         "verdicts": found,
         "verdict_summary": summary_sentence(found, k) if found else "",
         "strategies": _strategies_table(metrics, data, k, min_users),

@@ -27,6 +27,10 @@ DOSE_PREFIX = "dose="
 #: Metric of the dose rows holding the synthetic-to-real interaction ratio of each dose.
 DOSE_RATIO_METRIC = "synthetic_to_real"
 
+#: Slices of the top categories are ``category:<name>`` (recommenders: the categories with the
+#: most test interactions; CTR classifiers: with the most test rows).
+CATEGORY_PREFIX = "category:"
+
 #: Slices of the item-cold protocol (:mod:`samplegen.evaluate.item_cold`): new-item targets
 #: only, every target with new items ranked too, and the valid period's new-item targets (on
 #: which the compared models are chosen). They stay out of the warm verdicts.

@@ -74,6 +74,11 @@ def test_unknown_section_is_an_error():
         (["evaluate.head_share=0.6", "evaluate.tail_share=0.6"], "evaluate.head_share"),
         (["evaluate.repeats=0"], "evaluate.repeats"),
         (["evaluate.smote_max_rows=5"], "evaluate.smote_max_rows"),
+        (["evaluate.smote_k_neighbors=0"], "evaluate.smote_k_neighbors"),
+        (  # a label's sample must hold a row and its neighbours
+            ["evaluate.smote_k_neighbors=10", "evaluate.smote_max_rows=10"],
+            "evaluate.smote_max_rows",
+        ),
         (["evaluate.deepfm_embedding_dims=[0]"], "evaluate.deepfm_embedding_dims"),
         (["evaluate.deepfm_max_rows=1"], "evaluate.deepfm_max_rows"),
         (["generate.catalogue_price_range=[5.0, 1.0]"], "generate.catalogue_price_range"),

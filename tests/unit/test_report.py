@@ -343,6 +343,29 @@ def test_dose_plot_falls_back_to_dose_number_without_ratio_rows(tmp_path):
     assert 'id="plot-dose-response"' in page
 
 
+def test_dose_plot_of_ctr_classifiers_draws_auc_on_all_test_rows():
+    """A CTR run's dose rows are AUC (and other metric) differences per slice: the plot
+    draws AUC on the ``all`` slice, with the synthetic : real train row ratio as x."""
+    from samplegen.evaluate import plots
+
+    rows = []
+    for dose, ratio, diff in (("dose=0.5", 0.1, 0.004), ("dose=1", 0.2, 0.008)):
+        for slice_, shift in (("all", 0.0), ("cold_users", 0.5)):
+            for metric, value in (("auc", diff + shift), ("logloss", -diff)):
+                rows.append(
+                    _row("logreg", dose, slice_, metric, None, value, value - 0.01, value + 0.01)
+                )
+        rows.append(_row("logreg", dose, "all", "synthetic_to_real", None, ratio, n=NAN))
+    metrics = pd.DataFrame(rows + _ctr_rows(), columns=list(METRIC_COLUMNS))
+    points, use_ratio = plots.dose_points(metrics, K)
+    assert use_ratio and plots.dose_title(metrics, K) == "AUC"
+    assert points[["x", "value"]].values.tolist() == [[0.1, 0.004], [0.2, 0.008]]
+    assert set(points["unit"]) == {"train rows"}
+    assert plots.dose_png(points, use_ratio, K).startswith(PNG_SIGNATURE)
+    # A recommender run keeps its NDCG@k plot.
+    assert plots.dose_title(_metrics(), K) == f"NDCG@{K}"
+
+
 def test_report_without_ndcg_rows_still_writes(tmp_path):
     metrics = _metrics()
     metrics = metrics[metrics["metric"] == "coverage"]
@@ -651,6 +674,25 @@ def test_ranking_section_shows_verdicts_the_table_with_cis_and_every_figure(tmp_
         )
         assert match, figure_id
         assert base64.b64decode(match.group(1), validate=True).startswith(PNG_SIGNATURE)
+
+
+def test_ranking_table_shows_doses_as_differences_and_each_slices_positive_share():
+    from samplegen.evaluate.ranking import ranking_table
+
+    extra = [_row("logreg", "test_rows", "all", "label_share", None, 0.125, n=400)]
+    for metric in CTR_BASE:
+        extra.append(_row("logreg", "dose=0.5", "all", metric, None, 0.01, 0.002, 0.018, n=400))
+    extra.append(_row("logreg", "dose=0.5", "all", "synthetic_to_real", None, 0.1, n=NAN))
+    rows = pd.DataFrame(_ctr_rows() + extra, columns=list(METRIC_COLUMNS))
+    table = ranking_table(rows, CTR_MIN_USERS)
+    assert table.header[3:5] == ["users", "positive share"]
+    by_variant = {(r[1].text, r[2].text): r for r in table.rows}
+    assert ("all", "test_rows") not in by_variant  # the share is a column, not a row
+    dose = by_variant[("all", "dose=0.5 - real")]
+    assert [c.text for c in dose[3:6]] == ["400", "0.1250", "+0.0100 [+0.0020, +0.0180]"]
+    assert dose[5].cls == "num better" and dose[7].cls == "num worse"  # AUC up; log loss up
+    assert by_variant[("cold_users", "real")][4].text == "\u2014"  # no share row for it
+    assert [v for s, v in by_variant if s == "all"][-1] == "dose=0.5 - real"  # after the diffs
 
 
 def test_ranking_section_without_curves_keeps_the_rows_and_notes_the_curves(tmp_path):
