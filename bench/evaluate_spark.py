@@ -60,7 +60,7 @@ def engine_child(engine: str, run_id: str, sets: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-id", required=True, help="an evaluated run of the lakehouse")
+    parser.add_argument("--run-id", help="an evaluated run of the lakehouse (required)")
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
