@@ -30,7 +30,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": tuple(STRATEGIES),
     "evaluate.sequence_history": ("real", "augmented"),
+    "evaluate.scoring": ("driver", "spark"),
 }
+
+#: The recommenders ``evaluate.scoring: spark`` fits from sparse rows and ranks in Spark
+#: (:mod:`samplegen.evaluate.spark_scoring`).
+SPARK_SCORED = ("popularity", "ease", "als")
 
 
 #: The slices of stage 4 (``evaluate.utility.slices``) a search can target, besides
@@ -225,6 +230,14 @@ def validate(config: Config) -> None:
         if name not in known:
             raise ConfigError(
                 f"evaluate recommender {name!r} is unknown; choose from {', '.join(known)}"
+            )
+    if config.evaluate.scoring == "spark":
+        others = [n for n in config.evaluate.recommenders if n not in SPARK_SCORED]
+        if others:
+            raise ConfigError(
+                f"evaluate.scoring=spark scores only {', '.join(SPARK_SCORED)}, but "
+                f"evaluate.recommenders lists {', '.join(others)}; drop them or set "
+                "evaluate.scoring=driver"
             )
     for key, kind in (("ctr_models", "classifier"), ("item_cold_baselines", "item_cold")):
         known = recommender_names(kind)

@@ -520,6 +520,14 @@ class EvaluateConfig:
         "users (plus all of the run's new users), as stage 4's dense matrices live on the "
         "driver; null: every user",
     )
+    scoring: str = setting(
+        "driver",
+        "where the utility rows are scored: driver (dense user x item matrices on the driver, "
+        "every recommender and slice) or spark (popularity, ease and als fitted from sparse "
+        "rows, every evaluated user ranked in Spark, per-user values in eval_user_metrics; "
+        "slices all and cold only; max_users then bounds only the driver-side parts: fidelity, "
+        "privacy, explanation, dose sweep, next item, item-cold)",
+    )
 
     def cutoffs(self) -> list[int]:
         """Every K scored: ``ks`` and the headline ``k``, ascending."""

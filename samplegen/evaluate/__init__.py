@@ -43,6 +43,7 @@ from samplegen.evaluate.rows import (
 )
 from samplegen.evaluate.search import load_search
 from samplegen.evaluate.sequential import matrix_only, sequence_rows
+from samplegen.evaluate.spark_scoring import SPARK_SLICES, spark_utility_rows
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
@@ -358,12 +359,10 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         cold = load_item_cold(spark, cfg, run_id, data)
         scorer.keep_models = cold is not None
         next_item, sequence_facts = sequence_rows(spark, cfg, data)
-        rows = (
-            quality
-            + utility_rows(data, matrices, spark, where, scorer)
-            + dose_rows(data, matrices, spark, scorer)
-            + next_item
-        )
+        utility, evaluated = _utility(spark, cfg, run_id, data, where, scorer)
+        if cfg.evaluate.scoring == "spark":
+            where = {name: where[name] for name in SPARK_SLICES if name in where}
+        rows = quality + utility + dose_rows(data, matrices, spark, scorer) + next_item
         cold_lines: list[str] = []
         if cold is not None:
             cold_rows, line = item_cold_rows(data, matrices, scorer, cold)
@@ -374,7 +373,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
-        result.rows["evaluated_users"] = int(data.evaluated.sum())
+        result.rows["evaluated_users"] = evaluated
         # All slices are in the report; the log and the manifest keep the headline ones.
         headline_verdicts = [
             v.line
@@ -409,6 +408,35 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             },
         }
     return result
+
+
+def _utility(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    data: EvalData,
+    where: dict,
+    scorer: Scorer,
+) -> tuple[list[EvalRow], int]:
+    """The utility rows and the number of users they score, on the driver or in Spark.
+
+    Under ``evaluate.scoring: spark`` every evaluated user is ranked in Spark (whatever
+    ``evaluate.max_users``, which then bounds only the driver-side parts) on slices all and
+    cold; the other slices need ``evaluate.scoring: driver``, which the log says.
+    """
+    if cfg.evaluate.scoring != "spark":
+        rows = utility_rows(data, matrix_only(cfg), spark, where, scorer)
+        return rows, int(data.evaluated.sum())
+    left = [name for name in where if name not in SPARK_SLICES]
+    if left:
+        LOG.info(
+            "stage=evaluate scoring=spark scores slices %s; slices %s need "
+            "evaluate.scoring=driver",
+            ", ".join(SPARK_SLICES),
+            ", ".join(left),
+        )
+    utility = spark_utility_rows(spark, cfg, run_id)
+    return utility.rows, utility.n_evaluated
 
 
 def _publish(
