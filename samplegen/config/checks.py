@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any
 
-from samplegen.config.sections import Config, ConfigError
+from samplegen.config.fields import ConfigError
+from samplegen.config.sections import Config
 from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
 from samplegen.locations import local_folder
 from samplegen.registry import (
