@@ -75,7 +75,7 @@ def spark_child(events: str, catalogue: str, out: str, n: int, conf: dict[str, s
     raw = spark.read.parquet(events).where(F.col("event_type").isin(list(WEIGHTS)))
     weighted, _ = split_by_time(weighted_events(raw, WEIGHTS), 0.1, 0.1)  # train: first 80%
     phase("time_cut")
-    pairs = user_item_pairs(weighted).cache()
+    pairs = user_item_pairs(weighted, agg.heavy_user_events).cache()  # as run_aggregate
     pairs.count()
     phase("pairs")
     items = build_item_index(pairs, spark.read.parquet(catalogue), agg).localCheckpoint()

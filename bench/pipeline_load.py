@@ -11,6 +11,8 @@ the peak resident memory of the process tree (sampled every 0.2 s) and the rows 
 Usage::
 
     python bench/pipeline_load.py --events 1e8     # writes results/pipeline_load_<n>.json
+    python bench/pipeline_load.py --events 1e7 --stages aggregate \
+        --set aggregate.raw_events=false --tag _raw_off   # results/pipeline_load_<n>_raw_off.json
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def main() -> None:
     parser.add_argument("--whale", type=int, default=1_000_000, help="views of the skewed user")
     parser.add_argument("--work", default=str(HERE / "work"), help="simulated data and lakehouse")
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
+    parser.add_argument("--set", action="append", default=[], help="extra config override")
+    parser.add_argument("--tag", default="", help="suffix of the results file, e.g. _raw_off")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -112,12 +116,12 @@ def main() -> None:
         f"simulated in {sim['seconds']:.1f} s, peak {sim['peak_gib']:.1f} GiB",
         flush=True,
     )
-    out = HERE / "results" / f"pipeline_load_{n}.json"
+    out = HERE / "results" / f"pipeline_load_{n}{args.tag}.json"
     report = json.loads(out.read_text()) if out.exists() else {}
     report |= {"events": sim["events"], "whale_events": sim.get("whale_events", 0)}
     report.setdefault("stages", {})
     report["simulate"] = {"seconds": sim["seconds"], "peak_gib": sim["peak_gib"]}
-    sets = overrides(work, data, n)
+    sets = overrides(work, data, n) + args.set
     report["overrides"] = sets
     for stage in args.stages:
         got = measured(__file__, [stage, f"load-{n}", json.dumps(sets)])

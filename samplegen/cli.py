@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="print the differences between two evaluated runs' metrics (B - A)",
         description="Match two runs' eval_metrics rows and print A, B and B - A: by default "
-        "the paired NDCG differences at the headline K, fidelity and privacy.",
+        "the paired NDCG differences at the headline K, CTR classifiers' paired AUC and log "
+        "loss differences, fidelity and privacy.",
         epilog="example:\n  samplegen compare --conf conf/local.yaml run-a run-b --all",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

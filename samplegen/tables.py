@@ -280,6 +280,17 @@ EVAL_METRICS = Table(
     ),
     per_run=True,
 )
+#: Per-user values of ``evaluate.scoring: spark`` (:mod:`samplegen.evaluate.spark_scoring`).
+EVAL_USER_METRICS = Table(
+    "eval_user_metrics",
+    _schema(
+        *((c, T.StringType(), False) for c in ("run_id", "recommender", "variant", "metric")),
+        *((c, T.IntegerType(), False) for c in ("seed", "user_idx", "activity", "k")),
+        ("cold", T.BooleanType(), False),
+        ("value", T.DoubleType(), True),
+    ),
+    per_run=True,
+)
 #: ``samplegen tune``: one row per trial of a run's recipe search, scored on the valid split
 #: only. ``params`` is the trial's config keys as JSON; ``objective`` the target recommender's
 #: NDCG@k on the target slice trained on real + synthetic rows, ``real_objective`` real-only;
@@ -347,6 +358,7 @@ TABLES: dict[str, Table] = {
         SYNTHETIC_ITEMS,
         AUGMENTED_TRAIN,
         EVAL_METRICS,
+        EVAL_USER_METRICS,
         TUNING_TRIALS,
     )
 }
@@ -383,10 +395,7 @@ class TableStore:
 
 
 def _quoted(*parts: str | None) -> str:
-    """A dotted SQL name of the given parts (None skipped), each quoted.
-
-    Quoted because the identifier rules (samplegen.ids) allow '.' and '-' inside a part.
-    """
+    """A dotted SQL name of ``parts`` (None skipped), each quoted: ids may hold '.' and '-'."""
     return ".".join(f"`{p}`" for p in parts if p is not None)
 
 
@@ -555,9 +564,8 @@ def _rows_written(
 def sql_ref(where: Where, table: Table) -> str:
     """``table`` as SQL names it: the catalog name, or ``delta.`<absolute path>```.
 
-    Delta takes a path identifier only when it is absolute, so a relative lakehouse such as the
-    default ``./lakehouse`` is resolved first (URIs such as ``file:/``, ``dbfs:/`` or ``s3a://`` are
-    taken as they are).
+    Delta takes a path identifier only when it is absolute, so a relative lakehouse (the default
+    ``./lakehouse``) is resolved first; URIs (``file:/``, ``dbfs:/``, ``s3a://``) are kept.
     """
     store = as_store(where)
     ref = store.ref(table)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib.util import find_spec
 from typing import Any
 
-from samplegen.config.sections import Config, ConfigError
+from samplegen.config.fields import ConfigError
+from samplegen.config.sections import Config
 from samplegen.ids import IdentifierError, check_experiment_name, check_identifier
 from samplegen.locations import local_folder
 from samplegen.registry import (
@@ -30,7 +31,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": tuple(STRATEGIES),
     "evaluate.sequence_history": ("real", "augmented"),
+    "evaluate.scoring": ("driver", "spark"),
 }
+
+#: The recommenders ``evaluate.scoring: spark`` fits from sparse rows and ranks in Spark
+#: (:mod:`samplegen.evaluate.spark_scoring`).
+SPARK_SCORED = ("popularity", "ease", "als")
 
 
 #: The slices of stage 4 (``evaluate.utility.slices``) a search can target, besides
@@ -123,6 +129,7 @@ def validate(config: Config) -> None:
         ("aggregate.decay_half_life_days", config.aggregate.decay_half_life_days >= 0),
         ("aggregate.training_files", config.aggregate.training_files > 0),
         ("aggregate.ctr_negatives_per_positive", config.aggregate.ctr_negatives_per_positive >= 0),
+        ("aggregate.heavy_user_events", config.aggregate.heavy_user_events >= 0),
         ("train.epochs", config.train.epochs > 0),
         ("train.batch_size", config.train.batch_size > 0),
         ("train.num_processes", config.train.num_processes > 0),
@@ -203,8 +210,12 @@ def validate(config: Config) -> None:
         ("evaluate.tail_share", 0 < config.evaluate.tail_share < 1),
         ("evaluate.top_categories", config.evaluate.top_categories >= 0),
         ("evaluate.privacy_records", config.evaluate.privacy_records >= 10),
-        # SMOTE-NC's k_neighbors (samplegen.evaluate.ctr_smote.K_NEIGHBORS = 5) + the row itself.
-        ("evaluate.smote_max_rows", config.evaluate.smote_max_rows >= 6),
+        ("evaluate.smote_k_neighbors", config.evaluate.smote_k_neighbors >= 1),
+        # SMOTE-NC's neighbours of a row + the row itself.
+        (
+            "evaluate.smote_max_rows",
+            config.evaluate.smote_max_rows >= config.evaluate.smote_k_neighbors + 1,
+        ),
     ]
     for key, ok in checks:
         if not ok:
@@ -220,6 +231,14 @@ def validate(config: Config) -> None:
         if name not in known:
             raise ConfigError(
                 f"evaluate recommender {name!r} is unknown; choose from {', '.join(known)}"
+            )
+    if config.evaluate.scoring == "spark":
+        others = [n for n in config.evaluate.recommenders if n not in SPARK_SCORED]
+        if others:
+            raise ConfigError(
+                f"evaluate.scoring=spark scores only {', '.join(SPARK_SCORED)}, but "
+                f"evaluate.recommenders lists {', '.join(others)}; drop them or set "
+                "evaluate.scoring=driver"
             )
     for key, kind in (("ctr_models", "classifier"), ("item_cold_baselines", "item_cold")):
         known = recommender_names(kind)

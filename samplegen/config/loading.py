@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from samplegen.config.checks import validate
-from samplegen.config.sections import Config, ConfigError
+from samplegen.config.fields import ConfigError
+from samplegen.config.sections import Config
 from samplegen.redact import MASK, is_secret_key, mask_config
 
 

@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.evaluate.ctr import ctr_rows, ctr_verdict_lines
+from samplegen.evaluate.ctr_metrics import HEADLINE_CTR_METRICS
 from samplegen.evaluate.ctr_quality import ctr_quality
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
@@ -44,6 +45,7 @@ from samplegen.evaluate.rows import (
 )
 from samplegen.evaluate.search import load_search
 from samplegen.evaluate.sequential import matrix_only, sequence_rows
+from samplegen.evaluate.spark_scoring import SPARK_SLICES, spark_utility_rows
 from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
@@ -275,18 +277,21 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
 
     Rows go to ``eval_metrics`` (``recommender`` = the classifier; see
     :mod:`samplegen.evaluate.ctr`), with the fidelity and privacy rows of the synthetic rows
-    (:mod:`samplegen.evaluate.ctr_quality`); one AUC verdict line per classifier and slice goes
-    to the log and the manifest; the report lists every row.
+    (:mod:`samplegen.evaluate.ctr_quality`); one AUC verdict line per classifier, slice and
+    baseline goes to the log and the manifest; the report's ranking-models section shows them
+    with every row, the difference bars and the curves (:mod:`samplegen.evaluate.ranking`), its
+    fidelity and privacy sections the quality rows and the DCR histograms.
     """
     result = StageResult(stage="evaluate", run_id=run_id)
     with stage_timer(result):
-        rows, facts = ctr_rows(spark, cfg, run_id)
+        rows, facts, curves = ctr_rows(spark, cfg, run_id)
         quality, plots = ctr_quality(spark, cfg, run_id, strategy)
         metrics = frame(quality + rows)
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
+        plots.ctr_curves = curves
         _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts}, plots)
         result.metrics = {
             "verdict": lines,
@@ -296,7 +301,7 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
             "headline": {
                 f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}": r.value
                 for r in rows
-                if r.metric in ("auc", "logloss")
+                if r.metric in HEADLINE_CTR_METRICS
             },
         }
     return result
@@ -361,12 +366,10 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         cold = load_item_cold(spark, cfg, run_id, data)
         scorer.keep_models = cold is not None
         next_item, sequence_facts = sequence_rows(spark, cfg, data)
-        rows = (
-            quality
-            + utility_rows(data, matrices, spark, where, scorer)
-            + dose_rows(data, matrices, spark, scorer)
-            + next_item
-        )
+        utility, evaluated = _utility(spark, cfg, run_id, data, where, scorer)
+        if cfg.evaluate.scoring == "spark":
+            where = {name: where[name] for name in SPARK_SLICES if name in where}
+        rows = quality + utility + dose_rows(data, matrices, spark, scorer) + next_item
         cold_lines: list[str] = []
         if cold is not None:
             cold_rows, line = item_cold_rows(data, matrices, scorer, cold)
@@ -377,7 +380,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
-        result.rows["evaluated_users"] = int(data.evaluated.sum())
+        result.rows["evaluated_users"] = evaluated
         # All slices are in the report; the log and the manifest keep the headline ones.
         headline_verdicts = [
             v.line
@@ -412,6 +415,35 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             },
         }
     return result
+
+
+def _utility(
+    spark: SparkSession,
+    cfg: Config,
+    run_id: str,
+    data: EvalData,
+    where: dict,
+    scorer: Scorer,
+) -> tuple[list[EvalRow], int]:
+    """The utility rows and the number of users they score, on the driver or in Spark.
+
+    Under ``evaluate.scoring: spark`` every evaluated user is ranked in Spark (whatever
+    ``evaluate.max_users``, which then bounds only the driver-side parts) on slices all and
+    cold; the other slices need ``evaluate.scoring: driver``, which the log says.
+    """
+    if cfg.evaluate.scoring != "spark":
+        rows = utility_rows(data, matrix_only(cfg), spark, where, scorer)
+        return rows, int(data.evaluated.sum())
+    left = [name for name in where if name not in SPARK_SLICES]
+    if left:
+        LOG.info(
+            "stage=evaluate scoring=spark scores slices %s; slices %s need "
+            "evaluate.scoring=driver",
+            ", ".join(SPARK_SLICES),
+            ", ".join(left),
+        )
+    utility = spark_utility_rows(spark, cfg, run_id)
+    return utility.rows, utility.n_evaluated
 
 
 def _publish(

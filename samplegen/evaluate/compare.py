@@ -2,8 +2,9 @@
 
 Both runs' ``eval_metrics`` rows are matched on everything that names a figure (recommender,
 variant, slice, metric, K, seed); the table shows A, B and B - A. By default only the figures
-a person compares first are shown: the paired differences at the headline K, fidelity and
-privacy.
+a person compares first are shown: the paired NDCG differences at the headline K, the CTR
+classifiers' paired differences (augmented minus real and minus each baseline) in AUC and log
+loss, fidelity and privacy.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from samplegen.evaluate.ctr import BASELINES, diff_variant
+from samplegen.evaluate.ctr_metrics import HEADLINE_CTR_METRICS
 from samplegen.evaluate.rows import DIFF_VARIANT, FIDELITY, PRIVACY
 from samplegen.tables import EVAL_METRICS, Where, read_table
 
 KEY = ["recommender", "variant", "slice", "metric", "k", "seed"]
+#: The CTR classifiers' paired differences: augmented minus real and minus each baseline.
+CTR_DIFFS = tuple(diff_variant(baseline) for baseline in BASELINES)
 
 
 def compare_runs(
@@ -53,10 +58,18 @@ def compare_runs(
 
 
 def headline(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The rows worth reading first: paired NDCG differences, fidelity and privacy."""
+    """The rows worth reading first: paired differences, fidelity and privacy.
+
+    Paired differences are NDCG's ``augmented_minus_real`` and, for runs scored by CTR
+    classifiers, every ``augmented_minus_<baseline>`` of the
+    :data:`~samplegen.evaluate.ctr_metrics.HEADLINE_CTR_METRICS` (not their p-values).
+    """
     is_diff = (comparison["variant"] == DIFF_VARIANT) & (comparison["metric"] == "ndcg")
+    is_ctr_diff = comparison["variant"].isin(CTR_DIFFS) & comparison["metric"].isin(
+        HEADLINE_CTR_METRICS
+    )
     is_quality = comparison["recommender"].isin([FIDELITY, PRIVACY])
-    return comparison[is_diff | is_quality]
+    return comparison[is_diff | is_ctr_diff | is_quality]
 
 
 def format_comparison(comparison: pd.DataFrame, run_a: str, run_b: str) -> str:

@@ -118,6 +118,10 @@ CTR_METRICS: dict[str, Metric] = {
     "ece": expected_calibration_error,
 }
 
+#: The metrics read first: in the run's manifest headline and ``samplegen compare``'s default
+#: table (ranking quality and probability quality; ``--all`` shows the others).
+HEADLINE_CTR_METRICS = ("auc", "logloss")
+
 
 def user_bootstrap(
     metric: Metric,

@@ -23,8 +23,6 @@ from samplegen.spark import pinned
 
 #: The categorical level a null takes while SMOTE-NC runs (new rows map it back to null).
 MISSING = "(missing)"
-#: Neighbours of each row among its label's rows (imbalanced-learn's default).
-K_NEIGHBORS = 5
 
 
 class SmoteSkipped(ValueError):
@@ -49,22 +47,22 @@ def imputed(frame: pd.DataFrame, categorical: list[str], numeric: list[str]) -> 
 
 
 def smote_nc_rows(
-    train: DataFrame, extra: dict[int, int], seed: int, max_rows: int
+    train: DataFrame, extra: dict[int, int], seed: int, max_rows: int, k_neighbors: int
 ) -> DataFrame | None:
     """``extra[label]`` new SMOTE-NC rows of each label, as a Spark frame of ``train``'s schema.
 
     Rows of :data:`LABEL` and the feature columns (:func:`feature_columns`), drawn on the driver:
     a seeded sample of at most ``max_rows`` train rows per label is collected, nulls imputed
     (:func:`imputed`: numeric median, categorical level :data:`MISSING`), and
-    ``SMOTENC.fit_resample`` asked for ``n_sample + extra[label]`` rows of each label that gets
-    rows (a label that gets none is sampled too: SMOTE needs two classes). Only the new rows
-    are kept: numeric values are interpolated between real rows, so they lie
-    within the real ranges (integer columns are rounded); categorical values are levels of
-    the real rows, and :data:`MISSING` turns back into null. Returns ``None`` when no rows are
-    asked for.
+    ``SMOTENC.fit_resample`` (``k_neighbors`` neighbours, ``evaluate.smote_k_neighbors``) asked
+    for ``n_sample + extra[label]`` rows of each label that gets rows (a label that gets none
+    is sampled too: SMOTE needs two classes). Only the new rows are kept: numeric values are
+    interpolated between real rows, so they lie within the real ranges (integer columns are
+    rounded); categorical values are levels of the real rows, and :data:`MISSING` turns back
+    into null. Returns ``None`` when no rows are asked for.
 
     Raises:
-        SmoteSkipped: If a label that gets rows has fewer than ``K_NEIGHBORS + 1`` train rows
+        SmoteSkipped: If a label that gets rows has fewer than ``k_neighbors + 1`` train rows
             (named), or the train rows have a single label (SMOTE needs two classes).
     """
     wanted = {label: n for label, n in sorted(extra.items()) if n > 0}
@@ -77,15 +75,16 @@ def smote_nc_rows(
         for r in train.groupBy(LABEL).agg(F.count("*").alias("n")).collect()
     }
     for label in wanted:
-        if counts.get(label, 0) < K_NEIGHBORS + 1:
+        if counts.get(label, 0) < k_neighbors + 1:
             raise SmoteSkipped(
                 f"smote_nc: label={label} has {counts.get(label, 0)} CTR train rows; SMOTE-NC "
-                f"needs at least k_neighbors + 1 = {K_NEIGHBORS + 1}"
+                f"needs at least k_neighbors + 1 = {k_neighbors + 1} "
+                "(evaluate.smote_k_neighbors)"
             )
     if len(counts) < 2:
         raise SmoteSkipped("smote_nc: the CTR train rows have a single label")
     sample = _sample(train, counts, seed, max_rows).toPandas()
-    new = smote_nc_frame(sample, categorical, numeric, wanted, seed)
+    new = smote_nc_frame(sample, categorical, numeric, wanted, seed, k_neighbors)
     schema = T.StructType([train.schema[c] for c in (LABEL, *columns)])
     return pinned(train.sparkSession.createDataFrame(_typed(new, schema), schema))
 
@@ -96,8 +95,11 @@ def smote_nc_frame(
     numeric: list[str],
     wanted: dict[int, int],
     seed: int,
+    k_neighbors: int,
 ) -> pd.DataFrame:
     """``wanted[label]`` new rows of each label from the real rows ``sample``, on the driver.
+
+    Each new row lies between a row and one of its ``k_neighbors`` nearest rows of its label.
 
     ``sample`` holds :data:`LABEL` and the feature columns, nulls allowed (:func:`imputed`
     fills them). Returns :data:`LABEL` and the feature columns of the new rows only (the rows
@@ -113,7 +115,7 @@ def smote_nc_frame(
     smote = SMOTENC(
         categorical_features=list(range(len(categorical))),
         sampling_strategy={label: n_sample[label] + n for label, n in wanted.items()},
-        k_neighbors=K_NEIGHBORS,
+        k_neighbors=k_neighbors,
         random_state=seed,
     )
     X_new, y_new = smote.fit_resample(X, y)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +32,7 @@ from samplegen.evaluate.rows import (
 from samplegen.evaluate.verdicts import seed_outcome
 
 if TYPE_CHECKING:  # explain.py imports torch and the models; the map only reads its fields
+    from samplegen.evaluate.ctr_curves import ScoreCurves
     from samplegen.evaluate.explain import Explanation
 
 #: Resolution of every figure; keeps the page around 1 MB with many slices and recommenders.
@@ -205,14 +206,39 @@ def _dose_number(variant: object) -> float:
         return math.nan
 
 
-def dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
-    """Dose-sweep NDCG differences at ``k`` with their x position, and whether x is a ratio.
+#: The metric of the dose plot of a run scored by CTR classifiers (which has no NDCG rows).
+DOSE_CTR_METRIC = "auc"
 
-    x is the measured synthetic-to-real ratio when every dose has one, else the dose number.
-    Seeds are averaged (value) and their CIs spanned (lowest low, highest high).
+
+def _dose_drawn(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, str, str]:
+    """The dose rows the plot draws, their metric's title and what the ratio counts.
+
+    NDCG@k rows of recommenders, or else (a run scored by CTR classifiers) the AUC rows of
+    the ``all`` slice, one line per classifier.
     """
     dose = metrics[metrics["variant"].astype(str).str.startswith(DOSE_PREFIX)]
     ndcg = ndcg_at(dose, k)
+    if not ndcg.empty:
+        return ndcg, f"NDCG@{k}", "interactions"
+    auc = dose[(dose["metric"] == DOSE_CTR_METRIC) & (dose["slice"] == "all")]
+    return auc, "AUC", "train rows"
+
+
+def dose_title(metrics: pd.DataFrame, k: int) -> str:
+    """The metric the dose plot of ``metrics`` draws: ``NDCG@<k>``, or ``AUC`` for classifiers."""
+    return _dose_drawn(metrics, k)[1]
+
+
+def dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
+    """Dose-sweep differences with their x position, and whether x is a ratio.
+
+    The differences are NDCG@k's, or for a run scored by CTR classifiers AUC's on all test
+    rows (:func:`_dose_drawn`; the frame's ``title`` and ``unit`` columns say which). x is the
+    measured synthetic-to-real ratio when every dose has one, else the dose number. Seeds are
+    averaged (value) and their CIs spanned (lowest low, highest high).
+    """
+    dose = metrics[metrics["variant"].astype(str).str.startswith(DOSE_PREFIX)]
+    ndcg, title, unit = _dose_drawn(metrics, k)
     if ndcg.empty:
         return pd.DataFrame(), False
     ratios = dose[dose["metric"] == DOSE_RATIO_METRIC]
@@ -229,14 +255,17 @@ def dose_points(metrics: pd.DataFrame, k: int) -> tuple[pd.DataFrame, bool]:
                 "high": float(numeric(rows["ci_high"]).max()),
             }
         )
-    frame = pd.DataFrame(points)
+    frame = pd.DataFrame(points).assign(title=title, unit=unit)
     use_ratio = bool(frame["ratio"].notna().all())
     frame["x"] = frame["ratio"] if use_ratio else frame["dose"]
     return frame.dropna(subset=["x", "value"]).sort_values(["recommender", "x"]), use_ratio
 
 
 def dose_png(points: pd.DataFrame, use_ratio: bool, k: int) -> bytes:
-    """NDCG difference vs dose: a line per recommender with CI bars and band, zero line."""
+    """NDCG (AUC) difference vs dose: a line per recommender with CI bars and band, zero line.
+
+    The metric's title and the ratio's unit come from ``points`` (:func:`dose_points`).
+    """
     fig = _new_figure(6.5, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     for recommender, rows in points.groupby("recommender", sort=False):
@@ -252,11 +281,13 @@ def dose_png(points: pd.DataFrame, use_ratio: bool, k: int) -> bytes:
         if not (np.isnan(low).any() or np.isnan(high).any()):
             ax.fill_between(x, low, high, alpha=0.15, color=line[0].get_color())
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xlabel("synthetic / real interactions" if use_ratio else "dose (synthetic ratio)")
-    ax.set_ylabel(f"NDCG@{k} augmented - real")
+    title = points["title"].iloc[0] if "title" in points else f"NDCG@{k}"
+    unit = points["unit"].iloc[0] if "unit" in points else "interactions"
+    ax.set_xlabel(f"synthetic / real {unit}" if use_ratio else "dose (synthetic ratio)")
+    ax.set_ylabel(f"{title} augmented - real")
     ax.set_title("Dose response")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", title="recommender")
+    ax.legend(fontsize="small", title="classifier" if unit == "train rows" else "recommender")
     return _png(fig)
 
 
@@ -380,4 +411,141 @@ def user_map_png(real: np.ndarray, synthetic: np.ndarray, explanation: Explanati
     ax.set_title("Real and synthetic users")
     ax.grid(alpha=0.3)
     fig.legend(handles=handles, loc="outside right upper", fontsize="small", title="top category")
+    return _png(fig)
+
+
+# --- ranking models (CTR classifiers) ---------------------------------------------------------
+
+#: Colours of the paired differences of the ranking section, one per baseline, in order.
+_BASELINE_COLORS = ("#4c72b0", "#55a868", "#8172b3", "#c44e52", "#937860", "#da8bc3")
+_VARIANT_COLOR = {"real": _REAL_COLOR, "augmented": _AUG_COLOR}
+
+
+def diff_bars_png(rows: pd.DataFrame, variants: Mapping[str, str], xlabel: str) -> bytes | None:
+    """Paired differences by slice as bars with CI whiskers, one panel per classifier.
+
+    ``rows`` are ``eval_metrics`` rows of one metric; ``variants`` maps each difference
+    variant drawn (``augmented_minus_real``, ``augmented_minus_<baseline>``) to its legend
+    label, in drawing order. ``None`` when ``rows`` has none of them.
+    """
+    data = rows[rows["variant"].isin(list(variants))]
+    if data.empty:
+        return None
+    drawn = [v for v in variants if (data["variant"] == v).any()]
+    classifiers = ordered_unique(data["recommender"])
+    slices = _all_first(data["slice"])
+    height = 0.8 / len(drawn)
+    fig = _new_figure(
+        3.6 * min(len(classifiers), 4) + 1.2,
+        (0.22 * len(slices) * len(drawn) + 1.5) * math.ceil(len(classifiers) / 4),
+    )
+    for ax, classifier in zip(_panels(fig, len(classifiers)), classifiers, strict=True):
+        at = data[data["recommender"] == classifier]
+        for j, variant in enumerate(drawn):
+            stats = _slice_stats(at[at["variant"] == variant], slices)
+            ax.barh(
+                np.arange(len(slices)) + (j - (len(drawn) - 1) / 2) * height,
+                np.nan_to_num(stats[:, 0]),
+                height,
+                xerr=_bar_errors(stats),
+                capsize=2,
+                color=_BASELINE_COLORS[j % len(_BASELINE_COLORS)],
+                label=_label(variants[variant]),
+                error_kw={"elinewidth": 0.8},
+            )
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_title(_label(classifier))
+        ax.set_xlabel(xlabel)
+        ax.set_yticks(np.arange(len(slices)), [_label(s) for s in slices])
+        ax.set_ylim(len(slices) - 0.5, -0.5)
+        ax.grid(axis="x", alpha=0.3)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", ncols=2, fontsize="small")
+    return _png(fig)
+
+
+def _curve_label(variant: str, metric: str, value: float | None) -> str:
+    """A legend entry: the variant and, where known, the figure of its curve."""
+    return variant if value is None or math.isnan(value) else f"{variant} ({metric} {value:.4f})"
+
+
+def roc_pr_png(
+    curves: Mapping[tuple[str, str], ScoreCurves], values: Mapping[tuple[str, str, str], float]
+) -> bytes | None:
+    """ROC (top) and precision-recall (bottom) curves per classifier, one line per variant.
+
+    ``curves`` are keyed ``(classifier, variant)``; ``values`` holds the AUC and PR-AUC of
+    the legend, keyed ``(classifier, variant, metric)``. The ROC panel has the chance
+    diagonal, the precision-recall panel the positive share (a random ranking's precision).
+    """
+    if not curves:
+        return None
+    classifiers = ordered_unique(name for name, _ in curves)
+    fig = _new_figure(3.4 * len(classifiers) + 0.8, 6.4)
+    axes = fig.subplots(2, len(classifiers), squeeze=False)
+    for col, classifier in enumerate(classifiers):
+        roc, pr = axes[0, col], axes[1, col]
+        mine = {variant: c for (name, variant), c in curves.items() if name == classifier}
+        roc.plot([0, 1], [0, 1], color=_NEUTRAL_COLOR, linestyle=":", linewidth=0.8)
+        # Every variant is scored on the same test rows: one positive share.
+        share = next(iter(mine.values())).positive_share
+        pr.axhline(share, color=_NEUTRAL_COLOR, linestyle=":", linewidth=0.8)
+        for variant, curve in mine.items():
+            color = _VARIANT_COLOR.get(variant, _NEUTRAL_COLOR)
+            auc = values.get((classifier, variant, "auc"))
+            roc.plot(curve.fpr, curve.tpr, color=color, label=_curve_label(variant, "AUC", auc))
+            ap = values.get((classifier, variant, "pr_auc"))
+            pr.plot(
+                curve.recall,
+                curve.precision,
+                color=color,
+                drawstyle="steps-post",
+                label=_curve_label(variant, "AP", ap),
+            )
+        roc.set_title(f"{_label(classifier)}: ROC")
+        roc.set_xlabel("false-positive rate")
+        roc.set_ylabel("true-positive rate")
+        pr.set_title(f"{_label(classifier)}: precision-recall")
+        pr.set_xlabel("recall")
+        pr.set_ylabel("precision")
+        for ax in (roc, pr):
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="x-small", loc="lower right" if ax is roc else "upper right")
+    return _png(fig)
+
+
+def calibration_png(curves: Mapping[tuple[str, str], ScoreCurves]) -> bytes | None:
+    """Reliability diagram per classifier (top) over the rows per score bin (bottom, log).
+
+    Each variant's observed positive share against its mean score per bin; the diagonal is
+    perfect calibration.
+    """
+    if not curves:
+        return None
+    classifiers = ordered_unique(name for name, _ in curves)
+    fig = _new_figure(3.4 * len(classifiers) + 0.8, 4.8)
+    axes = fig.subplots(
+        2, len(classifiers), squeeze=False, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for col, classifier in enumerate(classifiers):
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot([0, 1], [0, 1], color=_NEUTRAL_COLOR, linestyle=":", linewidth=0.8)
+        mine = {variant: c for (name, variant), c in curves.items() if name == classifier}
+        for variant, curve in mine.items():
+            color = _VARIANT_COLOR.get(variant, _NEUTRAL_COLOR)
+            top.plot(curve.predicted, curve.observed, "o-", color=color, label=variant)
+            edges = np.linspace(0.0, 1.0, curve.score_counts.size + 1)
+            bottom.stairs(curve.score_counts, edges, color=color, label=variant)
+        top.set_title(f"{_label(classifier)}: calibration")
+        top.set_ylabel("share of positives")
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1.02)
+        top.grid(alpha=0.3)
+        top.legend(fontsize="x-small", loc="upper left")
+        bottom.set_yscale("log")
+        bottom.set_xlabel("predicted probability")
+        bottom.set_ylabel("rows")
+        bottom.grid(alpha=0.3)
     return _png(fig)

@@ -2,14 +2,16 @@
 
 The page has no external CSS, JS or image files (plots are inline base64 PNGs), so it can be
 attached to a ticket, opened offline or served from object storage as one file. It reads top
-down in about a minute: the verdict (which variant wins on which slice, with CIs), then the
-plots behind it (utility by slice, dose response, fidelity, privacy), what the generator learned
-(a map of real and synthetic users, nearest real users, category shifts, latent directions),
-then every metric row and the run summary.
+down in about a minute: the verdict (which variant wins on which slice, with CIs; for a run
+scored by CTR classifiers, the ranking-models section of :mod:`~samplegen.evaluate.ranking`),
+then the plots behind it (utility by slice, dose response, fidelity, privacy), what the
+generator learned (a map of real and synthetic users, nearest real users, category shifts,
+latent directions), then every metric row and the run summary.
 
 This module gathers what the page shows (verdicts from :mod:`~samplegen.evaluate.verdicts`,
-figures from :mod:`~samplegen.evaluate.plots`, table cells formatted here) and renders the
-jinja2 template ``templates/report.html.j2``, which holds the layout and the prose.
+figures from :mod:`~samplegen.evaluate.plots`, tables of :mod:`~samplegen.evaluate.cells`)
+and renders the jinja2 template ``templates/report.html.j2``, which holds the layout and the
+prose.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import jinja2
 import numpy as np
@@ -29,7 +29,14 @@ import pandas as pd
 from markupsafe import Markup
 
 from samplegen.evaluate import plots
+from samplegen.evaluate.cells import NONE as _NONE
+from samplegen.evaluate.cells import Cell, Table
+from samplegen.evaluate.cells import fmt as _fmt
+from samplegen.evaluate.cells import fmt_int as _fmt_int
+from samplegen.evaluate.cells import fmt_or_dash as _fmt_or_dash
+from samplegen.evaluate.cells import num as _num
 from samplegen.evaluate.display import visible_controls
+from samplegen.evaluate.ranking import ranking_context
 from samplegen.evaluate.rows import (
     DIFF_VARIANT,
     DOSE_PREFIX,
@@ -38,7 +45,6 @@ from samplegen.evaluate.rows import (
     ITEM_FIDELITY,
     METRIC_COLUMNS,
     PRIVACY,
-    is_missing,
     ndcg_at,
     numeric,
 )
@@ -55,6 +61,7 @@ from samplegen.evaluate.verdicts import verdicts as find_verdicts
 from samplegen.registry import RECOMMENDERS
 
 if TYPE_CHECKING:  # explain.py imports torch and the models; the page only reads its fields
+    from samplegen.evaluate.ctr_curves import ScoreCurves
     from samplegen.evaluate.explain import Explanation
 
 #: Template of the page, under ``samplegen/evaluate/templates``.
@@ -69,12 +76,10 @@ SEQUENCE_K = 10
 #: Slices of the sequences section: everyone, then each history length.
 SEQUENCE_SLICES = ("all", *(name for name, _, _ in HISTORY_SLICES))
 
-#: Shown in a table cell with no value (e.g. a category the strategy set no target for).
-_NONE = "\u2014"
-
 _NAV = (
     ("verdict", "Verdict"),
     ("recipe-search", "Recipe search"),
+    ("ranking-models", "Ranking models"),
     ("strategies", "Strategies"),
     ("utility", "Utility by slice"),
     ("items-new", "Items new to the catalogue"),
@@ -108,6 +113,9 @@ class ReportData:
             when they were not scored.
         search: The ``samplegen tune`` search a recipe run's recipe came from; ``None`` (no
             recipe-search section) for any other run.
+        ctr_curves: ROC, precision-recall and reliability curves of a CTR run's classifiers
+            by ``(classifier, variant)`` (:func:`~samplegen.evaluate.ctr.curves_of`); the
+            ranking-models section draws them.
     """
 
     popularity_real: np.ndarray | None = None
@@ -121,57 +129,10 @@ class ReportData:
     explanation: Explanation | None = None
     item_cold_facts: dict[str, int] | None = None
     search: SearchFacts | None = None
-
-
-class Cell(NamedTuple):
-    """One table cell: its text (escaped by the template) and its CSS class, if any."""
-
-    text: str
-    cls: str = ""
-
-
-@dataclass(frozen=True)
-class Table:
-    """A table of the page: its element id, header texts and rows of cells."""
-
-    table_id: str
-    header: Sequence[str]
-    rows: Sequence[Sequence[Cell]]
-    row_class: str = ""
+    ctr_curves: dict[tuple[str, str], ScoreCurves] = field(default_factory=dict)
 
 
 # --- formatting -------------------------------------------------------------------------------
-
-
-def _fmt(value: object) -> str:
-    """Format a number to 4 decimals; missing values become ``n/a``."""
-    if is_missing(value):
-        return "n/a"
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return str(value)
-    return "n/a" if math.isnan(number) else f"{number:.4f}"
-
-
-def _fmt_int(value: object) -> str:
-    """Format a count without decimals; missing values become ``n/a``."""
-    if is_missing(value):
-        return "n/a"
-    try:
-        return str(int(value))  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _fmt_or_dash(value: object) -> str:
-    """:func:`_fmt`, but a dash for a missing value (it means "none", not "unknown")."""
-    return _NONE if is_missing(value) else _fmt(value)
-
-
-def _num(text: str) -> Cell:
-    """A right-aligned number cell."""
-    return Cell(text, "num")
 
 
 def _escape(value: object) -> Markup:
@@ -492,14 +453,18 @@ def render_report(
     found = find_verdicts(metrics, k, min_users)
     warm = metrics[~metrics["slice"].isin(ITEM_COLD_SLICES)]  # the item-cold ones have a section
     search = search_context(data.search if data else None)
+    ranking = ranking_context(metrics, data.ctr_curves if data else None, min_users)
+    shown = {"recipe-search": bool(search["search"]), "ranking-models": bool(ranking["ranking"])}
     context = {
         "run_id": run_id,
         "k": k,
         "min_users": min_users,
-        "nav": [item for item in _NAV if search["search"] or item[0] != "recipe-search"],
+        "nav": [item for item in _NAV if shown.get(item[0], True)],
         **search,
+        **ranking,
         "diff_variant": DIFF_VARIANT,
         "dose_prefix": DOSE_PREFIX,
+        "dose_title": plots.dose_title(warm, k),
         "verdicts": found,
         "verdict_summary": summary_sentence(found, k) if found else "",
         "strategies": _strategies_table(metrics, data, k, min_users),
@@ -534,7 +499,9 @@ def write_report(
     The page holds, in order, each in a ``<section>`` with a stable id: the verdict (a summary
     of the comparisons with their Benjamini-Hochberg result, and each verdict line followed by
     its adjusted verdict; slices with fewer than ``min_users`` users with targets get none),
-    utility by slice (NDCG@k
+    the ranking models of a run scored by CTR classifiers (AUC verdict lines, every metric
+    with its CI, difference bars, ROC / precision-recall / reliability curves; only when the
+    metrics hold classifier rows), utility by slice (NDCG@k
     real vs augmented, and the paired difference, with CI bars), items new to the catalogue
     (the item-cold slices' table, baselines and generated variants side by side), dose
     response, fidelity (table, popularity curves, basket-size histograms), privacy (table, DCR

@@ -27,6 +27,10 @@ DOSE_PREFIX = "dose="
 #: Metric of the dose rows holding the synthetic-to-real interaction ratio of each dose.
 DOSE_RATIO_METRIC = "synthetic_to_real"
 
+#: Slices of the top categories are ``category:<name>`` (recommenders: the categories with the
+#: most test interactions; CTR classifiers: with the most test rows).
+CATEGORY_PREFIX = "category:"
+
 #: Slices of the item-cold protocol (:mod:`samplegen.evaluate.item_cold`): new-item targets
 #: only, every target with new items ranked too, and the valid period's new-item targets (on
 #: which the compared models are chosen). They stay out of the warm verdicts.
@@ -83,6 +87,27 @@ METRIC_COLUMNS = tuple(f.name for f in dataclasses.fields(EvalRow))
 def frame(rows: Sequence[EvalRow]) -> pd.DataFrame:
     """Rows as a frame with the :data:`METRIC_COLUMNS` in order."""
     return pd.DataFrame([dataclasses.asdict(r) for r in rows], columns=list(METRIC_COLUMNS))
+
+
+def rows_of(metrics: pd.DataFrame) -> list[EvalRow]:
+    """The rows of a metrics frame (:func:`frame`'s inverse).
+
+    A missing ``value`` is NaN, any other missing value ``None``; ``k``, ``n_users`` and
+    ``seed`` become integers, as :class:`EvalRow` types them.
+    """
+    integer = {"k", "n_users", "seed"}
+
+    def cell(name: str, value: object) -> object:
+        if name == "value":
+            return float("nan") if is_missing(value) else value
+        if is_missing(value):
+            return None
+        return int(value) if name in integer else value  # type: ignore[call-overload]
+
+    return [
+        EvalRow(*(cell(n, v) for n, v in zip(METRIC_COLUMNS, record, strict=True)))
+        for record in metrics[list(METRIC_COLUMNS)].itertuples(index=False)
+    ]
 
 
 def numeric(series: pd.Series) -> pd.Series:

@@ -30,6 +30,7 @@ from samplegen.evaluate.metrics import (
 )
 from samplegen.evaluate.recommenders import Recommender, make_recommender
 from samplegen.evaluate.rows import (
+    CATEGORY_PREFIX,
     DIFF_VARIANT,
     DOSE_PREFIX,
     DOSE_RATIO_METRIC,
@@ -85,7 +86,7 @@ def slices(data: EvalData, cfg: EvaluateConfig) -> dict[str, Slice]:
     for code in np.argsort(-counts, kind="stable")[: cfg.top_categories]:
         if counts[code] > 0:
             mask = data.item_category[: data.n_items] == code
-            out[f"category:{data.category_names[code]}"] = Slice(everyone, mask)
+            out[f"{CATEGORY_PREFIX}{data.category_names[code]}"] = Slice(everyone, mask)
     return out
 
 

@@ -98,7 +98,9 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
         catalogue = read_table(spark, lake, CATALOGUE)
         old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
-        pairs = user_item_pairs(events).cache()
+        # No user can reach the threshold in a smaller load: no sampling pass then.
+        heavy = agg.heavy_user_events if result.rows["events_clean"] >= agg.heavy_user_events else 0
+        pairs = user_item_pairs(events, heavy).cache()
         items = build_item_index(pairs, catalogue, agg, old_items)
         result.rows["item_index"] = write_table(items, lake, ITEM_INDEX)
         items = read_table(spark, lake, ITEM_INDEX)
@@ -185,6 +187,8 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
 
     Writes ``raw_events``, ``catalogue``, ``events_clean`` and ``events_quarantine`` (every
     rejected row with its reason) and checks ``raw_events = events_clean + events_quarantine``.
+    With ``aggregate.raw_events`` off, ``raw_events`` is written empty and the rows are
+    validated as read, so each is written once; the input's row count then reconciles.
     Nothing is written when the input is unreadable, empty or its catalogue unusable, or (with
     ``aggregate.keep_indices``) lacks an optional column the previous load had values in (a
     renamed column: :func:`~samplegen.data.validate.check_columns_kept`).
@@ -221,11 +225,19 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
         check_catalogue_overlap(raw, catalogue, catalogue_source)
     if cfg.aggregate.keep_indices:  # this load continues the previous one: same columns
         check_columns_kept(_previous_raw_events(spark, lake), absent_columns(raw), source)
-    rows = {"raw_events": write_table(raw, lake, RAW_EVENTS)}
+    if cfg.aggregate.raw_events:
+        rows = {"raw_events": write_table(raw, lake, RAW_EVENTS)}
+        raw = read_table(spark, lake, RAW_EVENTS)
+    else:  # a count of the input (a read, no write) reconciles instead of the table's rows
+        write_table(raw.limit(0), lake, RAW_EVENTS)
+        rows = {"raw_events": raw.count()}
+        LOG.info(
+            "stage=aggregate event=raw_events_not_kept input_rows=%d (aggregate.raw_events=false)",
+            rows["raw_events"],
+        )
     rows["catalogue"] = write_table(catalogue, lake, CATALOGUE)
 
     # Validated and deduplicated once: both writes read the kept rows.
-    raw = read_table(spark, lake, RAW_EVENTS)
     tagged = tag_events(raw, cfg.aggregate.event_weights).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         clean, quarantine = split_tagged(tagged)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
+from samplegen.features.heavy_users import SPREAD, heavy_users, spread_key
 from samplegen.runinfo import LOG
 from samplegen.spark import pinned
 from samplegen.tables import TRAINING_VIEW
@@ -322,7 +323,7 @@ def number_in_order(rows: DataFrame, order_col: str, idx_col: str, offset: int =
     )
 
 
-def user_item_pairs(events: DataFrame) -> DataFrame:
+def user_item_pairs(events: DataFrame, heavy_user_events: int = 0) -> DataFrame:
     """One row per (user, item, split): the summed weight ``w``, the ``n_events``, the ``first``.
 
     ``first`` is the pair's earliest ``(event_time, event_rank)`` (:func:`weighted_events`), by
@@ -335,20 +336,44 @@ def user_item_pairs(events: DataFrame) -> DataFrame:
     build a hash map of every pair twice, once for partial and once for final sums. The pairs
     come out partitioned by user, so :func:`user_item_lists` needs no second shuffle.
 
-    A user with a million events lands whole in one task, whose sort spills to disk if it
-    must; rows are not combined per input partition before the shuffle.
+    With ``heavy_user_events`` (``aggregate.heavy_user_events``; 0: never), users with at
+    least that many events (:func:`~samplegen.features.heavy_users.heavy_users`, on a sample)
+    are spread over tasks by item (:func:`~samplegen.features.heavy_users.spread_key`) so
+    that no task holds one user's every event; the pairs are then shuffled by user once more.
+    A run without such users keeps the plan above.
     """
     keys = ["user_id", "item_id", "split"]
-    return (
-        events.repartition("user_id")
-        .sortWithinPartitions(*keys)
-        .groupBy(*keys)
-        .agg(
-            F.sum("w").alias("w"),
-            F.count(F.lit(1)).alias("n_events"),
-            F.min(F.struct("event_time", "event_rank")).alias("first"),
+    heavy = heavy_users(events, heavy_user_events)
+    if not heavy:
+        return (
+            events.repartition("user_id").sortWithinPartitions(*keys).groupBy(*keys).agg(*_sums())
         )
+    LOG.info(
+        "stage=aggregate event=heavy_users users=%d min_events=%d: their events are spread over "
+        "tasks by item",
+        len(heavy),
+        heavy_user_events,
     )
+    partitions = int(events.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    spread = [keys[0], SPREAD, *keys[1:]]
+    return (
+        events.withColumn(SPREAD, spread_key(heavy, partitions))
+        .repartition("user_id", SPREAD)
+        .sortWithinPartitions(*spread)
+        .groupBy(*spread)
+        .agg(*_sums())
+        .drop(SPREAD)
+        .repartition("user_id")
+    )
+
+
+def _sums() -> list[Column]:
+    """A pair's summed weight, event count and first ``(event_time, event_rank)``."""
+    return [
+        F.sum("w").alias("w"),
+        F.count(F.lit(1)).alias("n_events"),
+        F.min(F.struct("event_time", "event_rank")).alias("first"),
+    ]
 
 
 def build_item_index(

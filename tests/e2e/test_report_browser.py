@@ -26,6 +26,7 @@ import pytest
 import torch
 from PIL import Image
 
+from samplegen.evaluate.ctr_curves import ScoreCurves, score_curves
 from samplegen.evaluate.explain import Explanation, explain
 from samplegen.evaluate.report import ReportData, write_report
 from samplegen.evaluate.rows import DIFF_VARIANT, METRIC_COLUMNS
@@ -41,6 +42,9 @@ FIGURE_IDS = {
     "plot-basket-size",
     "plot-dcr",
     "plot-user-map",
+    "plot-ctr-diff",
+    "plot-ctr-roc-pr",
+    "plot-ctr-calibration",
 }
 #: Tables of the explain section and the catalogue's item fidelity.
 TABLE_IDS = (
@@ -48,6 +52,7 @@ TABLE_IDS = (
     "category-shift-table",
     "latent-directions-table",
     "item_fidelity-table",
+    "ranking-table",
 )
 EVIL_SLICE = "category:<script>alert('x')</script>"
 FLAGS = [
@@ -166,7 +171,26 @@ def _metrics() -> pd.DataFrame:
     rows.append(("fidelity", "vae", "all", "popularity_tvd", None, 0.1, nan, nan, nan, nan))
     rows.append(("privacy", "vae", "all", "mia_auc", None, 0.51, nan, nan, nan, nan))
     rows.append(("item_fidelity", "catalogue", "all", "ks:price", None, 0.2, nan, nan, nan, nan))
+    # A CTR classifier (the ranking-models section): two variants, one paired difference.
+    for slice_, diff in (("all", 0.01), ("cold_users", -0.02)):
+        for variant, auc in (("real", 0.8), ("augmented", 0.8 + diff)):
+            rows.append(
+                ("logreg", variant, slice_, "auc", None, auc, auc - 0.02, auc + 0.02, 400, 0)
+            )
+        low, high = diff - 0.005, diff + 0.005
+        rows.append(("logreg", DIFF_VARIANT, slice_, "auc", None, diff, low, high, 400, 0))
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def _ctr_curves() -> dict[tuple[str, str], ScoreCurves]:
+    """Real and augmented score curves of one classifier on 500 made-up test rows."""
+    rng = np.random.default_rng(2)
+    labels = (rng.random(500) < 0.2).astype(int)
+    curves = {}
+    for variant in ("real", "augmented"):
+        scores = np.clip(0.2 + 0.3 * labels + rng.normal(0, 0.15, 500), 0.01, 0.99)
+        curves[("logreg", variant)] = score_curves(labels, scores)
+    return curves
 
 
 def _explanation(
@@ -208,6 +232,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
         dcr_synthetic=rng.gamma(3.0, 1.0, 300),
         dcr_holdout=rng.gamma(3.5, 1.0, 100),
         explanation=_explanation(),
+        ctr_curves=_ctr_curves(),
     )
     out = tmp_path_factory.mktemp("reports") / "run-browser"
     return write_report(out, "run-browser", _metrics(), {"strategy": "vae"}, K, data)
@@ -230,6 +255,8 @@ def test_report_dom_in_chromium(report, tmp_path):
     for table_id in TABLE_IDS:
         assert f'id="{table_id}"' in dom, table_id
     assert '<section id="explain">' in dom
+    assert '<section id="ranking-models">' in dom and 'href="#ranking-models"' in dom
+    assert '<li class="better">logreg slice=all AUC real=0.8000' in dom
     assert "<b>produce</b>" not in dom  # a category name is text, never markup
     # The escaped slice name is text in the parsed page, never an element.
     assert "<script" not in dom

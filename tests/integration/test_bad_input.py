@@ -7,6 +7,7 @@ every case is then read back from ``raw_events``, ``events_clean`` and ``events_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -158,9 +159,8 @@ def csv_log(spark, tmp_path_factory) -> Landed:
     )
 
 
-@pytest.fixture(scope="module")
-def typed_log(spark, tmp_path_factory) -> Landed:
-    root = tmp_path_factory.mktemp("typed_log")
+def typed_input(root: Path) -> tuple[str, str]:
+    """Every typed case's rows in one parquet file under ``root``."""
     log = [
         (u, i, t, time, case.name, q, p, "web")
         for case in TYPED_CASES
@@ -169,7 +169,13 @@ def typed_log(spark, tmp_path_factory) -> Landed:
     content = {
         name: (kind, [row[n] for row in log]) for n, (name, kind) in enumerate(TYPED_LOG_COLUMNS)
     }
-    return land(spark, root, write_input(root, "events.parquet", ("parquet", content)))
+    return write_input(root, "events.parquet", ("parquet", content))
+
+
+@pytest.fixture(scope="module")
+def typed_log(spark, tmp_path_factory) -> Landed:
+    root = tmp_path_factory.mktemp("typed_log")
+    return land(spark, root, typed_input(root))
 
 
 def check_row_case(landed: Landed, case: RowCase) -> None:
@@ -199,6 +205,35 @@ def test_whole_log_reconciles(request, log):
     assert landed.rows["raw_events"] == n
     assert landed.rows["events_clean"] + landed.rows["events_quarantine"] == n
     assert set(landed.outcomes) == {c.name for c in cases}
+
+
+def test_without_raw_events_each_row_lands_once_where_it_did_with_them(spark, typed_log, tmp_path):
+    """``aggregate.raw_events=false``: an empty ``raw_events``, the same counts and outcomes."""
+    cfg = ingest_config(tmp_path, typed_input(tmp_path))
+    cfg = dataclasses.replace(cfg, aggregate=dataclasses.replace(cfg.aggregate, raw_events=False))
+    assert ingest_events(spark, cfg) == typed_log.rows
+    lake = cfg.lakehouse
+    assert read_table(spark, lake, RAW_EVENTS).count() == 0
+    landed = (
+        read_table(spark, lake, EVENTS_CLEAN)
+        .select("session_id", F.lit("clean").alias("outcome"))
+        .unionByName(
+            read_table(spark, lake, EVENTS_QUARANTINE).select(
+                "session_id", F.col("reason").alias("outcome")
+            )
+        )
+        .groupBy("session_id", "outcome")
+        .count()
+        .collect()
+    )
+    outcomes: dict[str, dict[str, int]] = {}
+    for r in landed:
+        outcomes.setdefault(r.session_id, {})[r.outcome] = r["count"]
+    expected = {
+        case: {k: n for k, n in counts.items() if k != "raw"}
+        for case, counts in typed_log.outcomes.items()
+    }
+    assert outcomes == expected
 
 
 def test_items_absent_from_the_catalogue_are_counted(csv_log, typed_log):

@@ -22,15 +22,17 @@ from samplegen.evaluate.classifiers import LABEL, SCORE, feature_columns, with_c
 from samplegen.evaluate.classifiers.deepfm import DeepFMCTR
 from samplegen.evaluate.classifiers.gbt import GbtCTR
 from samplegen.evaluate.classifiers.logreg import LogisticCTR
+from samplegen.evaluate.compare import compare_runs, headline
 from samplegen.evaluate.ctr import (
-    CTR_SLICES,
     SMOTE_NC,
     VARIANTS,
     ScoringRows,
     ctr_rows,
     ctr_splits,
 )
+from samplegen.evaluate.ctr_dose import dose_sample
 from samplegen.evaluate.ctr_metrics import roc_auc
+from samplegen.evaluate.ctr_slices import CTR_SLICES, top_categories
 from samplegen.registry import RECOMMENDERS, RecommenderSpec
 from samplegen.runinfo import LOG
 from samplegen.tables import EVAL_METRICS, SAMPLES_CTR, SYNTHETIC_CTR, read_table, write_table
@@ -134,7 +136,7 @@ def test_synthetic_oversampled_and_smote_rows_only_ever_train(spark, ctr_lake):
     # SMOTE-NC: as many new rows of each label as synthetic rows, interpolated between real
     # train rows of at most 100 per label (both labels are sampled: about 150 and 330 rows).
     assert min(real[LABEL].value_counts()) > 100
-    train, new = splits.smote_train(seed=3, max_rows=100)
+    train, new = splits.smote_train(seed=3, max_rows=100, k_neighbors=5)
     rows = new.toPandas()
     assert rows[LABEL].tolist() == [1] * 120
     assert train.columns == splits.real_train.columns
@@ -158,12 +160,39 @@ def test_synthetic_oversampled_and_smote_rows_only_ever_train(spark, ctr_lake):
         real_train=spark.createDataFrame(thin, splits.real_train.schema),
         test=spark.createDataFrame(test.head(16), splits.test.schema),
     )
+    settings = dataclasses.replace(
+        ctr_lake.evaluate, seed=3, smote_max_rows=100, smote_k_neighbors=5, dose_ratios=[0.5, 1]
+    )
     with _warnings() as logged:
-        scoring = ScoringRows.of(small, seed=3, smote_max_rows=100)
+        scoring = ScoringRows.of(small, settings)
+    # The dose sweep: dose 0.5 trains on the 24 real rows and 60 of the 120 synthetic ones;
+    # dose 1 is the augmented variant, not trained again.
+    assert set(scoring.train) == {*VARIANTS, "dose=0.5"} - {SMOTE_NC}
+    assert [(d.variant, d.n_rows, d.synthetic_to_real, d.scores) for d in scoring.doses] == [
+        ("dose=0.5", 60, 2.5, "dose=0.5"),
+        ("dose=1", 120, 5.0, "augmented"),
+    ]
+    half = scoring.train["dose=0.5"][0].toPandas()
+    assert len(half) == 24 + 60 and (half["price"] == SYNTHETIC_PRICE).sum() == 60
+    assert list(half.columns) == list(splits.real_train.columns)
+    assert len(scoring.frame) == 16  # the real test rows alone
     scoring.release()
-    assert set(scoring.train) == set(VARIANTS) - {SMOTE_NC}
     assert "label=1 has 4 CTR train rows" in scoring.skipped[SMOTE_NC]
     assert any("baseline smote_nc is skipped: smote_nc: label=1 has 4" in m for m in logged)
+
+
+def test_a_dose_keeps_a_seeded_share_of_the_runs_synthetic_rows(spark, ctr_lake):
+    splits = ctr_splits(spark, ctr_lake, RUN)
+
+    def drawn(n_rows: int, seed: int) -> list[int]:
+        return sorted(r["row"] for r in dose_sample(splits.synthetic, n_rows, seed).collect())
+
+    half = drawn(60, seed=3)
+    assert len(half) == len(set(half)) == 60 and set(half) <= set(range(120))
+    assert drawn(60, seed=3) == half  # seeded
+    assert drawn(60, seed=4) != half
+    assert set(drawn(30, seed=3)) < set(half)  # a smaller dose keeps part of a larger one
+    assert drawn(120, seed=3) == list(range(120))
 
 
 def test_logreg_learns_the_planted_signal_and_tunes_on_valid(spark, ctr_lake):
@@ -194,17 +223,28 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert any("classifier broken failed and is skipped" in m for m in logged)
     report = Path(result.outputs["report"]).read_text()
     assert "broken: broken did not converge" in report and "regParam=" in report
+    # The ranking-models section: verdict lines, the table and the curves of the scores.
+    # The slices: all, cold users, cold items and the top categories of the test rows.
+    test = read_table(spark, ctr_lake.lakehouse, SAMPLES_CTR).where(F.col("split") == "test")
+    test = test.toPandas()
+    categories = top_categories(test["category"], ctr_lake.evaluate.top_categories)
+    assert categories == ["c0", "c2", "c1"]  # 86, 84, 78 test rows (hot: 72)
+    slices = [*CTR_SLICES, *(f"category:{c}" for c in categories)]
+    ranking = report.split('<section id="ranking-models">')[1].split("</section>")[0]
+    assert ranking.count('<li class="') == 4 * len(slices) and 'id="ranking-table"' in ranking
+    for figure in ("plot-ctr-diff", "plot-ctr-roc-pr", "plot-ctr-calibration"):
+        assert f'<figure id="{figure}">' in ranking, figure
     rows = read_table(spark, ctr_lake.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     rows = rows.toPandas()
     assert result.rows["eval_metrics"] == len(rows)
     assert set(rows["recommender"]) == {"logreg", "fidelity", "privacy"}
     _check_quality_rows(rows, result, report)
     rows = rows[rows["recommender"] == "logreg"]
-    assert set(rows["slice"]) == set(CTR_SLICES)
+    assert set(rows["slice"]) == set(slices)
     values = rows[rows["variant"].isin(VARIANTS)]
     assert set(values["metric"]) == {"auc", "pr_auc", "logloss", "ece"}
     # Every variant x slice x metric once, with a CI.
-    assert len(values) == len(VARIANTS) * len(CTR_SLICES) * 4
+    assert len(values) == len(VARIANTS) * len(slices) * 4
     assert values["ci_low"].notna().all() and (values["ci_low"] <= values["ci_high"]).all()
     diffs = rows[rows["variant"] == "augmented_minus_real"]
     assert set(diffs["metric"]) == {
@@ -219,19 +259,22 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert all_users["value"] == pytest.approx(
         auc[("augmented", "all", "auc")] - auc[("real", "all", "auc")]
     )
-    # One paired difference per baseline, each with its p-value row.
+    # One paired difference per baseline, each with its p-value row; the doses
+    # (evaluate.dose_ratios=[0.5, 1.0]) and each slice's label share.
     assert set(rows["variant"]) == {
         *VARIANTS, "augmented_minus_real", "augmented_minus_class_weight",
         "augmented_minus_random_oversampling", "augmented_minus_smote_nc",
+        "dose=0.5", "dose=1", "test_rows",
     }  # fmt: skip
+    _check_dose_and_share_rows(rows, test, slices, report)
     vs_over = rows[rows["variant"] == "augmented_minus_random_oversampling"]
-    assert len(vs_over) == len(CTR_SLICES) * 8
+    assert len(vs_over) == len(slices) * 8
     over_auc = vs_over[(vs_over["slice"] == "all") & (vs_over["metric"] == "auc")].iloc[0]
     assert over_auc["value"] == pytest.approx(
         auc[("augmented", "all", "auc")] - auc[("random_oversampling", "all", "auc")]
     )
     lines = result.metrics["verdict"]
-    assert len(lines) == 4 * len(CTR_SLICES) and lines[0].startswith("logreg slice=all AUC real=")
+    assert len(lines) == 4 * len(slices) and lines[0].startswith("logreg slice=all AUC real=")
     assert lines[1].startswith("logreg slice=all AUC class_weight=")
     assert lines[2].startswith("logreg slice=all AUC random_oversampling=")
     assert lines[3].startswith("logreg slice=all AUC smote_nc=")
@@ -244,9 +287,48 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert cold and "too few users" in cold[0]  # about a quarter of 40 users
     # The hyperparameters each variant chose on valid are in the run's metrics.
     tuning = result.metrics["tuning"]
-    assert set(tuning) == {f"tuning logreg/{v}" for v in VARIANTS}
+    assert set(tuning) == {f"tuning logreg/{v}" for v in (*VARIANTS, "dose=0.5")}
     assert tuning["tuning logreg/real"].startswith("regParam=")
     assert ctr_lake.reports_root and result.outputs["report"].endswith("index.html")
+    # samplegen compare: the CTR paired differences are in its headline.
+    shown = headline(compare_runs(spark, ctr_lake.lakehouse, RUN, RUN, k=ctr_lake.evaluate.k))
+    assert set(shown["metric"]) == {"auc", "logloss"} and len(shown) == 4 * len(slices) * 2
+    assert (shown["b_minus_a"] == 0).all()
+    every = compare_runs(spark, ctr_lake.lakehouse, RUN, RUN)  # --all: the doses too
+    assert len(every[every["variant"] == "dose=0.5"]) == len(slices) * 4 + 1
+
+
+def _check_dose_and_share_rows(
+    rows: pd.DataFrame, test: pd.DataFrame, slices: list[str], report: str
+) -> None:
+    """Each dose's paired difference to real per slice and metric with a CI, its synthetic :
+    real train row ratio (480 real train rows), each slice's share of positive test rows, and
+    the report's dose plot of AUC."""
+    dose = rows[rows["variant"].isin(["dose=0.5", "dose=1"])]
+    ratios = dose[dose["metric"] == "synthetic_to_real"].set_index("variant")["value"]
+    assert ratios.to_dict() == {"dose=0.5": 60 / 480, "dose=1": 120 / 480}
+    differences = dose[dose["metric"] != "synthetic_to_real"]
+    assert len(differences) == 2 * len(slices) * 4 and differences["ci_low"].notna().all()
+    at = rows.set_index(["variant", "slice", "metric"])
+    for slice_ in slices:  # dose 1 is the whole run: augmented - real
+        full, paired = (
+            at.loc[("dose=1", slice_, "auc")],
+            at.loc[("augmented_minus_real", slice_, "auc")],
+        )
+        assert (
+            full[["value", "ci_low", "ci_high"]].tolist()
+            == paired[["value", "ci_low", "ci_high"]].tolist()
+        )
+    shares = rows[rows["metric"] == "label_share"].set_index("slice")
+    assert set(shares.index) == set(slices) and set(shares["variant"]) == {"test_rows"}
+    assert shares.loc["all", "value"] == pytest.approx(test["label"].mean())
+    c0 = test[test["category"] == "c0"]
+    assert shares.loc["category:c0", "value"] == pytest.approx(c0["label"].mean())  # 7 of 86
+    assert shares.loc["category:c0", "n_users"] == c0["user_idx"].nunique()
+    assert at.loc[("real", "category:c0", "auc"), "n_users"] == c0["user_idx"].nunique()
+    section = report.split('<section id="dose-response">')[1].split("</section>")[0]
+    assert 'id="plot-dose-response"' in section and "AUC difference versus" in section
+    assert "positive share" in report and "dose=0.5 - real" in report
 
 
 def _check_quality_rows(rows: pd.DataFrame, result, report: str) -> None:
@@ -333,17 +415,24 @@ def test_deepfm_learns_the_planted_signal_is_seeded_and_scores_unseen_levels(spa
 
 
 def test_evaluate_scores_deepfm_in_every_variant(spark, ctr_lake):
-    cfg = dataclasses.replace(
-        ctr_lake, evaluate=dataclasses.replace(ctr_lake.evaluate, ctr_models=["deepfm"])
-    )
-    rows, summary = ctr_rows(spark, cfg, RUN)
+    # No dose sweep (evaluate.dose_ratios=[]): no dose variant trains, no dose row.
+    evaluate = dataclasses.replace(ctr_lake.evaluate, ctr_models=["deepfm"], dose_ratios=[])
+    cfg = dataclasses.replace(ctr_lake, evaluate=evaluate)
+    rows, summary, curves = ctr_rows(spark, cfg, RUN)
     frame = pd.DataFrame([dataclasses.asdict(r) for r in rows])
     assert set(frame["recommender"]) == {"deepfm"}
+    assert not frame["variant"].str.startswith("dose=").any()
+    assert not any(key.startswith("tuning deepfm/dose") for key in summary)
     assert set(frame["variant"]) >= set(VARIANTS)
     auc = frame[(frame["metric"] == "auc") & (frame["slice"] == "all")].set_index("variant")
     assert (auc.loc[list(VARIANTS), "value"] > 0.75).all()
     for variant in VARIANTS:  # class_weight trains on weighted BCE
         assert summary[f"tuning deepfm/{variant}"].startswith("embedding_dim=4, epochs=")
+    # The report's curves: real and augmented on every test row.
+    assert set(curves) == {("deepfm", "real"), ("deepfm", "augmented")}
+    shares = {c.positive_share for c in curves.values()}
+    assert len(shares) == 1 and 0 < shares.pop() < 1
+    assert all(c.score_counts.sum() == USERS["test"] * 8 for c in curves.values())
 
 
 @contextmanager

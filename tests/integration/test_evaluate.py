@@ -239,3 +239,96 @@ def test_every_paired_difference_has_a_p_value_and_small_slices_get_no_verdict(
         slice_ = line.split(" ")[1].removeprefix("slice=")
         if slice_ in small:
             assert "too few users (n=" in line and "augmented is" not in line
+
+
+def _spark_scoring(cfg):
+    """The run's settings with ``evaluate.scoring=spark`` on the recommenders it ranks, 1 seed."""
+    settings = dataclasses.replace(
+        cfg.evaluate, scoring="spark", recommenders=["popularity", "ease", "als"], repeats=1
+    )
+    return dataclasses.replace(cfg, evaluate=settings)
+
+
+class _NoDenseUserRows:
+    """Refuses any 2-D array with one row per user and a column per item, on the driver.
+
+    Wraps numpy's allocators (scipy's ``toarray`` and pandas use them too) while Spark scoring
+    runs: the Gram matrix and the per-user value columns pass, a user x item matrix fails.
+    """
+
+    def __init__(self, monkeypatch, n_users: set[int], n_items: int) -> None:
+        self.n_users, self.n_items = n_users, n_items
+        for name in ("zeros", "empty", "ones", "full"):
+            monkeypatch.setattr(np, name, self._guard(getattr(np, name)))
+
+    def _guard(self, allocate):
+        def allocate_checked(shape, *args, **kwargs):
+            dims = (shape,) if isinstance(shape, int) else tuple(shape)
+            if len(dims) == 2 and dims[0] in self.n_users and dims[1] >= self.n_items:
+                raise AssertionError(f"a dense user x item array {dims} on the driver")
+            return allocate(shape, *args, **kwargs)
+
+        return allocate_checked
+
+
+def test_spark_scoring_equals_the_driver_path(spark, cfg, pipeline_run, monkeypatch):
+    from samplegen.evaluate.spark_scoring import spark_utility_rows
+    from samplegen.evaluate.utility import Scorer, _per_user, utility_rows
+    from samplegen.tables import EVAL_USER_METRICS
+
+    settings = _spark_scoring(cfg)
+    driver = dataclasses.replace(
+        settings, evaluate=dataclasses.replace(settings.evaluate, scoring="driver")
+    )
+    data = load_eval_data(spark, cfg, RUN_ID)
+    where = {n: s for n, s in slices(data, cfg.evaluate).items() if n in ("all", "cold")}
+    scorer = Scorer(data, driver, spark)
+    expected = utility_rows(data, driver, spark, where, scorer)
+    n_new = len(data.new_users)
+    with monkeypatch.context() as patched:
+        users = {len(data.user_idx), len(data.user_idx) + n_new, int(data.evaluated.sum())}
+        _NoDenseUserRows(patched, users, data.n_items)
+        got = spark_utility_rows(spark, settings, RUN_ID)
+
+    # Per user: the same users, and the same values (ALS: the same seed and input frame).
+    evaluated = data.user_idx[scorer.rows]
+    everyone = slices(data, cfg.evaluate)["all"]
+    for name in settings.evaluate.recommenders:
+        mine = got.per_user[got.per_user["recommender"] == name]
+        assert mine["user_idx"].tolist() == evaluated.tolist()
+        for variant in VARIANTS:
+            top = scorer._tops[(name, settings.evaluate.seed, variant)]
+            for k in settings.evaluate.cutoffs():
+                values = _per_user(top, scorer.targets, k, everyone)
+                for metric in ("recall", "ndcg"):
+                    column = mine[f"{variant}_{metric}_{k}"].to_numpy()
+                    tolerance = 1e-9 if name != "als" else 0.05
+                    assert np.allclose(column, values[metric], atol=tolerance), (name, variant)
+                    assert abs(column.mean() - values[metric].mean()) <= tolerance / 5
+
+    # Rows: the same keys, and equal means, CIs and user counts (ALS within its tolerance).
+    def keyed(rows):
+        return {(r.recommender, r.variant, r.slice, r.metric, r.k, r.seed): r for r in rows}
+
+    want, have = keyed(expected), keyed(got.rows)
+    assert set(have) == set(want) and len(have) == len(got.rows)
+    assert {key[1] for key in have} == {*VARIANTS, "augmented_minus_real"}
+    for key, row in want.items():
+        tolerance = 1e-9 if key[0] != "als" else 0.02
+        assert have[key].n_users == row.n_users, key
+        for field in ("value", "ci_low", "ci_high"):
+            a, b = getattr(have[key], field), getattr(row, field)
+            assert (a is None and b is None) or abs(a - b) <= tolerance, (key, field, a, b)
+
+    # The per-user table holds every value once; its means are the rows' values.
+    table = read_table(spark, cfg.lakehouse, EVAL_USER_METRICS).where(F.col("run_id") == RUN_ID)
+    n_values = len(evaluated) * 3 * len(VARIANTS) * len(settings.evaluate.cutoffs()) * 2
+    assert table.count() == n_values
+    mean = (
+        table.where("recommender = 'ease' AND variant = 'augmented' AND metric = 'ndcg'")
+        .where(F.col("k") == cfg.evaluate.k)
+        .agg(F.avg("value"))
+        .first()[0]
+    )
+    key = ("ease", "augmented", "all", "ndcg", cfg.evaluate.k, settings.evaluate.seed)
+    assert mean == pytest.approx(have[key].value, abs=1e-12)

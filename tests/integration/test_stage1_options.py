@@ -9,6 +9,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from samplegen.config import AggregateConfig
+from samplegen.features.heavy_users import heavy_users
 from samplegen.features.interactions import (
     build_item_index,
     build_user_index,
@@ -243,6 +244,61 @@ def test_pairs_are_summed_in_one_sorted_pass_and_the_lists_shuffle_nothing(spark
     assert "SortAggregate(key=[user_id" in executed_plan(pairs)
     assert "HashAggregate" not in executed_plan(pairs)
     assert executed_plan(lists).count("Exchange hashpartitioning(user_id") == 1
+
+
+def shuffle_reads_per_task(spark, group: str, action) -> list[list[int]]:
+    """Rows each task read from shuffles, per stage of the jobs ``action`` ran (job group
+    ``group``). Read from the driver's status store (what the UI shows; filled with the UI off).
+    """
+    sc = spark.sparkContext
+    sc.setJobGroup(group, group)
+    try:
+        action()
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    store = sc._jsc.sc().statusStore()
+    stages = []
+    for job in sc.statusTracker().getJobIdsForGroup(group):
+        for stage in sc.statusTracker().getJobInfo(job).stageIds:
+            tasks = store.taskList(stage, 0, 1_000_000)
+            metrics = [tasks.apply(i).taskMetrics().get() for i in range(tasks.size())]
+            stages.append([m.shuffleReadMetrics().recordsRead() for m in metrics])
+    return stages
+
+
+def test_a_heavy_users_events_are_spread_over_tasks_and_summed_the_same(spark):
+    whale = spark.range(20_000).select(
+        F.lit("whale").alias("user_id"),
+        F.concat(F.lit("i"), (F.col("id") % 500).cast("string")).alias("item_id"),
+        F.lit("view").alias("event_type"),
+        (F.lit(T0).cast("timestamp") + F.make_interval(secs=F.col("id"))).alias("event_time"),
+    )
+    light = spark.range(2_000).select(
+        F.concat(F.lit("u"), (F.col("id") % 100).cast("string")).alias("user_id"),
+        F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
+        F.lit("cart").alias("event_type"),
+        F.lit(T0).cast("timestamp").alias("event_time"),
+    )
+    df = weighted_events(whale.unionByName(light), {"view": 1.0, "cart": 3.0})
+    df = df.withColumn("split", F.when(F.col("event_type") == "cart", "train").otherwise("test"))
+    n_events = 22_000
+    # Small partitions are not merged, as they would not be at the sizes this is for.
+    no_coalescing = {**SORTED_AGGREGATION, "spark.sql.adaptive.coalescePartitions.enabled": "false"}
+    with sql_settings(spark, no_coalescing):
+        assert heavy_users(df, 5_000) == ["whale"]
+        assert heavy_users(df, 0) == []
+        kept, spread = user_item_pairs(df), user_item_pairs(df, heavy_user_events=5_000)
+        assert sorted(spread.collect()) == sorted(kept.collect())
+        summing = {
+            name: [
+                reads
+                for reads in shuffle_reads_per_task(spark, name, pairs.count)
+                if sum(reads) == n_events
+            ]
+            for name, pairs in (("kept", kept), ("spread", spread))
+        }
+    assert max(max(reads) for reads in summing["kept"]) >= 20_000  # the whale in one task
+    assert summing["spread"] and max(max(reads) for reads in summing["spread"]) <= n_events / 2
 
 
 def test_sql_settings_restore_the_session_values(spark):

@@ -70,10 +70,18 @@ def test_unknown_section_is_an_error():
         (["evaluate.dose_recommender=sasrec"], "sasrec"),  # next-item only, no dense matrix
         (["evaluate.sasrec_patience=-1"], "evaluate.sasrec_patience"),
         (["evaluate.sequence_history=both"], "evaluate.sequence_history"),
+        (["evaluate.scoring=cluster"], "evaluate.scoring"),
+        (["evaluate.scoring=spark"], "evaluate.scoring=spark"),  # multvae is listed by default
+        (["evaluate.scoring=spark", "evaluate.recommenders=[ease, sasrec]"], "sasrec"),
         (["evaluate.dose_ratios=[0.5, 1.5]"], "evaluate.dose_ratios"),
         (["evaluate.head_share=0.6", "evaluate.tail_share=0.6"], "evaluate.head_share"),
         (["evaluate.repeats=0"], "evaluate.repeats"),
         (["evaluate.smote_max_rows=5"], "evaluate.smote_max_rows"),
+        (["evaluate.smote_k_neighbors=0"], "evaluate.smote_k_neighbors"),
+        (  # a label's sample must hold a row and its neighbours
+            ["evaluate.smote_k_neighbors=10", "evaluate.smote_max_rows=10"],
+            "evaluate.smote_max_rows",
+        ),
         (["evaluate.deepfm_embedding_dims=[0]"], "evaluate.deepfm_embedding_dims"),
         (["evaluate.deepfm_max_rows=1"], "evaluate.deepfm_max_rows"),
         (["generate.catalogue_price_range=[5.0, 1.0]"], "generate.catalogue_price_range"),
@@ -88,6 +96,14 @@ def test_unknown_section_is_an_error():
 def test_impossible_values_name_the_key(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, overrides)
+
+
+def test_spark_scoring_takes_popularity_ease_and_als():
+    cfg = load_config(
+        None, ["evaluate.scoring=spark", "evaluate.recommenders=[popularity, ease, als]"]
+    )
+    assert cfg.evaluate.scoring == "spark"
+    assert load_config(None, []).evaluate.scoring == "driver"
 
 
 def test_a_sequential_recommender_may_be_listed_with_the_matrix_ones():

@@ -67,3 +67,49 @@ def test_user_bootstrap_resamples_whole_users_and_is_seeded():
     # One user holding every row: every resample is the full data.
     single = cm.user_bootstrap(cm.roc_auc, labels, scores, np.zeros(600), 5, seed=1)
     np.testing.assert_allclose(single["augmented"], cm.roc_auc(labels, good))
+
+
+def test_score_curves_are_scikit_learns_thinned_and_agree_with_the_metrics():
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    from samplegen.evaluate.ctr_curves import MAX_CURVE_POINTS, score_curves
+
+    labels, scores = _case(3, n=6000)
+    curves = score_curves(labels, scores)
+    fpr, tpr, _ = roc_curve(labels, scores)
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    assert fpr.size > MAX_CURVE_POINTS and recall.size > MAX_CURVE_POINTS  # thinning is tested
+    for (x, y), (full_x, full_y) in (
+        ((curves.fpr, curves.tpr), (fpr, tpr)),
+        ((curves.recall, curves.precision), (recall, precision)),
+    ):
+        assert 2 < x.size <= MAX_CURVE_POINTS and x.shape == y.shape
+        # Every kept point is one of scikit-learn's, in order, both ends kept.
+        full = {(a, b) for a, b in zip(full_x, full_y, strict=True)}
+        assert all((a, b) in full for a, b in zip(x, y, strict=True))
+        assert (x[0], y[0], x[-1], y[-1]) == (full_x[0], full_y[0], full_x[-1], full_y[-1])
+    assert np.all(np.diff(curves.fpr) >= 0) and np.all(np.diff(curves.recall) <= 0)
+    # The thinned ROC curve still has the rows' AUC (trapezoids over 200 points).
+    assert auc(curves.fpr, curves.tpr) == pytest.approx(cm.roc_auc(labels, scores), abs=2e-3)
+    # The reliability bins are ECE's: weighted by their rows, their gaps sum to it.
+    counts = curves.score_counts
+    assert counts.sum() == labels.size and counts.size == cm.ECE_BINS
+    gaps = np.abs(curves.observed - curves.predicted)
+    assert np.sum(counts[counts > 0] * gaps) / labels.size == pytest.approx(
+        cm.expected_calibration_error(labels, scores), abs=1e-12
+    )
+    assert curves.positive_share == pytest.approx(labels.mean())
+
+
+def test_score_curves_need_both_labels_and_keep_short_curves_whole():
+    from sklearn.metrics import roc_curve
+
+    from samplegen.evaluate.ctr_curves import score_curves, thinned
+
+    assert score_curves(np.zeros(5, dtype=int), np.linspace(0.1, 0.5, 5)) is None
+    assert score_curves(np.array([], dtype=int), np.array([])) is None
+    labels, scores = _case(1, n=40)
+    fpr, _, _ = roc_curve(labels, scores)
+    assert np.array_equal(score_curves(labels, scores).fpr, fpr)
+    assert thinned(7, 10).tolist() == list(range(7))
+    assert thinned(1001, 5).tolist() == [0, 250, 500, 750, 1000]

@@ -1,7 +1,8 @@
-"""The null handling of the SMOTE-NC baseline (issue 22), on a hand-built frame."""
+"""The null handling and neighbours of the SMOTE-NC baseline (issue 22), on hand-built frames."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from samplegen.evaluate.ctr_smote import MISSING, imputed, smote_nc_frame
 
@@ -36,12 +37,43 @@ def test_smote_nc_frame_makes_the_rows_asked_for_from_real_values():
         }
     )
     sample.loc[20, "price"] = np.nan  # a negative: imputed, not interpolated from
-    new = smote_nc_frame(sample, ["brand"], ["price", "user_events"], {1: 25}, seed=3)
+    new = smote_nc_frame(
+        sample, ["brand"], ["price", "user_events"], {1: 25}, seed=3, k_neighbors=5
+    )
     assert new["label"].tolist() == [1] * 25 and list(new.columns) == list(sample.columns)
     positives = sample[sample["label"] == 1]
     for column in ("price", "user_events"):  # interpolated between the positives' values
         values = new[column].astype("float64")
         assert values.between(positives[column].min(), positives[column].max()).all()
     assert set(new["brand"]) <= {"b1", "b2", MISSING}
-    again = smote_nc_frame(sample, ["brand"], ["price", "user_events"], {1: 25}, seed=3)
+    again = smote_nc_frame(
+        sample, ["brand"], ["price", "user_events"], {1: 25}, seed=3, k_neighbors=5
+    )
     pd.testing.assert_frame_equal(new, again)  # seeded
+
+
+def test_smote_k_neighbors_reaches_smotenc():
+    """Positives in pairs far apart: with one neighbour a new row stays between a pair's two
+    rows; with three it may lie between pairs."""
+    centres = np.array([[0.0, 0.0], [50.0, 0.0], [0.0, 50.0], [50.0, 50.0]])
+    pairs = np.concatenate([centres, centres + 0.5])
+    n_negatives = 12
+    sample = pd.DataFrame(
+        {
+            "label": [1] * len(pairs) + [0] * n_negatives,
+            "brand": ["b1"] * (len(pairs) + n_negatives),
+            "price": np.r_[pairs[:, 0], np.linspace(0, 50, n_negatives)],
+            "user_events": np.r_[pairs[:, 1], np.linspace(0, 50, n_negatives)],
+        }
+    )
+
+    def distance_to_a_pair(k: int) -> np.ndarray:
+        new = smote_nc_frame(sample, ["brand"], ["price", "user_events"], {1: 40}, 3, k)
+        points = new[["price", "user_events"]].astype("float64").to_numpy()
+        return np.abs(points[:, None, :] - centres[None, :, :]).max(axis=2).min(axis=1)
+
+    assert (distance_to_a_pair(1) <= 0.5 + 1e-9).all()
+    assert (distance_to_a_pair(3) > 1.0).any()
+    # More neighbours than a label has other rows: SMOTENC itself refuses.
+    with pytest.raises(ValueError):
+        smote_nc_frame(sample, ["brand"], ["price", "user_events"], {1: 4}, 3, len(pairs))

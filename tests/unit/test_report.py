@@ -1,4 +1,6 @@
 import base64
+import dataclasses
+import html
 import math
 import re
 from pathlib import Path
@@ -341,6 +343,29 @@ def test_dose_plot_falls_back_to_dose_number_without_ratio_rows(tmp_path):
     assert 'id="plot-dose-response"' in page
 
 
+def test_dose_plot_of_ctr_classifiers_draws_auc_on_all_test_rows():
+    """A CTR run's dose rows are AUC (and other metric) differences per slice: the plot
+    draws AUC on the ``all`` slice, with the synthetic : real train row ratio as x."""
+    from samplegen.evaluate import plots
+
+    rows = []
+    for dose, ratio, diff in (("dose=0.5", 0.1, 0.004), ("dose=1", 0.2, 0.008)):
+        for slice_, shift in (("all", 0.0), ("cold_users", 0.5)):
+            for metric, value in (("auc", diff + shift), ("logloss", -diff)):
+                rows.append(
+                    _row("logreg", dose, slice_, metric, None, value, value - 0.01, value + 0.01)
+                )
+        rows.append(_row("logreg", dose, "all", "synthetic_to_real", None, ratio, n=NAN))
+    metrics = pd.DataFrame(rows + _ctr_rows(), columns=list(METRIC_COLUMNS))
+    points, use_ratio = plots.dose_points(metrics, K)
+    assert use_ratio and plots.dose_title(metrics, K) == "AUC"
+    assert points[["x", "value"]].values.tolist() == [[0.1, 0.004], [0.2, 0.008]]
+    assert set(points["unit"]) == {"train rows"}
+    assert plots.dose_png(points, use_ratio, K).startswith(PNG_SIGNATURE)
+    # A recommender run keeps its NDCG@k plot.
+    assert plots.dose_title(_metrics(), K) == f"NDCG@{K}"
+
+
 def test_report_without_ndcg_rows_still_writes(tmp_path):
     metrics = _metrics()
     metrics = metrics[metrics["metric"] == "coverage"]
@@ -511,3 +536,195 @@ def test_verdicts_are_structured_and_their_lines_rendered_from_them():
     assert (als_cold.outcome, als_cold.n_seeds, als_cold.n_significant) == ("same", 3, 1)
     assert als_cold.diff == pytest.approx(0.01)
     assert outcome_counts(found) == {"better": 2, "worse": 2, "same": 4, "undetermined": 0}
+
+
+# --- ranking models (CTR classifiers) ---------------------------------------------------------
+
+CTR_FIGURE_IDS = ("plot-ctr-diff", "plot-ctr-roc-pr", "plot-ctr-calibration")
+CTR_BASE = {"auc": 0.8, "pr_auc": 0.4, "logloss": 0.3, "ece": 0.05}
+CTR_MIN_USERS = 50
+
+
+def _ctr_rows() -> list[tuple]:
+    """logreg on a well-populated slice and a thin one: real, augmented (+0.01 on every
+    metric, CI above zero) and class weights (+0.02, augmented - class_weight's CI spans 0)."""
+    rows = []
+    for slice_, n in (("all", 400), ("cold_users", 5)):
+        at = {"n": n, "seed": 7}
+        for step, variant in enumerate(("real", "augmented", "class_weight")):
+            for metric, base in CTR_BASE.items():
+                value = base + 0.01 * step
+                rows.append(
+                    _row(
+                        "logreg",
+                        variant,
+                        slice_,
+                        metric,
+                        None,
+                        value,
+                        value - 0.02,
+                        value + 0.02,
+                        **at,
+                    )
+                )
+        for variant, diff, low, high, p in (
+            ("augmented_minus_real", 0.01, 0.002, 0.018, 0.02),
+            ("augmented_minus_class_weight", -0.01, -0.03, 0.01, 0.31),
+        ):
+            for metric in CTR_BASE:
+                rows.append(_row("logreg", variant, slice_, metric, None, diff, low, high, **at))
+                rows.append(_row("logreg", variant, slice_, f"{metric}_p_value", None, p, **at))
+    return rows
+
+
+def _ctr_metrics() -> pd.DataFrame:
+    return pd.DataFrame(_ctr_rows(), columns=list(METRIC_COLUMNS))
+
+
+def _ctr_curves() -> dict:
+    from samplegen.evaluate.ctr_curves import score_curves
+
+    rng = np.random.default_rng(5)
+    labels = (rng.random(600) < 0.2).astype(int)
+    noise = rng.normal(0, 0.15, (2, 600))
+    return {
+        ("logreg", variant): score_curves(labels, np.clip(0.2 + 0.3 * labels + e, 0.01, 0.99))
+        for variant, e in zip(("real", "augmented"), noise, strict=True)
+    }
+
+
+def _ctr_page(tmp_path: Path, curves: dict | None) -> str:
+    data = ReportData(ctr_curves=curves) if curves is not None else None
+    path = write_report(tmp_path, "ctr-run", _ctr_metrics(), {}, K, data, CTR_MIN_USERS)
+    return path.read_text(encoding="utf-8")
+
+
+def _cells(section: str, *first: str) -> list[tuple[str, str]]:
+    """(class, text) of the cells of the ranking-table row starting with ``first``."""
+    start = "".join(f"<td>{html.escape(text)}</td>" for text in first)
+    (row,) = re.findall(rf"<tr>{re.escape(start)}(.*?)</tr>", section)
+    return re.findall(r'<td class="([\w ]+)">([^<]*)</td>', row)
+
+
+def test_ranking_section_shows_verdicts_the_table_with_cis_and_every_figure(tmp_path):
+    page = _ctr_page(tmp_path, _ctr_curves())
+    ids = re.findall(r'<section id="([\w-]+)">', page)
+    assert ids[:3] == ["verdict", "ranking-models", "strategies"]
+    assert re.findall(r'<a href="#([\w-]+)">', page) == ids
+    assert "under Ranking models" in _section(page, "verdict")  # no NDCG verdict for a CTR run
+    section = _section(page, "ranking-models")
+    items = re.findall(r'<li class="(\w+)">(.*?)</li>', section)
+    assert items == [
+        (
+            "better",
+            "logreg slice=all AUC real=0.8000 augmented=0.8100 diff=+0.0100 "
+            "[+0.0020, +0.0180]: augmented is better",
+        ),
+        (
+            "same",
+            "logreg slice=all AUC class_weight=0.8200 augmented=0.8100 diff=-0.0100 "
+            "[-0.0300, +0.0100]: no significant difference",
+        ),
+        (
+            "undetermined",
+            "logreg slice=cold_users AUC real=0.8000 augmented=0.8100 diff=+0.0100: "
+            f"too few users (n=5, evaluate.min_users={CTR_MIN_USERS})",
+        ),
+        (
+            "undetermined",
+            "logreg slice=cold_users AUC class_weight=0.8200 augmented=0.8100 diff=-0.0100: "
+            f"too few users (n=5, evaluate.min_users={CTR_MIN_USERS})",
+        ),
+    ]
+    table = section.split('<table id="ranking-table">')[1].split("</table>")[0]
+    header = re.findall(r"<th>([^<]*)</th>", table)
+    assert header == [
+        "classifier", "slice", "variant", "users", "AUC [95% CI]", "PR-AUC [95% CI]",
+        "log loss [95% CI]", "ECE [95% CI]", "p (AUC diff)",
+    ]  # fmt: skip
+    assert table.count("<tr>") == 1 + 2 * 5  # header; per slice 3 variants and 2 differences
+    assert _cells(table, "logreg", "all", "real") == [
+        ("num", "400"),
+        ("num", "0.8000 [0.7800, 0.8200]"),
+        ("num", "0.4000 [0.3800, 0.4200]"),
+        ("num", "0.3000 [0.2800, 0.3200]"),
+        ("num", "0.0500 [0.0300, 0.0700]"),
+        ("num", "\u2014"),
+    ]
+    # Augmented - real: +0.01 with the CI above zero is better for AUC and PR-AUC but worse
+    # for log loss and ECE (lower is better there).
+    diff = "+0.0100 [+0.0020, +0.0180]"
+    assert _cells(table, "logreg", "all", "augmented - real") == [
+        ("num", "400"),
+        ("num better", diff),
+        ("num better", diff),
+        ("num worse", diff),
+        ("num worse", diff),
+        ("num", "0.0200"),
+    ]
+    spans_zero = _cells(table, "logreg", "all", "augmented - class_weight")
+    assert {cls for cls, _ in spans_zero} == {"num"} and spans_zero[-1][1] == "0.3100"
+    thin = _cells(table, "logreg", "cold_users", "augmented - real")  # 5 users: no colour
+    assert {cls for cls, _ in thin} == {"num"} and thin[1][1] == diff
+    for figure_id in CTR_FIGURE_IDS:
+        match = re.search(
+            rf'<figure id="{figure_id}"><img alt="[^"]+" '
+            r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"><figcaption>',
+            section,
+        )
+        assert match, figure_id
+        assert base64.b64decode(match.group(1), validate=True).startswith(PNG_SIGNATURE)
+
+
+def test_ranking_table_shows_doses_as_differences_and_each_slices_positive_share():
+    from samplegen.evaluate.ranking import ranking_table
+
+    extra = [_row("logreg", "test_rows", "all", "label_share", None, 0.125, n=400)]
+    for metric in CTR_BASE:
+        extra.append(_row("logreg", "dose=0.5", "all", metric, None, 0.01, 0.002, 0.018, n=400))
+    extra.append(_row("logreg", "dose=0.5", "all", "synthetic_to_real", None, 0.1, n=NAN))
+    rows = pd.DataFrame(_ctr_rows() + extra, columns=list(METRIC_COLUMNS))
+    table = ranking_table(rows, CTR_MIN_USERS)
+    assert table.header[3:5] == ["users", "positive share"]
+    by_variant = {(r[1].text, r[2].text): r for r in table.rows}
+    assert ("all", "test_rows") not in by_variant  # the share is a column, not a row
+    dose = by_variant[("all", "dose=0.5 - real")]
+    assert [c.text for c in dose[3:6]] == ["400", "0.1250", "+0.0100 [+0.0020, +0.0180]"]
+    assert dose[5].cls == "num better" and dose[7].cls == "num worse"  # AUC up; log loss up
+    assert by_variant[("cold_users", "real")][4].text == "\u2014"  # no share row for it
+    assert [v for s, v in by_variant if s == "all"][-1] == "dose=0.5 - real"  # after the diffs
+
+
+def test_ranking_section_without_curves_keeps_the_rows_and_notes_the_curves(tmp_path):
+    section = _section(_ctr_page(tmp_path, None), "ranking-models")
+    assert '<figure id="plot-ctr-diff">' in section and 'id="ranking-table"' in section
+    assert "plot-ctr-roc-pr" not in section and "plot-ctr-calibration" not in section
+    assert "no ROC or precision-recall plot" in section and "no calibration plot" in section
+
+
+def test_ranking_section_is_absent_for_a_run_without_classifier_rows(tmp_path):
+    # Recommender, dose, fidelity and privacy rows; curves alone do not make a section.
+    data = ReportData(ctr_curves=_ctr_curves())
+    page = write_report(tmp_path, "r", _metrics(), {}, K, data).read_text("utf-8")
+    assert 'id="ranking-models"' not in page and 'href="#ranking-models"' not in page
+    assert "under Ranking models" not in page and "plot-ctr" not in page
+    assert '<section id="verdict">' in page and 'id="ranking-table"' not in page
+
+
+def test_ctr_verdicts_read_back_from_the_metrics_frame_are_the_same():
+    from samplegen.evaluate.ctr import ctr_verdicts
+    from samplegen.evaluate.rows import EvalRow, frame, rows_of
+
+    rows = [EvalRow(*r) for r in _ctr_rows()]
+    rows = [dataclasses.replace(r, seed=int(r.seed), n_users=int(r.n_users)) for r in rows]
+    rows = [dataclasses.replace(r, ci_low=None, ci_high=None) if math.isnan(r.ci_low) else r
+            for r in rows]  # fmt: skip
+    assert rows_of(frame(rows)) == rows
+    assert ctr_verdicts(rows_of(_ctr_metrics()), CTR_MIN_USERS) == ctr_verdicts(rows, CTR_MIN_USERS)
+    # A difference without its CI (NaN in the frame) is undetermined, not "no difference".
+    metrics = _ctr_metrics()
+    metrics.loc[metrics["variant"] == "augmented_minus_real", ["ci_low", "ci_high"]] = NAN
+    first = ctr_verdicts(rows_of(metrics), CTR_MIN_USERS)[0]
+    assert first.outcome == "undetermined" and first.line.endswith(
+        "no confidence interval " "(a label is missing from the slice)"
+    )

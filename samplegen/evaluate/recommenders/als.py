@@ -44,15 +44,25 @@ class SparkALSRecommender:
 
     def fit(self, interactions: np.ndarray) -> Self:
         """Run Spark ALS on the non-zero entries and keep the item factors (zero if unseen)."""
-        from pyspark.ml.recommendation import ALS
-
         check_interactions(interactions)
         users, items = np.nonzero(interactions)
+        return self.fit_entries(users, items, interactions[users, items], interactions.shape[1])
+
+    def fit_entries(
+        self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_items: int
+    ) -> Self:
+        """Run Spark ALS on the non-zero entries ``(users[i], items[i], ratings[i])``.
+
+        Entries in row-major order (as ``np.nonzero`` and a sorted CSR matrix list them) give
+        Spark the same input frame, so dense and sparse callers get the same factors.
+        """
+        from pyspark.ml.recommendation import ALS
+
         frame = pd.DataFrame(
             {
                 "user": users.astype(np.int32),
                 "item": items.astype(np.int32),
-                "rating": interactions[users, items].astype(np.float32),
+                "rating": np.asarray(ratings).astype(np.float32),
             }
         )
         als = ALS(
@@ -68,7 +78,7 @@ class SparkALSRecommender:
         )
         model = als.fit(self.spark.createDataFrame(frame))
         factors = model.itemFactors.toPandas()
-        self.item_factors = np.zeros((interactions.shape[1], self.rank), dtype=np.float64)
+        self.item_factors = np.zeros((n_items, self.rank), dtype=np.float64)
         self.item_factors[factors["id"].to_numpy()] = np.stack(factors["features"].to_numpy())
         return self
 

@@ -61,6 +61,21 @@ class EASERecommender:
         for start in range(0, n_users, _GRAM_CHUNK_ROWS):
             chunk = np.asarray(interactions[start : start + _GRAM_CHUNK_ROWS], dtype=np.float64)
             gram += chunk.T @ chunk
+        return self.fit_gram(gram)
+
+    def fit_gram(self, gram: np.ndarray) -> Self:
+        """Solve for ``B`` from the float64 Gram matrix ``X^T X`` (changed in place).
+
+        :meth:`fit` builds it from a dense matrix; Spark scoring
+        (:mod:`samplegen.evaluate.spark_scoring`) from a sparse one, which a catalogue of at
+        most :data:`EASE_MAX_ITEMS` items keeps small on the driver whatever the user count.
+        """
+        n_items = gram.shape[0]
+        if n_items > EASE_MAX_ITEMS:
+            raise ValueError(
+                f"EASE needs a dense {n_items} x {n_items} inverse, above the limit of "
+                f"{EASE_MAX_ITEMS:,} items; lower the aggregate.top_n_items config key"
+            )
         gram[np.diag_indices(n_items)] += self.l2
         precision = np.linalg.inv(gram)
         weights = precision / -np.diag(precision)[None, :]

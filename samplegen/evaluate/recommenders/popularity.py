@@ -34,7 +34,11 @@ class PopularityRecommender:
             ``self``, fitted.
         """
         check_interactions(interactions)
-        self.item_scores = np.count_nonzero(interactions > 0, axis=0).astype(np.float32)
+        return self.fit_counts(np.count_nonzero(interactions > 0, axis=0))
+
+    def fit_counts(self, users_per_item: np.ndarray) -> Self:
+        """Take the per-item user counts as they are (Spark scoring counts a sparse matrix)."""
+        self.item_scores = np.asarray(users_per_item).astype(np.float32)
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
