@@ -233,10 +233,6 @@ SYNTHETIC_CTR = Table(
     ),
     per_run=True,
 )
-#: The feature columns of a CTR row: every ``synthetic_ctr`` column after ``label``, the ones it
-#: shares with ``samples_ctr`` (classifiers learn them; the row privacy filter compares them).
-_CTR_COLUMNS = SYNTHETIC_CTR.schema.names
-CTR_FEATURES = tuple(_CTR_COLUMNS[_CTR_COLUMNS.index("label") + 1 :])
 SYNTHETIC_ITEMS = Table(
     "synthetic_items",
     _schema(

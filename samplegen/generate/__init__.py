@@ -25,7 +25,6 @@ from samplegen.runinfo import StageResult, stage_timer
 from samplegen.spark import pinned
 from samplegen.tables import (
     AUGMENTED_TRAIN,
-    CTR_FEATURES,
     INTERACTIONS,
     SAMPLES_CTR,
     SYNTHETIC_CTR,
@@ -38,6 +37,10 @@ from samplegen.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The feature columns of a ``synthetic_ctr`` row, those after ``label`` (the ones the CTR
+#: classifiers learn, :func:`samplegen.evaluate.classifiers.feature_columns`).
+CTR_FEATURES = SYNTHETIC_CTR.schema.names[SYNTHETIC_CTR.schema.names.index("label") + 1 :]
 
 #: The table each registry table name stands for.
 _TABLES = {t.name: t for t in (SYNTHETIC_INTERACTIONS, SYNTHETIC_CTR, SYNTHETIC_ITEMS)}
@@ -177,7 +180,7 @@ def _rows_privacy_checked(
         )
         return rows, {"privacy_filter": "off"}
     train = samples.where(F.col("split") == "train")
-    kept, counts = row_privacy_filter(rows, train, list(CTR_FEATURES))
+    kept, counts = row_privacy_filter(rows, train, CTR_FEATURES)
     log.info(
         "privacy filter: %d synthetic_ctr rows drawn, %d exact copies of a real samples_ctr "
         "train row dropped, %d kept",

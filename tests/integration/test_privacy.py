@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from samplegen.generate import _rows_privacy_checked
+from samplegen.evaluate.classifiers import feature_columns
+from samplegen.generate import CTR_FEATURES, _rows_privacy_checked
 from samplegen.generate.privacy import (
     closest_real_users,
     copied_rows,
     privacy_filter,
 )
-from samplegen.tables import CTR_FEATURES
 from tests.conftest import small_config
 
 pytestmark = [pytest.mark.spark]
@@ -113,7 +113,9 @@ def test_row_filter_drops_a_planted_copy_counted_and_logged(spark, tmp_path):
         (1, "milk", "dairy", "b9", 2.5, 10, 3.0, 40, 0.1),  # brand differs
         (0, "bread", "bakery", "b1", 1.0, 4, 0.0, 12, 0.2),  # a value where real has null
     ])  # fmt: skip
-    assert copied_rows(synthetic, real, list(CTR_FEATURES)).count() == 2
+    categorical, numeric = feature_columns()  # the columns compared are those classifiers learn
+    assert set(CTR_FEATURES) == {*categorical, *numeric}
+    assert copied_rows(synthetic, real, CTR_FEATURES).count() == 2
     # The generate stage's check (row_privacy_filter against the real samples_ctr train rows
     # only): counts in the metrics and the log; generate.privacy_filter=false skips it, saying so.
     samples = real.withColumn("split", F.lit("train")).unionByName(

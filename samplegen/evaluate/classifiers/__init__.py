@@ -23,7 +23,7 @@ from samplegen.evaluate.ctr_metrics import roc_auc
 from samplegen.registry import recommender
 from samplegen.runinfo import LOG
 from samplegen.spark import pinned
-from samplegen.tables import CTR_FEATURES, SYNTHETIC_CTR
+from samplegen.tables import SYNTHETIC_CTR
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -41,11 +41,13 @@ _NOT_FEATURES = ("query",)
 
 
 def feature_columns() -> tuple[list[str], list[str]]:
-    """``(categorical, numeric)`` feature columns: :data:`~samplegen.tables.CTR_FEATURES`.
+    """``(categorical, numeric)`` feature columns: those after ``label`` in ``synthetic_ctr``.
 
     Strings are categorical, the rest numeric; the table schema is their one home.
     """
-    features = [SYNTHETIC_CTR.schema[name] for name in CTR_FEATURES if name not in _NOT_FEATURES]
+    fields = SYNTHETIC_CTR.schema.fields
+    after_label = fields[[f.name for f in fields].index(LABEL) + 1 :]
+    features = [f for f in after_label if f.name not in _NOT_FEATURES]
     categorical = [f.name for f in features if isinstance(f.dataType, T.StringType)]
     numeric = [f.name for f in features if not isinstance(f.dataType, T.StringType)]
     return categorical, numeric
