@@ -239,6 +239,7 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert result.rows["eval_metrics"] == len(rows)
     assert set(rows["recommender"]) == {"logreg", "fidelity", "privacy"}
     _check_quality_rows(rows, result, report)
+    rows_of_quality = rows[rows["recommender"] != "logreg"]
     rows = rows[rows["recommender"] == "logreg"]
     assert set(rows["slice"]) == set(slices)
     values = rows[rows["variant"].isin(VARIANTS)]
@@ -290,10 +291,14 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     assert set(tuning) == {f"tuning logreg/{v}" for v in (*VARIANTS, "dose=0.5")}
     assert tuning["tuning logreg/real"].startswith("regParam=")
     assert ctr_lake.reports_root and result.outputs["report"].endswith("index.html")
-    # samplegen compare: the CTR paired differences are in its headline.
+    # samplegen compare: the CTR paired differences are in its headline, and the fidelity and
+    # privacy rows of the synthetic rows.
     shown = headline(compare_runs(spark, ctr_lake.lakehouse, RUN, RUN, k=ctr_lake.evaluate.k))
+    assert (shown["b_minus_a"].fillna(0) == 0).all()
+    quality = shown["recommender"].isin(["fidelity", "privacy"])
+    assert quality.sum() == len(rows_of_quality) and "detection_auc" in set(shown["metric"])
+    shown = shown[~quality]
     assert set(shown["metric"]) == {"auc", "logloss"} and len(shown) == 4 * len(slices) * 2
-    assert (shown["b_minus_a"] == 0).all()
     every = compare_runs(spark, ctr_lake.lakehouse, RUN, RUN)  # --all: the doses too
     assert len(every[every["variant"] == "dose=0.5"]) == len(slices) * 4 + 1
 
