@@ -353,7 +353,8 @@ class GenerateConfig:
     synthetic_weight: float = setting(0.5, "weight of a synthetic interaction (real ones: 1)")
     privacy_filter: bool = setting(
         True,
-        "drop new synthetic users that copy a real training user or are too similar to one; "
+        "drop new synthetic users that copy a real training user or are too similar to one, "
+        "and synthetic_ctr rows equal to a real samples_ctr train row on every feature column; "
         "false writes them unchecked (logged and recorded in the manifest)",
     )
     privacy_max_jaccard: float = setting(

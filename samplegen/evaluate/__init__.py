@@ -9,7 +9,8 @@
 - Utility (:mod:`samplegen.evaluate.utility`): downstream recommenders trained on real only vs
   real + synthetic, by slice and K with paired bootstrap CIs, and a dose sweep.
 - CTR (:mod:`samplegen.evaluate.ctr`): for runs that write ``synthetic_ctr``, click/purchase
-  classifiers trained on real vs real + synthetic ``samples_ctr`` rows, scored on real test rows.
+  classifiers trained on real vs real + synthetic ``samples_ctr`` rows, scored on real test rows;
+  the fidelity and privacy of those rows (:mod:`samplegen.evaluate.ctr_quality`).
 
 Everything lands in ``eval_metrics`` and in ``reports/<run_id>/index.html``.
 """
@@ -26,6 +27,7 @@ from pyspark.sql import functions as F
 from samplegen.config import Config
 from samplegen.evaluate.ctr import ctr_rows, ctr_verdict_lines
 from samplegen.evaluate.ctr_metrics import HEADLINE_CTR_METRICS
+from samplegen.evaluate.ctr_quality import ctr_quality
 from samplegen.evaluate.data import EvalData, load_eval_data
 from samplegen.evaluate.disclosure import disclosure_metrics
 from samplegen.evaluate.explain import Explanation, explain, targets_from_metrics
@@ -274,22 +276,27 @@ def run_evaluate_ctr(spark: SparkSession, cfg: Config, run_id: str, strategy: st
     """CTR classifiers (``evaluate.ctr_models``) on real vs real + ``synthetic_ctr`` rows.
 
     Rows go to ``eval_metrics`` (``recommender`` = the classifier; see
-    :mod:`samplegen.evaluate.ctr`); one AUC verdict line per classifier, slice and baseline
-    goes to the log and the manifest; the report's ranking-models section shows them with
-    every row, the difference bars and the curves (:mod:`samplegen.evaluate.ranking`).
+    :mod:`samplegen.evaluate.ctr`), with the fidelity and privacy rows of the synthetic rows
+    (:mod:`samplegen.evaluate.ctr_quality`); one AUC verdict line per classifier, slice and
+    baseline goes to the log and the manifest; the report's ranking-models section shows them
+    with every row, the difference bars and the curves (:mod:`samplegen.evaluate.ranking`), its
+    fidelity and privacy sections the quality rows and the DCR histograms.
     """
     result = StageResult(stage="evaluate", run_id=run_id)
     with stage_timer(result):
         rows, facts, curves = ctr_rows(spark, cfg, run_id)
-        metrics = frame(rows)
+        quality, plots = ctr_quality(spark, cfg, run_id, strategy)
+        metrics = frame(quality + rows)
         result.rows["eval_metrics"] = write_table(
             _table_frame(spark, metrics, cfg, run_id), table_store(cfg), EVAL_METRICS, run_id
         )
         lines = ctr_verdict_lines(rows, cfg.evaluate.min_users)
-        plots = ReportData(ctr_curves=curves)
+        plots.ctr_curves = curves
         _publish(cfg, run_id, result, metrics, lines, {"strategy": strategy, **facts}, plots)
         result.metrics = {
             "verdict": lines,
+            "fidelity": _family(metrics, FIDELITY),
+            "privacy": _family(metrics, PRIVACY),
             "tuning": {k: v for k, v in facts.items() if k.startswith("tuning ")},
             "headline": {
                 f"{r.recommender}/{r.variant}/{r.slice}/{r.metric}": r.value

@@ -112,12 +112,9 @@ def detection_auc(
     if min(len(real), len(synthetic)) < DETECTION_MIN_RECORDS:
         return math.nan
     rng = np.random.default_rng(seed)
-    n_per_class = min(len(real), len(synthetic), DETECTION_MAX_PER_CLASS)
-    real_idx = rng.choice(len(real), size=n_per_class, replace=False)
-    synthetic_idx = rng.choice(len(synthetic), size=n_per_class, replace=False)
-    n_train = n_per_class // 2
-    real_train, real_test = real_idx[:n_train], real_idx[n_train:]  # choice order is random
-    synthetic_train, synthetic_test = synthetic_idx[:n_train], synthetic_idx[n_train:]
+    real_train, real_test, synthetic_train, synthetic_test = balanced_halves(
+        len(real), len(synthetic), rng
+    )
 
     is_reference = np.ones(len(real), dtype=bool)
     is_reference[real_test] = False
@@ -139,8 +136,24 @@ def detection_auc(
     mean = x_train.mean(axis=0)
     std = x_train.std(axis=0)
     std[std == 0] = 1.0
-    weights, bias = _fit_logistic((x_train - mean) / std, y_train, DETECTION_L2)
+    weights, bias = fit_logistic((x_train - mean) / std, y_train, DETECTION_L2)
     return roc_auc((x_test - mean) / std @ weights + bias, y_test)
+
+
+def balanced_halves(
+    n_real: int, n_synthetic: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The detection test's sample: train and test indices of the real and synthetic sides.
+
+    ``min(n_real, n_synthetic, DETECTION_MAX_PER_CLASS)`` indices are drawn from each side
+    without replacement and split in halves (the draw order is random, so the first half is a
+    random half). Returns ``(real_train, real_test, synthetic_train, synthetic_test)``.
+    """
+    n_per_class = min(n_real, n_synthetic, DETECTION_MAX_PER_CLASS)
+    real_idx = rng.choice(n_real, size=n_per_class, replace=False)
+    synthetic_idx = rng.choice(n_synthetic, size=n_per_class, replace=False)
+    n_train = n_per_class // 2
+    return real_idx[:n_train], real_idx[n_train:], synthetic_idx[:n_train], synthetic_idx[n_train:]
 
 
 def _feature_reference(
@@ -220,7 +233,7 @@ def _record_features(
     )
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
     """Fit an L2-penalised logistic regression with an unpenalised intercept (scikit-learn).
 
     Minimises ``sum(log-loss) + l2 / 2 * ||w||^2`` (``C = 1 / l2``) with Newton steps to a

@@ -185,8 +185,8 @@ def disclosure_metrics(
     if max_records <= 0:
         raise ValueError(f"max_records must be positive, got {max_records}")
     rng = np.random.default_rng(seed)
-    synthetic_idx = _subsample(len(synthetic), max_records, rng)
-    holdout_idx = _subsample(len(holdout), max_records, rng)
+    synthetic_idx = subsample(len(synthetic), max_records, rng)
+    holdout_idx = subsample(len(holdout), max_records, rng)
     synthetic_sample = [synthetic[i] for i in synthetic_idx]
     holdout_sample = [holdout[i] for i in holdout_idx]
     owner_sample = holdout_owner[holdout_idx].astype(np.int64)
@@ -195,16 +195,9 @@ def disclosure_metrics(
     holdout_similarity = closest_jaccard(holdout_sample, train, n_items, exclude=owner_sample)
     dcr_holdout = 1.0 - holdout_similarity
 
-    holdout_p05 = _percentile(dcr_holdout, 5.0)
     non_empty = record_sizes(synthetic_sample) > 0
     metrics = {
-        "dcr_synthetic_median": _percentile(dcr_synthetic, 50.0),
-        "dcr_holdout_median": _percentile(dcr_holdout, 50.0),
-        "dcr_synthetic_p05": _percentile(dcr_synthetic, 5.0),
-        "dcr_holdout_p05": holdout_p05,
-        "dcr_closer_share": _mean(dcr_synthetic < holdout_p05)
-        if not math.isnan(holdout_p05)
-        else math.nan,
+        **dcr_figures(dcr_synthetic, dcr_holdout),
         "exact_copy_share": _mean((dcr_synthetic == 0.0) & non_empty),
         "mia_auc": _membership_auc(
             train, holdout_sample, holdout_similarity, synthetic, n_items, rng
@@ -213,6 +206,26 @@ def disclosure_metrics(
         "n_holdout": float(len(holdout_sample)),
     }
     return DisclosureResult(metrics=metrics, dcr_synthetic=dcr_synthetic, dcr_holdout=dcr_holdout)
+
+
+def dcr_figures(dcr_synthetic: np.ndarray, dcr_holdout: np.ndarray) -> dict[str, float]:
+    """The DCR figures of synthetic vs holdout records (or rows), NaN where a side is empty.
+
+    ``dcr_synthetic_median`` / ``dcr_synthetic_p05``, ``dcr_holdout_median`` /
+    ``dcr_holdout_p05`` (median and 5th percentile, linear interpolation) and
+    ``dcr_closer_share``, the share of synthetic DCRs below the holdout 5th percentile (about
+    0.05 when synthetic data is no closer to the training data than fresh real data).
+    """
+    holdout_p05 = _percentile(dcr_holdout, 5.0)
+    return {
+        "dcr_synthetic_median": _percentile(dcr_synthetic, 50.0),
+        "dcr_holdout_median": _percentile(dcr_holdout, 50.0),
+        "dcr_synthetic_p05": _percentile(dcr_synthetic, 5.0),
+        "dcr_holdout_p05": holdout_p05,
+        "dcr_closer_share": _mean(dcr_synthetic < holdout_p05)
+        if not math.isnan(holdout_p05)
+        else math.nan,
+    }
 
 
 def _membership_auc(
@@ -239,7 +252,7 @@ def _membership_auc(
     n = min(len(holdout), len(train))
     if n == 0 or len(synthetic) == 0:
         return math.nan
-    non_member_idx = _subsample(len(holdout), n, rng)
+    non_member_idx = subsample(len(holdout), n, rng)
     member_idx = rng.choice(len(train), size=n, replace=False)
     members = [train[i] for i in member_idx]
     non_members = [holdout[i] for i in non_member_idx]
@@ -255,7 +268,7 @@ def _membership_auc(
     return roc_auc(scores, labels)
 
 
-def _subsample(n: int, max_n: int, rng: np.random.Generator) -> np.ndarray:
+def subsample(n: int, max_n: int, rng: np.random.Generator) -> np.ndarray:
     """All of ``range(n)`` if ``n <= max_n``, else a seeded sample of ``max_n`` sorted indices."""
     if n <= max_n:
         return np.arange(n)

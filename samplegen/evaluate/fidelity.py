@@ -91,8 +91,8 @@ def fidelity_metrics(
     real_sizes, synthetic_sizes = record_sizes(real), record_sizes(synthetic)
     return {
         "popularity_tvd": total_variation(real_counts, synthetic_counts),
-        "popularity_rank_ks": _ks_or_nan(rank_of[all_items(real)], rank_of[all_items(synthetic)]),
-        "basket_size_ks": _ks_or_nan(real_sizes, synthetic_sizes),
+        "popularity_rank_ks": ks_or_nan(rank_of[all_items(real)], rank_of[all_items(synthetic)]),
+        "basket_size_ks": ks_or_nan(real_sizes, synthetic_sizes),
         "basket_size_tvd": _size_tvd(real_sizes, synthetic_sizes),
         "category_tvd": _category_tvd(real_counts, synthetic_counts, item_category),
         "cooccurrence_corr": cooccurrence_corr(real, synthetic, n_items),
@@ -100,7 +100,7 @@ def fidelity_metrics(
     }
 
 
-def _ks_or_nan(a: np.ndarray, b: np.ndarray) -> float:
+def ks_or_nan(a: np.ndarray, b: np.ndarray) -> float:
     """KS statistic, or NaN when either sample is empty."""
     return ks_statistic(a, b) if a.size and b.size else math.nan
 
@@ -199,26 +199,26 @@ def item_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict[str, floa
     """
     out: dict[str, float] = {}
     for column in ITEM_COLUMNS:
-        out[f"tvd:{column}"] = _share_tvd(real[column], synthetic[column])
+        out[f"tvd:{column}"] = share_tvd(real[column], synthetic[column])
     real_price = pd.to_numeric(real["price"], errors="coerce").dropna().to_numpy()
     synthetic_price = pd.to_numeric(synthetic["price"], errors="coerce").dropna().to_numpy()
-    out["ks:price"] = _ks_or_nan(real_price, synthetic_price)
+    out["ks:price"] = ks_or_nan(real_price, synthetic_price)
     pair = ["department", "category"]
-    out["pair_tvd:department,category"] = _share_tvd(
+    out["pair_tvd:department,category"] = share_tvd(
         real[pair].astype(str).agg("|".join, axis=1),
         synthetic[pair].astype(str).agg("|".join, axis=1),
     )
     if "title" in real.columns and "title" in synthetic.columns:
         real_words = real["title"].dropna().astype(str).str.split()
         synthetic_words = synthetic["title"].dropna().astype(str).str.split()
-        out["tvd:title_words"] = _share_tvd(real_words.explode(), synthetic_words.explode())
-        out["ks:title_length"] = _ks_or_nan(
+        out["tvd:title_words"] = share_tvd(real_words.explode(), synthetic_words.explode())
+        out["ks:title_length"] = ks_or_nan(
             real_words.map(len).to_numpy(float), synthetic_words.map(len).to_numpy(float)
         )
     return out
 
 
-def _share_tvd(real: pd.Series, synthetic: pd.Series) -> float:
+def share_tvd(real: pd.Series, synthetic: pd.Series) -> float:
     """TVD between the value shares of two columns (null counted as a value)."""
     if len(real) == 0 or len(synthetic) == 0:
         return math.nan

@@ -3,7 +3,8 @@
 The strategy named by ``generate.strategy`` is looked up in
 :data:`samplegen.registry.STRATEGIES`; its module draws the rows (see
 :mod:`samplegen.generate.context`) and this stage does what every strategy shares: the model
-check, the privacy filter of new users, provenance, the writes and ``augmented_train``.
+check, the privacy filter of new users (and of ``synthetic_ctr`` rows), provenance, the writes
+and ``augmented_train``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pyspark.sql import functions as F
 from samplegen.config import Config
 from samplegen.generate.augmented import augmented, combined_synthetic
 from samplegen.generate.context import DrawContext, Metrics, require_models
-from samplegen.generate.privacy import privacy_filter
+from samplegen.generate.privacy import privacy_filter, row_privacy_filter
 from samplegen.models.store import model_dir, require_model
 from samplegen.registry import strategy
 from samplegen.runinfo import StageResult, stage_timer
@@ -25,6 +26,7 @@ from samplegen.spark import pinned
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
+    SAMPLES_CTR,
     SYNTHETIC_CTR,
     SYNTHETIC_INTERACTIONS,
     SYNTHETIC_ITEMS,
@@ -35,6 +37,10 @@ from samplegen.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The feature columns of a ``synthetic_ctr`` row, those after ``label`` (the ones the CTR
+#: classifiers learn, :func:`samplegen.evaluate.classifiers.feature_columns`).
+CTR_FEATURES = SYNTHETIC_CTR.schema.names[SYNTHETIC_CTR.schema.names.index("label") + 1 :]
 
 #: The table each registry table name stands for.
 _TABLES = {t.name: t for t in (SYNTHETIC_INTERACTIONS, SYNTHETIC_CTR, SYNTHETIC_ITEMS)}
@@ -103,6 +109,9 @@ def run_generate(
             rows, filtered = _privacy_checked(pinned(rows), real, cfg)
             result.metrics |= filtered
         table = _TABLES[spec.table]
+        if table is SYNTHETIC_CTR:
+            rows, filtered = _rows_privacy_checked(pinned(rows), ctx.table(SAMPLES_CTR), cfg)
+            result.metrics |= filtered
         if table is SYNTHETIC_INTERACTIONS:
             result.rows[table.name] = write_table(
                 with_provenance(rows, cfg, run_id), lake, table, run_id
@@ -151,5 +160,32 @@ def _privacy_checked(rows: DataFrame, real: DataFrame, cfg: Config) -> tuple[Dat
         counts.dropped_copies,
         counts.dropped_similar,
         gen.privacy_max_jaccard,
+    )
+    return kept, {"privacy_filter": "on", **counts.as_metrics()}
+
+
+def _rows_privacy_checked(
+    rows: DataFrame, samples: DataFrame, cfg: Config
+) -> tuple[DataFrame, Metrics]:
+    """``synthetic_ctr`` rows without exact copies of a real ``samples_ctr`` train row.
+
+    A copy equals a real train row on every feature column (:data:`CTR_FEATURES`, nulls
+    matching nulls); the label is not compared. ``generate.privacy_filter=false`` skips the
+    check, as for new users.
+    """
+    if not cfg.generate.privacy_filter:
+        log.warning(
+            "generate.privacy_filter=false: synthetic_ctr rows are written without the check "
+            "against copies of real samples_ctr train rows"
+        )
+        return rows, {"privacy_filter": "off"}
+    train = samples.where(F.col("split") == "train")
+    kept, counts = row_privacy_filter(rows, train, CTR_FEATURES)
+    log.info(
+        "privacy filter: %d synthetic_ctr rows drawn, %d exact copies of a real samples_ctr "
+        "train row dropped, %d kept",
+        counts.drawn,
+        counts.dropped_copies,
+        counts.kept,
     )
     return kept, {"privacy_filter": "on", **counts.as_metrics()}

@@ -10,6 +10,9 @@ item among the first ``|x| - ceil(t |x|) + 1`` items of each. Only pairs sharing
 Jaccard is then computed from the full sets. Prefixes are made of rare items, so the candidate
 join stays small where a join on every shared item would pair each synthetic user with every
 buyer of its popular items.
+
+Rows of ``synthetic_ctr`` (:func:`row_privacy_filter`) have no item set: a synthetic row equal
+to a real ``samples_ctr`` train row on every feature column is dropped.
 """
 
 from __future__ import annotations
@@ -148,3 +151,42 @@ def privacy_filter(
         dropped_copies=int(counts["copies"] or 0),
         dropped_similar=int(counts["similar"] or 0),
     )
+
+
+# --- rows of synthetic_ctr ---------------------------------------------------------------------
+
+
+def _copy_join(synthetic: DataFrame, real: DataFrame, columns: list[str], how: str) -> DataFrame:
+    """``synthetic`` semi- or anti-joined (``how``) with the distinct ``real`` rows.
+
+    The join is on null-safe equality of every one of ``columns``.
+    """
+    reference = real.select(*[F.col(c).alias(f"_real_{c}") for c in columns]).distinct()
+    condition = [F.col(c).eqNullSafe(F.col(f"_real_{c}")) for c in columns]
+    return synthetic.join(reference, on=condition, how=how)
+
+
+def copied_rows(synthetic: DataFrame, real: DataFrame, columns: list[str]) -> DataFrame:
+    """The ``synthetic`` rows equal to some ``real`` row on every one of ``columns``.
+
+    Equality is null-safe (a null matches a null), so a row that copies a real row's missing
+    values too counts as a copy. Each synthetic row appears at most once, however many real
+    rows it equals.
+    """
+    return _copy_join(synthetic, real, columns, "left_semi")
+
+
+def row_privacy_filter(
+    synthetic: DataFrame, real: DataFrame, columns: list[str]
+) -> tuple[DataFrame, PrivacyCounts]:
+    """Drop the synthetic rows that copy a real row on every one of ``columns``.
+
+    The row counterpart of :func:`privacy_filter`, for tables of rows (``synthetic_ctr``): a
+    row has no item set, so there is no Jaccard near copy, only the exact one (see
+    :func:`copied_rows`). ``synthetic`` should be pinned: it is read for the counts and for
+    the rows kept. Returns the kept rows (pinned; same columns as ``synthetic``) and the
+    counts (``dropped_similar`` is always 0).
+    """
+    kept = pinned(_copy_join(synthetic, real, columns, "left_anti"))
+    drawn, n_kept = synthetic.count(), kept.count()
+    return kept, PrivacyCounts(drawn=drawn, dropped_copies=drawn - n_kept, dropped_similar=0)

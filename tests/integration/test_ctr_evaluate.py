@@ -236,7 +236,11 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
         assert f'<figure id="{figure}">' in ranking, figure
     rows = read_table(spark, ctr_lake.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)
     rows = rows.toPandas()
-    assert set(rows["recommender"]) == {"logreg"}
+    assert result.rows["eval_metrics"] == len(rows)
+    assert set(rows["recommender"]) == {"logreg", "fidelity", "privacy"}
+    _check_quality_rows(rows, result, report)
+    rows_of_quality = rows[rows["recommender"] != "logreg"]
+    rows = rows[rows["recommender"] == "logreg"]
     assert set(rows["slice"]) == set(slices)
     values = rows[rows["variant"].isin(VARIANTS)]
     assert set(values["metric"]) == {"auc", "pr_auc", "logloss", "ece"}
@@ -286,12 +290,15 @@ def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     tuning = result.metrics["tuning"]
     assert set(tuning) == {f"tuning logreg/{v}" for v in (*VARIANTS, "dose=0.5")}
     assert tuning["tuning logreg/real"].startswith("regParam=")
-    assert result.rows["eval_metrics"] == len(rows)
     assert ctr_lake.reports_root and result.outputs["report"].endswith("index.html")
-    # samplegen compare: the CTR paired differences are in its headline.
+    # samplegen compare: the CTR paired differences are in its headline, and the fidelity and
+    # privacy rows of the synthetic rows.
     shown = headline(compare_runs(spark, ctr_lake.lakehouse, RUN, RUN, k=ctr_lake.evaluate.k))
+    assert (shown["b_minus_a"].fillna(0) == 0).all()
+    quality = shown["recommender"].isin(["fidelity", "privacy"])
+    assert quality.sum() == len(rows_of_quality) and "detection_auc" in set(shown["metric"])
+    shown = shown[~quality]
     assert set(shown["metric"]) == {"auc", "logloss"} and len(shown) == 4 * len(slices) * 2
-    assert (shown["b_minus_a"] == 0).all()
     every = compare_runs(spark, ctr_lake.lakehouse, RUN, RUN)  # --all: the doses too
     assert len(every[every["variant"] == "dose=0.5"]) == len(slices) * 4 + 1
 
@@ -327,6 +334,33 @@ def _check_dose_and_share_rows(
     section = report.split('<section id="dose-response">')[1].split("</section>")[0]
     assert 'id="plot-dose-response"' in section and "AUC difference versus" in section
     assert "positive share" in report and "dose=0.5 - real" in report
+
+
+def _check_quality_rows(rows: pd.DataFrame, result, report: str) -> None:
+    """The fidelity and privacy rows of the run's 120 synthetic rows (all label 1, category
+    hot, price 777 that no real row has, department d0, brand b1)."""
+    quality = rows[rows["recommender"].isin(["fidelity", "privacy"])]
+    assert set(quality["variant"]) == {"label_balance"} and set(quality["slice"]) == {"all"}
+    assert (quality["n_users"] == 120).all()
+    fidelity = quality[quality["recommender"] == "fidelity"].set_index("metric")["value"]
+    privacy = quality[quality["recommender"] == "privacy"].set_index("metric")["value"]
+    categorical, numeric = feature_columns()
+    assert set(fidelity.index) == {
+        *(f"tvd:{c}" for c in categorical), *(f"ks:{c}" for c in numeric),
+        *(f"null_share_diff:{c}" for c in numeric), "corr_diff", "detection_auc",
+    }  # fmt: skip
+    assert fidelity["ks:price"] == 1.0  # every synthetic price lies above every real one
+    # Compared with real positives (label-matched): about 3 in 4 are hot, every synthetic
+    # row is (against every real row, about 1 in 4 is: a TVD near 0.75).
+    assert 0.1 < fidelity["tvd:category"] < 0.4
+    assert fidelity["detection_auc"] > 0.95  # the price alone gives them away
+    assert privacy["exact_copies"] == 0 and privacy["exact_copy_share"] == 0
+    assert privacy["dcr_synthetic_median"] > privacy["dcr_holdout_median"]  # price 777: far
+    assert {"dcr_closer_share", "n_holdout", "n_reference"} <= set(privacy.index)
+    assert result.metrics["fidelity"]["ks:price"] == 1.0
+    assert result.metrics["privacy"]["exact_copy_share"] == 0.0
+    assert "detection_auc" in report and "dcr_closer_share" in report
+    assert 'id="plot-dcr"' in report
 
 
 def test_gbt_learns_the_planted_signal(spark, ctr_lake):

@@ -43,7 +43,11 @@ def test_each_negative_swaps_a_bought_item_for_an_unbought_one_of_its_category(
     assert len(rows) > 0 and (rows["label"] == 0).all()
     assert set(rows["strategy"]) == {"hard_negatives"} and set(rows["model"]) == {"none"}
     assert rows["row"].is_unique
-    assert result.metrics["hard_negatives"] == len(rows)
+    # The row privacy filter saw every negative; what it kept was written (copies counted).
+    assert result.metrics["privacy_filter"] == "on"
+    assert result.metrics["privacy_drawn"] == result.metrics["hard_negatives"]
+    assert result.metrics["privacy_kept"] == len(rows)
+    assert result.metrics["privacy_dropped_copies"] == result.metrics["hard_negatives"] - len(rows)
     assert (
         result.metrics["hard_negatives"] + result.metrics["hard_negatives/without_candidate"]
         == len(positives.drop_duplicates(["user_idx", "item_idx"])) * NEGATIVES_PER_POSITIVE

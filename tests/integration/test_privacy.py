@@ -1,9 +1,21 @@
-"""The privacy filter on hand-made users: planted copies and near copies are dropped."""
+"""The privacy filter on hand-made users and CTR rows: planted copies (and near copies of
+users) are dropped."""
+
+import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
-from samplegen.generate.privacy import closest_real_users, privacy_filter
+from samplegen.evaluate.classifiers import feature_columns
+from samplegen.generate import CTR_FEATURES, _rows_privacy_checked
+from samplegen.generate.privacy import (
+    closest_real_users,
+    copied_rows,
+    privacy_filter,
+)
+from tests.conftest import small_config
 
 pytestmark = [pytest.mark.spark]
 
@@ -78,3 +90,55 @@ def test_prefix_filtering_finds_every_pair_brute_force_finds(spark, threshold):
     )
     assert sorted(r.user_id for r in kept.collect()) == expected
     assert counts.dropped_copies >= 5
+
+
+def _ctr_rows(spark, rows):
+    """``synthetic_ctr``-shaped feature rows (no provenance), label first."""
+    schema = (
+        "label int, category string, department string, brand string, price double, "
+        "user_events long, user_days_since_last double, item_users long, "
+        "item_purchase_rate double"
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+def test_row_filter_drops_a_planted_copy_counted_and_logged(spark, tmp_path):
+    real = _ctr_rows(spark, [
+        (1, "milk", "dairy", None, 2.5, 10, 3.0, 40, 0.1),
+        (0, "bread", "bakery", "b1", 1.0, 4, None, 12, 0.2),
+    ])  # fmt: skip
+    synthetic = _ctr_rows(spark, [
+        (1, "milk", "dairy", None, 2.5, 10, 3.0, 40, 0.1),  # a copy, null brand and all
+        (1, "bread", "bakery", "b1", 1.0, 4, None, 12, 0.2),  # a copy with another label
+        (1, "milk", "dairy", "b9", 2.5, 10, 3.0, 40, 0.1),  # brand differs
+        (0, "bread", "bakery", "b1", 1.0, 4, 0.0, 12, 0.2),  # a value where real has null
+    ])  # fmt: skip
+    categorical, numeric = feature_columns()  # the columns compared are those classifiers learn
+    assert set(CTR_FEATURES) == {*categorical, *numeric}
+    assert copied_rows(synthetic, real, CTR_FEATURES).count() == 2
+    # The generate stage's check (row_privacy_filter against the real samples_ctr train rows
+    # only): counts in the metrics and the log; generate.privacy_filter=false skips it, saying so.
+    samples = real.withColumn("split", F.lit("train")).unionByName(
+        synthetic.limit(1).withColumn("split", F.lit("test"))  # a test row is no reference
+    )
+    cfg = small_config(tmp_path)
+    messages = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    log = logging.getLogger("samplegen.generate")
+    log.addHandler(handler)
+    try:
+        kept, metrics = _rows_privacy_checked(synthetic, samples, cfg)
+        off = replace(cfg, generate=replace(cfg.generate, privacy_filter=False))
+        unchecked, off_metrics = _rows_privacy_checked(synthetic, samples, off)
+    finally:
+        log.removeHandler(handler)
+    assert sorted(r.brand for r in kept.collect()) == ["b1", "b9"]
+    assert kept.columns == synthetic.columns
+    assert metrics == {
+        "privacy_filter": "on", "privacy_drawn": 4, "privacy_dropped_copies": 2,
+        "privacy_dropped_similar": 0, "privacy_kept": 2,
+    }  # fmt: skip
+    assert any("4 synthetic_ctr rows drawn, 2 exact copies" in m for m in messages)
+    assert unchecked.count() == 4 and off_metrics == {"privacy_filter": "off"}
+    assert any("synthetic_ctr rows are written without the check" in m for m in messages)

@@ -340,13 +340,13 @@ def test_item_fidelity_compares_columns_pairs_and_titles():
 def test_detection_logistic_fit_minimises_the_penalised_log_loss():
     # sklearn's C = 1 / l2 must give the minimiser of sum(log-loss) + l2 / 2 ||w||^2 with a free
     # intercept: the gradient of that objective vanishes at the fitted weights.
-    from samplegen.evaluate.detection import _fit_logistic
+    from samplegen.evaluate.detection import fit_logistic
 
     rng = np.random.default_rng(2)
     x = rng.normal(size=(300, 6))
     y = (x[:, 0] - 0.5 * x[:, 1] + rng.normal(size=300) > 0).astype(float)
     for l2 in (0.1, 1.0, 10.0):
-        weights, bias = _fit_logistic(x, y, l2)
+        weights, bias = fit_logistic(x, y, l2)
         p = 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
         np.testing.assert_allclose(x.T @ (p - y) + l2 * weights, 0.0, atol=1e-6)
         assert abs(float((p - y).sum())) < 1e-6
