@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
 import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -238,3 +239,19 @@ def default_parallelism(spark: SparkSession) -> int:
         return spark.sparkContext.defaultParallelism
     probe = spark.range(0, 1 << 20).select(F.spark_partition_id().alias("p"))
     return int(probe.agg(F.max("p")).first()[0]) + 1
+
+
+def arrow_table(df: DataFrame) -> pa.Table:
+    """``df`` collected to the driver as one Arrow table, with no Python object per row.
+
+    ``DataFrame.toArrow`` exists from Spark 4.0; on Spark 3.5 (Databricks Runtime 15.4/16.4)
+    the same batches come from the classic DataFrame's ``_collect_as_arrow``.
+    """
+    if hasattr(df, "toArrow"):
+        return df.toArrow()
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    batches = df._collect_as_arrow()
+    if batches:
+        return pa.Table.from_batches(batches)
+    return to_arrow_schema(df.schema).empty_table()

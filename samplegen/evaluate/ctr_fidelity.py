@@ -11,6 +11,7 @@ Everything works on pandas frames the caller has sampled; it is deterministic gi
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Sequence
@@ -172,15 +173,21 @@ def detection_auc_rows(
     return roc_auc(test_features @ weights + bias, y_test)
 
 
+#: scikit-learn 1.7 added ``quantile_method`` (and warns without it until 1.9 makes this the
+#: default); Databricks Runtime 15.4-17.3 ML ship 1.3-1.6, which have neither.
+_QUANTILES = (
+    {"quantile_method": "averaged_inverted_cdf"}
+    if "quantile_method" in inspect.signature(KBinsDiscretizer).parameters
+    else {}
+)
+
+
 def _detection_encoder(categorical: Sequence[str], numeric: Sequence[str]) -> ColumnTransformer:
     """One-hot categoricals, one-hot quantile bins of numerics, and null flags (dense)."""
     bins = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         KBinsDiscretizer(
-            n_bins=DETECTION_NUMERIC_BINS,
-            encode="onehot-dense",
-            strategy="quantile",
-            quantile_method="averaged_inverted_cdf",
+            n_bins=DETECTION_NUMERIC_BINS, encode="onehot-dense", strategy="quantile", **_QUANTILES
         ),
     )
     return ColumnTransformer(

@@ -24,6 +24,7 @@ from samplegen.evaluate.recommenders import Recommender, make_recommender
 from samplegen.evaluate.recommenders.als import SparkALSRecommender
 from samplegen.evaluate.recommenders.ease import EASERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
+from samplegen.spark import arrow_table
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
@@ -64,7 +65,7 @@ def _flat(df: DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, dict[str
 
     Collected through Arrow: a few arrays of the interaction count, no Python object per row.
     """
-    table = df.select("user_idx", *columns).toArrow()
+    table = arrow_table(df.select("user_idx", *columns))
     if table.num_rows == 0:
         return np.empty(0, np.int64), {c: np.empty(0) for c in columns}
     first = table.column(columns[0]).combine_chunks()
