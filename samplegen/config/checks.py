@@ -59,6 +59,10 @@ TUNE_RANGES = (
     ("synthetic_users", 1, None),
 )
 
+#: Lowest ``aggregate.heavy_user_events`` other than 0 (see
+#: :mod:`samplegen.features.heavy_users`: below it the detection sample is every row).
+MIN_HEAVY_USER_EVENTS = 1000
+
 
 def lookup(config: Config, key: str) -> Any:
     """The value at a dotted key such as ``train.gan.critic_steps``."""
@@ -129,7 +133,6 @@ def validate(config: Config) -> None:
         ("aggregate.decay_half_life_days", config.aggregate.decay_half_life_days >= 0),
         ("aggregate.training_files", config.aggregate.training_files > 0),
         ("aggregate.ctr_negatives_per_positive", config.aggregate.ctr_negatives_per_positive >= 0),
-        ("aggregate.heavy_user_events", config.aggregate.heavy_user_events >= 0),
         ("train.epochs", config.train.epochs > 0),
         ("train.batch_size", config.train.batch_size > 0),
         ("train.num_processes", config.train.num_processes > 0),
@@ -256,6 +259,13 @@ def validate(config: Config) -> None:
         raise ConfigError(
             "evaluate.item_cold=true needs a catalogue (data.catalogue_path): new items are "
             "catalogue items first seen after the train cut"
+        )
+    heavy = config.aggregate.heavy_user_events
+    if heavy != 0 and heavy < MIN_HEAVY_USER_EVENTS:
+        raise ConfigError(
+            f"aggregate.heavy_user_events must be 0 (never spread) or at least "
+            f"{MIN_HEAVY_USER_EVENTS:,}, got {heavy!r}: a lower threshold would flag ordinary "
+            "users and sample every event"
         )
     if config.aggregate.valid_fraction + config.aggregate.test_fraction >= 0.9:
         raise ConfigError("aggregate.valid_fraction + aggregate.test_fraction must stay below 0.9")

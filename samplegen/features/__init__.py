@@ -275,11 +275,20 @@ def ingest_events(spark: SparkSession, cfg: Config) -> dict[str, int]:
 
 
 def _previous_raw_events(spark: SparkSession, lake: TableStore) -> DataFrame | None:
-    """The previous load's ``raw_events``, or None on a new lakehouse."""
+    """The previous load's ``raw_events``, or None on a new lakehouse.
+
+    A load with ``aggregate.raw_events`` off left the table empty; its clean and quarantined
+    events then stand for it (together they are every row it read).
+    """
     try:
-        return read_table(spark, lake, RAW_EVENTS)
+        raw = read_table(spark, lake, RAW_EVENTS)
     except FileNotFoundError:
         return None
+    if not raw.isEmpty():
+        return raw
+    columns = raw.columns
+    clean = read_table(spark, lake, EVENTS_CLEAN).select(*columns)
+    return clean.unionByName(read_table(spark, lake, EVENTS_QUARANTINE).select(*columns))
 
 
 def _previous_indices(

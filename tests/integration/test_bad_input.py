@@ -235,6 +235,14 @@ def test_without_raw_events_each_row_lands_once_where_it_did_with_them(spark, ty
     }
     assert outcomes == expected
 
+    # The next load still notices a renamed optional column, from the clean/quarantined rows.
+    log = pq.read_table(typed_input(tmp_path)[0])
+    renamed = log.rename_columns(["unit_price" if c == "price" else c for c in log.column_names])
+    pq.write_table(renamed, tmp_path / "renamed.parquet")
+    again = ingest_config(tmp_path, (str(tmp_path / "renamed.parquet"), "parquet"))
+    with pytest.raises(ValueError, match=r"previous raw_events had price \(\d+ values\)"):
+        ingest_events(spark, again)
+
 
 def test_items_absent_from_the_catalogue_are_counted(csv_log, typed_log):
     absent = sum(c.expect.get("clean", 0) for c in CSV_CASES if not c.in_catalogue)

@@ -47,6 +47,8 @@ def test_unknown_section_is_an_error():
         (["train.registered_model=main.ml.samplegen"], "train.registered_model"),
         (["aggregate.test_fraction=0.7"], "aggregate.test_fraction"),
         (["aggregate.leave_last_by=latest"], "aggregate.leave_last_by"),
+        (["aggregate.heavy_user_events=10"], "aggregate.heavy_user_events"),
+        (["aggregate.heavy_user_events=-1"], "aggregate.heavy_user_events"),
         (["train.use_gpu=1"], "train.use_gpu"),
         (["train.num_processes=4", "aggregate.training_files=2"], "aggregate.training_files"),
         (["generate.privacy_max_jaccard=0"], "generate.privacy_max_jaccard"),
