@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from samplegen.config import Config
 from samplegen.evaluate.recommenders import Recommender, make_recommender
 from samplegen.evaluate.recommenders.als import SparkALSRecommender
-from samplegen.evaluate.recommenders.ease import EASERecommender
+from samplegen.evaluate.recommenders.ease import EASERecommender, check_items
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.spark import arrow_table
 from samplegen.tables import (
@@ -141,6 +141,7 @@ def fit_sparse(
     if isinstance(model, PopularityRecommender):
         return model.fit_counts(training.getnnz(axis=0))
     if isinstance(model, EASERecommender):
+        check_items(training.shape[1])  # before the dense Gram matrix is built
         wide = training.astype(np.float64)
         return model.fit_gram((wide.T @ wide).toarray())
     if isinstance(model, SparkALSRecommender):

@@ -21,6 +21,15 @@ EASE_MAX_ITEMS = 20_000
 _GRAM_CHUNK_ROWS = 4096
 
 
+def check_items(n_items: int) -> None:
+    """Refuse a catalogue above :data:`EASE_MAX_ITEMS`, naming the key that shrinks it."""
+    if n_items > EASE_MAX_ITEMS:
+        raise ValueError(
+            f"EASE needs a dense {n_items} x {n_items} inverse, above the limit of "
+            f"{EASE_MAX_ITEMS:,} items; lower the aggregate.top_n_items config key"
+        )
+
+
 class EASERecommender:
     """EASE (Steck 2019): a closed-form item-item linear autoencoder with zero self-weight.
 
@@ -52,11 +61,7 @@ class EASERecommender:
         """
         check_interactions(interactions)
         n_users, n_items = interactions.shape
-        if n_items > EASE_MAX_ITEMS:
-            raise ValueError(
-                f"EASE needs a dense {n_items} x {n_items} inverse, above the limit of "
-                f"{EASE_MAX_ITEMS:,} items; lower the aggregate.top_n_items config key"
-            )
+        check_items(n_items)
         gram = np.zeros((n_items, n_items), dtype=np.float64)
         for start in range(0, n_users, _GRAM_CHUNK_ROWS):
             chunk = np.asarray(interactions[start : start + _GRAM_CHUNK_ROWS], dtype=np.float64)
@@ -71,11 +76,7 @@ class EASERecommender:
         most :data:`EASE_MAX_ITEMS` items keeps small on the driver whatever the user count.
         """
         n_items = gram.shape[0]
-        if n_items > EASE_MAX_ITEMS:
-            raise ValueError(
-                f"EASE needs a dense {n_items} x {n_items} inverse, above the limit of "
-                f"{EASE_MAX_ITEMS:,} items; lower the aggregate.top_n_items config key"
-            )
+        check_items(n_items)
         gram[np.diag_indices(n_items)] += self.l2
         precision = np.linalg.inv(gram)
         weights = precision / -np.diag(precision)[None, :]
