@@ -1,7 +1,7 @@
 """The thin segments of ``samples_ctr`` rows: cold users, cold items, rare categories.
 
 One home for what makes a row part of a segment, read by stage 4's CTR slices
-(:mod:`samplegen.evaluate.ctr`) and by the ``segment_balance`` strategy
+(:mod:`samplegen.evaluate.ctr_slices`) and by the ``segment_balance`` strategy
 (:mod:`samplegen.generate.segment_balance`), so a strategy aims at exactly the rows a slice
 scores. Each threshold is a "lower" quantile (the largest value at or below the quantile's
 position, as ``pandas.Series.quantile(q, interpolation="lower")``) over distinct entities of
@@ -11,7 +11,7 @@ the rows' own split:
 * ``cold_items``: ``item_users`` at or below the items' :data:`COLD_ITEM_QUANTILE`;
 * ``rare_categories``: a ``category`` whose row count is at or below the categories'
   :data:`RARE_CATEGORY_QUANTILE` (the item rule, applied to categories; stage 4 has no
-  rare-category slice yet: its category slices are the top ones of the ranking utility).
+  rare-category slice: its CTR category slices are the top categories by test rows).
 
 A row with a null in the column is in no segment. Imports nothing of samplegen, so the config
 checks may use the names too.
