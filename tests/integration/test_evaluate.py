@@ -242,9 +242,14 @@ def test_every_paired_difference_has_a_p_value_and_small_slices_get_no_verdict(
 
 
 def _spark_scoring(cfg):
-    """The run's settings with ``evaluate.scoring=spark`` on the recommenders it ranks, 1 seed."""
+    """The run's settings with ``evaluate.scoring=spark`` on the recommenders it ranks, 1 seed
+    (2 ALS sweeps: the comparison needs the same factors on both paths, not good ones)."""
     settings = dataclasses.replace(
-        cfg.evaluate, scoring="spark", recommenders=["popularity", "ease", "als"], repeats=1
+        cfg.evaluate,
+        scoring="spark",
+        recommenders=["popularity", "ease", "als"],
+        repeats=1,
+        als_iterations=2,
     )
     return dataclasses.replace(cfg, evaluate=settings)
 
