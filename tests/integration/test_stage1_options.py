@@ -212,20 +212,26 @@ def executed_plan(df) -> str:
     return df._jdf.queryExecution().executedPlan().toString().split("== Initial Plan ==")[0]
 
 
-def test_pairs_are_summed_in_one_sorted_pass_and_the_lists_shuffle_nothing(spark):
-    heavy = spark.range(200_000).select(
+def whale_and_light_users(spark, whale_events: int, whale_items: int, light_users: int):
+    """Weighted events: user ``whale``'s views (one a second from T0, over ``whale_items``
+    items), then 2,000 carts at T0 spread over ``light_users`` users and 50 items."""
+    whale = spark.range(whale_events).select(
         F.lit("whale").alias("user_id"),
-        F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
+        F.concat(F.lit("i"), (F.col("id") % whale_items).cast("string")).alias("item_id"),
         F.lit("view").alias("event_type"),
         (F.lit(T0).cast("timestamp") + F.make_interval(secs=F.col("id"))).alias("event_time"),
     )
     light = spark.range(2_000).select(
-        F.concat(F.lit("u"), (F.col("id") % 200).cast("string")).alias("user_id"),
+        F.concat(F.lit("u"), (F.col("id") % light_users).cast("string")).alias("user_id"),
         F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
         F.lit("cart").alias("event_type"),
         F.lit(T0).cast("timestamp").alias("event_time"),
     )
-    df = weighted_events(heavy.unionByName(light), {"view": 1.0, "cart": 3.0})
+    return weighted_events(whale.unionByName(light), {"view": 1.0, "cart": 3.0})
+
+
+def test_pairs_are_summed_in_one_sorted_pass_and_the_lists_shuffle_nothing(spark):
+    df = whale_and_light_users(spark, whale_events=200_000, whale_items=50, light_users=200)
     # A split computed from the data, as split_by_time's, not a constant the plan folds away.
     split = F.when(F.col("event_time") < F.lit(T0 + timedelta(days=30)), "train").otherwise("test")
     df = df.withColumn("split", split).repartition(8)
@@ -267,19 +273,7 @@ def shuffle_reads_per_task(spark, group: str, action) -> list[list[int]]:
 
 
 def test_a_heavy_users_events_are_spread_over_tasks_and_summed_the_same(spark):
-    whale = spark.range(20_000).select(
-        F.lit("whale").alias("user_id"),
-        F.concat(F.lit("i"), (F.col("id") % 500).cast("string")).alias("item_id"),
-        F.lit("view").alias("event_type"),
-        (F.lit(T0).cast("timestamp") + F.make_interval(secs=F.col("id"))).alias("event_time"),
-    )
-    light = spark.range(2_000).select(
-        F.concat(F.lit("u"), (F.col("id") % 100).cast("string")).alias("user_id"),
-        F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
-        F.lit("cart").alias("event_type"),
-        F.lit(T0).cast("timestamp").alias("event_time"),
-    )
-    df = weighted_events(whale.unionByName(light), {"view": 1.0, "cart": 3.0})
+    df = whale_and_light_users(spark, whale_events=20_000, whale_items=500, light_users=100)
     df = df.withColumn("split", F.when(F.col("event_type") == "cart", "train").otherwise("test"))
     n_events = 22_000
     # Small partitions are not merged, as they would not be at the sizes this is for.
