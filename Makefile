@@ -10,7 +10,7 @@ CONSTRAINTS := constraints/dev-py311.txt
 CONF ?= conf/local.yaml
 RUN_ID ?=
 
-.PHONY: setup run test test-fast test-compat test-connect lint browser clean audit
+.PHONY: setup run test test-fast test-compat test-connect test-drills lint browser clean audit
 
 setup: $(INSTALLED)
 	$(VENV)/bin/samplegen fetch-jars
@@ -40,6 +40,12 @@ browser:
 test: setup lint browser
 	$(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
+# The drills (tests marked drill): spark-submit of the wheel, a killed pipeline resumed, killed
+# executors and drivers, racing writers, a forced rerun of the whole pipeline. Subprocess JVMs
+# and second pipelines, so they are their own tier beside `make test`; CI runs both.
+test-drills: setup
+	$(PY) -m pytest -m drill -n 2 --dist loadgroup --no-loadscope-reorder
+
 # The fast tier: unit tests and the integration tests that need no whole-pipeline run.
 test-fast: setup lint
 	$(PY) -m pytest -m "not slow"
@@ -64,7 +70,7 @@ audit: $(INSTALLED)
 # delta-spark 3.x, numpy 2, pandas 2, current pyarrow, no petastorm. It runs the integration
 # tests and the end-to-end pipeline on local[2,4] with its own Delta jars (Scala 2.12), and the
 # install check of the wheel against the Databricks runtimes' pins (constraints/dbr-*.txt).
-# The forced-rerun test (a second whole pipeline, idempotence) is left to the primary suite.
+# The drills (the forced rerun among them) are left to the primary environment's test-drills.
 # pyenv's 3.12 when there is one (its shim answers only where 3.12 is selected), else PATH's.
 COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 COMPAT_VENV := .venv-compat
@@ -81,8 +87,7 @@ $(COMPAT_INSTALLED): setup.py $(COMPAT_CONSTRAINTS)
 test-compat: $(COMPAT_INSTALLED)
 	$(COMPAT_VENV)/bin/samplegen fetch-jars
 	SAMPLEGEN_COMPAT=1 $(COMPAT_PY) -m pytest -p no:cacheprovider tests/unit/test_compat.py tests/integration \
-		tests/e2e/test_pipeline.py tests/compat \
-		--deselect tests/e2e/test_pipeline.py::test_forced_rerun_with_same_run_id_leaves_same_row_counts
+		tests/e2e/test_pipeline.py tests/compat
 
 clean:
 	rm -rf lakehouse reports spark-warehouse .pytest_cache

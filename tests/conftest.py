@@ -96,6 +96,9 @@ def small_config(root: Path, extra: list[str] | None = None) -> Config:
 #: while the other worker takes the rest (unit tests, the spark-submit, resume and notebook runs).
 #: Every other test's group is its module, so a module fixture is built once, in one worker.
 PIPELINE_GROUP = "pipeline"
+#: Markers of the tiers a run includes only when its ``-m`` names them (``make test-connect``,
+#: ``make test-drills``); CI runs every tier.
+OPT_IN_MARKERS = ("connect", "drill")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -110,9 +113,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     among the hooks (``tryfirst``): xdist reads the group marks in its own
     ``pytest_collection_modifyitems``.
 
-    ``connect`` tests (a Spark Connect server, the ``pyspark[connect]`` client packages) run
-    only when ``-m`` names them (``pytest -m connect tests/connect``): every other run, whatever
-    its own ``-m``, leaves them out, so they never cost ``make test`` time.
+    Opt-in tiers (:data:`OPT_IN_MARKERS`) run only when ``-m`` names them: ``connect`` tests
+    (a Spark Connect server, the ``pyspark[connect]`` client packages; ``make test-connect``)
+    and ``drill`` tests (subprocess JVMs killed or submitted, racing writers, a second whole
+    pipeline; ``make test-drills``). Every other run, whatever its own ``-m``, leaves them out.
     """
     for item in items:
         if "pipeline_run" in getattr(item, "fixturenames", ()):
@@ -120,12 +124,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(PIPELINE_GROUP))
         else:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    if "connect" in (config.option.markexpr or ""):
-        return
-    connect = [item for item in items if item.get_closest_marker("connect")]
-    if connect:
-        config.hook.pytest_deselected(items=connect)
-        items[:] = [item for item in items if not item.get_closest_marker("connect")]
+    named = config.option.markexpr or ""
+    left_out = [m for m in OPT_IN_MARKERS if m not in named]
+    deselected = [item for item in items if any(item.get_closest_marker(m) for m in left_out)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ from samplegen.locks import LakehouseBusyError
 from samplegen.models.store import model_dir
 from tests.conftest import RUN_ID, SUBPROCESS_JVM
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.drill]
 
 RUNS = ("race-a", "race-b")
 

@@ -61,7 +61,7 @@ from samplegen.tables import (
 )
 from tests.conftest import REPO, RUN_ID, SUBPROCESS_JVM
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.drill]
 
 REFERENCE = "fault-ref"
 POLL_S = 0.01

@@ -52,6 +52,7 @@ def test_rerun_skips_finished_stages(spark, cfg, pipeline_run):
     assert results[0].rows == pipeline_run["aggregate"].rows
 
 
+@pytest.mark.drill  # a second whole pipeline: make test-drills
 def test_forced_rerun_with_same_run_id_leaves_same_row_counts(spark, cfg, pipeline_run):
     before = snapshot(spark, cfg)
     user_ids = read_table(spark, cfg.lakehouse, USER_INDEX).orderBy("user_idx").collect()

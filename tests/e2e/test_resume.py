@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import SUBPROCESS_JVM, small_config
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.drill]
 
 
 def start(conf, run_id):

@@ -12,7 +12,7 @@ import yaml
 from samplegen.spark import ensure_delta_jars
 from tests.conftest import REPO, SUBPROCESS_JVM, small_config
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.drill]
 
 
 @pytest.fixture(scope="module")

@@ -162,7 +162,7 @@ def test_tabular_fits_user_features_and_samples_profiles(spark, cfg, pipeline_ru
 
 
 def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipeline_run, tmp_path):
-    tabular = replace(cfg.train.tabular, batch_size=100, fit_rows=2000)
+    tabular = replace(cfg.train.tabular, batch_size=500, fit_rows=2000)
     run_cfg = replace(
         cfg,
         models_root=str(tmp_path / "models"),
