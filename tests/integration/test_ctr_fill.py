@@ -5,8 +5,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from samplegen.config import load_config
-from samplegen.generate import CTR_FEATURES, _rows_privacy_checked
+from samplegen.generate import CTR_FEATURES
 from samplegen.generate.ctr_fill import fill_from_donors, fill_unmodelled, key_levels
+from samplegen.generate.privacy import copied_rows
 
 pytestmark = [pytest.mark.spark]
 
@@ -26,7 +27,7 @@ ROWS = (
 )
 
 
-def _samples(spark):
+def _sample_rows():
     """Train donors per (category, label) with values naming their group; poisoned others."""
     rows = [
         ("train", label, cat, f"d-{cat}{label}", f"b{i}-{cat}{label}", float(10 * label + i),
@@ -39,7 +40,11 @@ def _samples(spark):
     for split in ("valid", "test"):  # same keys as train rows: must never be copied
         rows += [(split, label, cat, "POISON", "POISON", -1.0, 5, 1.0, 7, 0.5)
                  for cat in ("a", "b", "solo", "zzz") for label in (0, 1)]  # fmt: skip
-    return spark.createDataFrame(rows, SAMPLES)
+    return rows
+
+
+def _samples(spark):
+    return spark.createDataFrame(_sample_rows(), SAMPLES)
 
 
 def _generated(spark, n=200):
@@ -52,23 +57,24 @@ def _generated(spark, n=200):
     return spark.createDataFrame(rows, ROWS)
 
 
-def _groups(samples):
+def _groups():
     """(category, label) -> set of (department, brand, price) of the train rows."""
     groups: dict = {}
-    for r in samples.where(F.col("split") == "train").collect():
-        groups.setdefault((r.category, r.label), set()).add((r.department, r.brand, r.price))
+    for split, label, category, department, brand, price, *_ in _sample_rows():
+        if split == "train":
+            groups.setdefault((category, label), set()).add((department, brand, price))
     return groups
 
 
-def test_donors_match_the_key_fallbacks_are_counted_and_copies_still_dropped(spark):
+def test_donors_match_the_key_fall_back_counted_and_do_not_depend_on_partitioning(spark):
     samples, generated = _samples(spark), _generated(spark)
     cfg = load_config(None, MODELLED)
     assert cfg.generate.ctr_fill == "donor"
     filled, metrics = fill_unmodelled(generated, samples, cfg, CTR_FEATURES)
     assert filled.columns == generated.columns
     got = {r.row: r for r in filled.collect()}
-    assert len(got) == generated.count()
-    groups = _groups(samples)
+    assert len(got) == 203
+    groups = _groups()
     train_values = set().union(*groups.values())
     for r in got.values():
         values = (r.department, r.brand, r.price)
@@ -92,24 +98,19 @@ def test_donors_match_the_key_fallbacks_are_counted_and_copies_still_dropped(spa
         "ctr_fill/fallback_label": 1,
         "ctr_fill/fallback_any": 1,
     }
-    # The solo row copies its only donor on every feature column: the privacy filter (after
-    # the fill in run_generate) drops it.
-    kept, privacy = _rows_privacy_checked(filled, samples, cfg)
-    assert privacy["privacy_dropped_copies"] == 1
-    assert kept.where(F.col("row") == 202).isEmpty()
-
-
-def test_fill_does_not_depend_on_partitioning(spark):
-    samples, generated = _samples(spark), _generated(spark)
+    # The solo row copies its only donor on every feature column: a copy, which the privacy
+    # filter (after the fill in run_generate) drops.
     train = samples.where(F.col("split") == "train")
-    key = ["category", "label"]
-
-    def fill(rows, donors, seed=7):
-        out, _ = fill_from_donors(rows, donors, key, FILLED, seed)
-        return sorted(tuple(r) for r in out.collect())
-
-    first = fill(generated.repartition(1), train.coalesce(1))
-    assert first == fill(generated.repartition(5), train.repartition(3))
+    assert [r.row for r in copied_rows(filled, train, CTR_FEATURES).collect()] == [202]
+    # The same donors however rows and donors are partitioned.
+    again, _ = fill_from_donors(
+        generated.repartition(5),
+        train.repartition(3),
+        ["category", "label"],
+        FILLED,
+        cfg.generate.seed,
+    )
+    assert sorted(map(tuple, again.collect())) == sorted(map(tuple, got.values()))
 
 
 def test_ctr_fill_none_leaves_them_null_and_levels_are_label_first(spark):
