@@ -325,8 +325,8 @@ class GenerateConfig:
         "label_balance and segment_balance: how the samples_ctr feature columns the tabular "
         "model does not generate are set in synthetic_ctr rows: donor copies them from one real "
         "train row with the same label and generated discrete values (hot deck; fallback: same "
-        "label), so no column is null where real rows have values (a classifier would tell the "
-        "rows apart by it); none leaves them null",
+        "label, then any train row), so no column is null where real rows have values (a "
+        "classifier would tell the rows apart by it); none leaves them null",
     )
     mask_keep: float = setting(
         0.5, "mask and crop: share of the seed user's items a new user keeps"

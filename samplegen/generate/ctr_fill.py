@@ -4,8 +4,8 @@ The tabular generator writes only the columns it was trained on
 (``train.tabular.discrete_columns`` / ``continuous_columns``); every other feature column of a
 generated row would stay null, in every row, where real rows have values. A classifier then
 tells synthetic rows from real ones by that null alone (on MovieLens-100K ``department``,
-constant ``movie`` in real rows, gave detection AUC 1.0), and a CTR model trained on the
-augmented rows learns a null bucket no real row has.
+constant ``movie`` in real rows, gave detection AUC 1.0; 0.913 with the fill, bench/README.md),
+and a CTR model trained on the augmented rows learns a null bucket no real row has.
 
 ``generate.ctr_fill: donor`` fills them by hot-deck imputation: each generated row takes all
 its unmodelled columns from one real ``samples_ctr`` **train** row (a donor) that matches it
