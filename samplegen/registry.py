@@ -95,6 +95,8 @@ class Stream(IntEnum):
     SEGMENT_BALANCE = 13
     INSERT = 20
     SUBSTITUTE_SEQ = 21
+    #: Not a strategy: the donor draw of ``generate.ctr_fill`` (:mod:`samplegen.generate.ctr_fill`).
+    CTR_FILL = 22
 
 
 _G = "samplegen.generate."

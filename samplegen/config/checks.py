@@ -30,6 +30,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.tabular.table": ("samples_ctr", "item_features", "user_features"),
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": tuple(STRATEGIES),
+    "generate.ctr_fill": ("donor", "none"),
     "evaluate.sequence_history": ("real", "augmented"),
     "evaluate.scoring": ("driver", "spark"),
 }

@@ -320,6 +320,14 @@ class GenerateConfig:
         "cold_items (bottom popularity half), rare_categories (bottom half of categories by "
         "rows; needs category in train.tabular.discrete_columns)",
     )
+    ctr_fill: str = setting(
+        "donor",
+        "label_balance and segment_balance: how the samples_ctr feature columns the tabular "
+        "model does not generate are set in synthetic_ctr rows: donor copies them from one real "
+        "train row with the same label and generated discrete values (hot deck; fallback: same "
+        "label, then any train row), so no column is null where real rows have values (a "
+        "classifier would tell the rows apart by it); none leaves them null",
+    )
     mask_keep: float = setting(
         0.5, "mask and crop: share of the seed user's items a new user keeps"
     )

@@ -3,8 +3,9 @@
 The strategy named by ``generate.strategy`` is looked up in
 :data:`samplegen.registry.STRATEGIES`; its module draws the rows (see
 :mod:`samplegen.generate.context`) and this stage does what every strategy shares: the model
-check, the privacy filter of new users (and of ``synthetic_ctr`` rows), provenance, the writes
-and ``augmented_train``.
+check, the filling of the columns the tabular model does not generate in ``synthetic_ctr`` rows
+(:mod:`samplegen.generate.ctr_fill`), the privacy filter of new users (and of ``synthetic_ctr``
+rows), provenance, the writes and ``augmented_train``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pyspark.sql import functions as F
 from samplegen.config import Config
 from samplegen.generate.augmented import augmented, combined_synthetic
 from samplegen.generate.context import DrawContext, Metrics, require_models
+from samplegen.generate.ctr_fill import fill_unmodelled
 from samplegen.generate.privacy import privacy_filter, row_privacy_filter
 from samplegen.models.store import model_dir, require_model
 from samplegen.registry import strategy
@@ -110,7 +112,11 @@ def run_generate(
             result.metrics |= filtered
         table = _TABLES[spec.table]
         if table is SYNTHETIC_CTR:
-            rows, filtered = _rows_privacy_checked(pinned(rows), ctx.table(SAMPLES_CTR), cfg)
+            rows, samples = pinned(rows), ctx.table(SAMPLES_CTR)
+            if spec.generative:  # the tabular model's rows: fill what it does not generate
+                rows, filled = fill_unmodelled(rows, samples, cfg, CTR_FEATURES)
+                result.metrics |= filled
+            rows, filtered = _rows_privacy_checked(rows, samples, cfg)
             result.metrics |= filtered
         if table is SYNTHETIC_INTERACTIONS:
             result.rows[table.name] = write_table(

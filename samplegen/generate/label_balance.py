@@ -5,7 +5,8 @@ generated (the generator conditioned on it) for that label to reach ``target_sha
 real + synthetic rows. Rows are drawn in chunks of :data:`CHUNK_ROWS` inside
 ``mapInPandas``; chunk ``c`` is seeded from ``(run seed, c)``, so the rows do not depend on
 partitioning and a retried task writes the same rows. They go to ``synthetic_ctr`` with the
-``samples_ctr`` feature columns (those the model does not generate stay null).
+``samples_ctr`` feature columns; those the model does not generate are null here and filled by
+the generate stage from real train rows (``generate.ctr_fill``, :mod:`samplegen.generate.ctr_fill`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def ctr_frame(rows: pd.DataFrame, first_row: int, label: int) -> pd.DataFrame:
     """Generated rows as :data:`ROW_SCHEMA` rows numbered from ``first_row``, all ``label``.
 
     ``label`` is the condition the rows were drawn with (``sample()`` honours it); columns the
-    model does not generate stay null.
+    model does not generate are null here (the generate stage fills them: ``generate.ctr_fill``).
     """
     n_rows = len(rows)
     out = pd.DataFrame({"row": np.arange(n_rows, dtype=np.int64) + first_row})

@@ -33,7 +33,9 @@ target where no rows fell short.
 
 Rows are drawn in chunks of at most :data:`CHUNK_ROWS` (one segment and label each) inside
 ``mapInPandas``; chunk ``c`` is seeded from ``(run seed, stream, c)``, so the rows do not
-depend on partitioning. They go to ``synthetic_ctr`` like ``label_balance``'s.
+depend on partitioning. They go to ``synthetic_ctr`` like ``label_balance``'s: the columns the
+model does not generate are filled from real train rows by the generate stage
+(``generate.ctr_fill``).
 """
 
 from __future__ import annotations
