@@ -35,14 +35,15 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 # Two pytest-xdist workers: the tests of the shared pipeline run (one xdist group, tests/conftest.py)
-# in one, the rest (subprocess JVMs of spark-submit, resume, notebooks; unit tests) beside it,
-# module by module in collection order (the long e2e modules first, the short unit ones last).
+# in one, the rest (the browser, unit tests) beside it, module by module in
+# collection order. The drills (tests marked drill) are left to test-drills.
 test: setup lint browser
 	$(PY) -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
-# The drills (tests marked drill): spark-submit of the wheel, a killed pipeline resumed, killed
-# executors and drivers, racing writers, a forced rerun of the whole pipeline. Subprocess JVMs
-# and second pipelines, so they are their own tier beside `make test`; CI runs both.
+# The drills (tests marked drill): the whole pipeline run another way (spark-submit of the
+# wheel, the Databricks notebooks, catalog tables), killed and resumed, with killed executors
+# and drivers, racing writers, forced again. Each is a second pipeline, so they are their own
+# tier beside `make test`; CI runs both.
 test-drills: setup
 	$(PY) -m pytest -m drill -n 2 --dist loadgroup --no-loadscope-reorder
 
@@ -70,7 +71,9 @@ audit: $(INSTALLED)
 # delta-spark 3.x, numpy 2, pandas 2, current pyarrow, no petastorm. It runs the integration
 # tests and the end-to-end pipeline on local[2,4] with its own Delta jars (Scala 2.12), and the
 # install check of the wheel against the Databricks runtimes' pins (constraints/dbr-*.txt).
-# The drills (the forced rerun among them) are left to the primary environment's test-drills.
+# It keeps the drills of those paths (the notebooks, catalog tables: `-m` must name drill for
+# tests/conftest.py to keep them) but the forced rerun, a second whole pipeline for idempotence,
+# which the primary environment's test-drills runs.
 # pyenv's 3.12 when there is one (its shim answers only where 3.12 is selected), else PATH's.
 COMPAT_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 COMPAT_VENV := .venv-compat
@@ -87,7 +90,8 @@ $(COMPAT_INSTALLED): setup.py $(COMPAT_CONSTRAINTS)
 test-compat: $(COMPAT_INSTALLED)
 	$(COMPAT_VENV)/bin/samplegen fetch-jars
 	SAMPLEGEN_COMPAT=1 $(COMPAT_PY) -m pytest -p no:cacheprovider tests/unit/test_compat.py tests/integration \
-		tests/e2e/test_pipeline.py tests/compat
+		tests/e2e/test_pipeline.py tests/compat -m "drill or not drill" \
+		--deselect tests/e2e/test_pipeline.py::test_forced_rerun_with_same_run_id_leaves_same_row_counts
 
 clean:
 	rm -rf lakehouse reports spark-warehouse .pytest_cache

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
+from pyspark.sql import functions as F
+
 from samplegen.config import load_config
 from samplegen.spark import get_spark
+from samplegen.tables import EVAL_METRICS, read_table
 
 SLICES = ("all", "cold_users", "cold_items")
 
 
-def _ci(row) -> str:
+def _ci(row: pd.Series) -> str:
+    """An ``eval_metrics`` row as ``value [ci_low, ci_high]``."""
     return f"{row['value']:+.4f} [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}]"
 
 
@@ -29,12 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config(None, ["spark.master=local[1]", "spark.shuffle_partitions=2"])
     spark = get_spark(cfg.spark)
-    rows = (
-        spark.read.format("delta")
-        .load(f"{args.lakehouse}/eval_metrics")
-        .where(f"run_id = '{args.run_id}'")
-        .toPandas()
-    )
+    metrics = read_table(spark, args.lakehouse, EVAL_METRICS)
+    rows = metrics.where(F.col("run_id") == args.run_id).toPandas()
     auc = rows[rows["metric"] == "auc"]
     for model in args.models:
         for name in SLICES:
@@ -44,6 +45,9 @@ def main() -> None:
                 for v in s.index
                 if v.startswith("augmented_minus_") and v != "augmented_minus_real"
             ]
+            if not baselines:
+                print(f"{model} {name}: no baseline variant in this run")
+                continue
             best = min(baselines, key=lambda v: s.loc[v, "value"])
             doses = "; ".join(f"{v[5:]}: {_ci(s.loc[v])}" for v in s.index if v.startswith("dose="))
             print(

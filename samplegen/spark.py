@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyspark
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from samplegen.compat import delta_artifacts, installed, release
@@ -212,6 +212,21 @@ def is_connect(spark: SparkSession) -> bool:
 
 #: pyspark's Connect client has ``DataFrame.localCheckpoint`` from 4.0 on (SPARK-48258).
 _CONNECT_HAS_LOCAL_CHECKPOINT = release(pyspark.__version__) >= (4, 0)
+
+
+#: Bits of a 64-bit hash kept for :func:`seeded_uniform` (a double holds 53 exactly).
+_UNIFORM_BITS = 53
+
+
+def seeded_uniform(seed: int, tag: str | int, *cols: Column) -> Column:
+    """A uniform in [0, 1) that depends only on ``seed``, ``tag`` and the values of ``cols``.
+
+    A hash of the row's key, not a random generator: the same row gets the same draw
+    whatever the partitioning, and a retried task draws the same values.
+    """
+    bits = F.xxhash64(F.lit(seed), F.lit(tag), *[c.cast("long") for c in cols])
+    mask = (1 << _UNIFORM_BITS) - 1
+    return bits.bitwiseAND(F.lit(mask)).cast("double") / float(1 << _UNIFORM_BITS)
 
 
 def pinned(df: DataFrame) -> DataFrame:

@@ -93,7 +93,7 @@ def small_config(root: Path, extra: list[str] | None = None) -> Config:
 
 #: The pytest-xdist group of every test that needs ``pipeline_run`` (``make test`` runs
 #: ``-n 2 --dist loadgroup``): one worker builds the session's pipeline once and runs them all,
-#: while the other worker takes the rest (unit tests, the spark-submit, resume and notebook runs).
+#: while the other worker takes the rest (unit tests, the browser).
 #: Every other test's group is its module, so a module fixture is built once, in one worker.
 PIPELINE_GROUP = "pipeline"
 #: Markers of the tiers a run includes only when its ``-m`` names them (``make test-connect``,
@@ -115,8 +115,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     Opt-in tiers (:data:`OPT_IN_MARKERS`) run only when ``-m`` names them: ``connect`` tests
     (a Spark Connect server, the ``pyspark[connect]`` client packages; ``make test-connect``)
-    and ``drill`` tests (subprocess JVMs killed or submitted, racing writers, a second whole
-    pipeline; ``make test-drills``). Every other run, whatever its own ``-m``, leaves them out.
+    and ``drill`` tests (a second whole pipeline: run by spark-submit, the notebooks or on
+    catalog tables, killed, raced or forced again; ``make test-drills``). Every other run,
+    whatever its own ``-m``, leaves them out, except the tests of a file or test named on the
+    command line (``pytest tests/e2e/test_faults.py`` runs its drills).
     """
     for item in items:
         if "pipeline_run" in getattr(item, "fixturenames", ()):
@@ -126,10 +128,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     named = config.option.markexpr or ""
     left_out = [m for m in OPT_IN_MARKERS if m not in named]
-    deselected = [item for item in items if any(item.get_closest_marker(m) for m in left_out)]
+    files = tuple(a.split("::")[0] for a in config.args if a.split("::")[0].endswith(".py"))
+
+    def opted_out(item: pytest.Item) -> bool:
+        explicit = bool(files) and item.nodeid.split("::")[0].endswith(files)
+        return not explicit and any(item.get_closest_marker(m) for m in left_out)
+
+    deselected = [item for item in items if opted_out(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if item not in deselected]
+        kept = {id(item) for item in items} - {id(item) for item in deselected}
+        items[:] = [item for item in items if id(item) in kept]
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from samplegen.spark import default_parallelism
+from samplegen.spark import default_parallelism, seeded_uniform
 from samplegen.tables import CATALOGUE, RAW_EVENTS_SCHEMA
 
 MAX_SESSIONS = 10_000  #: cap on sessions per user, so one user cannot swamp the log
@@ -42,7 +42,6 @@ MAX_EXTRA_QUANTITY = 20
 REMAP_TRIES = 8  #: same-category candidates tried for an item viewed before its release
 WEB_SHARE = 0.6  #: share of sessions on store "web"; the rest are on "app"
 EVENTS_PER_PARTITION = 2_000_000
-_MASK53 = (1 << 53) - 1
 _MICROS = 1_000_000
 
 
@@ -136,12 +135,6 @@ def _start_micros(start: str) -> int:
     return int(moment.timestamp()) * _MICROS + moment.microsecond
 
 
-def _uniform(seed: int, tag: str, *cols: Column) -> Column:
-    """A uniform in [0, 1) that depends only on ``seed``, ``tag`` and the key values."""
-    bits = F.xxhash64(F.lit(seed), F.lit(tag), *[c.cast("long") for c in cols])
-    return bits.bitwiseAND(F.lit(_MASK53)).cast("double") / float(1 << 53)
-
-
 def _power_law_index(u: Column, n: int, a: float) -> Column:
     """0-based rank in [0, n) with P(rank) ~ (rank + 1) ** -a.
 
@@ -157,11 +150,13 @@ def _power_law_index(u: Column, n: int, a: float) -> Column:
 
 def _is_new(spec: SimulationSpec, item: Column) -> Column:
     # The first item of each category is always there from the start: a safe remap target.
-    return (item >= spec.n_categories) & (_uniform(spec.seed, "new", item) < spec.new_item_share)
+    return (item >= spec.n_categories) & (
+        seeded_uniform(spec.seed, "new", item) < spec.new_item_share
+    )
 
 
 def _release_seconds(spec: SimulationSpec, item: Column) -> Column:
-    offset = _uniform(spec.seed, "release", item) * float(spec.days * 86_400)
+    offset = seeded_uniform(spec.seed, "release", item) * float(spec.days * 86_400)
     return F.when(_is_new(spec, item), offset).otherwise(F.lit(0.0))
 
 
@@ -175,8 +170,8 @@ def _released_substitute(spec: SimulationSpec, item: Column) -> Column:
 
 def _item_price(spec: SimulationSpec, item: Column) -> Column:
     """Lognormal price around a per-category scale (about 3 to 55), rounded to cents."""
-    scale = F.exp(1.0 + 3.0 * _uniform(spec.seed, "category-price", item % spec.n_categories))
-    u1, u2 = _uniform(spec.seed, "price-1", item), _uniform(spec.seed, "price-2", item)
+    scale = F.exp(1.0 + 3.0 * seeded_uniform(spec.seed, "category-price", item % spec.n_categories))
+    u1, u2 = seeded_uniform(spec.seed, "price-1", item), seeded_uniform(spec.seed, "price-2", item)
     normal = F.sqrt(-2.0 * F.log(1.0 - u1)) * F.cos(2.0 * math.pi * u2)
     return F.greatest(F.round(scale * F.exp(0.6 * normal), 2), F.lit(0.01))
 
@@ -210,7 +205,7 @@ def _home_categories(spec: SimulationSpec, user: Column) -> Column:
         return hashlib.sha256(f"{spec.seed}/category/{c}".encode()).digest()
 
     order = sorted(range(spec.n_categories), key=shuffled)
-    k = _power_law_index(_uniform(spec.seed, "home", user), spec.n_categories, 1.0)
+    k = _power_law_index(seeded_uniform(spec.seed, "home", user), spec.n_categories, 1.0)
     return F.element_at(F.array(*[F.lit(c).cast("long") for c in order]), (k + 1).cast("int"))
 
 
@@ -218,14 +213,16 @@ def _sessions(spark: SparkSession, spec: SimulationSpec) -> DataFrame:
     """One row per (user, session) with the user's cold flag and home category."""
     user, s = F.col("user_n"), spec.seed
     n_users = max(1, round(spec.n_events / expected_events_per_user(spec)))
-    pareto = F.floor(F.pow(1.0 - _uniform(s, "sessions", user), -1.0 / spec.activity_pareto_shape))
+    pareto = F.floor(
+        F.pow(1.0 - seeded_uniform(s, "sessions", user), -1.0 / spec.activity_pareto_shape)
+    )
     warm = 1 + F.least(pareto, F.lit(MAX_SESSIONS - 1))  # at least 2: one session means cold
     return (
         spark.range(0, n_users, 1, _partitions(spark, spec))
         .select(F.col("id").alias("user_n"))
         .select(
             "*",
-            (_uniform(s, "cold", user) < spec.cold_user_share).alias("cold"),
+            (seeded_uniform(s, "cold", user) < spec.cold_user_share).alias("cold"),
             _home_categories(spec, user).alias("home"),
         )
         .select("*", F.when(F.col("cold"), 1).otherwise(warm).cast("int").alias("n_sessions"))
@@ -238,27 +235,27 @@ def _views(sessions: DataFrame, spec: SimulationSpec) -> DataFrame:
     s, n, c = spec.seed, spec.n_items, spec.n_categories
     user, session, view = F.col("user_n"), F.col("session"), F.col("view")
     q = 1.0 - 1.0 / spec.mean_session_views
-    u_len = 1.0 - _uniform(s, "session-views", user, session)
+    u_len = 1.0 - seeded_uniform(s, "session-views", user, session)
     geometric = F.floor(F.log(u_len) / math.log(q)) if q > 0 else F.lit(0.0)
     warm_views = 1 + F.least(geometric, F.lit(MAX_SESSION_VIEWS - 1))
-    cold_views = 1 + (_uniform(s, "cold-views", user) < 0.5).cast("int")
+    cold_views = 1 + (seeded_uniform(s, "cold-views", user) < 0.5).cast("int")
     n_views = F.when(F.col("cold"), cold_views).otherwise(warm_views).cast("int")
-    pace = 60.0 + 180.0 * _uniform(s, "pace", user, session)  # seconds between views
+    pace = 60.0 + 180.0 * seeded_uniform(s, "pace", user, session)  # seconds between views
     room = F.greatest(float(spec.days * 86_400) - F.col("n_views") * F.col("pace"), F.lit(0.0))
     views = sessions.select("*", n_views.alias("n_views"), pace.alias("pace")).select(
         "*",
-        (_uniform(s, "session-start", user, session) * room).alias("session_start"),
+        (seeded_uniform(s, "session-start", user, session) * room).alias("session_start"),
         F.explode(F.sequence(F.lit(0), F.col("n_views") - 1)).alias("view"),
     )
 
     key = (user, session, view)
-    rank = _power_law_index(_uniform(s, "item", *key), n, spec.item_zipf_exponent)
+    rank = _power_law_index(seeded_uniform(s, "item", *key), n, spec.item_zipf_exponent)
     in_home = F.col("rank") - F.col("rank") % c + F.col("home")  # same block, home category
     in_home = F.when(in_home >= n, in_home - c).otherwise(in_home)
-    home_view = _uniform(s, "home-view", *key) < spec.home_category_prob
-    jitter = 0.5 * _uniform(s, "jitter", *key)  # < 0.5 pace: views stay in order
-    cart = (_uniform(s, "cart", *key) < spec.cart_rate).cast("int")
-    buy = (_uniform(s, "purchase", *key) < spec.purchase_rate).cast("int")
+    home_view = seeded_uniform(s, "home-view", *key) < spec.home_category_prob
+    jitter = 0.5 * seeded_uniform(s, "jitter", *key)  # < 0.5 pace: views stay in order
+    cart = (seeded_uniform(s, "cart", *key) < spec.cart_rate).cast("int")
+    buy = (seeded_uniform(s, "purchase", *key) < spec.purchase_rate).cast("int")
     drawn = views.select("*", rank.alias("rank")).select(
         "*",
         F.when(home_view, in_home).otherwise(F.col("rank")).alias("drawn"),
@@ -280,9 +277,11 @@ def simulate_events(spark: SparkSession, spec: SimulationSpec) -> DataFrame:
     views = _views(_sessions(spark, spec), spec)
     events = views.select("*", F.explode(F.sequence(F.lit(0), F.col("depth"))).alias("step"))
     offset = F.col("view_time") + 0.15 * step * F.col("pace")  # cart, purchase: before next view
-    u_qty = 1.0 - _uniform(spec.seed, "quantity", user, session, F.col("view"))
+    u_qty = 1.0 - seeded_uniform(spec.seed, "quantity", user, session, F.col("view"))
     extra = F.floor(F.log(u_qty) / math.log(PURCHASE_EXTRA_PROB))
-    store = F.when(_uniform(spec.seed, "store", user, session) < WEB_SHARE, "web").otherwise("app")
+    store = F.when(seeded_uniform(spec.seed, "store", user, session) < WEB_SHARE, "web").otherwise(
+        "app"
+    )
     event_type = F.element_at(F.array(*map(F.lit, ("view", "cart", "purchase"))), step + 1)
     time = F.lit(_start_micros(spec.start)) + (offset * _MICROS).cast("long")
     events = events.select(
@@ -326,7 +325,7 @@ def simulate_catalogue(spark: SparkSession, spec: SimulationSpec) -> DataFrame:
     n_brands = max(1, spec.n_items // 50)
     item_id = F.concat(F.lit("i"), item.cast("string"))
     category_name = F.concat(F.lit("cat-"), category.cast("string"))
-    brand = F.floor(_uniform(spec.seed, "brand", item) * n_brands)
+    brand = F.floor(seeded_uniform(spec.seed, "brand", item) * n_brands)
     catalogue = spark.range(spec.n_items).select(
         item_id.alias("item_id"),
         category_name.alias("category"),

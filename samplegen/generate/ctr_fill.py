@@ -27,18 +27,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.registry import Stream
-from samplegen.spark import pinned
+from samplegen.spark import pinned, seeded_uniform
+from samplegen.tables import SAMPLES_CTR, TABULAR_TRAIN_ROWS
 
 log = logging.getLogger(__name__)
 
-#: Bits of the hash kept for the uniform (a double holds 53 exactly).
-_BITS = 53
 #: Prefix of the columns the joins add (never a ``synthetic_ctr`` column).
 _TMP = "_fill_"
 
@@ -69,12 +69,6 @@ def key_levels(key: Sequence[str]) -> list[tuple[str, ...]]:
     full = ("label", *(c for c in key if c != "label"))
     levels = [full, ("label",), ()]
     return [k for i, k in enumerate(levels) if k not in levels[:i]]
-
-
-def _uniform(seed: int, row: Column) -> Column:
-    """A uniform in [0, 1) that depends only on ``seed`` and the row number."""
-    bits = F.xxhash64(F.lit(seed), F.lit(int(Stream.CTR_FILL)), row.cast("long"))
-    return bits.bitwiseAND(F.lit((1 << _BITS) - 1)).cast("double") / float(1 << _BITS)
 
 
 def _on_key(left: DataFrame, right: DataFrame, key: Sequence[str], how: str) -> DataFrame:
@@ -115,7 +109,10 @@ def fill_from_donors(
         ValueError: if ``train`` has no row (there is no donor at all).
     """
     levels = key_levels(key)
-    draws = rows.drop(*columns).withColumn(_TMP + "u", _uniform(seed, F.col("row")))
+    # One read of the donors: the group sizes and the ranks below must count the same rows.
+    train = pinned(train.select(*dict.fromkeys(["label", *key, *columns])))
+    uniform = seeded_uniform(seed, int(Stream.CTR_FILL), F.col("row"))
+    draws = rows.drop(*columns).withColumn(_TMP + "u", uniform)
     for i, level in enumerate(levels):
         sizes = train.groupBy(*level).agg(F.count(F.lit(1)).alias(f"{_TMP}n{i}"))
         draws = _on_key(draws, sizes, level, "left")
@@ -144,12 +141,15 @@ def fill_from_donors(
         for i, level in enumerate(levels)
         if counts.get(i)
     ]
-    filled = rows.limit(0)
-    for part in parts:
-        filled = filled.unionByName(part.select(*rows.columns))
-    return pinned(filled.select(*rows.columns)), FillCounts(
+    filled = pinned(reduce(DataFrame.unionByName, [p.select(*rows.columns) for p in parts]))
+    fill_counts = FillCounts(
         keys=tuple(levels), rows=tuple(counts.get(i, 0) for i in range(len(levels)))
     )
+    if filled.count() != sum(fill_counts.rows):  # every drawn rank has exactly one donor
+        raise RuntimeError(
+            f"ctr_fill: {sum(fill_counts.rows)} rows drawn but {filled.count()} filled"
+        )
+    return filled, fill_counts
 
 
 def donor_ranks(train: DataFrame, level: Sequence[str], columns: Sequence[str]) -> DataFrame:
@@ -203,7 +203,8 @@ def fill_unmodelled(
             log.info("ctr_fill=none: unmodelled columns left null: %s", ", ".join(columns))
         return rows, metrics
     key = [c for c in tabular.discrete_columns if c in features or c == "label"]
-    train = samples.where(F.col("split") == "train")
+    split_column, train_split = TABULAR_TRAIN_ROWS[SAMPLES_CTR.name]
+    train = samples.where(F.col(split_column) == train_split)
     filled, counts = fill_from_donors(rows, train, key, columns, cfg.generate.seed)
     metrics |= {
         "ctr_fill/key": list(counts.keys[0]),

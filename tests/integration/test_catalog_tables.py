@@ -78,6 +78,7 @@ def run(spark, tmp_path_factory) -> dict:
         spark.sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
 
 
+@pytest.mark.drill  # the module's whole pipeline on catalog tables: make test-drills
 def test_every_stage_wrote_catalog_tables_and_no_lakehouse_folder(spark, run):
     cfg, results = run["cfg"], run["results"]
     store = table_store(cfg)
@@ -96,6 +97,7 @@ def test_every_stage_wrote_catalog_tables_and_no_lakehouse_folder(spark, run):
     )
 
 
+@pytest.mark.drill
 def test_a_finished_run_with_catalog_outputs_is_skipped(spark, run):
     again = run_stages(spark, run["cfg"], RUN_ID, ["aggregate", "generate"])
     assert [r.status for r in again] == ["skipped", "skipped"]

@@ -72,6 +72,7 @@ def test_donors_match_the_key_fall_back_counted_and_do_not_depend_on_partitionin
     assert cfg.generate.ctr_fill == "donor"
     filled, metrics = fill_unmodelled(generated, samples, cfg, CTR_FEATURES)
     assert filled.columns == generated.columns
+    assert filled.count() == 203  # none lost, none duplicated
     got = {r.row: r for r in filled.collect()}
     assert len(got) == 203
     groups = _groups()

@@ -130,6 +130,7 @@ def test_later_stages_require_a_run_id(name, notebook_env):
         run_cells(name, {}, upto=3)
 
 
+@pytest.mark.drill  # a second whole pipeline: make test-drills
 def test_stage_notebooks_run_the_pipeline_in_order(spark, notebook_env, capsys):
     notebook_env(run_id="nb-stages")
     for name, stage in STAGE_NOTEBOOKS.items():
@@ -149,6 +150,7 @@ def test_stage_notebooks_run_the_pipeline_in_order(spark, notebook_env, capsys):
     assert (reports / "nb-stages" / "index.html").exists()
 
 
+@pytest.mark.drill  # a second whole pipeline: make test-drills
 def test_quickstart_runs_the_whole_pipeline_with_overrides(spark, notebook_env, capsys):
     notebook_env(run_id="nb-quick", overrides="generate.items_per_user=3; evaluate.k=10")
     namespace = run_cells("quickstart", {"spark": spark})

@@ -202,7 +202,10 @@ def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipelin
     assert set(rows["department"].dropna()) <= real_departments
     again, _ = label_balance(spark, read_table(spark, cfg.lakehouse, SAMPLES_CTR),
                              result.outputs["model_dir"], 0.6, cfg.generate.seed)  # fmt: skip
-    scored = run_evaluate(spark, balance, "tabular-run")  # CTR rows: scored by the classifiers
+    # CTR rows are scored by the classifiers (one logreg setting, no dose sweep: the CTR path
+    # itself is test_ctr_evaluate.py's).
+    quick = replace(balance.evaluate, logreg_reg_grid=[0.0], dose_ratios=[], bootstrap_samples=20)
+    scored = run_evaluate(spark, replace(balance, evaluate=quick), "tabular-run")
     assert scored.metrics["verdict"][0].startswith("logreg slice=all AUC")
     first = rows.sort_values("row")[["department", "price"]].reset_index(drop=True)
     second = again.toPandas().sort_values("row")[["department", "price"]].reset_index(drop=True)
