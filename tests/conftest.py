@@ -131,7 +131,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     files = tuple(a.split("::")[0] for a in config.args if a.split("::")[0].endswith(".py"))
 
     def opted_out(item: pytest.Item) -> bool:
-        explicit = bool(files) and item.nodeid.split("::")[0].endswith(files)
+        node_file = item.nodeid.split("::")[0]  # relative to the rootdir; an arg may be absolute
+        explicit = any(node_file.endswith(f) or f.endswith(node_file) for f in files)
         return not explicit and any(item.get_closest_marker(m) for m in left_out)
 
     deselected = [item for item in items if opted_out(item)]
