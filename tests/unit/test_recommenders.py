@@ -5,7 +5,7 @@ from samplegen.config import EvaluateConfig
 from samplegen.evaluate.classifiers import make_classifier
 from samplegen.evaluate.metrics import top_k_items
 from samplegen.evaluate.recommenders import make_recommender
-from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender
+from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender, spd_inverse
 from samplegen.evaluate.recommenders.multvae import MultVAERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.registry import RECOMMENDERS, RecommenderSpec, recommender_help, recommender_names
@@ -158,3 +158,11 @@ def test_registry_entries_load_and_build_with_the_run_settings():
     assert all(f"{name} (" in help_line for name in recommender_names())
     with pytest.raises(ValueError, match="kind"):
         RecommenderSpec("ctr", "samplegen.x", "a click model", kind="ranker")
+
+
+def test_the_cholesky_inverse_equals_numpys():
+    rng = np.random.default_rng(5)
+    x = (rng.random((300, 120)) < 0.1) * rng.random((300, 120))
+    gram = x.T @ x + 7.0 * np.eye(120)
+    expected = np.linalg.inv(gram)
+    np.testing.assert_allclose(spd_inverse(gram.copy()), expected, rtol=1e-10, atol=1e-14)
