@@ -229,6 +229,21 @@ def seeded_uniform(seed: int, tag: str | int, *cols: Column) -> Column:
     return bits.bitwiseAND(F.lit(mask)).cast("double") / float(1 << _UNIFORM_BITS)
 
 
+def join_null_safe(left: DataFrame, right: DataFrame, key: list[str], how: str) -> DataFrame:
+    """``left`` joined (``how``) with ``right`` on null-safe equality of ``key``.
+
+    A null matches a null, unlike ``join(on=key)``. ``right``'s key columns are dropped from
+    the result, so it has ``left``'s columns and ``right``'s others. An empty ``key`` joins
+    every row with every row.
+    """
+    prefix = "_right_"
+    renamed = right.select(
+        *[F.col(c).alias(prefix + c) if c in key else F.col(c) for c in right.columns]
+    )
+    condition = [F.col(c).eqNullSafe(F.col(prefix + c)) for c in key] or [F.lit(True)]
+    return left.join(renamed, condition, how).drop(*[prefix + c for c in key])
+
+
 def pinned(df: DataFrame) -> DataFrame:
     """``df`` computed now and kept, for a frame read more than once or drawn at random.
 

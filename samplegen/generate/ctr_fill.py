@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 
 from samplegen.config import Config
 from samplegen.registry import Stream
-from samplegen.spark import pinned, seeded_uniform
+from samplegen.spark import join_null_safe, pinned, seeded_uniform
 from samplegen.tables import SAMPLES_CTR, TABULAR_TRAIN_ROWS
 
 log = logging.getLogger(__name__)
@@ -71,19 +71,6 @@ def key_levels(key: Sequence[str]) -> list[tuple[str, ...]]:
     return [k for i, k in enumerate(levels) if k not in levels[:i]]
 
 
-def _on_key(left: DataFrame, right: DataFrame, key: Sequence[str], how: str) -> DataFrame:
-    """``left`` joined with ``right`` on null-safe equality of ``key`` (right's key dropped).
-
-    An empty ``key`` joins every row with every row (``right`` is then one group).
-    """
-    renamed = right.select(
-        *[F.col(c).alias(_TMP + c) if c in key else F.col(c) for c in right.columns]
-    )
-    condition = [F.col(c).eqNullSafe(F.col(_TMP + c)) for c in key] or [F.lit(True)]
-    joined = left.join(renamed, condition, how)
-    return joined.drop(*[_TMP + c for c in key])
-
-
 def fill_from_donors(
     rows: DataFrame,
     train: DataFrame,
@@ -115,7 +102,7 @@ def fill_from_donors(
     draws = rows.drop(*columns).withColumn(_TMP + "u", uniform)
     for i, level in enumerate(levels):
         sizes = train.groupBy(*level).agg(F.count(F.lit(1)).alias(f"{_TMP}n{i}"))
-        draws = _on_key(draws, sizes, level, "left")
+        draws = join_null_safe(draws, sizes, list(level), "left")
     sizes = [F.coalesce(F.col(f"{_TMP}n{i}"), F.lit(0)) for i in range(len(levels))]
     level_of = F.lit(len(levels) - 1)  # the last level (any train row) always has a donor
     for i in reversed(range(len(levels) - 1)):
@@ -182,7 +169,7 @@ def _filled(
 ) -> DataFrame:
     """``draws`` (with ``_fill_rank``) joined to the donor of that rank in their key group."""
     donors = donor_ranks(train, level, columns)
-    joined = _on_key(draws, donors, [*level, _TMP + "rank"], "inner")
+    joined = join_null_safe(draws, donors, [*level, _TMP + "rank"], "inner")
     return joined.drop(_TMP + "rank", _TMP + "level", _TMP + "size")
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from samplegen.spark import pinned
+from samplegen.spark import join_null_safe, pinned
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,7 @@ def _copy_join(synthetic: DataFrame, real: DataFrame, columns: list[str], how: s
 
     The join is on null-safe equality of every one of ``columns``.
     """
-    reference = real.select(*[F.col(c).alias(f"_real_{c}") for c in columns]).distinct()
-    condition = [F.col(c).eqNullSafe(F.col(f"_real_{c}")) for c in columns]
-    return synthetic.join(reference, on=condition, how=how)
+    return join_null_safe(synthetic, real.select(*columns).distinct(), columns, how)
 
 
 def copied_rows(synthetic: DataFrame, real: DataFrame, columns: list[str]) -> DataFrame:
