@@ -31,6 +31,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "generate.synthetic_from": ("posterior", "prior"),
     "generate.strategy": tuple(STRATEGIES),
     "generate.ctr_fill": ("donor", "none"),
+    "evaluate.score_with": ("real", "augmented"),
     "evaluate.sequence_history": ("real", "augmented"),
     "evaluate.scoring": ("driver", "spark"),
 }
@@ -350,6 +351,12 @@ def check_tune(config: Config) -> None:
         if name not in INTERACTION_MODELS:
             raise ConfigError(
                 f"tune.models lists {name!r}; choose from {', '.join(INTERACTION_MODELS)}"
+            )
+    for value in tune.score_with:
+        if value not in CHOICES["evaluate.score_with"]:
+            raise ConfigError(
+                f"tune.score_with lists {value!r}; choose from "
+                f"{', '.join(CHOICES['evaluate.score_with'])}"
             )
     for key, low, high in TUNE_RANGES:
         bounds = getattr(tune, key)

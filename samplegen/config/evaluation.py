@@ -93,6 +93,13 @@ class EvaluateConfig:
     sasrec_dropout: float = setting(0.2, "sasrec: dropout of embeddings and blocks")
     sasrec_max_len: int = setting(50, "sasrec: last items of a history the model reads")
     sasrec_learning_rate: float = setting(0.003, "sasrec: Adam learning rate")
+    score_with: str = setting(
+        "real",
+        "rows the matrix recommenders score a real user on in the augmented variant: real "
+        "(the user's own train items; the synthetic rows only train the model) or augmented "
+        "(their train items plus the items the run added to them, at their weight: profile "
+        "expansion at scoring time, named as such in the report)",
+    )
     sequence_history: str = setting(
         "real",
         "history the sequential recommenders score a user on: real (both variants on the real "
@@ -199,6 +206,11 @@ class TuneConfig:
     max_user_items: list[int] = setting([5, 60], "range of generate.max_user_items (which users)")
     synthetic_users: list[int] = setting(
         [50, 1000], "range of generate.synthetic_users (the dose of the new-user strategies)"
+    )
+    score_with: list[str] = setting(
+        ["real", "augmented"],
+        "evaluate.score_with values searched for the strategies that add items to real users "
+        "(augmented: profile expansion at scoring time); empty: the config's value",
     )
     pruner_startup_trials: int = setting(
         3, "trials finished before the median pruner may stop a trial after one of its seeds"

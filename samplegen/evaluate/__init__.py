@@ -46,7 +46,14 @@ from samplegen.evaluate.rows import (
 from samplegen.evaluate.search import load_search
 from samplegen.evaluate.sequential import matrix_only, sequence_rows
 from samplegen.evaluate.spark_scoring import SPARK_SLICES, spark_utility_rows
-from samplegen.evaluate.utility import Scorer, dose_rows, slices, utility_rows
+from samplegen.evaluate.utility import (
+    SCORED_ON,
+    SCORED_ON_WORDS,
+    Scorer,
+    dose_rows,
+    slices,
+    utility_rows,
+)
 from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
 from samplegen.models.store import has_model, model_dir
@@ -394,6 +401,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
             "synthetic users": int(data.synthetic["user_idx"].nunique()),
             "items": data.n_items,
             "slices": ", ".join([*where, *(ITEM_COLD_SLICES if cold is not None else ())]),
+            SCORED_ON: SCORED_ON_WORDS[cfg.evaluate.score_with],
             **sequence_facts,
         }
         if cold_lines:
@@ -404,6 +412,7 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         ]
         result.metrics = {
             "verdict": headline_verdicts,
+            "score_with": cfg.evaluate.score_with,
             "item_cold": cold.facts if cold is not None else {},
             "sequences": sequence_facts,
             "fidelity": _family(metrics, FIDELITY),

@@ -63,6 +63,17 @@ class EvalData:
             return self.augmented
         return np.vstack([self.augmented, self.new_users])
 
+    def scored_matrix(self, variant: str, score_with: str) -> np.ndarray:
+        """The rows real users are scored on for ``variant`` (``evaluate.score_with``).
+
+        The real variant always scores the real rows; the augmented one scores them too
+        unless ``score_with`` is ``augmented`` (profile expansion: the items the run added to
+        a user are part of the user's input at scoring time, not only of the training data).
+        """
+        if score_with not in ("real", "augmented"):
+            raise ValueError(f"evaluate.score_with must be real or augmented, got {score_with!r}")
+        return self.augmented if variant != "real" and score_with == "augmented" else self.real
+
     @property
     def evaluated(self) -> np.ndarray:
         """Mask of the users with at least one new test item (the ones that are scored)."""

@@ -313,7 +313,7 @@ def item_cold_rows(
         for seed in seeds_of(name, settings):
             for variant in VARIANTS:
                 model = scorer.model(name, seed, variant, data.training_matrix(variant))
-                matrix = data.real if variant == "real" else data.augmented
+                matrix = data.scored_matrix(variant, settings.score_with)
                 tops[(name, seed, variant)] = _rank(model, matrix, data, cold, k_max)
     for name in settings.item_cold_baselines:
         model = with_items(make_recommender(name, settings, None, settings.seed), cold.items)

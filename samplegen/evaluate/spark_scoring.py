@@ -73,7 +73,9 @@ def evaluated_users(spark: SparkSession, cfg: Config, run_id: str, last_real_use
 
     Columns: ``user_idx``, ``train_items`` (masked, and the real row), ``targets`` (distinct
     test items not in train), ``added_items`` / ``added_weights`` (the run's synthetic items
-    of this user, which the augmented row adds at their weight; empty when none).
+    of this user, which the augmented row adds at their weight; empty when none, and for
+    every user unless ``evaluate.score_with`` is ``augmented``: then both variants score the
+    real row).
     """
     lake = table_store(cfg)
     train = read_table(spark, lake, INTERACTIONS["train"]).select(
@@ -82,12 +84,14 @@ def evaluated_users(spark: SparkSession, cfg: Config, run_id: str, last_real_use
     test = read_table(spark, lake, INTERACTIONS["test"]).select(
         "user_idx", F.col("item_idx").alias("test_items")
     )
+    profile_expansion = cfg.evaluate.score_with == "augmented"
     added = (
         read_table(spark, lake, AUGMENTED_TRAIN)
         .where(
             (F.col("run_id") == run_id)
             & F.col("is_synthetic")
             & (F.col("user_idx") <= last_real_user)
+            & F.lit(profile_expansion)
         )
         .groupBy("user_idx")
         .agg(

@@ -2,8 +2,10 @@
 
 Every recommender is fitted on the real rows and on the augmented rows, ranks the whole
 vocabulary for each evaluated user (train items masked) and is scored at every K on every
-slice. Differences are paired over users with a bootstrap CI, and a row ``<metric>_p_value``
-holds the two-sided bootstrap p-value of each difference (for the Benjamini-Hochberg verdicts).
+slice. A user's input at scoring time is their real row, or for the augmented variant with
+``evaluate.score_with=augmented`` their augmented row (:meth:`EvalData.scored_matrix`).
+Differences are paired over users with a bootstrap CI, and a row ``<metric>_p_value`` holds
+the two-sided bootstrap p-value of each difference (for the Benjamini-Hochberg verdicts).
 Every difference row counts in ``n_users`` the users it is computed on (users of the slice with
 targets), which the verdicts compare with ``evaluate.min_users``. Stochastic recommenders (ALS,
 Mult-VAE) run once per seed; each seed gets its own rows.
@@ -41,6 +43,17 @@ from samplegen.registry import recommender as recommender_spec
 
 VARIANTS = ("real", "augmented")
 RANKING_METRICS = ("recall", "ndcg")
+
+#: The report summary's key, and its value per ``evaluate.score_with``: what the augmented
+#: variant's model is given for a real user at scoring time.
+SCORED_ON = "augmented variant scores real users on"
+SCORED_ON_WORDS = {
+    "real": "their train items (evaluate.score_with=real: synthetic rows only train the model)",
+    "augmented": (
+        "their train items plus the items the run added to them (evaluate.score_with="
+        "augmented: profile expansion at scoring time)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -195,7 +208,7 @@ def utility_rows(
                     seed,
                     variant,
                     data.training_matrix(variant),
-                    data.real if variant == "real" else data.augmented,
+                    data.scored_matrix(variant, settings.score_with),
                 )
                 for variant in VARIANTS
             }
@@ -303,7 +316,8 @@ def dose_rows(
         augmented, new_users = augmented_matrices(data.real, subset, position, data.last_real_user)
         training = np.vstack([augmented, new_users]) if len(new_users) else augmented
         variant = "augmented" if n_kept == len(users) else f"{DOSE_PREFIX}{ratio:g}"
-        top = scorer.top(name, seed, variant, training, augmented)
+        scored = augmented if settings.score_with == "augmented" else data.real
+        top = scorer.top(name, seed, variant, training, scored)
         per = _per_user(top, scorer.targets, k, everyone)
         diff, low, high = paired_bootstrap_ci(real, per["ndcg"], settings.bootstrap_samples, seed)
         variant = f"{DOSE_PREFIX}{ratio:g}"

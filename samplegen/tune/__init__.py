@@ -135,8 +135,9 @@ def _trial(
         return trial.should_prune()
 
     try:
-        generate_trial(scorer.spark, apply(cfg, params), scratch, run_id)
-        score = scorer.score(scratch, report)
+        trial_cfg = apply(cfg, params)
+        generate_trial(scorer.spark, trial_cfg, scratch, run_id)
+        score = scorer.score(scratch, report, trial_cfg.evaluate.score_with)
     except ConfigError:
         raise  # the search itself cannot work (e.g. the slice): stop, naming the key
     except Pruned as err:

@@ -4,11 +4,11 @@ The space is the ``tune`` section, kept small and explicit: ``generate.strategy`
 ``tune.strategies``; for a generative strategy, ``train.model`` over the generators already
 trained for the run; ``generate.synthetic_weight``; the users and dose a strategy reads
 (``generate.max_user_items`` for all; ``generate.items_per_user`` for the strategies that add
-items to real users, ``generate.synthetic_users`` for those that write new users). A trial's
-params are config keys, so the chosen ones are a recipe as they are (:func:`recipe_overlay`).
-
-``evaluate.score_with`` (profile expansion at scoring time) is not in the space: that setting
-does not exist yet.
+items to real users, ``generate.synthetic_users`` for those that write new users); and for the
+strategies that add items to real users, the use of those items, ``evaluate.score_with`` over
+``tune.score_with`` (training rows only, or also the users' input at scoring time: profile
+expansion). A trial's params are config keys, so the chosen ones are a recipe as they are
+(:func:`recipe_overlay`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from samplegen.registry import INTERACTION_MODELS, strategy
 STRATEGY, MODEL = "generate.strategy", "train.model"
 WEIGHT, THIN = "generate.synthetic_weight", "generate.max_user_items"
 ITEMS, USERS = "generate.items_per_user", "generate.synthetic_users"
+SCORE_WITH = "evaluate.score_with"
 
 
 def trained_models(cfg: Config, run_id: str) -> list[str]:
@@ -71,7 +72,8 @@ def check_space(cfg: Config, models: list[str]) -> None:
     """
     tune = cfg.tune
     ranged = [tune.synthetic_weight, tune.items_per_user, tune.max_user_items, tune.synthetic_users]
-    if len(tune.strategies) == 1 and len(models) <= 1 and not any(ranged):
+    choices = len(tune.strategies) > 1 or len(models) > 1 or len(tune.score_with) > 1
+    if not choices and not any(ranged):
         raise ConfigError(
             "tune: the search space is empty (one strategy, one trained model and no range): "
             "list more tune.strategies or give a range such as tune.synthetic_weight"
@@ -98,6 +100,8 @@ def suggest(trial: Any, cfg: Config, models: list[str]) -> dict[str, Any]:
         params[USERS] = trial.suggest_int(USERS, *tune.synthetic_users, log=True)
     if not spec.new_users and tune.items_per_user:
         params[ITEMS] = trial.suggest_int(ITEMS, *tune.items_per_user)
+    if not spec.new_users and tune.score_with:
+        params[SCORE_WITH] = trial.suggest_categorical(SCORE_WITH, tune.score_with)
     return params
 
 

@@ -276,6 +276,25 @@ class _NoDenseUserRows:
         return allocate_checked
 
 
+def test_only_profile_expansion_gives_spark_scoring_the_added_items(spark, cfg, pipeline_run):
+    """``evaluate.score_with``: the augmented row of a scored user holds the run's added items
+    only under ``augmented``; the run's summary and manifest say which was used."""
+    from samplegen.evaluate.spark_scoring import evaluated_users
+
+    assert pipeline_run["evaluate"].metrics["score_with"] == "real"
+    last = int(load_eval_data(spark, cfg, RUN_ID).last_real_user)
+    expanded = dataclasses.replace(
+        cfg, evaluate=dataclasses.replace(cfg.evaluate, score_with="augmented")
+    )
+
+    def with_added(settings) -> int:
+        users = evaluated_users(spark, settings, RUN_ID, last)
+        return users.where(F.size("added_items") > 0).count()
+
+    assert with_added(cfg) == 0
+    assert with_added(expanded) > 0
+
+
 def test_spark_scoring_equals_the_driver_path(spark, cfg, pipeline_run, monkeypatch):
     from samplegen.evaluate.spark_scoring import spark_utility_rows
     from samplegen.evaluate.utility import Scorer, _per_user, utility_rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import optuna
@@ -29,6 +30,8 @@ CONF = str(REPO / "conf" / "local.yaml")
         (["--set", "tune.models=[tabular]"], "tune.models"),
         (["--set", "tune.synthetic_weight=[0.5, 2.0]"], "tune.synthetic_weight"),
         (["--set", "tune.items_per_user=[9, 3]"], "tune.items_per_user"),
+        (["--set", "tune.score_with=[profile]"], "tune.score_with"),
+        (["--set", "evaluate.score_with=both"], "evaluate.score_with"),
     ],
 )
 def test_bad_tune_input_exits_2_naming_the_key(flags, key, capsys):
@@ -93,6 +96,7 @@ def _params(strategy: str, overrides: list[str] | None = None) -> dict:
         "generate.max_user_items": 12,
         "generate.items_per_user": 7,
         "generate.synthetic_users": 300,
+        "evaluate.score_with": "augmented",
     }
     return suggest(optuna.trial.FixedTrial(fixed), cfg, ["multvae"])
 
@@ -106,6 +110,10 @@ def test_a_trial_sets_only_the_keys_its_strategy_reads():
     assert "train.model" not in baseline  # a baseline draws from no model
     fixed_weight = _params("densify", ["tune.synthetic_weight=[]"])
     assert "generate.synthetic_weight" not in fixed_weight
+    # The use of the added items is searched only where real users get items.
+    assert densify["evaluate.score_with"] == "augmented"
+    assert "evaluate.score_with" not in users
+    assert "evaluate.score_with" not in _params("densify", ["tune.score_with=[]"])
 
 
 def test_params_apply_to_the_config_and_round_trip_as_a_recipe(tmp_path):
@@ -113,6 +121,7 @@ def test_params_apply_to_the_config_and_round_trip_as_a_recipe(tmp_path):
     cfg = load_config(CONF)
     applied = apply(cfg, params)
     assert applied.generate.items_per_user == 7 and applied.generate.synthetic_weight == 0.3
+    assert applied.evaluate.score_with == "augmented"
     assert cfg.generate.items_per_user != 7  # the base config is untouched
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump(recipe_overlay(params)))
@@ -128,11 +137,18 @@ def test_an_empty_search_space_is_refused_naming_tune():
             "tune.items_per_user=[]",
             "tune.max_user_items=[]",
             "tune.synthetic_users=[]",
+            "tune.score_with=[augmented]",
         ],
     )
     with pytest.raises(ConfigError, match="tune: the search space is empty"):
         check_space(cfg, ["multvae"])
     check_space(cfg, ["multvae", "cvae"])  # two generators to choose between
+    check_space(
+        dataclasses.replace(
+            cfg, tune=dataclasses.replace(cfg.tune, score_with=["real", "augmented"])
+        ),
+        ["multvae"],
+    )
 
 
 def test_a_lost_tuning_trials_file_names_the_tune_command():
