@@ -46,7 +46,6 @@ class EvalData:
     augmented: np.ndarray
     train_items: list[np.ndarray]
     targets: list[np.ndarray]
-    cold: np.ndarray
     new_users: np.ndarray
     n_items: int
     synthetic: pd.DataFrame
@@ -104,6 +103,17 @@ class EvalData:
             own = self.train_items[row] if row is not None else np.array([], dtype=np.int64)
             fidelity.append(np.union1d(own, added))
         return fidelity, privacy
+
+
+def activity_edges(activity: np.ndarray) -> np.ndarray:
+    """The quartile edges of train items per real user, which the user slices are cut on.
+
+    A user is in quartile ``q`` where ``np.searchsorted(edges, activity, side="left") == q``:
+    the ``cold`` slice (``q == 0``) is every user with at most ``edges[0]`` train items.
+    """
+    if len(activity) == 0:
+        return np.zeros(3)
+    return np.quantile(activity, [0.25, 0.5, 0.75])
 
 
 def augmented_matrices(
@@ -198,8 +208,6 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
         if row is not None:
             test_records[row] = np.unique(np.asarray(items, dtype=np.int64))
             targets[row] = np.setdiff1d(test_records[row], train_items[row])
-    activity = train["item_idx"].map(len).to_numpy()
-    cold = activity <= np.quantile(activity, 0.25)
     codes, names = category_codes(vocabulary)
     item_category = np.full(n_columns, -1, dtype=np.int64)
     item_category[: len(codes)] = codes
@@ -209,7 +217,6 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
         augmented=augmented,
         train_items=train_items,
         targets=targets,
-        cold=cold,
         new_users=new_users,
         n_items=n_items,
         synthetic=synthetic,

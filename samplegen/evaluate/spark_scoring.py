@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from samplegen.config import Config
+from samplegen.evaluate.data import activity_edges
 from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 from samplegen.evaluate.recommenders import Recommender
 from samplegen.evaluate.rows import EvalRow
@@ -301,7 +302,7 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
     settings = cfg.evaluate
     data = load_sparse(spark, cfg, run_id)
     cutoffs = settings.cutoffs()
-    cold_threshold = float(np.quantile(data.activity, 0.25)) if len(data.user_idx) else 0.0
+    cold_threshold = float(activity_edges(data.activity)[0])
     users = evaluated_users(spark, cfg, run_id, data.last_real_user).persist(
         StorageLevel.MEMORY_AND_DISK
     )

@@ -20,7 +20,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from samplegen.config import Config, EvaluateConfig
-from samplegen.evaluate.data import EvalData, augmented_matrices
+from samplegen.evaluate.data import EvalData, activity_edges, augmented_matrices
 from samplegen.evaluate.metrics import (
     bootstrap_ci,
     catalogue_coverage,
@@ -75,7 +75,7 @@ def slices(data: EvalData, cfg: EvaluateConfig) -> dict[str, Slice]:
     activity = data.activity[evaluated]
     everyone = np.ones(int(evaluated.sum()), dtype=bool)
     out = {"all": Slice(everyone)}
-    edges = np.quantile(data.activity, [0.25, 0.5, 0.75])
+    edges = activity_edges(data.activity)
     quartile = np.searchsorted(edges, activity, side="left")
     for q, name in enumerate(("cold", "activity_q2", "activity_q3", "activity_q4")):
         if (quartile == q).any():

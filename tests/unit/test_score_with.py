@@ -46,7 +46,6 @@ def _data() -> EvalData:
         augmented=augmented,
         train_items=train_items,
         targets=targets,
-        cold=np.zeros(N_USERS, bool),
         new_users=new_users,
         n_items=N_ITEMS,
         synthetic=synthetic,
