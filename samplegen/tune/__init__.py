@@ -29,9 +29,17 @@ from pyspark.sql import SparkSession
 
 from samplegen.config import Config, ConfigError
 from samplegen.ids import check_identifier
+from samplegen.registry import strategy
 from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer, update_manifest
 from samplegen.tables import TUNING_TRIALS, table_ref, table_store, write_table
-from samplegen.tune.space import apply, check_space, recipe_overlay, suggest, trained_models
+from samplegen.tune.space import (
+    STRATEGY,
+    apply,
+    check_space,
+    recipe_overlay,
+    suggest,
+    trained_models,
+)
 from samplegen.tune.trial import Pruned, TrialScore, ValidScorer, generate_trial
 
 __all__ = ["RECIPES", "run_tune", "scratch_run"]
@@ -236,7 +244,47 @@ def _outcome(
             f"no trial beats real-only on valid (best: trial {best['trial']}, {figure}; CI "
             "not above 0): recommend not augmenting"
         ]
+    families = _best_per_family(rows)
+    if families:
+        out["best_per_family"] = families
+        out["verdict"].append(_family_line(families, tune.target, tune.slice, k))
     return out
+
+
+def _best_per_family(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The best feasible trial of the generative strategies and of the non-generative ones.
+
+    The non-generative strategies (the augment operators) are the alternative a team ships
+    without a generator, tuned by the same search; the issue's bar is the generative best.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["state"] != "complete" or not row["feasible"]:
+            continue
+        params = json.loads(row["params"])
+        family = "generative" if strategy(params[STRATEGY]).generative else "non_generative"
+        if family not in out or row["objective"] > out[family]["objective"]:
+            out[family] = {
+                "trial": row["trial"],
+                "strategy": params[STRATEGY],
+                "objective": row["objective"],
+                "diff": row["diff"],
+            }
+    return out
+
+
+def _family_line(families: dict[str, dict[str, Any]], target: str, slice_: str, k: int) -> str:
+    """Best generative vs best non-generative trial on valid (point values: different trials)."""
+    words = {"generative": "generative", "non_generative": "non-generative"}
+    parts = [
+        f"best {words[name]}: trial {best['trial']} ({best['strategy']}) {best['objective']:.4f}"
+        for name, best in families.items()
+    ]
+    line = f"{target} NDCG@{k} on {slice_} (valid), " + "; ".join(parts)
+    if len(families) == 2:
+        gap = families["generative"]["objective"] - families["non_generative"]["objective"]
+        line += f"; generative - non-generative {gap:+.4f} (no CI: two trials)"
+    return line
 
 
 def write_recipe(

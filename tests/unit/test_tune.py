@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 
 import optuna
@@ -160,3 +161,39 @@ def test_a_lost_tuning_trials_file_names_the_tune_command():
     )
     damaged = missing_data_file(err)
     assert damaged is not None and "samplegen tune --run-id r1" in str(damaged)
+
+
+def _row(trial: int, strategy_name: str, objective: float, feasible: bool = True) -> dict:
+    return {
+        "trial": trial,
+        "state": "complete",
+        "feasible": feasible,
+        "params": json.dumps({"generate.strategy": strategy_name}),
+        "objective": objective,
+        "real_objective": 0.10,
+        "diff": objective - 0.10,
+        "diff_ci_low": -0.01,
+        "diff_ci_high": 0.02,
+        "n_users": 200,
+    }
+
+
+def test_the_outcome_names_the_best_generative_and_non_generative_trials():
+    from samplegen.tune import _best, _outcome
+
+    rows = [
+        _row(0, "densify", 0.105),
+        _row(1, "crop", 0.103),
+        _row(2, "mask", 0.108, feasible=False),  # infeasible: not a candidate
+        _row(3, "synthetic_users", 0.101),
+    ]
+    out = _outcome(load_config(CONF), rows, _best(rows))
+    families = out["best_per_family"]
+    assert families["generative"]["trial"] == 0 and families["non_generative"]["trial"] == 1
+    assert out["verdict"][0].startswith("no trial beats real-only")
+    line = out["verdict"][1]
+    assert "trial 0 (densify) 0.1050" in line and "trial 1 (crop) 0.1030" in line
+    assert "generative - non-generative +0.0020" in line
+    only_baselines = _outcome(load_config(CONF), rows[1:2], _best(rows[1:2]))
+    assert set(only_baselines["best_per_family"]) == {"non_generative"}
+    assert "generative -" not in only_baselines["verdict"][1]
