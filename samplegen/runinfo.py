@@ -19,12 +19,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from samplegen.ids import check_identifier, path_under
 from samplegen.locations import local_folder
 from samplegen.redact import RedactingFilter, mask_config
 from samplegen.state import DamagedStateError
+
+if TYPE_CHECKING:
+    from samplegen.config import Config
 
 LOG = logging.getLogger("samplegen")
 
@@ -40,6 +43,20 @@ class StageResult:
     rows: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def declined(cfg: Config, result: StageResult) -> bool:
+    """Whether ``cfg``'s recipe declines the stage of ``result``; if so, ``result`` says why.
+
+    The stage is then done with nothing written: its verdict is the recipe's reason
+    (:meth:`samplegen.config.RecipeConfig.declines`), logged once.
+    """
+    reason = cfg.recipe.declines()
+    if reason is None:
+        return False
+    LOG.info("stage=%s run_id=%s event=declined %s", result.stage, result.run_id, reason)
+    result.metrics = {"declined": reason, "verdict": [reason]}
+    return True
 
 
 def result_lines(result: StageResult) -> list[str]:

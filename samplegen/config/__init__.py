@@ -7,7 +7,7 @@ Every default is written once, in the dataclasses of :mod:`samplegen.config.sect
 dataclasses (:mod:`~samplegen.config.reference`).
 """
 
-from samplegen.config.evaluation import EvaluateConfig, TuneConfig
+from samplegen.config.evaluation import EvaluateConfig, RecipeConfig, TuneConfig
 from samplegen.config.fields import ConfigError
 from samplegen.config.loading import config_from_dict, load_config
 from samplegen.config.reference import config_reference
@@ -31,6 +31,7 @@ __all__ = [
     "EvaluateConfig",
     "GanConfig",
     "GenerateConfig",
+    "RecipeConfig",
     "SparkConfig",
     "TablesConfig",
     "TabularConfig",

@@ -215,3 +215,34 @@ class TuneConfig:
     pruner_startup_trials: int = setting(
         3, "trials finished before the median pruner may stop a trial after one of its seeds"
     )
+
+
+@dataclass
+class RecipeConfig:
+    """What a recipe of ``samplegen tune`` says about itself; unset without a recipe.
+
+    ``samplegen tune`` writes this section into each recipe. A recipe whose search found no
+    trial beating real-only on valid makes stages 3 and 4 write no synthetic rows (the null
+    result as an outcome, e.g. for a scheduled job) unless ``recipe.force``.
+    """
+
+    tuned_run: str | None = setting(None, "run the recipe was tuned on (written by tune)")
+    trial: int | None = setting(None, "trial of the search the recipe is (written by tune)")
+    beats_real: bool | None = setting(
+        None,
+        "whether the recipe beat real-only on valid (written by tune); false: generate and "
+        "evaluate write no synthetic rows unless recipe.force",
+    )
+    force: bool = setting(
+        False, "generate and evaluate a recipe whose search recommended not augmenting"
+    )
+
+    def declines(self) -> str | None:
+        """Why stages 3 and 4 write nothing for this recipe; ``None``: they run as usual."""
+        if self.beats_real is not False or self.force:
+            return None
+        return (
+            f"the recipe (run {self.tuned_run}, trial {self.trial}) beat no real-only result on "
+            "valid, so it recommends not augmenting: no synthetic rows are written "
+            "(--set recipe.force=true writes them anyway)"
+        )

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from samplegen.config.evaluation import EvaluateConfig, TuneConfig
+from samplegen.config.evaluation import EvaluateConfig, RecipeConfig, TuneConfig
 from samplegen.config.fields import section, setting
 from samplegen.registry import generator_help
 
@@ -401,6 +401,7 @@ class Config:
     generate: GenerateConfig = section(GenerateConfig, "stage 3")
     evaluate: EvaluateConfig = section(EvaluateConfig, "stage 4")
     tune: TuneConfig = section(TuneConfig, "samplegen tune: the recipe search on valid")
+    recipe: RecipeConfig = section(RecipeConfig, "the tune recipe laid over the config, if any")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (for manifests and for shipping to workers)."""

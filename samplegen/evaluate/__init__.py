@@ -58,7 +58,14 @@ from samplegen.evaluate.verdicts import HEADLINE_SLICES, verdicts
 from samplegen.models.base import Generator
 from samplegen.models.store import has_model, model_dir
 from samplegen.registry import STRATEGIES
-from samplegen.runinfo import LOG, StageResult, read_manifest, report_dir, stage_timer
+from samplegen.runinfo import (
+    LOG,
+    StageResult,
+    declined,
+    read_manifest,
+    report_dir,
+    stage_timer,
+)
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     EVAL_METRICS,
@@ -339,10 +346,15 @@ def run_evaluate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     ``hard_negatives``) gets the CTR classifiers of ``evaluate.ctr_models`` instead
     (:func:`run_evaluate_ctr`).
 
+    A recipe that recommends not augmenting scores nothing (stage 3 wrote nothing either).
+
     Raises:
         ValueError: when the run has neither ``augmented_train`` nor ``synthetic_ctr`` rows
             (never generated).
     """
+    declined_run = StageResult(stage="evaluate", run_id=run_id)
+    if declined(cfg, declined_run):
+        return declined_run
     if _has_rows(spark, cfg, SYNTHETIC_ITEMS, run_id):
         return run_evaluate_items(spark, cfg, run_id)
     ctr_strategy = _ctr_strategy(spark, cfg, run_id)

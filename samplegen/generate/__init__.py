@@ -23,7 +23,7 @@ from samplegen.generate.ctr_fill import fill_unmodelled
 from samplegen.generate.privacy import privacy_filter, row_privacy_filter
 from samplegen.models.store import model_dir, require_model
 from samplegen.registry import strategy
-from samplegen.runinfo import StageResult, stage_timer
+from samplegen.runinfo import StageResult, declined, stage_timer
 from samplegen.spark import pinned
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -91,9 +91,12 @@ def run_generate(
 
     A rerun of the same ``run_id`` replaces its rows; other runs' rows are untouched. The model
     is the one trained for ``model_run`` (default: ``run_id``); ``samplegen tune`` draws each
-    trial's rows from the tuned run's models without training again.
+    trial's rows from the tuned run's models without training again. A recipe that
+    recommends not augmenting writes nothing (:meth:`~samplegen.config.RecipeConfig.declines`).
     """
     result = StageResult(stage="generate", run_id=run_id)
+    if declined(cfg, result):
+        return result
     spec = strategy(cfg.generate.strategy)
     module = spec.load()
     folder = model_dir(cfg, model_run or run_id)

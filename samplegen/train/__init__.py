@@ -15,7 +15,7 @@ import numpy as np
 
 from samplegen.models.store import ITEM_TEXT_FILE, has_model, model_dir, read_history
 from samplegen.registry import TABULAR, generator
-from samplegen.runinfo import LOG, StageResult, stage_timer
+from samplegen.runinfo import LOG, StageResult, declined, stage_timer
 from samplegen.train.spec import TrainData, TrainSpec, ValidationSpec
 
 if TYPE_CHECKING:
@@ -208,7 +208,9 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
 
     An interrupted training of this run (checkpoints, no final model) resumes from its last
     epoch; a finished one is replaced by a fresh training (the stage runs again only when
-    forced or when its manifest entry is gone).
+    forced or when its manifest entry is gone). A recipe that recommends not augmenting
+    trains nothing (:meth:`~samplegen.config.RecipeConfig.declines`): no GPU time for rows
+    that will not be written.
     """
     from pyspark.ml.torch.distributor import TorchDistributor
 
@@ -216,6 +218,8 @@ def run_train(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     from samplegen.train.tracking import log_training, require_mlflow
 
     result = StageResult(stage="train", run_id=run_id)
+    if declined(cfg, result):
+        return result
     with stage_timer(result):
         require_mlflow(cfg.train.mlflow_experiment)
         folder = model_dir(cfg, run_id)

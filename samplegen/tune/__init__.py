@@ -290,7 +290,12 @@ def _family_line(families: dict[str, dict[str, Any]], target: str, slice_: str, 
 def write_recipe(
     path: Path, best: dict[str, Any], cfg: Config, run_id: str, outcome: dict[str, Any]
 ) -> Path:
-    """Write the best trial's params as a config overlay, its provenance in comments."""
+    """Write the best trial's params as a config overlay, with its ``recipe`` section.
+
+    The section (:class:`~samplegen.config.RecipeConfig`) names the tuned run and trial and
+    whether the trial beat real-only on valid; when it did not, a run with the recipe writes
+    no synthetic rows unless ``recipe.force``. The verdict is repeated in a comment.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     header = [
         f"# samplegen recipe, chosen by `samplegen tune` for run {run_id} on the valid split",
@@ -298,7 +303,13 @@ def write_recipe(
         f"# {outcome['verdict'][0]}",
         "# Use: samplegen run --conf <conf> --recipe " + str(path),
     ]
-    body = yaml.safe_dump(recipe_overlay(json.loads(best["params"])), sort_keys=True)
+    overlay = recipe_overlay(json.loads(best["params"]))
+    overlay["recipe"] = {
+        "tuned_run": run_id,
+        "trial": best["trial"],
+        "beats_real": bool(outcome.get("beats_real")),
+    }
+    body = yaml.safe_dump(overlay, sort_keys=True)
     path.write_text("\n".join(header) + "\n" + body)
     return path
 

@@ -89,6 +89,8 @@ def test_the_recipe_round_trips_through_the_config_loader(searched):
         section, name = key.split(".")
         assert getattr(getattr(loaded, section), name) == value
     assert loaded.generate.strategy == "densify"
+    assert (loaded.recipe.tuned_run, loaded.recipe.trial) == (RUN_ID, result.metrics["best_trial"])
+    assert loaded.recipe.beats_real is bool(result.metrics["beats_real"])
     overridden = load_config(
         REPO / "conf" / "local.yaml",
         ["generate.strategy=mask", "generate.items_per_user=4"],

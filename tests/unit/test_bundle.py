@@ -204,3 +204,10 @@ def test_entry_point_is_a_console_script_in_setup_py():
     assert "samplegen" in scripts
     module, function = scripts["samplegen"].split(":")
     assert (module, function) == ("samplegen.cli", "run")  # exits with main()'s code
+
+
+def test_every_task_lays_the_recipe_variable_over_the_conf(bundle, tasks):
+    assert bundle["variables"]["recipe"]["default"] == ""  # no recipe unless deployed with one
+    for stage, task in tasks.items():
+        params = task["python_wheel_task"]["parameters"]
+        assert params[params.index("--recipe") + 1] == "${var.recipe}", stage
