@@ -72,7 +72,9 @@ def check_space(cfg: Config, models: list[str]) -> None:
     """
     tune = cfg.tune
     ranged = [tune.synthetic_weight, tune.items_per_user, tune.max_user_items, tune.synthetic_users]
-    choices = len(tune.strategies) > 1 or len(models) > 1 or len(tune.score_with) > 1
+    adds_items = any(not strategy(name).new_users for name in tune.strategies)
+    uses = len(tune.score_with) > 1 and adds_items
+    choices = len(tune.strategies) > 1 or len(models) > 1 or uses
     if not choices and not any(ranged):
         raise ConfigError(
             "tune: the search space is empty (one strategy, one trained model and no range): "

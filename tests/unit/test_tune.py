@@ -144,6 +144,10 @@ def test_an_empty_search_space_is_refused_naming_tune():
     with pytest.raises(ConfigError, match="tune: the search space is empty"):
         check_space(cfg, ["multvae"])
     check_space(cfg, ["multvae", "cvae"])  # two generators to choose between
+    # Two uses of the added items are a choice only for a strategy that adds items.
+    new_users = dataclasses.replace(cfg.tune, strategies=["mask"], score_with=["real", "augmented"])
+    with pytest.raises(ConfigError, match="tune: the search space is empty"):
+        check_space(dataclasses.replace(cfg, tune=new_users), ["multvae"])
     check_space(
         dataclasses.replace(
             cfg, tune=dataclasses.replace(cfg.tune, score_with=["real", "augmented"])
