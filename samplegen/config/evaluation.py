@@ -222,23 +222,23 @@ class RecipeConfig:
     """What a recipe of ``samplegen tune`` says about itself; unset without a recipe.
 
     ``samplegen tune`` writes this section into each recipe. A recipe whose search found no
-    trial beating real-only on valid makes stages 3 and 4 write no synthetic rows (the null
-    result as an outcome, e.g. for a scheduled job) unless ``recipe.force``.
+    trial beating real-only on valid makes train, generate and evaluate write nothing (the
+    null result as an outcome, e.g. for a scheduled job) unless ``recipe.force``.
     """
 
     tuned_run: str | None = setting(None, "run the recipe was tuned on (written by tune)")
     trial: int | None = setting(None, "trial of the search the recipe is (written by tune)")
     beats_real: bool | None = setting(
         None,
-        "whether the recipe beat real-only on valid (written by tune); false: generate and "
-        "evaluate write no synthetic rows unless recipe.force",
+        "whether the recipe beat real-only on valid (written by tune); false: train, generate "
+        "and evaluate write nothing unless recipe.force",
     )
     force: bool = setting(
-        False, "generate and evaluate a recipe whose search recommended not augmenting"
+        False, "train, generate and evaluate a recipe whose search recommended not augmenting"
     )
 
     def declines(self) -> str | None:
-        """Why stages 3 and 4 write nothing for this recipe; ``None``: they run as usual."""
+        """Why train, generate and evaluate write nothing for this recipe; ``None``: they run."""
         if self.beats_real is not False or self.force:
             return None
         return (
