@@ -166,3 +166,18 @@ def test_the_cholesky_inverse_equals_numpys():
     gram = x.T @ x + 7.0 * np.eye(120)
     expected = np.linalg.inv(gram)
     np.testing.assert_allclose(spd_inverse(gram.copy()), expected, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("density", [0.02, 0.5])
+def test_ease_sparse_and_dense_paths_agree(density):
+    """Sparse input goes through scipy.sparse, dense input through BLAS: the same model."""
+    rng = np.random.default_rng(7)
+    x = (rng.random((300, 60)) < density).astype(np.float32) * rng.choice([1.0, 0.5], (300, 60))
+    x[:, 0] = np.maximum(x[:, 0], x[:, 1])
+    model = EASERecommender(l2=3.0).fit(x)
+    gram = np.asarray(x, np.float64).T @ np.asarray(x, np.float64)
+    dense = EASERecommender(l2=3.0).fit_gram(gram)
+    assert np.allclose(model.weights, dense.weights, atol=1e-6)
+    scores = model.score(x)
+    assert scores.dtype == np.float32 and isinstance(scores, np.ndarray)
+    assert np.allclose(scores, x @ dense.weights, atol=1e-5)
