@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         _check_identifiers(args)
         overrides = args.set + (_tune_overrides(args) if args.command == "tune" else [])
         # no --conf (simulate): the defaults
-        cfg = load_config(args.conf, overrides, recipe=getattr(args, "recipe", None) or None)
+        cfg = load_config(args.conf, overrides, recipe=getattr(args, "recipe", None))
         remember_secrets(cfg.to_dict())
         if getattr(args, "run_id", None):
             check_run_paths(cfg, args.run_id)

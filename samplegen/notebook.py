@@ -1,8 +1,10 @@
 """What the Databricks notebooks share: reading their parameters and printing results.
 
-On Databricks the parameters are widgets (``conf``, ``run_id``, ``overrides``); anywhere else
-they are the environment variables ``SAMPLEGEN_CONF``, ``SAMPLEGEN_RUN_ID`` and
-``SAMPLEGEN_SET``. Overrides are ``key=value`` pairs separated by ``;``.
+On Databricks the parameters are widgets (``conf``, ``run_id``, ``overrides``, ``recipe``);
+anywhere else they are the environment variables ``SAMPLEGEN_CONF``, ``SAMPLEGEN_RUN_ID``,
+``SAMPLEGEN_SET`` and ``SAMPLEGEN_RECIPE``. Overrides are ``key=value`` pairs separated by
+``;``; the recipe is a ``samplegen tune`` recipe laid over the conf (empty: none), as
+``samplegen run --recipe`` lays it.
 
 In a Databricks job made of the notebooks, the run id travels between tasks as a task value:
 every notebook sets ``run_id`` (``dbutils.jobs.taskValues``), and a later notebook whose
@@ -26,22 +28,24 @@ ENV_DEFAULT_CONF = "conf/databricks.yaml"
 RUN_ID_TASK = "aggregate"
 
 
-def _raw_params(namespace: dict[str, Any]) -> tuple[str, str, str]:
+def _raw_params(namespace: dict[str, Any]) -> tuple[str, str, str, str]:
     dbutils = namespace.get("dbutils")
     if dbutils is not None:
         dbutils.widgets.text("conf", WIDGET_DEFAULT_CONF)
-        dbutils.widgets.text("run_id", "")
-        dbutils.widgets.text("overrides", "")
-        conf, run_id, overrides = (dbutils.widgets.get(n) for n in ("conf", "run_id", "overrides"))
+        for name in ("run_id", "overrides", "recipe"):
+            dbutils.widgets.text(name, "")
+        names = ("conf", "run_id", "overrides", "recipe")
+        conf, run_id, overrides, recipe = (dbutils.widgets.get(n) for n in names)
         if not run_id:
             run_id = dbutils.jobs.taskValues.get(
                 taskKey=RUN_ID_TASK, key="run_id", default="", debugValue=""
             )
-        return conf, run_id, overrides
+        return conf, run_id, overrides, recipe
     return (
         os.environ.get("SAMPLEGEN_CONF", ENV_DEFAULT_CONF),
         os.environ.get("SAMPLEGEN_RUN_ID", ""),
         os.environ.get("SAMPLEGEN_SET", ""),
+        os.environ.get("SAMPLEGEN_RECIPE", ""),
     )
 
 
@@ -61,7 +65,7 @@ def notebook_params(
             identifier (:mod:`samplegen.ids`; an ``IdentifierError``).
     """
     configure_logging()
-    conf, run_id, overrides_text = _raw_params(namespace)
+    conf, run_id, overrides_text, recipe = _raw_params(namespace)
     if not run_id and require_run_id:
         raise ValueError(
             "no run id: set the `run_id` widget (or the SAMPLEGEN_RUN_ID environment variable) "
@@ -70,7 +74,7 @@ def notebook_params(
     if run_id:
         check_identifier(run_id, "run_id widget (SAMPLEGEN_RUN_ID)")
     overrides = [item.strip() for item in overrides_text.split(";") if item.strip()]
-    cfg = load_config(conf, overrides)
+    cfg = load_config(conf, overrides, recipe=recipe)
     remember_secrets(cfg.to_dict())
     run_id = run_id or new_run_id()
     print(f"run_id: {run_id}")

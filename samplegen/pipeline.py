@@ -72,7 +72,7 @@ def run_stages(
             raise
         update_manifest(cfg.reports_root, run_id, cfg.to_dict(), result)
         results.append(result)
-        progress.advance(f"{name} done")
+        progress.advance(f"{name} {result.status}")
     LOG.info(
         "run_id=%s event=done lakehouse=%s manifest=%s",
         run_id,

@@ -48,13 +48,15 @@ class StageResult:
 def declined(cfg: Config, result: StageResult) -> bool:
     """Whether ``cfg``'s recipe declines the stage of ``result``; if so, ``result`` says why.
 
-    The stage is then done with nothing written: its verdict is the recipe's reason
-    (:meth:`samplegen.config.RecipeConfig.declines`), logged once.
+    The stage then ends with status ``declined`` and nothing written: its verdict is the
+    recipe's reason (:meth:`samplegen.config.RecipeConfig.declines`), logged once. A declined
+    stage is not finished, so a rerun (e.g. with ``recipe.force``) runs it.
     """
     reason = cfg.recipe.declines()
     if reason is None:
         return False
     LOG.info("stage=%s run_id=%s event=declined %s", result.stage, result.run_id, reason)
+    result.status = "declined"
     result.metrics = {"declined": reason, "verdict": [reason]}
     return True
 

@@ -241,8 +241,9 @@ class RecipeConfig:
         """Why train, generate and evaluate write nothing for this recipe; ``None``: they run."""
         if self.beats_real is not False or self.force:
             return None
+        trial = "no feasible trial" if self.trial is None else f"trial {self.trial}"
         return (
-            f"the recipe (run {self.tuned_run}, trial {self.trial}) beat no real-only result on "
-            "valid, so it recommends not augmenting: no synthetic rows are written "
+            f"the recipe (run {self.tuned_run}, {trial}) beat no real-only result on valid, so "
+            "it recommends not augmenting: no synthetic rows are written "
             "(--set recipe.force=true writes them anyway)"
         )

@@ -39,7 +39,7 @@ def load_config(
     if path is not None:
         source = str(path)
         raw = _read_mapping(path, "config file")
-    if recipe is not None:
+    if recipe:  # None or "" (a scheduler's empty parameter): no recipe
         overlay = _read_mapping(recipe, "recipe")
         _build(Config, overlay, prefix="", source=f"recipe {recipe}")  # names its unknown keys
         raw = _merged(raw, overlay)

@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from samplegen.config import Config
+from samplegen.config.checks import CHOICES
 from samplegen.generate.baselines import category_codes
 from samplegen.spark import pinned
 from samplegen.tables import (
@@ -63,15 +64,8 @@ class EvalData:
         return np.vstack([self.augmented, self.new_users])
 
     def scored_matrix(self, variant: str, score_with: str) -> np.ndarray:
-        """The rows real users are scored on for ``variant`` (``evaluate.score_with``).
-
-        The real variant always scores the real rows; the augmented one scores them too
-        unless ``score_with`` is ``augmented`` (profile expansion: the items the run added to
-        a user are part of the user's input at scoring time, not only of the training data).
-        """
-        if score_with not in ("real", "augmented"):
-            raise ValueError(f"evaluate.score_with must be real or augmented, got {score_with!r}")
-        return self.augmented if variant != "real" and score_with == "augmented" else self.real
+        """The rows real users are scored on for ``variant`` (see :func:`scored_rows`)."""
+        return scored_rows(self.real, self.augmented, variant, score_with)
 
     @property
     def evaluated(self) -> np.ndarray:
@@ -103,6 +97,20 @@ class EvalData:
             own = self.train_items[row] if row is not None else np.array([], dtype=np.int64)
             fidelity.append(np.union1d(own, added))
         return fidelity, privacy
+
+
+def scored_rows(
+    real: np.ndarray, augmented: np.ndarray, variant: str, score_with: str
+) -> np.ndarray:
+    """The rows real users are scored on for ``variant``, as ``evaluate.score_with`` says.
+
+    The real variant always scores the real rows; the augmented one scores them too unless
+    ``score_with`` is ``augmented`` (profile expansion: the items the run added to a user are
+    part of the user's input at scoring time, not only of the training data).
+    """
+    if score_with not in CHOICES["evaluate.score_with"]:
+        raise ValueError(f"evaluate.score_with must be real or augmented, got {score_with!r}")
+    return augmented if variant != "real" and score_with == "augmented" else real
 
 
 def activity_edges(activity: np.ndarray) -> np.ndarray:

@@ -73,10 +73,9 @@ def evaluated_users(spark: SparkSession, cfg: Config, run_id: str, last_real_use
     """One row per real train user with a new test item: what ``mapInPandas`` scores.
 
     Columns: ``user_idx``, ``train_items`` (masked, and the real row), ``targets`` (distinct
-    test items not in train), ``added_items`` / ``added_weights`` (the run's synthetic items
-    of this user, which the augmented row adds at their weight; empty when none, and for
-    every user unless ``evaluate.score_with`` is ``augmented``: then both variants score the
-    real row).
+    test items not in train), ``added_items`` / ``added_weights``: empty unless
+    ``evaluate.score_with`` is ``augmented``, then the run's synthetic items of this user,
+    which the augmented row adds at their weight.
     """
     lake = table_store(cfg)
     train = read_table(spark, lake, INTERACTIONS["train"]).select(

@@ -20,7 +20,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from samplegen.config import Config, EvaluateConfig
-from samplegen.evaluate.data import EvalData, activity_edges, augmented_matrices
+from samplegen.evaluate.data import EvalData, activity_edges, augmented_matrices, scored_rows
 from samplegen.evaluate.metrics import (
     bootstrap_ci,
     catalogue_coverage,
@@ -316,7 +316,7 @@ def dose_rows(
         augmented, new_users = augmented_matrices(data.real, subset, position, data.last_real_user)
         training = np.vstack([augmented, new_users]) if len(new_users) else augmented
         variant = "augmented" if n_kept == len(users) else f"{DOSE_PREFIX}{ratio:g}"
-        scored = augmented if settings.score_with == "augmented" else data.real
+        scored = scored_rows(data.real, augmented, "augmented", settings.score_with)
         top = scorer.top(name, seed, variant, training, scored)
         per = _per_user(top, scorer.targets, k, everyone)
         diff, low, high = paired_bootstrap_ci(real, per["ndcg"], settings.bootstrap_samples, seed)

@@ -13,8 +13,11 @@ Every trial is a ``tuning_trials`` row (rewritten after each trial, so an interr
 keeps what it did). The best feasible trial becomes ``recipes/<name>.yaml``, a config overlay
 for ``samplegen run --recipe``; the outcome goes to the run's manifest as stage ``tune``. When
 no trial beats real-only on valid (paired CI above 0), the verdict says so and recommends not
-augmenting. Test-split scoring of the recipe, once, as an ordinary run, is
-:func:`samplegen.tune.holdout.score_on_test` (``samplegen tune --then-run``).
+augmenting, and the recipe's ``recipe:`` section records it (``beats_real: false``), which makes
+the stages run with it write nothing unless forced. A second verdict line puts the best
+generative trial next to the best non-generative one. Test-split scoring of the recipe, once,
+as an ordinary run, is :func:`samplegen.tune.holdout.score_on_test` (``samplegen tune
+--then-run``).
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def run_tune(
         result.outputs["tuning_trials"] = table_ref(table_store(cfg), TUNING_TRIALS)
         best = _best(rows)
         result.metrics = _outcome(cfg, rows, best)
-        if best is not None:
+        if any(r["state"] == "complete" for r in rows):  # the outcome, feasible or not
             path = write_recipe(recipes / f"{name}.yaml", best, cfg, run_id, result.metrics)
             result.outputs["recipe"] = str(path)
             result.metrics["recipe"] = str(path)
@@ -288,25 +291,28 @@ def _family_line(families: dict[str, dict[str, Any]], target: str, slice_: str, 
 
 
 def write_recipe(
-    path: Path, best: dict[str, Any], cfg: Config, run_id: str, outcome: dict[str, Any]
+    path: Path, best: dict[str, Any] | None, cfg: Config, run_id: str, outcome: dict[str, Any]
 ) -> Path:
     """Write the best trial's params as a config overlay, with its ``recipe`` section.
 
     The section (:class:`~samplegen.config.RecipeConfig`) names the tuned run and trial and
     whether the trial beat real-only on valid; when it did not, a run with the recipe writes
-    no synthetic rows unless ``recipe.force``. The verdict is repeated in a comment.
+    no synthetic rows unless ``recipe.force``. Without a feasible trial (``best`` None) the
+    recipe is that section alone, so an earlier recipe of the same name cannot outlive the
+    search that rejected it. The verdict is repeated in a comment.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    trial = "no feasible trial" if best is None else f"trial {best['trial']}"
     header = [
         f"# samplegen recipe, chosen by `samplegen tune` for run {run_id} on the valid split",
-        f"# (trial {best['trial']}, target {cfg.tune.target}, slice {cfg.tune.slice}).",
+        f"# ({trial}, target {cfg.tune.target}, slice {cfg.tune.slice}).",
         f"# {outcome['verdict'][0]}",
         "# Use: samplegen run --conf <conf> --recipe " + str(path),
     ]
-    overlay = recipe_overlay(json.loads(best["params"]))
+    overlay = {} if best is None else recipe_overlay(json.loads(best["params"]))
     overlay["recipe"] = {
         "tuned_run": run_id,
-        "trial": best["trial"],
+        "trial": None if best is None else best["trial"],
         "beats_real": bool(outcome.get("beats_real")),
     }
     body = yaml.safe_dump(overlay, sort_keys=True)

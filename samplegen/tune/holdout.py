@@ -32,7 +32,7 @@ __all__ = ["score_on_test", "skip_reason"]
 def skip_reason(search: StageResult, force: bool) -> str | None:
     """Why the recipe of ``search`` (a ``tune`` result) gets no test run; ``None``: it does."""
     outcome = search.metrics
-    if "recipe" not in outcome:
+    if "best_params" not in outcome:
         return "the search chose no recipe (no feasible finished trial), so there is no test run"
     if not outcome.get("beats_real") and not force:
         return (

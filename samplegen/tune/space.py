@@ -65,7 +65,11 @@ def _with_model(cfg: Config, name: str) -> Any:
 
 
 def check_space(cfg: Config, models: list[str]) -> None:
-    """Refuse a space with nothing to choose (one strategy, at most one model, no range).
+    """Refuse a space with nothing to choose.
+
+    Nothing to choose: one strategy, at most one model, no range, and no choice of
+    ``evaluate.score_with`` (``tune.score_with`` counts only when a searched strategy adds
+    items to real users).
 
     Raises:
         ConfigError: naming ``tune``.
@@ -77,8 +81,9 @@ def check_space(cfg: Config, models: list[str]) -> None:
     choices = len(tune.strategies) > 1 or len(models) > 1 or uses
     if not choices and not any(ranged):
         raise ConfigError(
-            "tune: the search space is empty (one strategy, one trained model and no range): "
-            "list more tune.strategies or give a range such as tune.synthetic_weight"
+            "tune: the search space is empty (one strategy, one trained model, no range and no "
+            "choice of tune.score_with): list more tune.strategies or give a range such as "
+            "tune.synthetic_weight"
         )
 
 

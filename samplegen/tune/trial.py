@@ -71,11 +71,12 @@ class ValidScorer:
         self.seeds = seeds_of(tune.target, narrowed)
         self._real: Scorer | None = None
 
-    def score(self, scratch_run: str, report: Report, score_with: str = "real") -> TrialScore:
+    def score(self, scratch_run: str, report: Report, score_with: str | None = None) -> TrialScore:
         """Valid figures of the rows ``scratch_run`` holds; ``report`` may stop the trial.
 
         ``score_with`` is the trial's ``evaluate.score_with``: what the augmented model is
-        given for a real user at scoring time (the real-only fits do not depend on it).
+        given for a real user at scoring time (the real-only fits do not depend on it);
+        ``None``: the config's.
 
         Raises:
             ConfigError: naming ``tune.slice`` when the valid users have no such slice.
@@ -95,7 +96,10 @@ class ValidScorer:
         rows: list[EvalRow] = []
         for step, seed in enumerate(self.seeds):
             one_seed = dataclasses.replace(
-                self.cfg.evaluate, seed=seed, repeats=1, score_with=score_with
+                self.cfg.evaluate,
+                seed=seed,
+                repeats=1,
+                score_with=score_with or self.cfg.evaluate.score_with,
             )
             rows += utility_rows(
                 data, dataclasses.replace(self.cfg, evaluate=one_seed), self.spark, chosen, scorer

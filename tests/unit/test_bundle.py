@@ -211,3 +211,5 @@ def test_every_task_lays_the_recipe_variable_over_the_conf(bundle, tasks):
     for stage, task in tasks.items():
         params = task["python_wheel_task"]["parameters"]
         assert params[params.index("--recipe") + 1] == "${var.recipe}", stage
+    # git ignores recipes/, so only an explicit sync rule puts them in the workspace
+    assert "recipes/*.yaml" in bundle["sync"]["include"]

@@ -51,7 +51,7 @@ def test_widgets_win_on_databricks(monkeypatch):
     cfg, run_id = notebook_params({"dbutils": dbutils}, require_run_id=True)
     assert run_id == "w1"
     assert cfg.train.epochs == 2
-    assert set(dbutils.widgets.declared) == {"conf", "run_id", "overrides"}
+    assert set(dbutils.widgets.declared) == {"conf", "run_id", "overrides", "recipe"}
 
 
 def test_environment_elsewhere(monkeypatch):
@@ -105,3 +105,18 @@ def test_no_task_value_and_no_widget_still_names_the_widget():
     dbutils = DBUtils({"conf": str(REPO / "conf" / "local.yaml")}, "train", {})
     with pytest.raises(ValueError, match="`run_id` widget"):
         notebook_params({"dbutils": dbutils}, require_run_id=True)
+
+
+def test_a_recipe_widget_lays_the_recipe_over_the_conf(tmp_path, monkeypatch):
+    monkeypatch.delenv("SAMPLEGEN_RECIPE", raising=False)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("generate: {items_per_user: 7}\nrecipe: {beats_real: false, trial: 2}\n")
+    values = {"conf": str(REPO / "conf" / "local.yaml"), "run_id": "w1", "recipe": str(recipe)}
+    cfg, _ = notebook_params({"dbutils": DBUtils(values)}, require_run_id=True)
+    assert cfg.generate.items_per_user == 7 and cfg.recipe.declines() is not None
+    monkeypatch.setenv("SAMPLEGEN_CONF", str(REPO / "conf" / "local.yaml"))
+    monkeypatch.setenv("SAMPLEGEN_RECIPE", str(recipe))
+    cfg, _ = notebook_params({}, require_run_id=False)
+    assert cfg.recipe.trial == 2
+    monkeypatch.setenv("SAMPLEGEN_RECIPE", "")
+    assert notebook_params({}, require_run_id=False)[0].recipe.beats_real is None

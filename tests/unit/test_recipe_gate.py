@@ -44,7 +44,7 @@ def test_the_recipe_file_records_where_it_came_from(tmp_path):
 def test_a_declining_recipe_makes_the_stage_write_nothing(tmp_path, stage):
     cfg = _cfg(tmp_path, _recipe(tmp_path, beats_real=False))
     result = stage(None, cfg, "nightly")  # no Spark session: it must not be needed
-    assert result.status == "done" and result.rows == {}
+    assert result.status == "declined" and result.rows == {}
     assert "run tuned, trial 4" in result.metrics["declined"]
     assert result.metrics["verdict"] == [result.metrics["declined"]]
     assert not (tmp_path / "lake").exists() and not (tmp_path / "models").exists()
@@ -63,3 +63,13 @@ def test_an_empty_recipe_flag_means_no_recipe(capsys):
     assert main(["generate", "--conf", CONF, "--recipe", "", "--set", "tune.budget=0"]) == 2
     err = capsys.readouterr().err
     assert "tune.budget" in err and "recipe" not in err
+
+
+def test_a_search_without_a_feasible_trial_still_leaves_a_declining_recipe(tmp_path):
+    """An older recipe of the same name must not outlive the search that rejected it."""
+    path = _recipe(tmp_path, beats_real=True)
+    outcome = {"verdict": ["every finished trial loses more than 2% ...: do not augment"]}
+    write_recipe(path, None, load_config(CONF), "tuned", outcome)
+    cfg = _cfg(tmp_path, path)
+    assert cfg.generate.items_per_user == load_config(CONF).generate.items_per_user
+    assert cfg.recipe.trial is None and "no feasible trial" in cfg.recipe.declines()

@@ -5,7 +5,13 @@ from samplegen.config import EvaluateConfig
 from samplegen.evaluate.classifiers import make_classifier
 from samplegen.evaluate.metrics import top_k_items
 from samplegen.evaluate.recommenders import make_recommender
-from samplegen.evaluate.recommenders.ease import EASE_MAX_ITEMS, EASERecommender, spd_inverse
+from samplegen.evaluate.recommenders.ease import (
+    EASE_MAX_ITEMS,
+    SPARSE_DENSITY,
+    EASERecommender,
+    _sparse_rows,
+    spd_inverse,
+)
 from samplegen.evaluate.recommenders.multvae import MultVAERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.registry import RECOMMENDERS, RecommenderSpec, recommender_help, recommender_names
@@ -174,6 +180,7 @@ def test_ease_sparse_and_dense_paths_agree(density):
     rng = np.random.default_rng(7)
     x = (rng.random((300, 60)) < density).astype(np.float32) * rng.choice([1.0, 0.5], (300, 60))
     x[:, 0] = np.maximum(x[:, 0], x[:, 1])
+    assert (_sparse_rows(x, np.float64) is None) == (density > SPARSE_DENSITY)
     model = EASERecommender(l2=3.0).fit(x)
     gram = np.asarray(x, np.float64).T @ np.asarray(x, np.float64)
     dense = EASERecommender(l2=3.0).fit_gram(gram)
