@@ -260,18 +260,19 @@ def _best_per_family(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     The non-generative strategies (the augment operators) are the alternative a team ships
     without a generator, tuned by the same search; the issue's bar is the generative best.
     """
+
+    def generative(row: dict[str, Any]) -> bool:
+        return strategy(json.loads(row["params"])[STRATEGY]).generative
+
     out: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        if row["state"] != "complete" or not row["feasible"]:
-            continue
-        params = json.loads(row["params"])
-        family = "generative" if strategy(params[STRATEGY]).generative else "non_generative"
-        if family not in out or row["objective"] > out[family]["objective"]:
+    for family, wanted in (("generative", True), ("non_generative", False)):
+        best = _best([row for row in rows if generative(row) == wanted])
+        if best is not None:
             out[family] = {
-                "trial": row["trial"],
-                "strategy": params[STRATEGY],
-                "objective": row["objective"],
-                "diff": row["diff"],
+                "trial": best["trial"],
+                "strategy": json.loads(best["params"])[STRATEGY],
+                "objective": best["objective"],
+                "diff": best["diff"],
             }
     return out
 
