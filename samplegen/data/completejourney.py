@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
+from samplegen.spark import from_pandas
 from samplegen.tables import CATALOGUE, RAW_EVENTS
 
 
@@ -45,7 +46,7 @@ def load_events(spark: SparkSession, max_users: int | None = None) -> DataFrame:
             "store_id": lines["store_id"].astype(str),
         }
     )
-    return spark.createDataFrame(events, schema=RAW_EVENTS.schema)
+    return from_pandas(spark, events, RAW_EVENTS.schema)
 
 
 def load_catalogue(spark: SparkSession) -> DataFrame:
@@ -60,4 +61,4 @@ def load_catalogue(spark: SparkSession) -> DataFrame:
             "title": products["product_type"],
         }
     )
-    return spark.createDataFrame(catalogue, schema=CATALOGUE.schema)
+    return from_pandas(spark, catalogue, CATALOGUE.schema)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
+from samplegen.spark import from_pandas
 from samplegen.tables import CATALOGUE, RAW_EVENTS
 
 #: The pinned RecBole release whose wheel carries the ML-100K atomic files.
@@ -189,9 +190,9 @@ def load_events(spark: SparkSession, max_users: int | None = None) -> DataFrame:
         spark: the session.
         max_users: keep only the first ``max_users`` users by id (for small runs).
     """
-    return spark.createDataFrame(events_frame(max_users), schema=RAW_EVENTS.schema)
+    return from_pandas(spark, events_frame(max_users), RAW_EVENTS.schema)
 
 
 def load_catalogue(spark: SparkSession) -> DataFrame:
     """Movies as the item catalogue (category = first genre, title = movie title)."""
-    return spark.createDataFrame(catalogue_frame(), schema=CATALOGUE.schema)
+    return from_pandas(spark, catalogue_frame(), CATALOGUE.schema)

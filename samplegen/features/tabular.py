@@ -2,7 +2,7 @@
 
 Features are learnt from the train split only, so nothing from valid/test leaks into them; the
 CTR rows cover every split. Everything is Spark DataFrame code: the only values brought to the
-driver are two scalars of the (small) item vocabulary.
+driver are three scalars of the (small) item vocabulary.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from scipy.stats import nbinom
 
 from samplegen.config import AggregateConfig
 from samplegen.features.text import with_text_embeddings
@@ -24,11 +25,13 @@ from samplegen.tables import (
 )
 
 SECONDS_PER_DAY = 86_400.0
-DRAW_MARGIN = 20
-"""Draws aim at ``2 k + DRAW_MARGIN`` accepted candidates per positive, so that one ends with
-fewer than ``k`` negatives with probability below 1e-8 (see :func:`sample_negatives`)."""
-MAX_DRAW_FACTOR = 50
-"""Cap on the draws of one positive, as a multiple of ``2 k + DRAW_MARGIN``."""
+SHORTFALL_PROBABILITY = 1e-8
+"""Most chance that a positive ends with fewer than ``k`` negatives (see :func:`draws_needed`)."""
+DRAW_GRID = 1000
+"""Steps of the accepted share ``a`` in the table of draws per positive (rounded down)."""
+MAX_DRAWS_PER_NEGATIVE = 1000
+"""Cap on the draws of one positive, per negative wanted: only users who interacted with
+nearly every popular item reach it."""
 _POSITIVE_KEY = ("user_idx", "split", "positive_idx")
 
 
@@ -161,14 +164,14 @@ def ctr_interactions(events: DataFrame, users: DataFrame, items: DataFrame) -> D
     )
 
 
-def _popularity_buckets(items: DataFrame) -> tuple[DataFrame, int, int]:
+def _popularity_buckets(items: DataFrame) -> tuple[DataFrame, int, int, float]:
     """Items as intervals ``[lo, hi)`` of the cumulative popularity, cut into buckets.
 
     Item ``i`` owns the integer tickets ``lo <= t < hi`` with ``hi - lo = n_users`` (items in
     ``item_idx`` order), so a uniform ticket in ``[0, total)`` picks items proportionally to
     ``n_users``. Tickets are grouped in buckets of ``width`` so the lookup is an equi-join on
-    the bucket (an item appears once per bucket it overlaps). Returns the bucket rows, ``total``
-    and ``width``; ``total`` is 0 when no item has a user.
+    the bucket (an item appears once per bucket it overlaps). Returns the bucket rows, ``total``,
+    ``width`` and the largest item's share of ``total``; ``total`` is 0 when no item has a user.
     """
     running = Window.orderBy("item_idx").rowsBetween(Window.unboundedPreceding, Window.currentRow)
     cumulative = (
@@ -177,21 +180,57 @@ def _popularity_buckets(items: DataFrame) -> tuple[DataFrame, int, int]:
         .withColumn("hi", F.sum("n_users").over(running))
         .withColumn("lo", F.col("hi") - F.col("n_users"))
     )
-    total, n_items = cumulative.agg(F.sum("n_users"), F.count(F.lit(1))).first()
+    total, n_items, most = cumulative.agg(
+        F.sum("n_users"), F.count(F.lit(1)), F.max("n_users")
+    ).first()
     total = int(total or 0)
     width = max(1, -(-total // max(int(n_items), 1)))
     first, last = F.floor(F.col("lo") / width), F.floor((F.col("hi") - 1) / width)
     buckets = cumulative.withColumn("bucket", F.explode(F.sequence(first, last)))
-    return buckets.select("bucket", "lo", "hi", "item_id", "item_idx"), total, width
+    max_share = int(most or 0) / total if total else 0.0
+    return buckets.select("bucket", "lo", "hi", "item_id", "item_idx"), total, width, max_share
+
+
+def draws_needed(
+    per_positive: int,
+    accepted: float,
+    max_share: float,
+    shortfall: float = SHORTFALL_PROBABILITY,
+) -> int:
+    """Draws that give ``per_positive`` distinct accepted candidates but with tiny probability.
+
+    While fewer than ``k = per_positive`` distinct candidates are accepted, a draw yields a new
+    one with probability at least ``q = accepted - (k - 1) max_share`` (it must fall outside the
+    user's items, mass ``1 - accepted``, and outside the ``< k`` items already taken, each at
+    most ``max_share``). So the draws needed are at most ``k`` plus a negative-binomial number
+    of failures, and its ``1 - shortfall`` quantile is enough. Capped at
+    ``MAX_DRAWS_PER_NEGATIVE * k``; 0 when ``accepted`` is 0 (nothing can be accepted).
+
+    Args:
+        per_positive: negatives wanted per positive, at least 1.
+        accepted: popularity share of the items the user may get (``a``).
+        max_share: largest single item's popularity share.
+        shortfall: most chance of ending with fewer than ``per_positive``.
+    """
+    cap = MAX_DRAWS_PER_NEGATIVE * per_positive
+    if accepted <= 0:
+        return 0
+    success = accepted - (per_positive - 1) * max_share
+    if success <= 0:
+        return cap
+    failures = nbinom.ppf(1 - shortfall, per_positive, min(success, 1.0))
+    return int(min(per_positive + failures, cap))
 
 
 def _draws_per_user(
-    interactions: DataFrame, items: DataFrame, total: int, per_positive: int
+    interactions: DataFrame, items: DataFrame, total: int, max_share: float, per_positive: int
 ) -> DataFrame:
-    """Draws per positive for each (user, split): ``(2 k + margin) / accepted share``, capped.
+    """Draws per positive for each (user, split), from :func:`draws_needed`.
 
     The accepted share is the popularity mass of the items the user did not interact with in
-    that split; a user who interacted with every item gets no draws.
+    that split, rounded down to a step of ``1 / DRAW_GRID`` (so the draws never fall short of
+    the bound) and looked up in a table made on the driver; a user who interacted with every
+    item gets no draws.
     """
     popularity = items.where(F.col("n_users") > 0).select("item_idx", "n_users")
     blocked = (
@@ -200,24 +239,23 @@ def _draws_per_user(
         .groupBy("user_idx", "split")
         .agg(F.sum("n_users").alias("blocked"))
     )
-    wanted = 2 * per_positive + DRAW_MARGIN
-    open_share = (F.lit(total) - F.col("blocked")) / F.lit(total)
-    draws = F.least(F.ceil(F.lit(wanted) / open_share), F.lit(wanted * MAX_DRAW_FACTOR))
+    table = [draws_needed(per_positive, j / DRAW_GRID, max_share) for j in range(DRAW_GRID + 1)]
+    step = F.floor((F.lit(total) - F.col("blocked")) * DRAW_GRID / F.lit(total)).cast("int")
     return blocked.select(
-        "user_idx",
-        "split",
-        F.when(F.col("blocked") >= total, F.lit(0)).otherwise(draws).cast("int").alias("draws"),
+        "user_idx", "split", F.element_at(F.lit(table), step + 1).cast("int").alias("draws")
     )
 
 
-def _positive_draws(interactions: DataFrame, items: DataFrame, total: int, k: int) -> DataFrame:
+def _positive_draws(
+    interactions: DataFrame, items: DataFrame, total: int, max_share: float, k: int
+) -> DataFrame:
     """The label-1 rows, one per draw ``d`` (``positive_idx`` is the positive's item)."""
     return (
         interactions.where(F.col("label") == 1)
         .select(
             "user_id", "user_idx", "split", "event_time", F.col("item_idx").alias("positive_idx")
         )
-        .join(_draws_per_user(interactions, items, total, k), ["user_idx", "split"])
+        .join(_draws_per_user(interactions, items, total, max_share, k), ["user_idx", "split"])
         .where(F.col("draws") > 0)
         .withColumn("draw", F.explode(F.sequence(F.lit(0), F.col("draws") - 1)))
     )
@@ -251,11 +289,11 @@ def sample_negatives(
     and the positive's ``event_time``. So negatives follow item popularity restricted to the items
     ``u`` did not touch in ``s``, are distinct per positive, and may repeat across positives.
 
-    A positive gets ``ceil((2 per_positive + DRAW_MARGIN) / a)`` draws, where ``a`` is the
-    popularity share of the items still allowed for ``(u, s)``, capped at ``MAX_DRAW_FACTOR``
-    times the numerator. It ends with fewer than ``per_positive`` negatives only with
-    negligible probability (below 1e-8 while ``a >= 0.02``), or when ``u`` interacted with
-    (nearly) every vocabulary item in ``s`` (none at all when ``a = 0``).
+    A positive gets :func:`draws_needed` draws for the popularity share ``a`` of the items still
+    allowed for ``(u, s)``: enough that it ends with fewer than ``per_positive`` negatives with
+    probability below ``SHORTFALL_PROBABILITY`` (1e-8), unless ``u`` interacted with nearly
+    every popular item in ``s`` (the cap) or with every one (no draws, no negatives). Fewer
+    draws than that bound only cost work: the negatives are the first accepted ones either way.
 
     Draws depend only on ``seed`` and the row's ids, never on partitioning or ``rand()``, so
     the same input gives the same negatives on every run; with the same seed, the negatives for
@@ -280,10 +318,10 @@ def sample_negatives(
     negatives = [*columns, F.lit(0).alias("label"), F.lit("sampled_negative").alias("source")]
     if per_positive == 0:
         return interactions.where(F.lit(False)).select(*negatives)
-    buckets, total, width = _popularity_buckets(items)
+    buckets, total, width, max_share = _popularity_buckets(items)
     if total == 0:
         return interactions.where(F.lit(False)).select(*negatives)
-    draws = _positive_draws(interactions, items, total, per_positive)
+    draws = _positive_draws(interactions, items, total, max_share, per_positive)
     candidates = (
         _drawn_items(draws, buckets, total, width, seed)
         .join(
