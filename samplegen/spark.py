@@ -273,7 +273,9 @@ def default_parallelism(spark: SparkSession) -> int:
     return int(probe.agg(F.max("p")).first()[0]) + 1
 
 
-def from_pandas(spark: SparkSession, frame: pd.DataFrame, schema: StructType) -> DataFrame:
+def from_pandas(
+    spark: SparkSession, frame: pd.DataFrame, schema: StructType | None = None
+) -> DataFrame:
     """``frame`` as a DataFrame in at most :func:`default_parallelism` partitions.
 
     Arrow cuts a pandas frame into one partition per ``spark.sql.execution.arrow.

@@ -20,7 +20,11 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from samplegen.compat import release
 from samplegen.models import store
+
+#: torch runs its fused Adam kernel on CUDA, and on CPU from 2.4.
+_FUSED_ADAM_ON_CPU = release(torch.__version__) >= (2, 4)
 
 StepTerms = dict[str, "torch.Tensor | float"]
 
@@ -34,6 +38,30 @@ def section_defaults(section: type, names: Sequence[str]) -> dict[str, Any]:
 def distributed() -> bool:
     """Whether this process is part of an initialised process group."""
     return dist.is_available() and dist.is_initialized()
+
+
+def adam(
+    params: Any,
+    device: torch.device,
+    learning_rate: float,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> torch.optim.Adam:
+    """Adam with torch's fused kernel where it runs, else its multi-tensor (foreach) loop.
+
+    On CPU torch defaults to one update per parameter tensor: a Mult-VAE recommender fit on
+    completejourney-sized rows took 12.8 s with it, 8.9 s with foreach (identical results) and
+    6.9 s fused (equal to rounding), so every model's optimiser is made here.
+    """
+    fused = device.type == "cuda" or (device.type == "cpu" and _FUSED_ADAM_ON_CPU)
+    return torch.optim.Adam(
+        params,
+        lr=learning_rate,
+        betas=betas,
+        weight_decay=weight_decay,
+        fused=True if fused else None,
+        foreach=None if fused else True,
+    )
 
 
 def synced_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, network: nn.Module) -> None:
@@ -88,9 +116,7 @@ class Generator(ABC):
         self.device = device
         self.module.to(device)
         self.optimizers = {
-            "model": torch.optim.Adam(
-                self.module.parameters(), lr=learning_rate, weight_decay=weight_decay
-            )
+            "model": adam(self.module.parameters(), device, learning_rate, weight_decay)
         }
 
     def prepare_batch(self, batch: Any, device: torch.device) -> Any:

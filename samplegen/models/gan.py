@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from samplegen.config import GanConfig
-from samplegen.models.base import InteractionGenerator, StepTerms, synced_step
+from samplegen.models.base import InteractionGenerator, StepTerms, adam, synced_step
 from samplegen.models.sampling import (
     category_matrix,
     category_mix,
@@ -141,11 +141,12 @@ class ConditionalWGAN(InteractionGenerator):
         self.device = device
         self.module.to(device)
         self.optimizers = {
-            part: torch.optim.Adam(
+            part: adam(
                 getattr(self.module, part).parameters(),
-                lr=learning_rate,
+                device,
+                learning_rate,
+                weight_decay,
                 betas=(0.5, 0.9),
-                weight_decay=weight_decay,
             )
             for part in ("generator", "critic")
         }

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from samplegen.config import TabularConfig
-from samplegen.models.base import Generator, StepTerms, section_defaults, synced_step
+from samplegen.models.base import Generator, StepTerms, adam, section_defaults, synced_step
 from samplegen.models.tabular.sampler import ConditionalSampler
 from samplegen.models.tabular.transformer import TabularTransformer
 
@@ -236,16 +236,8 @@ class TabularGAN(Generator):
         lr = float(self.params["lr"])
         decay = float(self.params["weight_decay"])
         betas = tuple(float(b) for b in self.params["betas"])
-        # The fused kernel (CPU and CUDA since torch 2.4) saves a few ms per step on CPU.
-        fused = device.type in ("cpu", "cuda")
         self.optimizers = {
-            part: torch.optim.Adam(
-                getattr(self.module, part).parameters(),
-                lr=lr,
-                betas=betas,
-                weight_decay=decay,
-                fused=fused,
-            )
+            part: adam(getattr(self.module, part).parameters(), device, lr, decay, betas)
             for part in ("generator", "critic")
         }
 
