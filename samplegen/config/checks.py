@@ -143,6 +143,7 @@ def validate(config: Config) -> None:
         ("train.n_categories", config.train.n_categories >= 1),
         ("train.validation_k", config.train.validation_k >= 0),
         ("train.validation_users", config.train.validation_users > 0),
+        ("train.patience", config.train.patience >= 0),
         ("train.gan.critic_steps", config.train.gan.critic_steps >= 1),
         ("train.gan.negative_ratio", 0 <= config.train.gan.negative_ratio <= 1),
         ("train.tabular.fit_rows", config.train.tabular.fit_rows > 0),

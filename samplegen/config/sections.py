@@ -233,6 +233,12 @@ class TrainConfig:
         100, "keep the epoch with the best validation NDCG@k; 0 keeps the last epoch"
     )
     validation_users: int = setting(5000, "validation users scored after each epoch (seeded)")
+    patience: int = setting(
+        0,
+        "interaction models: stop after this many epochs without a better validation NDCG@k "
+        "(the best epoch is kept either way; a KL weight still annealing may improve later "
+        "epochs); 0: train every epoch",
+    )
     mlflow_experiment: str | None = setting(
         None, "log params, per-epoch metrics and the model to this MLflow experiment"
     )

@@ -113,6 +113,7 @@ def _interaction_data(spark: SparkSession, cfg: Config, run_id: str) -> TrainDat
             valid_files=sorted(valid.inputFiles()),
             max_users=train.validation_users,
             k=train.validation_k,
+            patience=train.patience,
         )
     return TrainData(
         params=model_params(spark, cfg, n_items, model_dir(cfg, run_id)),

@@ -81,6 +81,7 @@ def train_fn(spec: TrainSpec) -> str | None:
                 device=device,
                 checkpoint_dir=checkpoints_dir(output_dir),
                 validate=validate,
+                patience=spec.validation.patience if spec.validation else 0,
             )
         if rank != 0:
             return None

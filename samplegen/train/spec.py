@@ -22,13 +22,15 @@ class ValidationSpec:
     """Validation users for an interaction model: rank 0 keeps the epoch with the best NDCG@k.
 
     ``view_files`` hold the users' training histories, ``valid_files`` their held-out items;
-    at most ``max_users`` users (seeded) are scored.
+    at most ``max_users`` users (seeded) are scored. Training stops after ``patience`` epochs
+    without a better score (0: never early).
     """
 
     view_files: list[str]
     valid_files: list[str]
     max_users: int
     k: int
+    patience: int = 0
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,10 @@ def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipelin
     first = rows.sort_values("row")[["department", "price"]].reset_index(drop=True)
     second = again.toPandas().sort_values("row")[["department", "price"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(first, second)
+
+
+def test_patience_reaches_the_training_processes_with_the_validation(spark, cfg, pipeline_run):
+    patient = replace(cfg, train=replace(cfg.train, patience=4))
+    spec = build_spec(spark, patient, "patient")
+    assert spec.validation is not None and spec.validation.patience == 4
+    assert type(spec).from_json(spec.to_json()).validation.patience == 4

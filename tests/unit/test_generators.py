@@ -215,6 +215,24 @@ def test_validation_ndcg_matches_the_evaluation_metrics():
     assert validation_ndcg(generator, validation, k=10, batch_size=7) == pytest.approx(expected)
 
 
+def test_patience_stops_after_epochs_without_a_better_score_and_keeps_the_best():
+    torch.manual_seed(8)
+    generator = conditional("cvae")
+    scores = iter([0.1, 0.5, 0.2, 0.3, 0.9, 0.9])
+    snapshots = []
+
+    def validate(g):
+        snapshots.append({k: v.clone() for k, v in g.module.state_dict().items()})
+        return next(scores)
+
+    history = train_loop(
+        generator, category_batches(8), epochs=6, steps_per_epoch=2, validate=validate, patience=2
+    )
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3]  # epochs 2 and 3 brought nothing
+    for key, value in generator.module.state_dict().items():
+        assert torch.equal(value, snapshots[1][key]), key
+
+
 def test_validation_keeps_the_best_epoch(tmp_path):
     torch.manual_seed(8)
     generator = conditional("cvae")
