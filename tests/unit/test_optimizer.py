@@ -2,6 +2,7 @@
 
 import torch
 
+from samplegen.compat import release
 from samplegen.models.base import adam
 
 
@@ -17,9 +18,12 @@ def _trained(make_optimizer, steps: int = 20) -> list[torch.Tensor]:
     return [p.detach().clone() for p in net.parameters()]
 
 
-def test_cpu_adam_is_fused_and_steps_as_torchs_default_adam():
+def test_cpu_adam_is_fused_where_torch_can_and_steps_as_torchs_default_adam():
     made = adam([torch.zeros(3, requires_grad=True)], torch.device("cpu"), 1e-3)
-    assert made.defaults["fused"] is True  # torch >= 2.4, as the project pins
+    if release(torch.__version__) >= (2, 4):
+        assert made.defaults["fused"] is True
+    else:
+        assert made.defaults["foreach"] is True
     ours = _trained(lambda p: adam(p, torch.device("cpu"), 1e-2, 1e-4, (0.5, 0.9)))
     plain = _trained(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-4))
     for a, b in zip(ours, plain, strict=True):
