@@ -212,7 +212,7 @@ def test_tabular_trains_on_samples_ctr_rows_on_two_processes(spark, cfg, pipelin
     pd.testing.assert_frame_equal(first, second)
 
 
-def test_patience_reaches_the_training_processes_with_the_validation(spark, cfg, pipeline_run):
+def test_patience_travels_with_the_validation_in_the_spec(spark, cfg, pipeline_run):
     patient = replace(cfg, train=replace(cfg.train, patience=4))
     spec = build_spec(spark, patient, "patient")
     assert spec.validation is not None and spec.validation.patience == 4
