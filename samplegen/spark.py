@@ -274,16 +274,19 @@ def default_parallelism(spark: SparkSession) -> int:
 
 
 def from_pandas(
-    spark: SparkSession, frame: pd.DataFrame, schema: StructType | None = None
+    spark: SparkSession,
+    frame: pd.DataFrame,
+    schema: StructType | None = None,
+    partitions: int | None = None,
 ) -> DataFrame:
-    """``frame`` as a DataFrame in at most :func:`default_parallelism` partitions.
+    """``frame`` as a DataFrame in at most ``partitions`` (default: :func:`default_parallelism`).
 
     Arrow cuts a pandas frame into one partition per ``spark.sql.execution.arrow.
     maxRecordsPerBatch`` rows (10,000), so a bundled dataset's 1.5M events became 147 tasks
     writing 147 small files; coalescing them costs no shuffle.
     """
     df = spark.createDataFrame(frame, schema=schema)
-    return df.coalesce(default_parallelism(spark))
+    return df.coalesce(partitions or default_parallelism(spark))
 
 
 def arrow_table(df: DataFrame) -> pa.Table:

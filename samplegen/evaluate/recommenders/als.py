@@ -81,7 +81,7 @@ class SparkALSRecommender:
             numUserBlocks=blocks,
             numItemBlocks=blocks,
         )
-        model = als.fit(from_pandas(self.spark, frame))
+        model = als.fit(from_pandas(self.spark, frame, partitions=blocks))
         factors = model.itemFactors.toPandas()
         self.item_factors = np.zeros((n_items, self.rank), dtype=np.float64)
         self.item_factors[factors["id"].to_numpy()] = np.stack(factors["features"].to_numpy())
