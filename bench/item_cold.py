@@ -12,6 +12,10 @@ the same recommender (the "not worse overall" half of the target).
 
     PYTHONPATH=$PWD python bench/item_cold.py --new-items 2000  # bench/results/item_cold.json
 
+``--new-items 40000 --recommenders als,multvae`` gives every catalogue item new to the
+catalogue a column (EASE's item-item solve would not fit); ``--candidates period`` ranks only
+the new items sold in the scored period (``evaluate.item_cold_candidates``).
+
 The target (issue 20) is a ratio of at least 1.2 with the CI of the difference above zero.
 """
 
@@ -53,6 +57,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-items", type=int, default=2000, help="generate.new_items")
     parser.add_argument("--repeats", type=int, default=1, help="evaluate.repeats")
+    parser.add_argument(
+        "--candidates",
+        default="run",
+        choices=["run", "period"],
+        help="evaluate.item_cold_candidates",
+    )
+    parser.add_argument(
+        "--recommenders",
+        default="ease,als,multvae",
+        help="evaluate.recommenders, comma-separated (EASE's item-item solve needs "
+        "(vocabulary + new items)^2 doubles: leave it out for tens of thousands of new items)",
+    )
     parser.add_argument("--work", default=str(REPO / "bench" / "work" / "item_cold"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "item_cold.json"))
     args = parser.parse_args()
@@ -65,7 +81,8 @@ def main() -> None:
         "spark.conf.spark.ui.enabled='false'",
         "generate.strategy=new_items",
         f"generate.new_items={args.new_items}",
-        "evaluate.recommenders=[ease, als, multvae]",
+        f"evaluate.recommenders=[{args.recommenders}]",
+        f"evaluate.item_cold_candidates={args.candidates}",
         f"evaluate.repeats={args.repeats}",
         "evaluate.dose_ratios=[]",
     ]
@@ -89,6 +106,8 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "seconds": round(seconds, 1),
         "new_items": args.new_items,
+        "recommenders": args.recommenders.split(","),
+        "candidates": args.candidates,
         "repeats": args.repeats,
         "slice": results["evaluate"].metrics.get("item_cold", {}),
         f"valid_ndcg@{k}": {

@@ -32,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "generate.strategy": tuple(STRATEGIES),
     "generate.ctr_fill": ("donor", "none"),
     "evaluate.score_with": ("real", "augmented"),
+    "evaluate.item_cold_candidates": ("run", "period"),
     "evaluate.sequence_history": ("real", "augmented"),
     "evaluate.scoring": ("driver", "spark"),
 }

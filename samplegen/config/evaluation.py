@@ -133,10 +133,17 @@ class EvaluateConfig:
     )
     item_cold: bool | None = setting(
         None,
-        "item-cold protocol: score slices items_new (every model ranks only the run's new items; "
+        "item-cold protocol: score slices items_new (every model ranks only new items, "
+        "evaluate.item_cold_candidates; "
         "targets: test interactions on items first seen after the train cut) and all_with_new "
         "(vocabulary + new items ranked together; targets: every test interaction); null: on "
         "whenever the run has new items; true needs a catalogue",
+    )
+    item_cold_candidates: str = setting(
+        "run",
+        "items_new candidates: run (every new item of the run, what is known at the train cut) "
+        "or period (only the new items with interactions in the scored period, valid or test: "
+        "the cold-start protocol of DropoutNet and Heater, which reads which items sold then)",
     )
     item_cold_baselines: list[str] = setting(
         ["content_knn", "category_popularity", "random_new"],

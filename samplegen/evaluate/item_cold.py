@@ -5,9 +5,10 @@ New items are catalogue items with no event in the train period that have test-p
 scores the vocabulary plus the run's new items (the ``new_items`` strategy's columns), train
 items masked, and is scored on three slices:
 
-- ``items_new``: every model, generated or baseline, ranks the same candidates, the run's new
-  items only (the usual item cold-start protocol, as in DropoutNet); targets are the test
-  interactions on new items;
+- ``items_new``: every model, generated or baseline, ranks the same candidates, new items only:
+  every new item of the run (``evaluate.item_cold_candidates: run``, what is known at the cut)
+  or only those with test interactions (``period``, the protocol of DropoutNet and Heater);
+  targets are the test interactions on new items;
 - ``all_with_new``: every model ranks the vocabulary plus the new items together; targets are
   every kept test interaction, warm and new items competing (named apart from the warm
   protocol's ``all``, whose rows stay as they are);
@@ -85,6 +86,8 @@ class ItemColdData:
         valid_rows: Positions of users with valid-period interactions on new items.
         targets_valid: Per such user, the columns of those items (as ``targets_new``).
         items: Attributes, categories and the new-item mask of every column.
+        candidates: The columns ``items_new`` ranks (``evaluate.item_cold_candidates``).
+        candidates_valid: The columns ``items_new_valid`` ranks.
         facts: Counts for the report: users, interactions, new items, reachable ones.
     """
 
@@ -94,6 +97,8 @@ class ItemColdData:
     valid_rows: np.ndarray
     targets_valid: list[np.ndarray]
     items: ItemInfo
+    candidates: np.ndarray
+    candidates_valid: np.ndarray
     facts: dict[str, int]
 
 
@@ -155,6 +160,20 @@ def item_info(catalogue: pd.DataFrame, column_ids: list[str | None], n_items: in
     return ItemInfo(np.hstack(blocks), category.astype(np.int64), is_new)
 
 
+def candidate_columns(is_new: np.ndarray, targets: list[np.ndarray], mode: str) -> np.ndarray:
+    """The columns a new-item slice ranks (``evaluate.item_cold_candidates``).
+
+    ``run``: every new item; ``period``: only the new items among ``targets`` (the scored
+    period's interactions), so a model is not judged on items nobody bought then.
+    """
+    if mode == "run":
+        return is_new.copy()
+    sold = np.zeros(len(is_new), dtype=bool)
+    for columns in targets:
+        sold[columns[columns < len(is_new)]] = True
+    return is_new & sold
+
+
 def _valid_pairs(spark: SparkSession, cfg: Config) -> pd.DataFrame:
     """``valid_new_items`` as a frame; empty (logged) for a lakehouse from before the table."""
     try:
@@ -210,6 +229,10 @@ def load_item_cold(
     new_targets = _targets_of(pairs, position, column_of)
     valid_targets = _targets_of(valid, position, column_of)
     valid_rows = np.flatnonzero([len(t) > 0 for t in valid_targets])
+    items = item_info(catalogue, column_ids, data.n_items)
+    mode = cfg.evaluate.item_cold_candidates
+    candidates = candidate_columns(items.is_new, new_targets, mode)
+    candidates_valid = candidate_columns(items.is_new, valid_targets, mode)
     rows = np.flatnonzero(
         [len(a) + len(b) > 0 for a, b in zip(new_targets, data.targets, strict=True)]
     )
@@ -221,6 +244,8 @@ def load_item_cold(
         "run's new items": len(new),
         "valid users (the pair is chosen on)": len(valid_rows),
         "valid interactions": len(valid),
+        f"candidates ranked ({mode})": int(candidates.sum()),
+        f"valid candidates ranked ({mode})": int(candidates_valid.sum()),
     }
     LOG.info("stage=evaluate item_cold %s", " ".join(f"{k!r}={v}" for k, v in facts.items()))
     return ItemColdData(
@@ -229,22 +254,24 @@ def load_item_cold(
         targets_all=[np.union1d(data.targets[r], new_targets[r]) for r in rows],
         valid_rows=valid_rows,
         targets_valid=[valid_targets[r] for r in valid_rows],
-        items=item_info(catalogue, column_ids, data.n_items),
+        items=items,
+        candidates=candidates,
+        candidates_valid=candidates_valid,
         facts=facts,
     )
 
 
 def slice_tops(
-    scores: np.ndarray, is_new: np.ndarray, exclude: list[np.ndarray], k_max: int
+    scores: np.ndarray, candidates: np.ndarray, exclude: list[np.ndarray], k_max: int
 ) -> dict[str, np.ndarray]:
-    """Each slice's top ``k_max`` columns per row: new items only, and every column.
+    """Each slice's top ``k_max`` columns per row: the new-item candidates, and every column.
 
-    For ``items_new`` the candidates are the new items alone (every other column scores
-    ``-inf``), so a model that ranks warm items above new ones is compared like for like with a
-    baseline that ranks only new items; ``all_with_new`` ranks every column. Train items are
-    masked in both.
+    For ``items_new`` the candidates are new items alone (every other column scores ``-inf``),
+    so a model that ranks warm items above new ones is compared like for like with a baseline
+    that ranks only new items; ``all_with_new`` ranks every column. Train items are masked in
+    both.
     """
-    new_only = np.where(is_new[None, :], scores, -np.inf)
+    new_only = np.where(candidates[None, :], scores, -np.inf)
     return {
         ITEMS_NEW: top_k_items(new_only, k_max, exclude),
         ALL_WITH_NEW: top_k_items(scores, k_max, exclude),
@@ -287,12 +314,12 @@ def _rank(
     """
     exclude = [data.train_items[r] for r in cold.rows]
     scores = model.score(matrix[cold.rows])  # type: ignore[attr-defined]
-    test = slice_tops(scores, cold.items.is_new, exclude, k_max)
+    test = slice_tops(scores, cold.candidates, exclude, k_max)
     if len(cold.valid_rows) == 0:
         return test, np.zeros((0, k_max), dtype=np.int64)
     exclude = [data.train_items[r] for r in cold.valid_rows]
     scores = model.score(matrix[cold.valid_rows])  # type: ignore[attr-defined]
-    valid = slice_tops(scores, cold.items.is_new, exclude, k_max)[ITEMS_NEW]
+    valid = slice_tops(scores, cold.candidates_valid, exclude, k_max)[ITEMS_NEW]
     return test, valid
 
 

@@ -186,11 +186,16 @@ def candidate_users(
             generator.user_hidden(x), item_rows, item_bias, new_rows, new_bias, rngs
         )
         users = chunk["user_idx"].to_numpy(dtype=np.int32)
+        # Only a chunk's own top ``keep`` per item can be in the global top.
+        top = min(keep, len(users))
+        if top == 0:
+            continue
+        rows = np.argpartition(-keys, top - 1, axis=0)[:top]
         frame = pd.DataFrame(
             {
-                "position": np.tile(np.arange(keys.shape[1], dtype=np.int32), len(users)),
-                "user_idx": np.repeat(users, keys.shape[1]),
-                "key": keys.ravel(),
+                "position": np.tile(np.arange(keys.shape[1], dtype=np.int32), top),
+                "user_idx": users[rows.ravel()],
+                "key": np.take_along_axis(keys, rows, axis=0).ravel(),
             }
         )
         best = frame if best is None else pd.concat([best, frame], ignore_index=True)

@@ -164,6 +164,12 @@ def test_item_cold_targets_rows_and_verdict(spark, cfg, pipeline_run):
     assert cold.facts["of them given a column by the run"] == len(set(targets) & set(popular.index))
     valid_users = {position[int(u)] for u in valid_pairs["user_idx"] if int(u) in position}
     assert set(cold.valid_rows.tolist()) == valid_users and len(valid_users) > 0
+    assert cold.candidates.tolist() == cold.items.is_new.tolist()  # run: every new item
+    period = load_item_cold(spark, _eval_cfg(cfg, item_cold_candidates="period"), RUN, data)
+    sold = {column[i] for i in targets if i in popular.index}  # new items the test period sold
+    assert period is not None and set(np.flatnonzero(period.candidates).tolist()) == sold
+    valid_sold = {column[i] for i in targets if i in valid_popular.index}
+    assert set(np.flatnonzero(period.candidates_valid).tolist()) == valid_sold
 
     result = run_evaluate(spark, run_cfg, RUN)
     metrics = read_table(spark, cfg.lakehouse, EVAL_METRICS).where(F.col("run_id") == RUN)

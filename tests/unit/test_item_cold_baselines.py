@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from samplegen.config import EvaluateConfig, load_config
-from samplegen.evaluate.item_cold import item_info, slice_tops
+from samplegen.config import ConfigError, EvaluateConfig, load_config
+from samplegen.evaluate.item_cold import candidate_columns, item_info, slice_tops
 from samplegen.evaluate.metrics import top_k_items
 from samplegen.evaluate.recommenders import (
     NOT_NEW_SCORE,
@@ -127,3 +127,19 @@ def test_items_new_ranks_only_new_items_and_all_with_new_ranks_every_column():
     # The ranking among new items is the model's own, whatever the warm items score.
     warm_zero = np.where(IS_NEW[None, :], scores, 0.0)
     assert slice_tops(warm_zero, IS_NEW, exclude, 3)[ITEMS_NEW].tolist() == tops[ITEMS_NEW].tolist()
+
+
+def test_period_candidates_are_the_new_items_the_period_sold():
+    targets = [np.array([5]), np.array([], dtype=np.int64), np.array([2, 6, 9])]  # 9: no column
+    assert candidate_columns(IS_NEW, targets, "run").tolist() == IS_NEW.tolist()
+    period = candidate_columns(IS_NEW, targets, "period")
+    assert np.flatnonzero(period).tolist() == [5, 6]  # warm item 2 is no candidate
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.9, 0.3, 0.2]], dtype=np.float32)
+    top = slice_tops(scores, period, [np.array([0])], 3)[ITEMS_NEW]
+    assert top[0, :2].tolist() == [5, 6]  # item 4 outscores both but did not sell then
+
+
+def test_item_cold_candidates_must_be_run_or_period():
+    assert load_config(None, []).evaluate.item_cold_candidates == "run"
+    with pytest.raises(ConfigError, match="evaluate.item_cold_candidates must be one of run"):
+        load_config(None, ["evaluate.item_cold_candidates=sold"])
