@@ -69,6 +69,9 @@ def main() -> None:
         help="evaluate.recommenders, comma-separated (EASE's item-item solve needs "
         "(vocabulary + new items)^2 doubles: leave it out for tens of thousands of new items)",
     )
+    parser.add_argument(
+        "--set", action="append", default=[], help="a further config override, key=value"
+    )
     parser.add_argument("--work", default=str(REPO / "bench" / "work" / "item_cold"))
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "item_cold.json"))
     args = parser.parse_args()
@@ -85,6 +88,7 @@ def main() -> None:
         f"evaluate.item_cold_candidates={args.candidates}",
         f"evaluate.repeats={args.repeats}",
         "evaluate.dose_ratios=[]",
+        *args.set,
     ]
     cfg = load_config(REPO / "conf" / "local.yaml", overrides)
     configure_logging()
@@ -108,6 +112,7 @@ def main() -> None:
         "new_items": args.new_items,
         "recommenders": args.recommenders.split(","),
         "candidates": args.candidates,
+        "overrides": args.set,
         "repeats": args.repeats,
         "slice": results["evaluate"].metrics.get("item_cold", {}),
         f"valid_ndcg@{k}": {

@@ -165,6 +165,7 @@ def validate(config: Config) -> None:
             config.generate.insert_candidates >= config.generate.insert_items,
         ),
         ("generate.new_items", config.generate.new_items > 0),
+        ("generate.new_item_users_scale", config.generate.new_item_users_scale > 0),
         ("generate.synthetic_items", config.generate.synthetic_items > 0),
         (
             "generate.catalogue_price_range",

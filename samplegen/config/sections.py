@@ -302,6 +302,11 @@ class GenerateConfig:
         "new_items: catalogue items outside the vocabulary, with no event before the train cut, "
         "that get synthetic users",
     )
+    new_item_users_scale: float = setting(
+        1.0,
+        "new_items: each new item's user count (drawn from the less popular half of the "
+        "vocabulary's) times this, at least 1: the dose of new-item rows",
+    )
     head_fraction: float = setting(
         0.2, "long_tail: share of the vocabulary, most popular first, that counts as head"
     )

@@ -295,6 +295,7 @@ def plan_new_items(
     seed: int,
     train: DataFrame | None = None,
     seen: DataFrame | None = None,
+    users_scale: float = 1.0,
 ) -> NewItemPlan:
     """Choose up to ``count`` catalogue items outside the vocabulary and predict their rows.
 
@@ -316,6 +317,8 @@ def plan_new_items(
             hash of the seed) measure the map by :func:`holdout_user_auc`.
         seen: ``item_id`` of items with any event before the train cut
             (:func:`seen_before_cut`); they are not new to the catalogue, so never drawn.
+        users_scale: each drawn user count is multiplied by this (``generate.
+            new_item_users_scale``), rounded, at least 1.
     """
     with_text = item_features.where(F.col("text_embedding").isNotNull()).limit(1).count() > 0
     columns = ["item_idx", "n_users", *ATTRIBUTES] + (["text_embedding"] if with_text else [])
@@ -353,7 +356,8 @@ def plan_new_items(
     tail = item_counts[item_counts <= np.median(item_counts)]
     tail = tail[tail > 0] if (tail > 0).any() else np.ones(1, dtype=np.int64)
     rng = np.random.default_rng(np.random.SeedSequence([seed, len(chosen)]))
-    users_per_item = rng.choice(tail, size=len(chosen)).astype(np.int64)
+    drawn = rng.choice(tail, size=len(chosen)) * users_scale
+    users_per_item = np.maximum(np.rint(drawn), 1).astype(np.int64)
     metrics: dict[str, object] = {
         "new_items": len(chosen),
         "new_items/candidates": candidates.count(),
@@ -426,6 +430,7 @@ def draw(ctx: DrawContext) -> tuple[DataFrame, Metrics]:
         gen.seed,
         train=ctx.real,
         seen=None if cut is None else seen_before_cut(ctx.table(EVENTS_CLEAN), cut),
+        users_scale=gen.new_item_users_scale,
     )
     if not plan.item_ids:
         raise ValueError(

@@ -53,6 +53,7 @@ def test_unknown_section_is_an_error():
         (["train.num_processes=4", "aggregate.training_files=2"], "aggregate.training_files"),
         (["generate.privacy_max_jaccard=0"], "generate.privacy_max_jaccard"),
         (["generate.mask_keep=1"], "generate.mask_keep"),
+        (["generate.new_item_users_scale=0"], "generate.new_item_users_scale"),
         (["generate.ctr_fill=mean"], "generate.ctr_fill"),
         (["generate.strategy=oversample"], "generate.privacy_filter=false"),
         (["generate.strategy=reorder"], "generate.privacy_filter=false"),
