@@ -3,8 +3,9 @@
 Choose on valid, report test once. The augmented recommender (and seed) and the
 non-generative baseline with the highest mean NDCG at the headline ``evaluate.k`` on
 ``items_new_valid`` (the valid period's interactions on items new to the catalogue, ranked
-among the run's new items) are chosen; only that pair's paired difference on the test slice
-``items_new`` is reported, as ``augmented_minus_best_baseline`` rows and one verdict line.
+among the new-item candidates, ``evaluate.item_cold_candidates``) are chosen; only that pair's
+paired difference on the test slice ``items_new`` is reported, as
+``augmented_minus_best_baseline`` rows and one verdict line.
 Choosing on test would flatter both sides by the luck of the best of several candidates.
 With fewer than ``evaluate.min_users`` valid users nothing is chosen: no difference rows, and a
 verdict line saying why (never a silent choice on test).
@@ -166,6 +167,7 @@ def items_new_line(
         f"{best_gen[0]} slice={ITEMS_NEW} NDCG@{k} augmented={np.nanmean(gen):.4f} (seed "
         f"{best_gen[1]}) vs best baseline {best_base[0]}={np.nanmean(base):.4f} "
         f"(x{ratio:.2f}) diff={diff:+.4f} [{low:+.4f}, {high:+.4f}] over {n} users, "
-        f"{interactions} interactions: {words} (both chosen on valid: NDCG@{k} "
+        f"{interactions} interactions, {cfg.evaluate.item_cold_candidates} candidates: {words} "
+        f"(both chosen on valid: NDCG@{k} "
         f"{valid_gen:.4f} vs {valid_base:.4f} over {n_valid} users)"
     )

@@ -71,6 +71,7 @@ def test_the_pair_best_on_valid_is_reported_on_test():
     assert np.isclose(diffs[0].value, 0.10 - 0.04)  # the test difference of the valid pair
     assert line.startswith(f"ease slice={ITEMS_NEW} NDCG@{K} augmented=0.1000 (seed 11)")
     assert "best baseline content_knn=0.0400" in line and "generated is better" in line
+    assert "99 interactions, run candidates:" in line  # evaluate.item_cold_candidates
     assert f"chosen on valid: NDCG@{K} 0.3000 vs 0.2000 over {USERS - 1} users" in line
 
 
