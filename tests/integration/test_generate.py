@@ -394,22 +394,17 @@ def test_new_items_reach_real_users_and_are_evaluated(spark, cfg, pipeline_run):
     assert len(set(ids_of.values())) == 12
     assert set(ids_of.values()) <= catalogue - indexed
     cut = train_cut(read_table(spark, cfg.lakehouse, DATA_PROFILE))
-    plan = plan_new_items(
+    tables = (
         read_table(spark, cfg.lakehouse, ITEM_FEATURES),
         read_table(spark, cfg.lakehouse, CATALOGUE),
         str(model_dir(cfg, run)),
         12,
         generate.seed,
-        seen=seen_before_cut(read_table(spark, cfg.lakehouse, EVENTS_CLEAN), cut),
     )
-    fewer = plan_new_items(
-        read_table(spark, cfg.lakehouse, ITEM_FEATURES),
-        read_table(spark, cfg.lakehouse, CATALOGUE),
-        str(model_dir(cfg, run)),
-        12,
-        generate.seed,
-        users_scale=0.3,
-    )  # the same draw of counts (same seed and item count), scaled and rounded, at least 1
+    seen = seen_before_cut(read_table(spark, cfg.lakehouse, EVENTS_CLEAN), cut)
+    plan = plan_new_items(*tables, seen=seen)
+    # The same draw of counts (same seed and item count), scaled and rounded, at least 1.
+    fewer = plan_new_items(*tables, seen=seen, users_scale=0.3)
     scaled = np.maximum(np.rint(plan.users_per_item * 0.3), 1)
     assert fewer.users_per_item.tolist() == scaled.tolist() and fewer.users_per_item.min() >= 1
     train = read_table(spark, cfg.lakehouse, INTERACTIONS["train"])
