@@ -3,8 +3,8 @@
 Issue 20 asks for a DropoutNet/Heater-style alternative to the ridge map from item attributes to
 a Mult-VAE output row, kept only if it wins on held-out warm items. This probe fits both on the
 same 90% of the indexed items and scores them the way ``new_items`` uses a row: for each of the
-other 10% (the split of :func:`samplegen.generate.new_items.holdout_user_auc`), the AUC of its
-predicted logits ``hidden @ w + b`` at telling its train users from the rest, over the same
+other 10% (``holdout_items``, as ``holdout_user_auc`` splits), the AUC of its predicted logits
+``hidden @ w + b`` at telling its train users from the rest (``mean_user_auc``), over the same
 2,000 users as the generate stage's ``attribute_map/holdout_user_auc``. The MLP (one hidden
 layer, ReLU, dropout, AdamW, full batch) is trained either to imitate the rows (as ridge does)
 or to imitate the users' scores ``hidden @ w + b`` (DropoutNet's objective).
@@ -28,12 +28,12 @@ from samplegen.config import load_config
 from samplegen.generate.new_items import (
     ATTRIBUTES,
     AUC_USERS,
-    HOLDOUT_SHARE,
     RIDGE_L2S,
     AttributeEncoder,
-    _auc,
+    holdout_items,
     holdout_r2,
     holdout_user_auc,
+    mean_user_auc,
 )
 from samplegen.generate.udf import histories
 from samplegen.models.store import load_generator
@@ -103,20 +103,15 @@ def main() -> None:
         "ridge": round(by_ridge, 4), "ridge_seconds": round(time.perf_counter() - started, 1),
         "mean_row": round(by_mean, 4), "trained_row": round(trained, 4), "mlp": [],
     }  # fmt: skip
-    held = np.random.default_rng(np.random.SeedSequence([seed + 1, len(x)])).random(len(x))
-    held_idx, fit_idx = np.flatnonzero(held < HOLDOUT_SHARE), np.flatnonzero(held >= HOLDOUT_SHARE)
+    held = holdout_items(len(x), seed + 1)  # the items holdout_user_auc holds out
     for setting in MLP_SETTINGS:
         started = time.perf_counter()
-        rows = mlp_rows(x[fit_idx], y[fit_idx], x[held_idx], hidden, *setting)
-        aucs = [
-            _auc(hidden @ rows[c, :-1] + rows[c, -1], owned[:, item])
-            for c, item in enumerate(held_idx)
-            if 0 < owned[:, item].sum() < len(owned)
-        ]
+        rows = mlp_rows(x[~held], y[~held], x[held], hidden, *setting)
+        auc = mean_user_auc(rows, np.flatnonzero(held), hidden, owned)
         out["mlp"].append(  # type: ignore[union-attr]
             {
                 "setting": setting,
-                "user_auc": round(float(np.mean(aucs)), 4),
+                "user_auc": round(auc, 4),
                 "seconds": round(time.perf_counter() - started, 1),
             }  # fmt: skip
         )

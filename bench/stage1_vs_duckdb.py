@@ -43,7 +43,8 @@ Mirrored approximately:
     rejection of the user's items in the split, the first ``ctr_negatives_per_positive``
     accepted draws) but tickets come from DuckDB's ``hash`` rather than Spark's ``xxhash64``,
     so the items drawn differ (the counts agree up to the rare positive that runs short);
-    the bound is computed in pure Python (:func:`draws_needed`), not with scipy;
+    the bound is computed in pure Python (:func:`draws_needed`), not with scipy, and checked
+    against samplegen's before any run (:func:`check_copies_of_samplegen`);
   * ``training_view``: the train rows with each user capped at ``max_items_per_user``
     heaviest items (ties: lower index), but kept as lists in one file, not packed as int32 and
     float32 bytes in ``aggregate.training_files`` files;
@@ -78,7 +79,7 @@ from pathlib import Path
 from common import SPARK_CONF, measured, simulate_child
 
 HERE = Path(__file__).resolve().parent
-#: Columns of the raw event log, in the order of ``samplegen.tables.RAW_EVENTS_SCHEMA``.
+#: Columns of the raw event log, in the order of ``samplegen.tables.RAW_EVENTS_SCHEMA`` (checked).
 RAW_COLUMNS = (
     "user_id",
     "item_id",
@@ -286,6 +287,34 @@ def draws_needed(per_positive: int, accepted: float, max_share: float) -> int:
         cdf += pmf
         failures += 1
     return min(per_positive + failures, cap)
+
+
+def check_copies_of_samplegen() -> None:
+    """Stop unless :data:`RAW_COLUMNS`, :func:`draws_needed` and its constants equal samplegen's.
+
+    Runs in the parent process (the measured DuckDB process never imports pyspark, scipy or
+    samplegen), so a change to ``samplegen.tables`` or ``samplegen.features.tabular`` cannot
+    leave these copies behind unnoticed. The bound is compared on a grid.
+    """
+    from samplegen.features import tabular
+    from samplegen.tables import RAW_EVENTS_SCHEMA
+
+    if list(RAW_COLUMNS) != RAW_EVENTS_SCHEMA.fieldNames():
+        raise SystemExit(f"RAW_COLUMNS {RAW_COLUMNS} differ from RAW_EVENTS_SCHEMA's columns")
+    constants = (SHORTFALL_PROBABILITY, DRAW_GRID, MAX_DRAWS_PER_NEGATIVE)
+    theirs = (tabular.SHORTFALL_PROBABILITY, tabular.DRAW_GRID, tabular.MAX_DRAWS_PER_NEGATIVE)
+    if constants != theirs:
+        raise SystemExit(f"draw constants {constants} differ from samplegen's {theirs}")
+    for k in (1, 2, 3, 5):
+        for max_share in (0.0, 0.001, 0.01, 0.05, 0.2):
+            for j in range(0, DRAW_GRID + 1, 7):
+                ours = draws_needed(k, j / DRAW_GRID, max_share)
+                expected = tabular.draws_needed(k, j / DRAW_GRID, max_share)
+                if ours != expected:
+                    raise SystemExit(
+                        f"draws_needed({k}, {j / DRAW_GRID}, {max_share}) = {ours} here, "
+                        f"{expected} in samplegen"
+                    )
 
 
 def blank(column: str) -> str:
@@ -847,6 +876,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child), default=str))
         return
+    check_copies_of_samplegen()
     results = []
     for size in args.sizes:
         results.append(run_size(args, int(size)))

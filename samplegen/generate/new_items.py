@@ -85,13 +85,22 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     return np.linalg.solve(gram, x.T @ y)
 
 
+def holdout_items(n_items: int, seed: int) -> np.ndarray:
+    """Mask of the items held out to measure the map: a seeded ``HOLDOUT_SHARE`` of them.
+
+    The same ``(n_items, seed)`` always holds out the same items, so every measure of a map
+    that is given the same seed scores the same items.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, n_items]))
+    return rng.random(n_items) < HOLDOUT_SHARE
+
+
 def holdout_r2(x: np.ndarray, y: np.ndarray, l2: float, seed: int) -> float:
-    """R^2 of the map on a random ``HOLDOUT_SHARE`` of items, fitted on the rest.
+    """R^2 of the map on the items :func:`holdout_items` holds out, fitted on the rest.
 
     Above 0 means attributes predict an item's output row better than the mean row does.
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, len(x)]))
-    held = rng.random(len(x)) < HOLDOUT_SHARE
+    held = holdout_items(len(x), seed)
     if held.sum() == 0 or (~held).sum() == 0:
         return float("nan")
     coefficients = fit_ridge(x[~held], y[~held], l2)
@@ -107,38 +116,45 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def mean_user_auc(
+    rows: np.ndarray, items: np.ndarray, hidden: np.ndarray, owned: np.ndarray
+) -> float:
+    """Mean over ``items`` of how well each one's row ranks its real users (NaN if none can).
+
+    ``rows[j]`` (weights then bias) gives item ``items[j]`` the logits ``hidden @ w + b``; its
+    AUC at telling its users (``owned[:, items[j]]``, users x items) from the rest counts when
+    it has both users and non-users.
+    """
+    aucs = [
+        _auc(hidden @ row[:-1] + row[-1], owned[:, item])
+        for row, item in zip(rows, items, strict=True)
+        if 0 < owned[:, item].sum() < len(owned)
+    ]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
 def holdout_user_auc(
     x: np.ndarray, y: np.ndarray, l2: float, seed: int, hidden: np.ndarray, owned: np.ndarray
 ) -> tuple[float, float, float]:
     """How well held-out items' predicted rows rank their real users: map, mean row, trained.
 
-    For each held-out item (split as in :func:`holdout_r2`) with users and non-users among
-    the rows of ``owned`` (users x items), the AUC of its predicted logits ``hidden @ w + b``
-    at telling its users from the rest; averaged over items. The mean row's AUC is the
-    baseline of an item that knows nothing but what an average item is; the item's trained
-    row (which saw these users) is the ceiling.
+    For the items :func:`holdout_items` holds out, :func:`mean_user_auc` of the map's rows
+    (fitted on the other items), of the mean row of the other items (the baseline of an item
+    that knows nothing but what an average item is) and of the items' trained rows (which saw
+    these users: the ceiling).
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, len(x)]))
-    held = np.flatnonzero(rng.random(len(x)) < HOLDOUT_SHARE)
-    fitted = np.setdiff1d(np.arange(len(x)), held)
-    if len(held) == 0 or len(fitted) == 0:
+    held = holdout_items(len(x), seed)
+    if held.sum() == 0 or (~held).sum() == 0:
         return float("nan"), float("nan"), float("nan")
-    rows = x[held] @ fit_ridge(x[fitted], y[fitted], l2)
-    mean_row = y[fitted].mean(axis=0)
-    aucs: list[tuple[float, float, float]] = []
-    for column, item in enumerate(held):
-        positive = owned[:, item]
-        if 0 < positive.sum() < len(positive):
-            aucs.append(
-                tuple(
-                    _auc(hidden @ row[:-1] + row[-1], positive)
-                    for row in (rows[column], mean_row, y[item])
-                )
-            )
-    if not aucs:
-        return float("nan"), float("nan"), float("nan")
-    by_map, by_mean, trained = np.mean(aucs, axis=0)
-    return float(by_map), float(by_mean), float(trained)
+    items = np.flatnonzero(held)
+    mean_row = y[~held].mean(axis=0)
+    candidates = (
+        x[held] @ fit_ridge(x[~held], y[~held], l2),
+        np.broadcast_to(mean_row, (len(items), len(mean_row))),
+        y[held],
+    )
+    by_map, by_mean, trained = (mean_user_auc(r, items, hidden, owned) for r in candidates)
+    return by_map, by_mean, trained
 
 
 def new_item_keys(
