@@ -54,6 +54,9 @@ class StrategySpec(Entry):
     new_users: bool = False
     #: Its new users keep a real user's item set, which the privacy filter would drop.
     copies_real_users: bool = False
+    #: Its rows give catalogue items new at the train cut their first users, drawn by the
+    #: strategy itself (dose ``generate.new_item_users_scale``, not ``generate.max_user_items``).
+    new_columns: bool = False
 
     @property
     def generative(self) -> bool:
@@ -162,6 +165,7 @@ STRATEGIES: dict[str, StrategySpec] = _registry(  # type: ignore[assignment]
         "interactions for catalogue items outside the vocabulary, from a map of their "
         "attributes to the model's item rows",
         models=ENCODER_MODELS,
+        new_columns=True,
     ),
     StrategySpec(
         "label_balance",

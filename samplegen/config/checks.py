@@ -60,6 +60,7 @@ TUNE_RANGES = (
     ("items_per_user", 1, None),
     ("max_user_items", 1, None),
     ("synthetic_users", 1, None),
+    ("new_item_users_scale", 0.0, None),
 )
 
 #: Lowest ``aggregate.heavy_user_events`` other than 0 (see

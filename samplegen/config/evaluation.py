@@ -214,6 +214,11 @@ class TuneConfig:
     synthetic_users: list[int] = setting(
         [50, 1000], "range of generate.synthetic_users (the dose of the new-user strategies)"
     )
+    new_item_users_scale: list[float] = setting(
+        [0.05, 1.0],
+        "range of generate.new_item_users_scale (log-uniform; the dose of new_items, which "
+        "reads neither items_per_user nor max_user_items)",
+    )
     score_with: list[str] = setting(
         ["real", "augmented"],
         "evaluate.score_with values searched for the strategies that add items to real users "

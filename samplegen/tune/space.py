@@ -3,8 +3,9 @@
 The space is the ``tune`` section, kept small and explicit: ``generate.strategy`` over
 ``tune.strategies``; for a generative strategy, ``train.model`` over the generators already
 trained for the run; ``generate.synthetic_weight``; the users and dose a strategy reads
-(``generate.max_user_items`` for all; ``generate.items_per_user`` for the strategies that add
-items to real users, ``generate.synthetic_users`` for those that write new users); and for the
+(``generate.max_user_items`` for all but ``new_items``; ``generate.items_per_user`` for the
+strategies that add items to real users, ``generate.synthetic_users`` for those that write new
+users, ``generate.new_item_users_scale`` for ``new_items``, which draws its own users); and for the
 strategies that add items to real users, the use of those items, ``evaluate.score_with`` over
 ``tune.score_with`` (training rows only, or also the users' input at scoring time: profile
 expansion). A trial's params are config keys, so the chosen ones are a recipe as they are
@@ -24,7 +25,7 @@ from samplegen.registry import INTERACTION_MODELS, strategy
 STRATEGY, MODEL = "generate.strategy", "train.model"
 WEIGHT, THIN = "generate.synthetic_weight", "generate.max_user_items"
 ITEMS, USERS = "generate.items_per_user", "generate.synthetic_users"
-SCORE_WITH = "evaluate.score_with"
+SCORE_WITH, NEW_ITEM_DOSE = "evaluate.score_with", "generate.new_item_users_scale"
 
 
 def trained_models(cfg: Config, run_id: str) -> list[str]:
@@ -76,6 +77,8 @@ def check_space(cfg: Config, models: list[str]) -> None:
     """
     tune = cfg.tune
     ranged = [tune.synthetic_weight, tune.items_per_user, tune.max_user_items, tune.synthetic_users]
+    if any(strategy(name).new_columns for name in tune.strategies):
+        ranged.append(tune.new_item_users_scale)
     adds_items = any(not strategy(name).new_users for name in tune.strategies)
     uses = len(tune.score_with) > 1 and adds_items
     choices = len(tune.strategies) > 1 or len(models) > 1 or uses
@@ -101,12 +104,17 @@ def suggest(trial: Any, cfg: Config, models: list[str]) -> dict[str, Any]:
     if tune.synthetic_weight:
         low, high = tune.synthetic_weight
         params[WEIGHT] = trial.suggest_float(WEIGHT, low, high, log=True)
-    if tune.max_user_items:
-        params[THIN] = trial.suggest_int(THIN, *tune.max_user_items)
-    if spec.new_users and tune.synthetic_users:
-        params[USERS] = trial.suggest_int(USERS, *tune.synthetic_users, log=True)
-    if not spec.new_users and tune.items_per_user:
-        params[ITEMS] = trial.suggest_int(ITEMS, *tune.items_per_user)
+    if spec.new_columns:
+        if tune.new_item_users_scale:
+            low, high = tune.new_item_users_scale
+            params[NEW_ITEM_DOSE] = trial.suggest_float(NEW_ITEM_DOSE, low, high, log=True)
+    else:
+        if tune.max_user_items:
+            params[THIN] = trial.suggest_int(THIN, *tune.max_user_items)
+        if spec.new_users and tune.synthetic_users:
+            params[USERS] = trial.suggest_int(USERS, *tune.synthetic_users, log=True)
+        if not spec.new_users and tune.items_per_user:
+            params[ITEMS] = trial.suggest_int(ITEMS, *tune.items_per_user)
     if not spec.new_users and tune.score_with:
         params[SCORE_WITH] = trial.suggest_categorical(SCORE_WITH, tune.score_with)
     return params

@@ -7,6 +7,7 @@ as the other tests expect them), two trials of densify with EASE on the cold sli
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -18,8 +19,15 @@ from samplegen.evaluate.data import load_eval_data
 from samplegen.evaluate.rows import DIFF_VARIANT
 from samplegen.models.store import model_dir
 from samplegen.runinfo import read_manifest
-from samplegen.tables import EVAL_METRICS, INTERACTIONS, TUNING_TRIALS, read_table, write_table
-from samplegen.tune import run_tune
+from samplegen.tables import (
+    EVAL_METRICS,
+    INTERACTIONS,
+    SYNTHETIC_INTERACTIONS,
+    TUNING_TRIALS,
+    read_table,
+    write_table,
+)
+from samplegen.tune import run_tune, scratch_run
 from samplegen.tune.holdout import score_on_test, skip_reason
 from tests.conftest import REPO, RUN_ID
 
@@ -173,3 +181,34 @@ def test_then_run_scores_the_recipe_once_on_test_naming_the_search(spark, search
     page = Path(manifest["stages"]["evaluate"]["outputs"]["report"]).read_text(encoding="utf-8")
     best = result.metrics["best_trial"]
     assert f"recipe chosen on valid (trial {best} of {len(trials)}), scored once on test" in page
+
+
+def test_a_search_over_new_items_tunes_their_dose(spark, cfg, pipeline_run, tmp_path):
+    """new_items draws its own users: a trial sets its dose, never the thin users' keys."""
+    searched = _copy(cfg, tmp_path)
+    tune = load_config(
+        None,
+        [
+            *TUNE,
+            "tune.strategies=[new_items]",
+            "tune.new_item_users_scale=[0.1, 0.5]",
+            "tune.slice=all",
+        ],
+    ).tune
+    generate = dataclasses.replace(cfg.generate, new_items=6)
+    searched = dataclasses.replace(searched, tune=tune, generate=generate)
+    result = run_tune(spark, searched, RUN_ID, recipes=tmp_path / "recipes")
+    trials = _trials(spark, searched)
+    assert [t["state"] for t in trials] == ["complete", "complete"]
+    for trial in trials:
+        params = json.loads(trial["params"])
+        assert params["generate.strategy"] == "new_items"
+        assert 0.1 <= params["generate.new_item_users_scale"] <= 0.5
+        assert not {"generate.max_user_items", "generate.items_per_user"} & set(params)
+    rows = read_table(spark, searched.lakehouse, SYNTHETIC_INTERACTIONS).where(
+        F.col("run_id") == scratch_run(RUN_ID)
+    )
+    assert rows.count() > 0 and rows.where(F.col("item_ids").isNull()).count() == 0
+    loaded = load_config(REPO / "conf" / "local.yaml", recipe=result.outputs["recipe"])
+    best = result.metrics["best_params"]["generate.new_item_users_scale"]
+    assert loaded.generate.new_item_users_scale == best

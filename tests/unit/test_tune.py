@@ -31,6 +31,7 @@ CONF = str(REPO / "conf" / "local.yaml")
         (["--set", "tune.models=[tabular]"], "tune.models"),
         (["--set", "tune.synthetic_weight=[0.5, 2.0]"], "tune.synthetic_weight"),
         (["--set", "tune.items_per_user=[9, 3]"], "tune.items_per_user"),
+        (["--set", "tune.new_item_users_scale=[0, 1]"], "tune.new_item_users_scale"),
         (["--set", "tune.score_with=[profile]"], "tune.score_with"),
         (["--set", "evaluate.score_with=both"], "evaluate.score_with"),
     ],
@@ -97,6 +98,7 @@ def _params(strategy: str, overrides: list[str] | None = None) -> dict:
         "generate.max_user_items": 12,
         "generate.items_per_user": 7,
         "generate.synthetic_users": 300,
+        "generate.new_item_users_scale": 0.2,
         "evaluate.score_with": "augmented",
     }
     return suggest(optuna.trial.FixedTrial(fixed), cfg, ["multvae"])
@@ -115,6 +117,14 @@ def test_a_trial_sets_only_the_keys_its_strategy_reads():
     assert densify["evaluate.score_with"] == "augmented"
     assert "evaluate.score_with" not in users
     assert "evaluate.score_with" not in _params("densify", ["tune.score_with=[]"])
+    # new_items draws its own users: its dose is the scale, not the thin users or their items.
+    new_items = _params("new_items", ["tune.strategies=[new_items]"])
+    assert new_items["generate.new_item_users_scale"] == 0.2
+    assert not {"generate.max_user_items", "generate.items_per_user"} & set(new_items)
+    assert "generate.new_item_users_scale" not in densify
+    assert "generate.new_item_users_scale" not in _params(
+        "new_items", ["tune.strategies=[new_items]", "tune.new_item_users_scale=[]"]
+    )
 
 
 def test_params_apply_to_the_config_and_round_trip_as_a_recipe(tmp_path):
@@ -154,6 +164,12 @@ def test_an_empty_search_space_is_refused_naming_tune():
         ),
         ["multvae"],
     )
+    # The new-item dose is a range only where new_items is searched.
+    dose = dataclasses.replace(cfg.tune, new_item_users_scale=[0.05, 1.0])
+    with pytest.raises(ConfigError, match="tune: the search space is empty"):
+        check_space(dataclasses.replace(cfg, tune=dose), ["multvae"])
+    new_items = dataclasses.replace(dose, strategies=["new_items"])
+    check_space(dataclasses.replace(cfg, tune=new_items), ["multvae"])
 
 
 def test_a_lost_tuning_trials_file_names_the_tune_command():
