@@ -30,7 +30,7 @@ from samplegen.evaluate.metrics import (
     recall_at_k,
     top_k_items,
 )
-from samplegen.evaluate.recommenders import Recommender, make_recommender
+from samplegen.evaluate.recommenders import Recommender, VocabularyOnly, make_recommender
 from samplegen.evaluate.rows import (
     CATEGORY_PREFIX,
     DIFF_VARIANT,
@@ -172,12 +172,17 @@ class Scorer:
 
         With :attr:`keep_models` the real and augmented models are kept: the item-cold slices
         (:mod:`samplegen.evaluate.item_cold`) score them over more columns instead of fitting
-        them twice. Dose variants are never kept.
+        them twice. Dose variants are never kept. The real-only model of a run with new items
+        learns the vocabulary alone (:class:`VocabularyOnly`): they are empty columns in real
+        rows.
         """
         key = (name, seed, variant)
         if key in self._models:
             return self._models[key]
-        model = self.recommender(name, seed).fit(training)
+        model = self.recommender(name, seed)
+        if variant == "real" and training.shape[1] > self.data.n_items:
+            model = VocabularyOnly(model, self.data.n_items)
+        model = model.fit(training)
         if self.keep_models and variant in VARIANTS:
             self._models[key] = model
         return model

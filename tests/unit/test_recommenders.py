@@ -4,7 +4,7 @@ import pytest
 from samplegen.config import EvaluateConfig
 from samplegen.evaluate.classifiers import make_classifier
 from samplegen.evaluate.metrics import top_k_items
-from samplegen.evaluate.recommenders import make_recommender
+from samplegen.evaluate.recommenders import VocabularyOnly, make_recommender
 from samplegen.evaluate.recommenders.ease import (
     EASE_MAX_ITEMS,
     SPARSE_DENSITY,
@@ -138,6 +138,25 @@ def test_multvae_recommender_learns_blocks_and_is_seeded():
         model.score(np.zeros((1, 3), dtype=np.float32))
     with pytest.raises(RuntimeError, match="before fit"):
         MultVAERecommender().score(x[:1])
+
+
+def test_vocabulary_only_ignores_empty_columns_past_the_vocabulary():
+    """A new_items run's real rows: the vocabulary plus empty new-item columns."""
+    x = np.repeat(_block_matrix(), 10, axis=0)
+    wide = np.hstack([x, np.zeros((len(x), 40), np.float32)])
+
+    def vae() -> MultVAERecommender:
+        return MultVAERecommender(hidden_dims=[16], epochs=10, batch_size=32, seed=5)
+
+    narrow_scores = vae().fit(x).score(x[[0, 100]])
+    kept = VocabularyOnly(vae(), n_items=10).fit(wide).score(wide[[0, 100]])
+    assert kept.shape == (2, 50)
+    np.testing.assert_allclose(kept[:, :10], narrow_scores, rtol=1e-5, atol=1e-5)
+    assert (kept[:, 10:] == VocabularyOnly.UNKNOWN_SCORE).all()
+    assert (kept[:, 10:].max(axis=1) < kept[:, :10].min(axis=1)).all()
+    # What the wrapper avoids: the empty columns change Mult-VAE's vocabulary scores.
+    handicapped = vae().fit(wide).score(wide[[0, 100]])[:, :10]
+    assert not np.allclose(handicapped, narrow_scores, rtol=1e-3, atol=1e-3)
 
 
 def test_registry_entries_load_and_build_with_the_run_settings():

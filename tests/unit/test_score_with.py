@@ -124,3 +124,24 @@ def test_an_unknown_score_with_is_refused_naming_the_key():
     bad = dataclasses.replace(cfg, evaluate=dataclasses.replace(cfg.evaluate, score_with="x"))
     with pytest.raises(ValueError, match="evaluate.score_with"):
         utility_rows(data, bad, None, {"all": Slice(np.ones(int(data.evaluated.sum()), bool))})
+
+
+def test_the_real_only_model_of_a_run_with_new_items_learns_the_vocabulary_alone():
+    """Columns past ``n_items`` (new items) are empty in real rows: the real model ignores them."""
+    from samplegen.evaluate.recommenders import VocabularyOnly
+
+    data = _data()
+    wide = dataclasses.replace(data, n_items=N_ITEMS - 2)  # the last two columns "new"
+    scorer = Scorer(wide, _cfg("real"), None)
+    real = scorer.model("ease", 11, "real", wide.training_matrix("real"))
+    augmented = scorer.model("ease", 11, "augmented", wide.training_matrix("augmented"))
+    assert isinstance(real, VocabularyOnly) and not isinstance(augmented, VocabularyOnly)
+    scores = real.score(wide.real[:3])
+    assert scores.shape == (3, N_ITEMS)
+    assert (scores[:, -2:] == VocabularyOnly.UNKNOWN_SCORE).all()
+    direct = EASERecommender(l2=5.0).fit(wide.real[:, : N_ITEMS - 2])
+    np.testing.assert_allclose(scores[:, :-2], direct.score(wide.real[:3, : N_ITEMS - 2]))
+    # A run without new items is fitted as it is.
+    assert not isinstance(
+        Scorer(data, _cfg("real"), None).model("ease", 11, "real", data.real), VocabularyOnly
+    )

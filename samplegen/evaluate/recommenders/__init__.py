@@ -104,6 +104,34 @@ def checked_items(items: ItemInfo | None, n_columns: int, name: str) -> ItemInfo
     return items
 
 
+class VocabularyOnly:
+    """``model`` fitted and scoring on the first ``n_items`` columns; the others score lowest.
+
+    The real-only variant of a ``new_items`` run: its real rows carry the run's new items as
+    empty columns past the vocabulary. A model with an output per column (Mult-VAE's softmax)
+    is changed by them, so the real-only reference it is compared with would be handicapped;
+    the real data knows nothing of those items, so they rank below every vocabulary item.
+    """
+
+    #: The score of a column past the vocabulary: below any model's, above a masked item's.
+    UNKNOWN_SCORE = float(np.finfo(np.float32).min)
+
+    def __init__(self, model: Recommender, n_items: int) -> None:
+        self.model = model
+        self.n_items = n_items
+
+    def fit(self, interactions: np.ndarray) -> Self:
+        """Fit ``model`` on the vocabulary's columns of ``interactions``."""
+        self.model.fit(interactions[:, : self.n_items])
+        return self
+
+    def score(self, user_rows: np.ndarray) -> np.ndarray:
+        """``model``'s scores of the vocabulary, :attr:`UNKNOWN_SCORE` past it."""
+        scores = np.full(user_rows.shape, self.UNKNOWN_SCORE, dtype=np.float32)
+        scores[:, : self.n_items] = self.model.score(user_rows[:, : self.n_items])
+        return scores
+
+
 def make_recommender(
     name: str, cfg: EvaluateConfig, spark: SparkSession | None, seed: int
 ) -> Recommender:
