@@ -35,7 +35,8 @@ class EvalData:
     ``augmented`` is ``real`` plus the synthetic items given to real users; ``new_users``
     holds the rows of synthetic users, which recommenders are trained on but never scored.
     Columns past ``n_items`` (the vocabulary) are ``new_items``' catalogue items: recommenders
-    learn from them, but only vocabulary items are ranked, as only they can be test items.
+    trained on augmented rows learn from them (the real-only ones never see these empty
+    columns), but only vocabulary items are ranked, as only they can be test items.
 
     ``synthetic`` keeps this run's synthetic rows (``user_idx``, ``item_idx``, ``weight``) so
     the dose sweep can rebuild the augmented data from a share of them; ``test_records`` are
