@@ -16,6 +16,7 @@ import pytest
 from samplegen.config import load_config
 from samplegen.evaluate.data import EvalData, augmented_matrices
 from samplegen.evaluate.metrics import top_k_items
+from samplegen.evaluate.recommenders import VocabularyOnly
 from samplegen.evaluate.recommenders.ease import EASERecommender
 from samplegen.evaluate.utility import Scorer, Slice, dose_rows, utility_rows
 from tests.conftest import REPO
@@ -128,8 +129,6 @@ def test_an_unknown_score_with_is_refused_naming_the_key():
 
 def test_the_real_only_model_of_a_run_with_new_items_learns_the_vocabulary_alone():
     """Columns past ``n_items`` (new items) are empty in real rows: the real model ignores them."""
-    from samplegen.evaluate.recommenders import VocabularyOnly
-
     data = _data()
     wide = dataclasses.replace(data, n_items=N_ITEMS - 2)  # the last two columns "new"
     scorer = Scorer(wide, _cfg("real"), None)
