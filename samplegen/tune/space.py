@@ -19,7 +19,7 @@ from typing import Any
 
 from samplegen.config import Config, ConfigError
 from samplegen.models.store import has_model, model_dir
-from samplegen.registry import INTERACTION_MODELS, strategy
+from samplegen.registry import INTERACTION_MODELS, StrategySpec, strategy
 
 #: Keys a trial may set, in the order they are suggested.
 STRATEGY, MODEL = "generate.strategy", "train.model"
@@ -65,29 +65,91 @@ def _with_model(cfg: Config, name: str) -> Any:
     return dataclasses.replace(cfg.train, model=name)
 
 
+@dataclasses.dataclass(frozen=True)
+class Dimension:
+    """One key a trial sets: a choice among ``choices``, or a number within ``bounds``.
+
+    ``source`` is the ``tune`` key that gives the choices or the bounds.
+    """
+
+    key: str
+    source: str
+    choices: tuple[Any, ...] = ()
+    bounds: tuple[float, ...] = ()
+    integer: bool = False
+    log: bool = False
+
+    @property
+    def searched(self) -> bool:
+        """Whether a trial sets this key at all (the ``tune`` section gives it values)."""
+        return bool(self.choices or self.bounds)
+
+    @property
+    def varies(self) -> bool:
+        """Whether the search has something to choose here (a single choice is fixed)."""
+        return len(self.choices) > 1 or bool(self.bounds)
+
+    def suggest(self, trial: Any) -> Any:
+        """The key's value in ``trial`` (an ``optuna.Trial``)."""
+        if self.choices:
+            return trial.suggest_categorical(self.key, list(self.choices))
+        low, high = self.bounds
+        if self.integer:
+            return trial.suggest_int(self.key, int(low), int(high), log=self.log)
+        return trial.suggest_float(self.key, low, high, log=self.log)
+
+
+def dimensions(cfg: Config, spec: StrategySpec, models: list[str]) -> list[Dimension]:
+    """Every key a trial of strategy ``spec`` may set after the strategy, in suggestion order.
+
+    Only the keys the strategy reads; those the ``tune`` section leaves empty are listed but
+    not :attr:`Dimension.searched`. The one place that says what a strategy's trials search,
+    so the empty-space check and the trials cannot disagree.
+    """
+    usable = tuple(m for m in models if m in spec.models)
+    dims = [Dimension(MODEL, "tune.models", choices=usable)] if spec.generative else []
+    dims.append(_ranged(cfg, WEIGHT, log=True))
+    if spec.new_columns:
+        dims.append(_ranged(cfg, NEW_ITEM_DOSE, log=True))
+    else:
+        dims.append(_ranged(cfg, THIN, integer=True))
+        if spec.new_users:
+            dims.append(_ranged(cfg, USERS, integer=True, log=True))
+        else:
+            dims.append(_ranged(cfg, ITEMS, integer=True))
+    if not spec.new_users:
+        dims.append(Dimension(SCORE_WITH, "tune.score_with", choices=tuple(cfg.tune.score_with)))
+    return dims
+
+
+def _ranged(cfg: Config, key: str, integer: bool = False, log: bool = False) -> Dimension:
+    """Config key ``section.name`` searched over the range ``tune.name``."""
+    name = key.split(".", 1)[1]
+    bounds = tuple(getattr(cfg.tune, name))
+    return Dimension(key, f"tune.{name}", bounds=bounds, integer=integer, log=log)
+
+
 def check_space(cfg: Config, models: list[str]) -> None:
     """Refuse a space with nothing to choose.
 
-    Nothing to choose: one strategy, at most one model, no range, and no choice of
-    ``evaluate.score_with`` (``tune.score_with`` counts only when a searched strategy adds
-    items to real users).
+    Nothing to choose: one strategy, and none of the keys it reads (:func:`dimensions`) has a
+    range or more than one choice.
 
     Raises:
-        ConfigError: naming ``tune``.
+        ConfigError: naming ``tune`` and the ``tune`` keys the strategy reads.
     """
-    tune = cfg.tune
-    ranged = [tune.synthetic_weight, tune.items_per_user, tune.max_user_items, tune.synthetic_users]
-    if any(strategy(name).new_columns for name in tune.strategies):
-        ranged.append(tune.new_item_users_scale)
-    adds_items = any(not strategy(name).new_users for name in tune.strategies)
-    uses = len(tune.score_with) > 1 and adds_items
-    choices = len(tune.strategies) > 1 or len(models) > 1 or uses
-    if not choices and not any(ranged):
-        raise ConfigError(
-            "tune: the search space is empty (one strategy, one trained model, no range and no "
-            "choice of tune.score_with): list more tune.strategies or give a range such as "
-            "tune.synthetic_weight"
-        )
+    if len(cfg.tune.strategies) != 1:
+        return
+    name = cfg.tune.strategies[0]
+    dims = dimensions(cfg, strategy(name), models)
+    if any(d.varies for d in dims):
+        return
+    raise ConfigError(
+        f"tune: the search space is empty: {name} is the only strategy in tune.strategies and "
+        "no key it reads has a range or more than one choice "
+        f"({', '.join(d.source for d in dims)}): list more tune.strategies or give a range "
+        "such as tune.synthetic_weight"
+    )
 
 
 def suggest(trial: Any, cfg: Config, models: list[str]) -> dict[str, Any]:
@@ -95,28 +157,10 @@ def suggest(trial: Any, cfg: Config, models: list[str]) -> dict[str, Any]:
 
     ``trial`` is an ``optuna.Trial`` (its ``suggest_*`` methods).
     """
-    tune = cfg.tune
-    params: dict[str, Any] = {STRATEGY: trial.suggest_categorical(STRATEGY, tune.strategies)}
-    spec = strategy(params[STRATEGY])
-    usable = [m for m in models if m in spec.models]
-    if spec.generative and usable:
-        params[MODEL] = trial.suggest_categorical(MODEL, usable)
-    if tune.synthetic_weight:
-        low, high = tune.synthetic_weight
-        params[WEIGHT] = trial.suggest_float(WEIGHT, low, high, log=True)
-    if spec.new_columns:
-        if tune.new_item_users_scale:
-            low, high = tune.new_item_users_scale
-            params[NEW_ITEM_DOSE] = trial.suggest_float(NEW_ITEM_DOSE, low, high, log=True)
-    else:
-        if tune.max_user_items:
-            params[THIN] = trial.suggest_int(THIN, *tune.max_user_items)
-        if spec.new_users and tune.synthetic_users:
-            params[USERS] = trial.suggest_int(USERS, *tune.synthetic_users, log=True)
-        if not spec.new_users and tune.items_per_user:
-            params[ITEMS] = trial.suggest_int(ITEMS, *tune.items_per_user)
-    if not spec.new_users and tune.score_with:
-        params[SCORE_WITH] = trial.suggest_categorical(SCORE_WITH, tune.score_with)
+    params: dict[str, Any] = {STRATEGY: trial.suggest_categorical(STRATEGY, cfg.tune.strategies)}
+    for dim in dimensions(cfg, strategy(params[STRATEGY]), models):
+        if dim.searched:
+            params[dim.key] = dim.suggest(trial)
     return params
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from samplegen.cli import build_parser, main
 from samplegen.config import ConfigError, load_config
+from samplegen.config.checks import TUNE_RANGES
 from samplegen.tune.space import apply, check_space, recipe_overlay, suggest
 from tests.conftest import REPO
 
@@ -170,6 +171,29 @@ def test_an_empty_search_space_is_refused_naming_tune():
         check_space(dataclasses.replace(cfg, tune=dose), ["multvae"])
     new_items = dataclasses.replace(dose, strategies=["new_items"])
     check_space(dataclasses.replace(cfg, tune=new_items), ["multvae"])
+
+
+@pytest.mark.parametrize(
+    ("strategy", "given", "models"),
+    [
+        ("new_items", "items_per_user", ["multvae"]),  # new_items reads its dose, not these
+        ("new_items", "max_user_items", ["multvae"]),
+        ("densify", "synthetic_users", ["multvae"]),  # densify writes no new users
+        ("synthetic_users", "items_per_user", ["multvae"]),
+        ("mask", "new_item_users_scale", ["multvae", "cvae"]),  # a baseline reads no model
+    ],
+)
+def test_a_range_the_only_strategy_does_not_read_leaves_the_space_empty(strategy, given, models):
+    cfg = load_config(CONF, [f"tune.strategies=[{strategy}]", "tune.score_with=[real]"])
+    ranges = {key: [] for key, _, _ in TUNE_RANGES} | {given: getattr(cfg.tune, given)}
+    only_given = dataclasses.replace(cfg, tune=dataclasses.replace(cfg.tune, **ranges))
+    assert getattr(only_given.tune, given)  # the default range of the key is not empty
+    with pytest.raises(ConfigError, match=f"tune: the search space is empty: {strategy} ") as err:
+        check_space(only_given, models)
+    assert f"tune.{given}" not in str(err.value)  # the message lists what the strategy reads
+    fixed = {"generate.strategy": strategy, "train.model": "multvae", "evaluate.score_with": "real"}
+    params = suggest(optuna.trial.FixedTrial(fixed), only_given, models)
+    assert set(params) <= set(fixed)  # and the trials set none of the given range's keys
 
 
 def test_a_lost_tuning_trials_file_names_the_tune_command():
