@@ -20,7 +20,8 @@ hit. The downstream recommenders (``evaluate.recommenders``) are scored real-onl
 augmented, as on the other slices; the non-generative baselines (``evaluate.item_cold_baselines``)
 are fitted on the real rows and read only catalogue attributes. ``augmented_minus_best_baseline``
 rows hold the paired test difference on ``items_new`` between the augmented recommender and the
-baseline that were best on ``items_new_valid``, and
+baseline that were best on ``items_new_valid``, with an interval that resamples items as well
+as users (:mod:`.two_way`; so do the ``augmented_minus_real`` rows of ``items_new``), and
 :func:`~samplegen.evaluate.item_cold_choice.items_new_line` says it in one line.
 """
 
@@ -56,6 +57,7 @@ from samplegen.evaluate.rows import (
     numeric,
     p_value_metric,
 )
+from samplegen.evaluate.two_way import DEPTH_PER_CUTOFF
 from samplegen.evaluate.utility import VARIANTS, Scorer, seeds_of
 from samplegen.runinfo import LOG
 from samplegen.tables import (
@@ -264,16 +266,17 @@ def load_item_cold(
 def slice_tops(
     scores: np.ndarray, candidates: np.ndarray, exclude: list[np.ndarray], k_max: int
 ) -> dict[str, np.ndarray]:
-    """Each slice's top ``k_max`` columns per row: the new-item candidates, and every column.
+    """Each slice's top columns per row: the new-item candidates, and every column.
 
     For ``items_new`` the candidates are new items alone (every other column scores ``-inf``),
     so a model that ranks warm items above new ones is compared like for like with a baseline
-    that ranks only new items; ``all_with_new`` ranks every column. Train items are masked in
-    both.
+    that ranks only new items; its rankings are :data:`DEPTH_PER_CUTOFF` times ``k_max`` deep,
+    for the comparisons that resample items (:mod:`.two_way`). ``all_with_new`` ranks every
+    column, ``k_max`` deep. Train items are masked in both.
     """
     new_only = np.where(candidates[None, :], scores, -np.inf)
     return {
-        ITEMS_NEW: top_k_items(new_only, k_max, exclude),
+        ITEMS_NEW: top_k_items(new_only, DEPTH_PER_CUTOFF * k_max, exclude),
         ALL_WITH_NEW: top_k_items(scores, k_max, exclude),
     }
 
@@ -346,10 +349,11 @@ def item_cold_rows(
         model = with_items(make_recommender(name, settings, None, settings.seed), cold.items)
         model.fit(data.real)
         tops[(name, settings.seed, "real")] = _rank(model, data.real, data, cold, k_max)
-    ranked = Ranked()
+    ranked = Ranked(targets=cold.targets_new)
     rows: list[EvalRow] = []
     for key, (test_tops, valid_top) in tops.items():
         name, seed, variant = key
+        ranked.tops[key] = test_tops[ITEMS_NEW]
         ranked.values[key] = {k: _per_user(test_tops, cold, k) for k in settings.cutoffs()}
         ranked.valid[key] = {
             k: {
@@ -392,15 +396,23 @@ def _value_rows(
 
 
 def _diff_rows(name: str, seed: int, ranked: Ranked, cfg: Config) -> list[EvalRow]:
-    """Paired augmented - real differences (with p-values) of one recommender and seed."""
+    """Paired augmented - real differences (with p-values) of one recommender and seed.
+
+    On ``items_new`` the intervals resample items as well as users (:meth:`Ranked.compare`).
+    """
     rows = []
-    for k in cfg.evaluate.cutoffs():
-        real = ranked.values[(name, seed, "real")][k]
-        augmented = ranked.values[(name, seed, "augmented")][k]
+    settings = cfg.evaluate
+    real_key, augmented_key = (name, seed, "real"), (name, seed, "augmented")
+    for k in settings.cutoffs():
+        real, augmented = ranked.values[real_key][k], ranked.values[augmented_key][k]
+        on_items = ranked.compare(real_key, augmented_key, k, settings.bootstrap_samples, seed)
         for (slice_name, metric), per in augmented.items():
-            diff, low, high, p = paired_bootstrap(
-                real[(slice_name, metric)], per, cfg.evaluate.bootstrap_samples, seed
-            )
+            if slice_name == ITEMS_NEW:
+                diff, low, high, p = on_items[metric]
+            else:
+                diff, low, high, p = paired_bootstrap(
+                    real[(slice_name, metric)], per, settings.bootstrap_samples, seed
+                )
             n = int((np.isfinite(per) & np.isfinite(real[(slice_name, metric)])).sum())
             if n == 0:
                 continue

@@ -7,6 +7,9 @@ among the new-item candidates, ``evaluate.item_cold_candidates``) are chosen; on
 paired difference on the test slice ``items_new`` is reported, as
 ``augmented_minus_best_baseline`` rows and one verdict line.
 Choosing on test would flatter both sides by the luck of the best of several candidates.
+The differences' intervals resample items as well as users (:mod:`.two_way`): every model
+ranks the same few new items, so which of them a model happens to put first is luck shared by
+all users, which resampling users alone would not see.
 With fewer than ``evaluate.min_users`` valid users nothing is chosen: no difference rows, and a
 verdict line saying why (never a silent choice on test).
 """
@@ -19,8 +22,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from samplegen.config import Config
-from samplegen.evaluate.metrics import paired_bootstrap
+from samplegen.evaluate.metrics import PairedComparison
 from samplegen.evaluate.rows import ITEMS_NEW, ITEMS_NEW_VALID, EvalRow, p_value_metric
+from samplegen.evaluate.two_way import DEPTH_PER_CUTOFF, two_way_paired_bootstrap
 from samplegen.evaluate.utility import RANKING_METRICS
 from samplegen.runinfo import LOG
 
@@ -41,10 +45,24 @@ class Ranked:
     Attributes:
         values: ``{key: {k: {(slice, metric): per-user values}}}`` on the test slices.
         valid: ``{key: {k: {metric: per-user values}}}`` on ``items_new_valid``.
+        tops: ``{key: rankings}`` on ``items_new`` (test), :data:`DEPTH_PER_CUTOFF` times
+            the largest cut-off deep, for comparisons that resample items.
+        targets: The ``items_new`` targets of the users of ``tops``' rows.
     """
 
     values: dict[Key, dict[int, dict[tuple[str, str], np.ndarray]]] = field(default_factory=dict)
     valid: dict[Key, dict[int, dict[str, np.ndarray]]] = field(default_factory=dict)
+    tops: dict[Key, np.ndarray] = field(default_factory=dict)
+    targets: list[np.ndarray] = field(default_factory=list)
+
+    def compare(
+        self, a: Key, b: Key, k: int, n_samples: int, seed: int
+    ) -> dict[str, PairedComparison]:
+        """``b - a`` on ``items_new`` at cut-off ``k``, users and items resampled, per metric."""
+        depth = DEPTH_PER_CUTOFF * k
+        return two_way_paired_bootstrap(
+            self.tops[a][:, :depth], self.tops[b][:, :depth], self.targets, k, n_samples, seed
+        )
 
 
 def best_on_valid(ranked: Ranked, keys: list[Key], k: int) -> Key | None:
@@ -108,13 +126,17 @@ def best_baseline_rows(ranked: Ranked, cfg: Config, interactions: int) -> tuple[
         )
         for key in (best_gen, best_base)
     ]
+    headline: PairedComparison | None = None
     for cutoff in settings.cutoffs():
+        compared = ranked.compare(
+            best_base, best_gen, cutoff, settings.bootstrap_samples, settings.seed
+        )
+        if cutoff == k:
+            headline = compared["ndcg"]
         for metric in RANKING_METRICS:
             base = ranked.values[best_base][cutoff][(ITEMS_NEW, metric)]
             gen = ranked.values[best_gen][cutoff][(ITEMS_NEW, metric)]
-            diff, low, high, p = paired_bootstrap(
-                base, gen, settings.bootstrap_samples, settings.seed
-            )
+            diff, low, high, p = compared[metric]
             n, name, seed = _finite(base, gen), best_gen[0], best_gen[1]
             rows.append(
                 EvalRow(
@@ -133,24 +155,28 @@ def best_baseline_rows(ranked: Ranked, cfg: Config, interactions: int) -> tuple[
                     seed=seed,
                 )
             )
-    return rows, items_new_line(ranked, best_gen, best_base, cfg, interactions, n_valid)
+    assert headline is not None  # evaluate.k is one of the cut-offs
+    line = items_new_line(ranked, best_gen, best_base, headline, cfg, interactions, n_valid)
+    return rows, line
 
 
 def items_new_line(
     ranked: Ranked,
     best_gen: Key,
     best_base: Key,
+    compared: PairedComparison,
     cfg: Config,
     interactions: int,
     n_valid: int,
 ) -> str:
-    """The ``items_new`` verdict: the pair chosen on valid, compared at test NDCG@k."""
+    """The ``items_new`` verdict: the pair chosen on valid, compared at test NDCG@k.
+
+    ``compared`` is their test NDCG@k difference, users and items resampled.
+    """
     k = cfg.evaluate.k
     gen = ranked.values[best_gen][k][(ITEMS_NEW, "ndcg")]
     base = ranked.values[best_base][k][(ITEMS_NEW, "ndcg")]
-    diff, low, high, _ = paired_bootstrap(
-        base, gen, cfg.evaluate.bootstrap_samples, cfg.evaluate.seed
-    )
+    diff, low, high, _ = compared
     n = _finite(base, gen)
     if n < cfg.evaluate.min_users:
         words = f"too few users (n={n}; evaluate.min_users={cfg.evaluate.min_users})"
@@ -166,7 +192,8 @@ def items_new_line(
     return (
         f"{best_gen[0]} slice={ITEMS_NEW} NDCG@{k} augmented={np.nanmean(gen):.4f} (seed "
         f"{best_gen[1]}) vs best baseline {best_base[0]}={np.nanmean(base):.4f} "
-        f"(x{ratio:.2f}) diff={diff:+.4f} [{low:+.4f}, {high:+.4f}] over {n} users, "
+        f"(x{ratio:.2f}) diff={diff:+.4f} [{low:+.4f}, {high:+.4f}] (users and items resampled) "
+        f"over {n} users, "
         f"{interactions} interactions, {cfg.evaluate.item_cold_candidates} candidates: {words} "
         f"(both chosen on valid: NDCG@{k} "
         f"{valid_gen:.4f} vs {valid_base:.4f} over {n_valid} users)"

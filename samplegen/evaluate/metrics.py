@@ -119,7 +119,7 @@ def _select_with_ties(block: np.ndarray, threshold: np.ndarray, k: int) -> np.nd
     return cols.reshape(block.shape[0], k)  # row-major nonzero keeps index order in a row
 
 
-def _hits_and_target_sizes(
+def hits_and_target_sizes(
     top_k: np.ndarray, targets: Sequence[np.ndarray], k: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mark which of each user's first ``k`` recommendations are targets.
@@ -171,7 +171,7 @@ def recall_at_k(top_k: np.ndarray, targets: Sequence[np.ndarray], k: int) -> np.
     Returns:
         ``(n_users,)`` float64; NaN for users with no targets.
     """
-    hits, n_targets = _hits_and_target_sizes(top_k, targets, k)
+    hits, n_targets = hits_and_target_sizes(top_k, targets, k)
     denom = np.minimum(k, n_targets).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = hits.sum(axis=1) / denom
@@ -193,7 +193,7 @@ def ndcg_at_k(top_k: np.ndarray, targets: Sequence[np.ndarray], k: int) -> np.nd
     Returns:
         ``(n_users,)`` float64; NaN for users with no targets.
     """
-    hits, n_targets = _hits_and_target_sizes(top_k, targets, k)
+    hits, n_targets = hits_and_target_sizes(top_k, targets, k)
     discounts = 1.0 / np.log2(np.arange(k, dtype=np.float64) + 2.0)
     dcg = hits.astype(np.float64) @ discounts[: hits.shape[1]]
     ideal_cumulative = np.concatenate([[0.0], np.cumsum(discounts)])
@@ -221,7 +221,7 @@ def _bootstrap_means(values: np.ndarray, n_samples: int, seed: int) -> np.ndarra
     return means
 
 
-def _check_bootstrap_args(n_samples: int, alpha: float) -> None:
+def check_bootstrap_args(n_samples: int, alpha: float) -> None:
     """Reject settings for which a percentile interval is meaningless."""
     if n_samples <= 0:
         raise ValueError(f"n_samples must be positive, got {n_samples}")
@@ -246,7 +246,7 @@ def bootstrap_ci(
     Returns:
         ``(low, high)``; ``(nan, nan)`` if no value is finite.
     """
-    _check_bootstrap_args(n_samples, alpha)
+    check_bootstrap_args(n_samples, alpha)
     clean = np.asarray(values, dtype=np.float64).ravel()
     clean = clean[~np.isnan(clean)]
     if clean.size == 0:
@@ -312,7 +312,7 @@ def paired_bootstrap(
     Raises:
         ValueError: If ``a`` and ``b`` have different shapes.
     """
-    _check_bootstrap_args(n_samples, alpha)
+    check_bootstrap_args(n_samples, alpha)
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
     if a.shape != b.shape:

@@ -1,4 +1,4 @@
-"""The item-cold pair is chosen on valid and reported on test, on hand-built per-user values."""
+"""The item-cold pair is chosen on valid and reported on test, on hand-built rankings."""
 
 import dataclasses
 
@@ -11,21 +11,26 @@ from samplegen.evaluate.item_cold_choice import (
     Ranked,
     best_baseline_rows,
 )
+from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k
 from samplegen.evaluate.rows import ITEMS_NEW, ITEMS_NEW_VALID
+from samplegen.evaluate.two_way import DEPTH_PER_CUTOFF
 
 K = 20
 USERS = 30
-# (recommender, seed, variant): (valid NDCG, test NDCG). Best on valid: ease (augmented) and
-# content_knn; best on test: als seed 12 and random_new. ease's real variant is best of all on
-# valid but is not generated, so it cannot be chosen.
+ITEMS = 200
+# (recommender, seed, variant): (valid NDCG, test rank of each user's one target item). Best
+# on valid: ease (augmented) and content_knn; best on test: als seed 12 and random_new. ease's
+# real variant is best of all on valid but is not generated, so it cannot be chosen.
 FIGURES = {
-    ("ease", 11, "real"): (0.9, 0.9),
-    ("ease", 11, "augmented"): (0.3, 0.10),
-    ("als", 11, "augmented"): (0.1, 0.20),
-    ("als", 12, "augmented"): (0.2, 0.50),
-    ("content_knn", 11, "real"): (0.2, 0.04),
-    ("random_new", 11, "real"): (0.05, 0.40),
+    ("ease", 11, "real"): (0.9, 0),
+    ("ease", 11, "augmented"): (0.3, 2),  # test NDCG 1 / log2(4) = 0.5
+    ("als", 11, "augmented"): (0.1, 4),
+    ("als", 12, "augmented"): (0.2, 0),
+    ("content_knn", 11, "real"): (0.2, 9),  # test NDCG 1 / log2(11) = 0.2891
+    ("random_new", 11, "real"): (0.05, 1),
 }
+#: User u's target is item u; the last user has none.
+TARGETS = [np.array([u]) for u in range(USERS - 1)] + [np.array([], dtype=np.int64)]
 
 
 def _per_user(value: float) -> np.ndarray:
@@ -35,10 +40,24 @@ def _per_user(value: float) -> np.ndarray:
     return per
 
 
+def _tops(rank: int, rng: np.random.Generator) -> np.ndarray:
+    """Each user's ranking: other items in a random order, their target at ``rank``."""
+    rows = []
+    for user in range(USERS):
+        others = rng.permutation(np.setdiff1d(np.arange(ITEMS), [user]))
+        rows.append(np.insert(others, rank, user)[: DEPTH_PER_CUTOFF * K])
+    return np.stack(rows)
+
+
 def _ranked() -> Ranked:
-    ranked = Ranked()
-    for key, (valid, test) in FIGURES.items():
-        values = {(ITEMS_NEW, m): _per_user(test) for m in ("recall", "ndcg")}
+    ranked = Ranked(targets=TARGETS)
+    rng = np.random.default_rng(0)
+    for key, (valid, rank) in FIGURES.items():
+        ranked.tops[key] = _tops(rank, rng)
+        values = {
+            (ITEMS_NEW, "recall"): recall_at_k(ranked.tops[key], TARGETS, K),
+            (ITEMS_NEW, "ndcg"): ndcg_at_k(ranked.tops[key], TARGETS, K),
+        }
         ranked.values[key] = {K: values}
         ranked.valid[key] = {K: {m: _per_user(valid) for m in ("recall", "ndcg")}}
     return ranked
@@ -68,9 +87,12 @@ def test_the_pair_best_on_valid_is_reported_on_test():
     diffs = [r for r in rows if r.variant == BEST_BASELINE_DIFF and r.metric == "ndcg"]
     assert len(diffs) == 1 and (diffs[0].recommender, diffs[0].seed) == ("ease", 11)
     assert diffs[0].slice == ITEMS_NEW and diffs[0].n_users == USERS - 1
-    assert np.isclose(diffs[0].value, 0.10 - 0.04)  # the test difference of the valid pair
-    assert line.startswith(f"ease slice={ITEMS_NEW} NDCG@{K} augmented=0.1000 (seed 11)")
-    assert "best baseline content_knn=0.0400" in line and "generated is better" in line
+    # The test difference of the valid pair, its interval over users and items.
+    assert np.isclose(diffs[0].value, 0.5 - 1 / np.log2(11))
+    assert 0 < diffs[0].ci_low < diffs[0].value < diffs[0].ci_high
+    assert line.startswith(f"ease slice={ITEMS_NEW} NDCG@{K} augmented=0.5000 (seed 11)")
+    assert "best baseline content_knn=0.2891" in line and "generated is better" in line
+    assert "(users and items resampled) over 29 users" in line
     assert "99 interactions, run candidates:" in line  # evaluate.item_cold_candidates
     assert f"chosen on valid: NDCG@{K} 0.3000 vs 0.2000 over {USERS - 1} users" in line
 
