@@ -337,6 +337,8 @@ def check_tune(config: Config) -> None:
         raise ConfigError(f"tune.all_tolerance must be >= 0, got {tune.all_tolerance!r}")
     if tune.pruner_startup_trials < 0:
         raise ConfigError("tune.pruner_startup_trials must be >= 0")
+    if tune.parallel_trials < 1:
+        raise ConfigError(f"tune.parallel_trials must be at least 1, got {tune.parallel_trials}")
     if not tune.strategies:
         raise ConfigError("tune.strategies is empty: the search space needs a strategy")
     for name in tune.strategies:

@@ -227,6 +227,13 @@ class TuneConfig:
     pruner_startup_trials: int = setting(
         3, "trials finished before the median pruner may stop a trial after one of its seeds"
     )
+    parallel_trials: int = setting(
+        1,
+        "trials run at once, each in its own scratch run: one trial generates (Spark jobs, on "
+        "the cluster) while another's target is fitted and scored on the driver (the fits take "
+        "turns, so a trial scores as it would alone); above 1 the proposals depend on the order "
+        "trials finish, so the same tune.seed no longer gives the same trials",
+    )
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """``samplegen tune``: a recipe search for a trained run, scored on the valid split only.
 
 Each trial sets a few generation keys (:mod:`samplegen.tune.space`), draws the rows with the
-run's trained models into the scratch run ``<run_id>-tune`` and fits ``tune.target`` on
-train + synthetic rows, scored on valid (:mod:`samplegen.tune.trial`). The objective is the
+run's trained models into a scratch run (``<run_id>-tune``; with ``tune.parallel_trials`` above
+1, one per trial running at once: ``<run_id>-tune-1``, ...) and fits ``tune.target`` on
+train + synthetic rows, scored on valid (:mod:`samplegen.tune.trial`; the fits take turns on
+the driver, the generation of one trial overlaps the scoring of another). The objective is the
 target's NDCG@``evaluate.k`` on ``tune.slice``; a trial that loses more than
 ``tune.all_tolerance`` of the real-only NDCG on ``all`` is infeasible. Optuna's TPE sampler
 (seeded by ``tune.seed``, told the constraint) proposes the trials; the median pruner stops a
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,14 @@ from pyspark.sql import SparkSession
 from samplegen.config import Config, ConfigError
 from samplegen.ids import check_identifier
 from samplegen.registry import strategy
-from samplegen.runinfo import LOG, StageResult, read_manifest, stage_timer, update_manifest
+from samplegen.runinfo import (
+    LOG,
+    Progress,
+    StageResult,
+    read_manifest,
+    stage_timer,
+    update_manifest,
+)
 from samplegen.tables import TUNING_TRIALS, table_ref, table_store, write_table
 from samplegen.tune.space import (
     STRATEGY,
@@ -53,13 +64,14 @@ _CONSTRAINT = "all_drop_over_tolerance"
 RECIPES = Path("recipes")
 
 
-class TrialFailed(Exception):
-    """A trial's error, recorded in its row; the search goes on."""
+def scratch_run(run_id: str, slot: int = 0) -> str:
+    """The run id the trials of parallel slot ``slot`` write their synthetic rows under.
 
-
-def scratch_run(run_id: str) -> str:
-    """The run id the trials' synthetic rows are written under (each trial replaces them)."""
-    return check_identifier(f"{run_id}-tune", "--run-id")
+    Each trial replaces its slot's rows; slot 0 is ``<run_id>-tune``, slot ``n`` is
+    ``<run_id>-tune-<n>``.
+    """
+    suffix = "-tune" if slot == 0 else f"-tune-{slot}"
+    return check_identifier(f"{run_id}{suffix}", "--run-id")
 
 
 def run_tune(
@@ -81,7 +93,6 @@ def run_tune(
     name = check_identifier(name or run_id, "--name")
     models = trained_models(cfg, run_id)
     check_space(cfg, models)
-    scratch = scratch_run(run_id)
     result = StageResult(stage="tune", run_id=run_id)
     rows: list[dict[str, Any]] = []
     with stage_timer(result):
@@ -93,19 +104,11 @@ def run_tune(
         )
         scorer = ValidScorer(spark, cfg)
 
-        def objective(trial: optuna.Trial) -> float:
-            row = _trial(trial, cfg, models, scorer, scratch, run_id)
+        def record(row: dict[str, Any]) -> None:
             rows.append(row)
             write_table(_frame(spark, rows, run_id), table_store(cfg), TUNING_TRIALS, run_id)
-            if row["state"] == "failed":
-                raise TrialFailed(row["error"])
-            if row["state"] == "pruned":
-                raise optuna.TrialPruned(row["error"])
-            return row["objective"]
 
-        study.optimize(
-            objective, n_trials=cfg.tune.budget, catch=(TrialFailed,), show_progress_bar=True
-        )
+        _search(study, cfg, models, scorer, run_id, record)
         result.rows["tuning_trials"] = len(rows)
         result.outputs["tuning_trials"] = table_ref(table_store(cfg), TUNING_TRIALS)
         best = _best(rows)
@@ -122,17 +125,70 @@ def run_tune(
     return result
 
 
-def _trial(
-    trial: Any,
+def _search(
+    study: Any,
     cfg: Config,
     models: list[str],
+    scorer: ValidScorer,
+    run_id: str,
+    record: Callable[[dict[str, Any]], None],
+) -> None:
+    """Run ``tune.budget`` trials, ``tune.parallel_trials`` at a time; ``record`` each row.
+
+    Optuna's ask and tell: the main thread asks for each trial and draws its params in order
+    (so a seeded search proposes the same first trials however many run at once), a worker
+    thread runs it in a free scratch slot, and the main thread tells the study each result
+    and records its row, in trial order among those that finish together.
+    """
+    slots = [scratch_run(run_id, slot) for slot in range(cfg.tune.parallel_trials)]
+    progress = Progress(cfg.tune.budget, "tune")
+    running: dict[Future[dict[str, Any]], tuple[Any, str]] = {}
+    asked = 0
+    with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="tune") as pool:
+        while asked < cfg.tune.budget or running:
+            busy = {slot for _, slot in running.values()}
+            for slot in [s for s in slots if s not in busy]:
+                if asked == cfg.tune.budget:
+                    break
+                trial = study.ask()
+                params = suggest(trial, cfg, models)
+                running[pool.submit(_trial, trial, params, cfg, scorer, slot, run_id)] = (
+                    trial,
+                    slot,
+                )
+                asked += 1
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda f: running[f][0].number):
+                trial, _ = running.pop(future)
+                row = future.result()  # a ConfigError stops the search, naming the key
+                record(row)
+                _tell(study, trial, row)
+                progress.advance(f"trial {row['trial']} {row['state']}")
+
+
+def _tell(study: Any, trial: Any, row: dict[str, Any]) -> None:
+    """Tell the study a finished trial's outcome (its row's state and objective)."""
+    from optuna.trial import TrialState
+
+    if row["state"] == "complete":
+        study.tell(trial, row["objective"])
+    else:
+        study.tell(trial, state=TrialState.PRUNED if row["state"] == "pruned" else TrialState.FAIL)
+
+
+def _trial(
+    trial: Any,
+    params: dict[str, Any],
+    cfg: Config,
     scorer: ValidScorer,
     scratch: str,
     run_id: str,
 ) -> dict[str, Any]:
-    """Run one trial; its ``tuning_trials`` row (state complete, pruned or failed)."""
+    """Run one trial with its ``params`` in scratch run ``scratch``; its ``tuning_trials`` row.
+
+    The row's state is complete, pruned or failed.
+    """
     started = time.perf_counter()
-    params = suggest(trial, cfg, models)
     row: dict[str, Any] = {
         "trial": trial.number,
         "params": json.dumps(params, sort_keys=True),

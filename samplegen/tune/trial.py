@@ -10,6 +10,7 @@ for the target recommender and cutoff only). Nothing here reads the test split.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -59,7 +60,12 @@ class TrialScore:
 
 
 class ValidScorer:
-    """Scores trials on the valid split, fitting the real-only target once per seed."""
+    """Scores trials on the valid split, fitting the real-only target once per seed.
+
+    Trials running at once take turns here: fits of a torch target draw from torch's global
+    random state, and the real-only fits are shared, so one trial scores at a time and scores
+    as it would alone.
+    """
 
     def __init__(self, spark: SparkSession, cfg: Config) -> None:
         self.spark = spark
@@ -70,6 +76,7 @@ class ValidScorer:
         self.cfg = dataclasses.replace(cfg, evaluate=narrowed)
         self.seeds = seeds_of(tune.target, narrowed)
         self._real: Scorer | None = None
+        self._turn = threading.Lock()
 
     def score(self, scratch_run: str, report: Report, score_with: str | None = None) -> TrialScore:
         """Valid figures of the rows ``scratch_run`` holds; ``report`` may stop the trial.
@@ -82,6 +89,11 @@ class ValidScorer:
             ConfigError: naming ``tune.slice`` when the valid users have no such slice.
             Pruned: when ``report`` says so after a seed.
         """
+        with self._turn:
+            return self._score(scratch_run, report, score_with)
+
+    def _score(self, scratch_run: str, report: Report, score_with: str | None) -> TrialScore:
+        """:meth:`score`, one trial at a time."""
         data = load_eval_data(self.spark, self.cfg, scratch_run, split="valid")
         where = slices(data, self.cfg.evaluate)
         if self.slice not in where:

@@ -212,3 +212,36 @@ def test_a_search_over_new_items_tunes_their_dose(spark, cfg, pipeline_run, tmp_
     loaded = load_config(REPO / "conf" / "local.yaml", recipe=result.outputs["recipe"])
     best = result.metrics["best_params"]["generate.new_item_users_scale"]
     assert loaded.generate.new_item_users_scale == best
+
+
+def test_trials_run_at_once_score_as_they_would_alone(spark, cfg, pipeline_run, tmp_path):
+    """Two trials at once, each in its own scratch run, give the figures of one at a time.
+
+    The space holds only the strategy (one trained model, every range empty), so each trial
+    makes one seeded draw and both searches propose the same two recipes, whichever trial
+    finishes first.
+    """
+    space = [
+        *TUNE,
+        "tune.strategies=[densify, long_tail]",
+        "tune.synthetic_weight=[]",
+        "tune.items_per_user=[]",
+        "tune.max_user_items=[]",
+        "tune.score_with=[]",
+    ]
+    figures = {}
+    for parallel in (1, 2):
+        root = tmp_path / f"parallel{parallel}"
+        searched = _copy(cfg, root)
+        tune = load_config(None, [*space, f"tune.parallel_trials={parallel}"]).tune
+        searched = dataclasses.replace(searched, tune=tune)
+        run_tune(spark, searched, RUN_ID, recipes=root / "recipes")
+        trials = _trials(spark, searched)
+        assert [t["state"] for t in trials] == ["complete", "complete"]
+        figures[parallel] = sorted(tuple(t[k] for k in FIGURES if k != "trial") for t in trials)
+        written = read_table(spark, searched.lakehouse, SYNTHETIC_INTERACTIONS)
+        scratches = {r.run_id for r in written.select("run_id").distinct().collect()}
+        expected = {scratch_run(RUN_ID, slot) for slot in range(parallel)}
+        assert expected <= scratches  # each slot wrote its own rows
+        assert scratch_run(RUN_ID, parallel) not in scratches
+    assert figures[2] == figures[1]

@@ -35,12 +35,19 @@ CONF = str(REPO / "conf" / "local.yaml")
         (["--set", "tune.new_item_users_scale=[0, 1]"], "tune.new_item_users_scale"),
         (["--set", "tune.score_with=[profile]"], "tune.score_with"),
         (["--set", "evaluate.score_with=both"], "evaluate.score_with"),
+        (["--set", "tune.parallel_trials=0"], "tune.parallel_trials"),
     ],
 )
 def test_bad_tune_input_exits_2_naming_the_key(flags, key, capsys):
     assert main(["tune", "--conf", CONF, "--run-id", "r", *flags]) == 2
     err = capsys.readouterr().err
     assert key in err and len(err.strip().splitlines()) == 1
+
+
+def test_each_parallel_slot_has_its_own_scratch_run():
+    from samplegen.tune import scratch_run
+
+    assert [scratch_run("r1", slot) for slot in range(3)] == ["r1-tune", "r1-tune-1", "r1-tune-2"]
 
 
 def test_tune_needs_a_run_id(capsys):
