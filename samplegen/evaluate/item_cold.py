@@ -21,7 +21,8 @@ augmented, as on the other slices; the non-generative baselines (``evaluate.item
 are fitted on the real rows and read only catalogue attributes. ``augmented_minus_best_baseline``
 rows hold the paired test difference on ``items_new`` between the augmented recommender and the
 baseline that were best on ``items_new_valid``, with an interval that resamples items as well
-as users (:mod:`.two_way`; so do the ``augmented_minus_real`` rows of ``items_new``), and
+as users (:mod:`.two_way`; so do the ``augmented_minus_real`` rows of ``items_new`` and every
+ranking's own interval on ``items_new`` and ``items_new_valid``), and
 :func:`~samplegen.evaluate.item_cold_choice.items_new_line` says it in one line.
 """
 
@@ -349,11 +350,11 @@ def item_cold_rows(
         model = with_items(make_recommender(name, settings, None, settings.seed), cold.items)
         model.fit(data.real)
         tops[(name, settings.seed, "real")] = _rank(model, data.real, data, cold, k_max)
-    ranked = Ranked(targets=cold.targets_new)
+    ranked = Ranked(targets=cold.targets_new, valid_targets=cold.targets_valid)
     rows: list[EvalRow] = []
     for key, (test_tops, valid_top) in tops.items():
         name, seed, variant = key
-        ranked.tops[key] = test_tops[ITEMS_NEW]
+        ranked.tops[key], ranked.valid_tops[key] = test_tops[ITEMS_NEW], valid_top
         ranked.values[key] = {k: _per_user(test_tops, cold, k) for k in settings.cutoffs()}
         ranked.valid[key] = {
             k: {
@@ -364,7 +365,10 @@ def item_cold_rows(
         }
         for k in settings.cutoffs():
             valid = {(ITEMS_NEW_VALID, m): per for m, per in ranked.valid[key][k].items()}
-            rows += _value_rows(name, seed, variant, k, ranked.values[key][k] | valid, cfg)
+            intervals = _item_intervals(ranked, key, k, cfg)
+            rows += _value_rows(
+                name, seed, variant, k, ranked.values[key][k] | valid, intervals, cfg
+            )
             for slice_name, targets in _targets(cold).items():
                 coverage = _coverage_new(test_tops[slice_name], targets, cold.items, k)
                 n = int(sum(len(t) > 0 for t in targets))
@@ -380,16 +384,41 @@ def item_cold_rows(
     return rows + best_rows, line
 
 
+def _item_intervals(
+    ranked: Ranked, key: tuple[str, int, str], k: int, cfg: Config
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """The CIs of one ranking on ``items_new`` and ``items_new_valid``, items resampled too."""
+    samples, seed = cfg.evaluate.bootstrap_samples, key[1]
+    out = {}
+    for slice_name, valid in ((ITEMS_NEW, False), (ITEMS_NEW_VALID, True)):
+        if len(ranked.valid_targets if valid else ranked.targets):
+            for metric, ci in ranked.interval(key, k, samples, seed, valid).items():
+                out[(slice_name, metric)] = ci
+    return out
+
+
 def _value_rows(
-    name: str, seed: int, variant: str, k: int, values: dict, cfg: Config
+    name: str,
+    seed: int,
+    variant: str,
+    k: int,
+    values: dict,
+    intervals: dict[tuple[str, str], tuple[float, float]],
+    cfg: Config,
 ) -> list[EvalRow]:
-    """Mean and bootstrap CI of each slice x metric of one ranking."""
+    """Mean and CI of each slice x metric of one ranking.
+
+    ``intervals`` holds the CIs of the slices whose items are resampled too; the others
+    resample users.
+    """
     rows = []
     for (slice_name, metric), per in values.items():
         n = int(np.isfinite(per).sum())
         if n == 0:
             continue
-        low, high = bootstrap_ci(per, cfg.evaluate.bootstrap_samples, seed)
+        low, high = intervals.get((slice_name, metric)) or bootstrap_ci(
+            per, cfg.evaluate.bootstrap_samples, seed
+        )
         mean = float(np.nanmean(per))
         rows.append(EvalRow(name, variant, slice_name, metric, k, mean, low, high, n, seed))
     return rows

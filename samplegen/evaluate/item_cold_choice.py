@@ -24,7 +24,11 @@ import numpy as np
 from samplegen.config import Config
 from samplegen.evaluate.metrics import PairedComparison
 from samplegen.evaluate.rows import ITEMS_NEW, ITEMS_NEW_VALID, EvalRow, p_value_metric
-from samplegen.evaluate.two_way import DEPTH_PER_CUTOFF, two_way_paired_bootstrap
+from samplegen.evaluate.two_way import (
+    DEPTH_PER_CUTOFF,
+    two_way_bootstrap_ci,
+    two_way_paired_bootstrap,
+)
 from samplegen.evaluate.utility import RANKING_METRICS
 from samplegen.runinfo import LOG
 
@@ -46,14 +50,28 @@ class Ranked:
         values: ``{key: {k: {(slice, metric): per-user values}}}`` on the test slices.
         valid: ``{key: {k: {metric: per-user values}}}`` on ``items_new_valid``.
         tops: ``{key: rankings}`` on ``items_new`` (test), :data:`DEPTH_PER_CUTOFF` times
-            the largest cut-off deep, for comparisons that resample items.
+            the largest cut-off deep, for intervals that resample items.
         targets: The ``items_new`` targets of the users of ``tops``' rows.
+        valid_tops: As ``tops``, on ``items_new_valid``.
+        valid_targets: The ``items_new_valid`` targets of the users of ``valid_tops``' rows.
     """
 
     values: dict[Key, dict[int, dict[tuple[str, str], np.ndarray]]] = field(default_factory=dict)
     valid: dict[Key, dict[int, dict[str, np.ndarray]]] = field(default_factory=dict)
     tops: dict[Key, np.ndarray] = field(default_factory=dict)
     targets: list[np.ndarray] = field(default_factory=list)
+    valid_tops: dict[Key, np.ndarray] = field(default_factory=dict)
+    valid_targets: list[np.ndarray] = field(default_factory=list)
+
+    def interval(
+        self, key: Key, k: int, n_samples: int, seed: int, valid: bool = False
+    ) -> dict[str, tuple[float, float]]:
+        """CIs of ``key``'s mean recall and NDCG@k on ``items_new`` (or its valid slice)."""
+        tops, targets = (
+            (self.valid_tops, self.valid_targets) if valid else (self.tops, self.targets)
+        )
+        depth = DEPTH_PER_CUTOFF * k
+        return two_way_bootstrap_ci(tops[key][:, :depth], targets, k, n_samples, seed)
 
     def compare(
         self, a: Key, b: Key, k: int, n_samples: int, seed: int

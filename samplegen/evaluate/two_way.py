@@ -27,6 +27,8 @@ from samplegen.evaluate.metrics import (
     bootstrap_p_value,
     check_bootstrap_args,
     hits_and_target_sizes,
+    ndcg_at_k,
+    recall_at_k,
 )
 
 #: A ranking is kept this many times the largest cut-off deep, so the slots of the items a
@@ -35,6 +37,7 @@ from samplegen.evaluate.metrics import (
 DEPTH_PER_CUTOFF = 4
 
 METRICS = ("recall", "ndcg")
+METRIC_OF = {"recall": recall_at_k, "ndcg": ndcg_at_k}
 
 
 class _Targets:
@@ -92,6 +95,65 @@ def _values(
     return out
 
 
+def _replicate_means(
+    tops: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    k: int,
+    n_samples: int,
+    seed: int,
+) -> np.ndarray:
+    """Each ranking's mean recall and NDCG@k in each replicate: ``(samples, rankings, 2)``.
+
+    Every ranking sees the same item and user weights, so differences between rankings are
+    paired. A replicate that drew no user with a drawn target is left out.
+    """
+    if any(top.shape[0] != len(targets) for top in tops):
+        raise ValueError(
+            "the rankings and targets must cover the same users, got "
+            f"{[top.shape[0] for top in tops]} and {len(targets)}"
+        )
+    flat = _Targets(targets)
+    n_items = 1 + int(max(*(top.max(initial=-1) for top in tops), flat.items.max(initial=-1)))
+    marks = [hits_and_target_sizes(top, targets, top.shape[1])[0] for top in tops]
+    rng = np.random.default_rng(seed)
+    means = np.full((n_samples, len(tops), len(METRICS)), np.nan)
+    for sample in range(n_samples if len(flat.items) else 0):
+        item_weights = rng.poisson(1.0, n_items)
+        user_weights = rng.poisson(1.0, len(targets)).astype(np.float64)
+        for column, (top, is_target) in enumerate(zip(tops, marks, strict=True)):
+            values = _values(top, is_target, flat, k, item_weights)
+            counted = np.isfinite(values["ndcg"]) & (user_weights > 0)
+            if counted.any():
+                weights = user_weights[counted] / user_weights[counted].sum()
+                means[sample, column] = [(values[m][counted] * weights).sum() for m in METRICS]
+    return means[np.isfinite(means[:, 0, 0])]
+
+
+def two_way_bootstrap_ci(
+    top: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int,
+    n_samples: int,
+    seed: int,
+    alpha: float = 0.05,
+) -> dict[str, tuple[float, float]]:
+    """Percentile CIs of one ranking's mean recall and NDCG@k, users and items resampled.
+
+    Returns:
+        ``{"recall": (low, high), "ndcg": (low, high)}``; NaN if no user has targets.
+    """
+    check_bootstrap_args(n_samples, alpha)
+    means = _replicate_means([top], targets, k, n_samples, seed)[:, 0]
+    out = {}
+    for column, metric in enumerate(METRICS):
+        if means.shape[0] == 0:
+            out[metric] = (float("nan"), float("nan"))
+            continue
+        low, high = np.quantile(means[:, column], [alpha / 2.0, 1.0 - alpha / 2.0])
+        out[metric] = (float(low), float(high))
+    return out
+
+
 def two_way_paired_bootstrap(
     top_a: np.ndarray,
     top_b: np.ndarray,
@@ -121,44 +183,23 @@ def two_way_paired_bootstrap(
         targets.
     """
     check_bootstrap_args(n_samples, alpha)
-    if top_a.shape[0] != top_b.shape[0] or top_a.shape[0] != len(targets):
-        raise ValueError(
-            f"top_a, top_b and targets must cover the same users, got {top_a.shape[0]}, "
-            f"{top_b.shape[0]} and {len(targets)}"
-        )
-    flat = _Targets(targets)
-    n_items = int(max(top_a.max(initial=-1), top_b.max(initial=-1), flat.items.max(initial=-1)))
-    marks = [hits_and_target_sizes(top, targets, top.shape[1])[0] for top in (top_a, top_b)]
-
-    def differences(item_weights: np.ndarray) -> dict[str, np.ndarray]:
-        a, b = (
-            _values(top, is_target, flat, k, item_weights)
-            for top, is_target in zip((top_a, top_b), marks, strict=True)
-        )
-        return {metric: b[metric] - a[metric] for metric in METRICS}
-
-    observed = differences(np.ones(n_items + 1, dtype=np.int64))
-    rng = np.random.default_rng(seed)
-    means = np.full((n_samples, len(METRICS)), np.nan)
-    for sample in range(n_samples if np.isfinite(observed["ndcg"]).any() else 0):
-        diffs = differences(rng.poisson(1.0, n_items + 1))
-        user_weights = rng.poisson(1.0, len(targets)).astype(np.float64)
-        counted = np.isfinite(diffs["ndcg"]) & (user_weights > 0)
-        if counted.any():
-            weights = user_weights[counted] / user_weights[counted].sum()
-            means[sample] = [(diffs[metric][counted] * weights).sum() for metric in METRICS]
-    means = means[np.isfinite(means[:, 0])]  # a replicate that drew no user with targets
+    means = _replicate_means([top_a, top_b], targets, k, n_samples, seed)
+    differences = means[:, 1] - means[:, 0]
+    observed = {
+        metric: METRIC_OF[metric](top_b, targets, k) - METRIC_OF[metric](top_a, targets, k)
+        for metric in METRICS
+    }
     out = {}
     for column, metric in enumerate(METRICS):
-        if means.shape[0] == 0:
+        if differences.shape[0] == 0:
             nan = float("nan")
             out[metric] = PairedComparison(nan, nan, nan, nan)
             continue
-        low, high = np.quantile(means[:, column], [alpha / 2.0, 1.0 - alpha / 2.0])
+        low, high = np.quantile(differences[:, column], [alpha / 2.0, 1.0 - alpha / 2.0])
         out[metric] = PairedComparison(
             float(np.nanmean(observed[metric])),
             float(low),
             float(high),
-            bootstrap_p_value(means[:, column]),
+            bootstrap_p_value(differences[:, column]),
         )
     return out

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from samplegen.evaluate.metrics import ndcg_at_k, paired_bootstrap, recall_at_k
-from samplegen.evaluate.two_way import replicate_values, two_way_paired_bootstrap
+from samplegen.evaluate.metrics import bootstrap_ci, ndcg_at_k, paired_bootstrap, recall_at_k
+from samplegen.evaluate.two_way import (
+    replicate_values,
+    two_way_bootstrap_ci,
+    two_way_paired_bootstrap,
+)
 
 METRIC_OF = {"ndcg": ndcg_at_k, "recall": recall_at_k}
 
@@ -108,3 +112,21 @@ def test_no_user_with_targets_gives_nan_and_bad_input_is_refused():
         two_way_paired_bootstrap(top, top[:2], empty, 3, 10, seed=0)
     with pytest.raises(ValueError, match="n_samples must be positive"):
         two_way_paired_bootstrap(top, top, empty, 3, 0, seed=0)
+
+
+def test_one_rankings_interval_carries_item_luck_and_holds_its_mean():
+    """A fixed random order shared by every user: resampling items widens its interval."""
+    rng = np.random.default_rng(8)
+    n_users, n_items, k = 300, 60, 10
+    popularity = 1.0 / np.arange(1, n_items + 1) ** 1.2
+    popularity /= popularity.sum()
+    targets = [rng.choice(n_items, size=2, replace=False, p=popularity) for _ in range(n_users)]
+    top = np.tile(rng.permutation(n_items), (n_users, 1))
+    both = two_way_bootstrap_ci(top, targets, k, 300, seed=9)
+    for metric, of in METRIC_OF.items():
+        per_user = of(top, targets, k)
+        users = bootstrap_ci(per_user, 300, seed=9)
+        assert both[metric][0] <= per_user.mean() <= both[metric][1]
+        assert both[metric][1] - both[metric][0] > 2 * (users[1] - users[0])
+    empty = [np.array([], dtype=np.int64)] * n_users
+    assert all(np.isnan(v).all() for v in two_way_bootstrap_ci(top, empty, k, 10, 0).values())
