@@ -229,10 +229,10 @@ class TuneConfig:
     )
     parallel_trials: int = setting(
         1,
-        "trials run at once, each in its own scratch run: one trial generates (Spark jobs, on "
-        "the cluster) while another's target is fitted and scored on the driver (the fits take "
-        "turns, so a trial scores as it would alone); above 1 the proposals depend on the order "
-        "trials finish, so the same tune.seed no longer gives the same trials",
+        "trials run at once, each in its own scratch run: one trial generates (mostly Spark "
+        "jobs) while another's target is fitted and scored on the driver (the fits take turns, "
+        "so a trial scores as it would alone); above 1, TPE's proposals after its seeded "
+        "start-up trials and the pruner's stops depend on the order trials finish",
     )
 
 

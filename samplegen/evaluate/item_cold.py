@@ -58,7 +58,7 @@ from samplegen.evaluate.rows import (
     numeric,
     p_value_metric,
 )
-from samplegen.evaluate.two_way import DEPTH_PER_CUTOFF
+from samplegen.evaluate.two_way import ranking_depth
 from samplegen.evaluate.utility import VARIANTS, Scorer, seeds_of
 from samplegen.runinfo import LOG
 from samplegen.tables import (
@@ -271,13 +271,13 @@ def slice_tops(
 
     For ``items_new`` the candidates are new items alone (every other column scores ``-inf``),
     so a model that ranks warm items above new ones is compared like for like with a baseline
-    that ranks only new items; its rankings are :data:`DEPTH_PER_CUTOFF` times ``k_max`` deep,
-    for the comparisons that resample items (:mod:`.two_way`). ``all_with_new`` ranks every
+    that ranks only new items; its rankings are :func:`~.two_way.ranking_depth` of ``k_max``
+    deep, for the intervals that resample items (:mod:`.two_way`). ``all_with_new`` ranks every
     column, ``k_max`` deep. Train items are masked in both.
     """
     new_only = np.where(candidates[None, :], scores, -np.inf)
     return {
-        ITEMS_NEW: top_k_items(new_only, DEPTH_PER_CUTOFF * k_max, exclude),
+        ITEMS_NEW: top_k_items(new_only, ranking_depth(k_max), exclude),
         ALL_WITH_NEW: top_k_items(scores, k_max, exclude),
     }
 
@@ -312,15 +312,16 @@ def _coverage_new(top: np.ndarray, targets: list[np.ndarray], items: ItemInfo, k
 def _rank(
     model: object, matrix: np.ndarray, data: EvalData, cold: ItemColdData, k_max: int
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """The test slices' top ``k_max`` columns, and the valid users' top ``k_max`` new items.
+    """The test slices' top columns (:func:`slice_tops`), and the valid users' top new items.
 
-    Both come from ``model``'s scores of the users' rows of ``matrix``, train items masked.
+    Both come from ``model``'s scores of the users' rows of ``matrix``, train items masked;
+    the new-item rankings are :func:`~.two_way.ranking_depth` of ``k_max`` deep.
     """
     exclude = [data.train_items[r] for r in cold.rows]
     scores = model.score(matrix[cold.rows])  # type: ignore[attr-defined]
     test = slice_tops(scores, cold.candidates, exclude, k_max)
     if len(cold.valid_rows) == 0:
-        return test, np.zeros((0, k_max), dtype=np.int64)
+        return test, np.zeros((0, ranking_depth(k_max)), dtype=np.int64)
     exclude = [data.train_items[r] for r in cold.valid_rows]
     scores = model.score(matrix[cold.valid_rows])  # type: ignore[attr-defined]
     valid = slice_tops(scores, cold.candidates_valid, exclude, k_max)[ITEMS_NEW]

@@ -25,7 +25,7 @@ from samplegen.config import Config
 from samplegen.evaluate.metrics import PairedComparison
 from samplegen.evaluate.rows import ITEMS_NEW, ITEMS_NEW_VALID, EvalRow, p_value_metric
 from samplegen.evaluate.two_way import (
-    DEPTH_PER_CUTOFF,
+    ranking_depth,
     two_way_bootstrap_ci,
     two_way_paired_bootstrap,
 )
@@ -49,8 +49,9 @@ class Ranked:
     Attributes:
         values: ``{key: {k: {(slice, metric): per-user values}}}`` on the test slices.
         valid: ``{key: {k: {metric: per-user values}}}`` on ``items_new_valid``.
-        tops: ``{key: rankings}`` on ``items_new`` (test), :data:`DEPTH_PER_CUTOFF` times
-            the largest cut-off deep, for intervals that resample items.
+        tops: ``{key: rankings}`` on ``items_new`` (test), as deep as
+            :func:`~samplegen.evaluate.two_way.ranking_depth` of the largest cut-off, for
+            intervals that resample items.
         targets: The ``items_new`` targets of the users of ``tops``' rows.
         valid_tops: As ``tops``, on ``items_new_valid``.
         valid_targets: The ``items_new_valid`` targets of the users of ``valid_tops``' rows.
@@ -70,14 +71,14 @@ class Ranked:
         tops, targets = (
             (self.valid_tops, self.valid_targets) if valid else (self.tops, self.targets)
         )
-        depth = DEPTH_PER_CUTOFF * k
+        depth = ranking_depth(k)
         return two_way_bootstrap_ci(tops[key][:, :depth], targets, k, n_samples, seed)
 
     def compare(
         self, a: Key, b: Key, k: int, n_samples: int, seed: int
     ) -> dict[str, PairedComparison]:
         """``b - a`` on ``items_new`` at cut-off ``k``, users and items resampled, per metric."""
-        depth = DEPTH_PER_CUTOFF * k
+        depth = ranking_depth(k)
         return two_way_paired_bootstrap(
             self.tops[a][:, :depth], self.tops[b][:, :depth], self.targets, k, n_samples, seed
         )

@@ -31,10 +31,17 @@ from samplegen.evaluate.metrics import (
     recall_at_k,
 )
 
-#: A ranking is kept this many times the largest cut-off deep, so the slots of the items a
-#: replicate drops are filled from further down (80 Poisson(1) draws sum to under 20 with
-#: probability 3e-16).
+#: A ranking is kept this many times the cut-off deep (and at least 40 items), so the slots of
+#: the items a replicate drops are filled from further down: 80 Poisson(1) draws sum to under
+#: 20 with probability 3e-16, 40 to under 10 with probability 4e-9.
 DEPTH_PER_CUTOFF = 4
+_LEAST_DEPTH = 40
+
+
+def ranking_depth(k: int) -> int:
+    """How deep a ranking must be for a cut-off ``k`` whose items are resampled."""
+    return max(DEPTH_PER_CUTOFF * k, _LEAST_DEPTH)
+
 
 METRICS = ("recall", "ndcg")
 METRIC_OF = {"recall": recall_at_k, "ndcg": ndcg_at_k}
@@ -112,14 +119,19 @@ def _replicate_means(
             "the rankings and targets must cover the same users, got "
             f"{[top.shape[0] for top in tops]} and {len(targets)}"
         )
+    n_items = 1 + int(max(*(top.max(initial=-1) for top in tops), _largest(targets)))
+    # Users without targets never count: drawn for every user (the same draws whoever has
+    # targets), computed for those with targets only.
+    has_targets = np.array([len(t) > 0 for t in targets], dtype=bool)
+    targets = [t for t, has in zip(targets, has_targets, strict=True) if has]
+    tops = [top[has_targets] for top in tops]
     flat = _Targets(targets)
-    n_items = 1 + int(max(*(top.max(initial=-1) for top in tops), flat.items.max(initial=-1)))
     marks = [hits_and_target_sizes(top, targets, top.shape[1])[0] for top in tops]
     rng = np.random.default_rng(seed)
     means = np.full((n_samples, len(tops), len(METRICS)), np.nan)
     for sample in range(n_samples if len(flat.items) else 0):
         item_weights = rng.poisson(1.0, n_items)
-        user_weights = rng.poisson(1.0, len(targets)).astype(np.float64)
+        user_weights = rng.poisson(1.0, len(has_targets))[has_targets].astype(np.float64)
         for column, (top, is_target) in enumerate(zip(tops, marks, strict=True)):
             values = _values(top, is_target, flat, k, item_weights)
             counted = np.isfinite(values["ndcg"]) & (user_weights > 0)
@@ -173,7 +185,7 @@ def two_way_paired_bootstrap(
         top_a: ``(n_users, depth)`` rankings of the baseline, best first.
         top_b: ``(n_users, depth)`` rankings of the candidate, best first.
         targets: One int array of target item indices per user.
-        k: Cut-off; ``depth`` should be :data:`DEPTH_PER_CUTOFF` times it, or every column.
+        k: Cut-off; ``depth`` should be :func:`ranking_depth` of it, or every column.
         n_samples: Number of bootstrap replicates.
         seed: Seed of the user and item draws.
         alpha: Two-sided error rate of the intervals.
@@ -203,3 +215,8 @@ def two_way_paired_bootstrap(
             bootstrap_p_value(differences[:, column]),
         )
     return out
+
+
+def _largest(targets: Sequence[np.ndarray]) -> int:
+    """The largest target item index (-1 without targets)."""
+    return max((int(np.max(t)) for t in targets if len(t)), default=-1)

@@ -25,6 +25,7 @@ as an ordinary run, is :func:`samplegen.tune.holdout.score_on_test` (``samplegen
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -136,34 +137,51 @@ def _search(
     """Run ``tune.budget`` trials, ``tune.parallel_trials`` at a time; ``record`` each row.
 
     Optuna's ask and tell: the main thread asks for each trial and draws its params in order
-    (so a seeded search proposes the same first trials however many run at once), a worker
-    thread runs it in a free scratch slot, and the main thread tells the study each result
-    and records its row, in trial order among those that finish together.
+    (so TPE's seeded start-up trials are the same however many run at once), a worker thread
+    runs it in a free scratch slot, and the main thread tells the study each result and
+    records its row, in trial order among those that finish together. A trial that raises
+    (a :class:`ConfigError`: the search itself cannot work) stops the search: no trial
+    starts after it, the running ones are pruned at their next seed, every finished one is
+    recorded and told, then the error is raised.
     """
+    from optuna.trial import TrialState
+
     slots = [scratch_run(run_id, slot) for slot in range(cfg.tune.parallel_trials)]
     progress = Progress(cfg.tune.budget, "tune")
+    stop = threading.Event()
     running: dict[Future[dict[str, Any]], tuple[Any, str]] = {}
+    error: Exception | None = None
     asked = 0
     with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="tune") as pool:
-        while asked < cfg.tune.budget or running:
-            busy = {slot for _, slot in running.values()}
-            for slot in [s for s in slots if s not in busy]:
-                if asked == cfg.tune.budget:
-                    break
-                trial = study.ask()
-                params = suggest(trial, cfg, models)
-                running[pool.submit(_trial, trial, params, cfg, scorer, slot, run_id)] = (
-                    trial,
-                    slot,
-                )
-                asked += 1
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in sorted(finished, key=lambda f: running[f][0].number):
-                trial, _ = running.pop(future)
-                row = future.result()  # a ConfigError stops the search, naming the key
-                record(row)
-                _tell(study, trial, row)
-                progress.advance(f"trial {row['trial']} {row['state']}")
+        try:
+            while running or (asked < cfg.tune.budget and error is None):
+                busy = {slot for _, slot in running.values()}
+                for slot in [s for s in slots if s not in busy]:
+                    if asked == cfg.tune.budget or error is not None:
+                        break
+                    trial = study.ask()
+                    params = suggest(trial, cfg, models)
+                    future = pool.submit(_trial, trial, params, cfg, scorer, slot, run_id, stop)
+                    running[future] = (trial, slot)
+                    asked += 1
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: running[f][0].number):
+                    trial, _ = running.pop(future)
+                    try:
+                        row = future.result()
+                    except Exception as err:  # raised below, once the running trials are in
+                        study.tell(trial, state=TrialState.FAIL)
+                        error = error or err
+                        stop.set()
+                        continue
+                    record(row)
+                    _tell(study, trial, row)
+                    progress.advance(f"trial {row['trial']} {row['state']}")
+        except BaseException:  # e.g. Ctrl-C: the running trials stop at their next seed
+            stop.set()
+            raise
+    if error is not None:
+        raise error
 
 
 def _tell(study: Any, trial: Any, row: dict[str, Any]) -> None:
@@ -183,10 +201,12 @@ def _trial(
     scorer: ValidScorer,
     scratch: str,
     run_id: str,
+    stop: threading.Event,
 ) -> dict[str, Any]:
     """Run one trial with its ``params`` in scratch run ``scratch``; its ``tuning_trials`` row.
 
-    The row's state is complete, pruned or failed.
+    The row's state is complete, pruned or failed; once ``stop`` is set (the search is
+    ending), the trial is pruned after its next seed.
     """
     started = time.perf_counter()
     row: dict[str, Any] = {
@@ -199,7 +219,7 @@ def _trial(
 
     def report(step: int, value: float) -> bool:
         trial.report(value, step)
-        return trial.should_prune()
+        return stop.is_set() or trial.should_prune()
 
     try:
         trial_cfg = apply(cfg, params)

@@ -245,3 +245,20 @@ def test_trials_run_at_once_score_as_they_would_alone(spark, cfg, pipeline_run, 
         assert expected <= scratches  # each slot wrote its own rows
         assert scratch_run(RUN_ID, parallel) not in scratches
     assert figures[2] == figures[1]
+
+
+def test_a_trial_that_cannot_be_scored_stops_a_parallel_search_naming_the_key(
+    spark, cfg, pipeline_run, tmp_path
+):
+    """A slice the valid split lacks is found by the first trials; no further trial starts."""
+    searched = _copy(cfg, tmp_path)
+    tune = load_config(
+        None, [*TUNE, "tune.budget=5", "tune.parallel_trials=2", "tune.slice=category:nowhere"]
+    ).tune
+    searched = dataclasses.replace(searched, tune=tune)
+    with pytest.raises(ConfigError, match="tune.slice 'category:nowhere'"):
+        run_tune(spark, searched, RUN_ID, recipes=tmp_path / "recipes")
+    written = read_table(spark, searched.lakehouse, SYNTHETIC_INTERACTIONS)
+    scratches = {r.run_id for r in written.select("run_id").distinct().collect()}
+    assert scratch_run(RUN_ID, 1) in scratches  # the two first trials ran at once
+    assert not (tmp_path / "recipes").exists()  # the search wrote no recipe

@@ -122,7 +122,7 @@ def test_items_new_ranks_only_new_items_and_all_with_new_ranks_every_column():
     )
     exclude = [np.array([0]), np.array([1, 6])]  # train items masked in both slices
     tops = slice_tops(scores, IS_NEW, exclude, 3)
-    assert tops[ITEMS_NEW].shape == (2, 7)  # DEPTH_PER_CUTOFF x 3 deep, at most every column
+    assert tops[ITEMS_NEW].shape == (2, 7)  # ranking_depth(3) deep, at most every column
     assert tops[ITEMS_NEW][:, :3].tolist() == [[5, 6, 4], [4, 5, 0]]
     assert tops[ALL_WITH_NEW].tolist() == [[1, 2, 3], [2, 3, 0]]
     # The ranking among new items is the model's own, whatever the warm items score.

@@ -13,7 +13,7 @@ from samplegen.evaluate.item_cold_choice import (
 )
 from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k
 from samplegen.evaluate.rows import ITEMS_NEW, ITEMS_NEW_VALID
-from samplegen.evaluate.two_way import DEPTH_PER_CUTOFF
+from samplegen.evaluate.two_way import ranking_depth
 
 K = 20
 USERS = 30
@@ -45,7 +45,7 @@ def _tops(rank: int, rng: np.random.Generator) -> np.ndarray:
     rows = []
     for user in range(USERS):
         others = rng.permutation(np.setdiff1d(np.arange(ITEMS), [user]))
-        rows.append(np.insert(others, rank, user)[: DEPTH_PER_CUTOFF * K])
+        rows.append(np.insert(others, rank, user)[: ranking_depth(K)])
     return np.stack(rows)
 
 
