@@ -297,7 +297,8 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
     RecommenderSpec(
         "content_knn",
         _R + "content_knn",
-        "new items by cosine of their one-hot category/department/brand to the user's items",
+        "new items by cosine of their one-hot category/department/brand (and catalogue-text "
+        "embedding with aggregate.text_embeddings) to the user's items",
         kind="item_cold",
     ),
     RecommenderSpec(

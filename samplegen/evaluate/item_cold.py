@@ -60,6 +60,7 @@ from samplegen.evaluate.rows import (
 )
 from samplegen.evaluate.two_way import ranking_depth
 from samplegen.evaluate.utility import VARIANTS, Scorer, seeds_of
+from samplegen.features.text import TEXT_COLUMNS
 from samplegen.runinfo import LOG
 from samplegen.tables import (
     CATALOGUE,
@@ -143,24 +144,50 @@ def skip_reason(spark: SparkSession, cfg: Config, run_id: str) -> str | None:
     return None
 
 
-def item_info(catalogue: pd.DataFrame, column_ids: list[str | None], n_items: int) -> ItemInfo:
+def item_info(
+    catalogue: pd.DataFrame, column_ids: list[str | None], n_items: int, text: bool = False
+) -> ItemInfo:
     """One-hot :data:`ATTRIBUTES` and category codes of each column's catalogue item.
 
     ``column_ids`` holds the catalogue id of every column (``None`` where unknown); columns
-    from ``n_items`` on are the run's new items.
+    from ``n_items`` on are the run's new items. With ``text`` (``aggregate.text_embeddings``;
+    ``catalogue`` then has the :data:`~samplegen.features.text.TEXT_COLUMNS`) each known
+    column also gets the sentence embedding of its catalogue text, the text the ``new_items``
+    map reads too; the one-hot part and the embedding are each unit length, so a cosine
+    weighs them equally.
     """
     by_id = catalogue.drop_duplicates("item_id").set_index("item_id")
     known = [i if i in by_id.index else None for i in column_ids]
-    frame = by_id.reindex([i if i is not None else "" for i in known])[list(ATTRIBUTES)]
+    frame = by_id.reindex([i if i is not None else "" for i in known])
     blocks = []
     for column in ATTRIBUTES:
         codes, _ = pd.factorize(frame[column].astype("string"), use_na_sentinel=True)
         block = np.zeros((len(frame), max(int(codes.max(initial=-1)) + 1, 0)), dtype=np.float32)
         block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
         blocks.append(block)
+    attributes = np.hstack(blocks)
+    if text:
+        attributes = np.hstack([_unit_rows(attributes), _text_block(frame, known)])
     category, _ = pd.factorize(frame["category"].astype("string"), use_na_sentinel=True)
     is_new = np.arange(len(column_ids)) >= n_items
-    return ItemInfo(np.hstack(blocks), category.astype(np.int64), is_new)
+    return ItemInfo(attributes, category.astype(np.int64), is_new)
+
+
+def _unit_rows(block: np.ndarray) -> np.ndarray:
+    """``block`` with each non-zero row scaled to unit length."""
+    norms = np.linalg.norm(block, axis=1, keepdims=True)
+    return np.divide(block, norms, out=np.zeros_like(block), where=norms > 0)
+
+
+def _text_block(frame: pd.DataFrame, known: list[str | None]) -> np.ndarray:
+    """Each known column's catalogue-text embedding (unit length); zeros where unknown."""
+    from samplegen.features.text import embed_texts, item_texts
+
+    rows = np.flatnonzero([i is not None for i in known])
+    embedded = embed_texts(item_texts(frame.iloc[rows])) if len(rows) else np.zeros((0, 0))
+    block = np.zeros((len(known), embedded.shape[1] if len(rows) else 0), dtype=np.float32)
+    block[rows] = embedded
+    return block
 
 
 def candidate_columns(is_new: np.ndarray, targets: list[np.ndarray], mode: str) -> np.ndarray:
@@ -217,7 +244,9 @@ def load_item_cold(
             column_ids[idx] = item_id
     for idx, item_id in zip(new["item_idx"], new["item_id"], strict=True):
         column_ids[int(idx)] = item_id
-    catalogue = read_table(spark, lake, CATALOGUE).select("item_id", *ATTRIBUTES).toPandas()
+    text = cfg.aggregate.text_embeddings
+    columns = ["item_id", *dict.fromkeys([*ATTRIBUTES, *(TEXT_COLUMNS if text else ())])]
+    catalogue = read_table(spark, lake, CATALOGUE).select(*columns).toPandas()
     position = {int(u): i for i, u in enumerate(data.user_idx)}
     pairs = read_table(spark, lake, TEST_NEW_ITEMS).toPandas()
     pairs = pairs[pairs["user_idx"].isin(position)]
@@ -232,7 +261,7 @@ def load_item_cold(
     new_targets = _targets_of(pairs, position, column_of)
     valid_targets = _targets_of(valid, position, column_of)
     valid_rows = np.flatnonzero([len(t) > 0 for t in valid_targets])
-    items = item_info(catalogue, column_ids, data.n_items)
+    items = item_info(catalogue, column_ids, data.n_items, text)
     mode = cfg.evaluate.item_cold_candidates
     candidates = candidate_columns(items.is_new, new_targets, mode)
     candidates_valid = candidate_columns(items.is_new, valid_targets, mode)

@@ -144,3 +144,28 @@ def test_item_cold_candidates_must_be_run_or_period():
     assert load_config(None, []).evaluate.item_cold_candidates == "run"
     with pytest.raises(ConfigError, match="evaluate.item_cold_candidates must be one of run"):
         load_config(None, ["evaluate.item_cold_candidates=sold"])
+
+
+def test_content_knn_reads_the_catalogue_text_when_embeddings_are_on():
+    """Two new items alike in every attribute: only their titles tell which suits the user."""
+    catalogue = pd.DataFrame(
+        {
+            "item_id": ["shoe", "pan", "trainer"],
+            "title": ["blue leather running shoes", "stainless steel frying pan", "running shoes"],
+            "category": ["goods"] * 3,
+            "department": ["store"] * 3,
+            "brand": ["acme"] * 3,
+        }
+    )
+    columns = ["shoe", "pan", "trainer"]  # column 0 is the vocabulary item, 1-2 are new
+    user = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    scores = {}
+    for text in (False, True):
+        items = item_info(catalogue, columns, n_items=1, text=text)
+        knn = with_items(make_recommender("content_knn", EvaluateConfig(), None, 0), items)
+        scores[text] = knn.fit(user).score(user)[0]
+    assert scores[False][1] == scores[False][2]  # the one-hot attributes cannot tell them apart
+    assert scores[True][2] > scores[True][1]  # the text can: the trainer is a running shoe
+    with_text = item_info(catalogue, columns, n_items=1, text=True)
+    assert with_text.attributes.shape == (3, 3 + 384)  # one-hots, then the MiniLM embedding
+    np.testing.assert_allclose(np.linalg.norm(with_text.attributes[:, :3], axis=1), 1.0)

@@ -48,8 +48,9 @@ class ItemInfo:
     """What the item-cold baselines know of the ranked columns: catalogue attributes only.
 
     Attributes:
-        attributes: ``(n_columns, n_features)`` one-hot category, department and brand (plus
-            the text embedding where every column has one); all-zero for an unknown item.
+        attributes: ``(n_columns, n_features)`` one-hot category, department and brand (with
+            ``aggregate.text_embeddings``, unit length and followed by the catalogue-text
+            embedding); all-zero for an unknown item.
         category: ``(n_columns,)`` category codes, -1 where unknown.
         is_new: ``(n_columns,)`` the run's new items (the only items a baseline ranks first).
     """

@@ -22,10 +22,12 @@ if TYPE_CHECKING:
 class ContentKNNRecommender(AttributeBaseline):
     """A new item scores the mean cosine of its attributes to the user's train items.
 
-    Items are unit-normalised one-hot vectors (category, department, brand; plus a text
-    embedding when the features have one), so ``score(u, i) = sum_j r_uj cos(j, i) / sum_j
-    r_uj``: what a team ships for items nobody has touched. Only new items are ranked; the
-    vocabulary scores :data:`NOT_NEW_SCORE`, below them.
+    Items are unit-normalised one-hot vectors (category, department, brand; with
+    ``aggregate.text_embeddings`` also the embedding of their catalogue text, each part of
+    equal weight: :func:`~samplegen.evaluate.item_cold.item_info`), so
+    ``score(u, i) = sum_j r_uj cos(j, i) / sum_j r_uj``: what a team ships for items nobody
+    has touched. Only new items are ranked; the vocabulary scores :data:`NOT_NEW_SCORE`,
+    below them.
     """
 
     def __init__(self) -> None:
