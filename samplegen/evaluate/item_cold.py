@@ -180,11 +180,21 @@ def _unit_rows(block: np.ndarray) -> np.ndarray:
 
 
 def _text_block(frame: pd.DataFrame, known: list[str | None]) -> np.ndarray:
-    """Each known column's catalogue-text embedding (unit length); zeros where unknown."""
+    """Each known column's catalogue-text embedding (unit length); zeros where unknown.
+
+    The text model is made for Spark's Python workers and sets torch to one thread for its
+    process; the driver's setting is put back, for the fits that follow.
+    """
+    import torch
+
     from samplegen.features.text import embed_texts, item_texts
 
     rows = np.flatnonzero([i is not None for i in known])
-    embedded = embed_texts(item_texts(frame.iloc[rows])) if len(rows) else np.zeros((0, 0))
+    threads = torch.get_num_threads()
+    try:
+        embedded = embed_texts(item_texts(frame.iloc[rows])) if len(rows) else np.zeros((0, 0))
+    finally:
+        torch.set_num_threads(threads)
     block = np.zeros((len(known), embedded.shape[1] if len(rows) else 0), dtype=np.float32)
     block[rows] = embedded
     return block

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from samplegen.config import ConfigError, EvaluateConfig, load_config
 from samplegen.evaluate.item_cold import candidate_columns, item_info, slice_tops
@@ -160,8 +161,10 @@ def test_content_knn_reads_the_catalogue_text_when_embeddings_are_on():
     columns = ["shoe", "pan", "trainer"]  # column 0 is the vocabulary item, 1-2 are new
     user = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
     scores = {}
+    threads = torch.get_num_threads()
     for text in (False, True):
         items = item_info(catalogue, columns, n_items=1, text=text)
+        assert torch.get_num_threads() == threads  # the driver's fits keep their threads
         knn = with_items(make_recommender("content_knn", EvaluateConfig(), None, 0), items)
         scores[text] = knn.fit(user).score(user)[0]
     assert scores[False][1] == scores[False][2]  # the one-hot attributes cannot tell them apart
