@@ -46,7 +46,7 @@ from samplegen.evaluate.metrics import (
     recall_at_k,
     top_k_items,
 )
-from samplegen.evaluate.recommenders import ItemInfo, make_recommender, with_items
+from samplegen.evaluate.recommenders import ItemInfo, make_recommender, unit_rows, with_items
 from samplegen.evaluate.rows import (
     ALL_WITH_NEW,
     DIFF_VARIANT,
@@ -167,16 +167,10 @@ def item_info(
         blocks.append(block)
     attributes = np.hstack(blocks)
     if text:
-        attributes = np.hstack([_unit_rows(attributes), _text_block(frame, known)])
+        attributes = np.hstack([unit_rows(attributes), _text_block(frame, known)])
     category, _ = pd.factorize(frame["category"].astype("string"), use_na_sentinel=True)
     is_new = np.arange(len(column_ids)) >= n_items
     return ItemInfo(attributes, category.astype(np.int64), is_new)
-
-
-def _unit_rows(block: np.ndarray) -> np.ndarray:
-    """``block`` with each non-zero row scaled to unit length."""
-    norms = np.linalg.norm(block, axis=1, keepdims=True)
-    return np.divide(block, norms, out=np.zeros_like(block), where=norms > 0)
 
 
 def _text_block(frame: pd.DataFrame, known: list[str | None]) -> np.ndarray:

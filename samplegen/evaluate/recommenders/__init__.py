@@ -84,6 +84,12 @@ class AttributeBaseline:
         return checked_items(self.items, n_columns, type(self).__name__)
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` with each non-zero row scaled to unit length (all-zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
 def with_items(model: Recommender, items: ItemInfo) -> Recommender:
     """``model`` told the ranked columns' attributes, if it reads them (the item-cold baselines)."""
     attach = getattr(model, "with_items", None)

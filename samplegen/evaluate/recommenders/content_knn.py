@@ -11,6 +11,7 @@ from samplegen.evaluate.recommenders import (
     AttributeBaseline,
     check_interactions,
     fitted,
+    unit_rows,
 )
 
 if TYPE_CHECKING:
@@ -38,9 +39,7 @@ class ContentKNNRecommender(AttributeBaseline):
         """Normalise the item vectors; the interactions only fix the number of columns."""
         check_interactions(interactions)
         items = self.checked(interactions.shape[1])
-        vectors = np.asarray(items.attributes, dtype=np.float64)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.unit = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        self.unit = unit_rows(np.asarray(items.attributes, dtype=np.float64))
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
