@@ -22,14 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from samplegen.config import Config
-from samplegen.evaluate.metrics import PairedComparison
+from samplegen.evaluate.metrics import RANKING_METRICS, PairedComparison
 from samplegen.evaluate.rows import ITEMS_NEW, ITEMS_NEW_VALID, EvalRow, p_value_metric
 from samplegen.evaluate.two_way import (
     ranking_depth,
     two_way_bootstrap_ci,
     two_way_paired_bootstrap,
 )
-from samplegen.evaluate.utility import RANKING_METRICS
 from samplegen.runinfo import LOG
 
 #: Variant of the paired difference best augmented recommender - best baseline (items_new).

@@ -19,6 +19,10 @@ TOP_K_CHUNK_ROWS = 2048
 _BOOTSTRAP_BATCH_ELEMENTS = 4_000_000
 
 
+#: The ranking metrics of the utility rows, in the order their rows are written.
+RANKING_METRICS = ("recall", "ndcg")
+
+
 def top_k_items(
     scores: np.ndarray,
     k: int,
@@ -251,7 +255,13 @@ def bootstrap_ci(
     clean = clean[~np.isnan(clean)]
     if clean.size == 0:
         return float("nan"), float("nan")
-    means = _bootstrap_means(clean, n_samples, seed)
+    return percentile_interval(_bootstrap_means(clean, n_samples, seed), alpha)
+
+
+def percentile_interval(means: np.ndarray, alpha: float) -> tuple[float, float]:
+    """The ``alpha / 2`` and ``1 - alpha / 2`` quantiles of bootstrap ``means``; NaN if none."""
+    if means.size == 0:
+        return float("nan"), float("nan")
     low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)
 
@@ -323,8 +333,8 @@ def paired_bootstrap(
         nan = float("nan")
         return PairedComparison(nan, nan, nan, nan)
     means = _bootstrap_means(diff, n_samples, seed)
-    low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return PairedComparison(float(diff.mean()), float(low), float(high), bootstrap_p_value(means))
+    low, high = percentile_interval(means, alpha)
+    return PairedComparison(float(diff.mean()), low, high, bootstrap_p_value(means))
 
 
 def paired_bootstrap_ci(

@@ -23,11 +23,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from samplegen.evaluate.metrics import (
+    RANKING_METRICS,
     PairedComparison,
     bootstrap_p_value,
     check_bootstrap_args,
     hits_and_target_sizes,
     ndcg_at_k,
+    percentile_interval,
     recall_at_k,
 )
 
@@ -43,7 +45,6 @@ def ranking_depth(k: int) -> int:
     return max(DEPTH_PER_CUTOFF * k, _LEAST_DEPTH)
 
 
-METRICS = ("recall", "ndcg")
 METRIC_OF = {"recall": recall_at_k, "ndcg": ndcg_at_k}
 
 
@@ -96,7 +97,7 @@ def _values(
     ideals = {"recall": ideal.astype(np.float64), "ndcg": cumulative[ideal]}
     drawn = drawn_targets > 0
     out = {}
-    for metric in METRICS:
+    for metric in RANKING_METRICS:
         out[metric] = np.full(len(drawn_targets), np.nan)
         out[metric][drawn] = gains[metric][drawn] / ideals[metric][drawn]
     return out
@@ -119,16 +120,17 @@ def _replicate_means(
             "the rankings and targets must cover the same users, got "
             f"{[top.shape[0] for top in tops]} and {len(targets)}"
         )
-    n_items = 1 + int(max(*(top.max(initial=-1) for top in tops), _largest(targets)))
+    largest_ranked = max(int(top.max(initial=-1)) for top in tops)
     # Users without targets never count: drawn for every user (the same draws whoever has
     # targets), computed for those with targets only.
     has_targets = np.array([len(t) > 0 for t in targets], dtype=bool)
     targets = [t for t, has in zip(targets, has_targets, strict=True) if has]
     tops = [top[has_targets] for top in tops]
     flat = _Targets(targets)
+    n_items = 1 + max(largest_ranked, int(flat.items.max(initial=-1)))
     marks = [hits_and_target_sizes(top, targets, top.shape[1])[0] for top in tops]
     rng = np.random.default_rng(seed)
-    means = np.full((n_samples, len(tops), len(METRICS)), np.nan)
+    means = np.full((n_samples, len(tops), len(RANKING_METRICS)), np.nan)
     for sample in range(n_samples if len(flat.items) else 0):
         item_weights = rng.poisson(1.0, n_items)
         user_weights = rng.poisson(1.0, len(has_targets))[has_targets].astype(np.float64)
@@ -137,7 +139,9 @@ def _replicate_means(
             counted = np.isfinite(values["ndcg"]) & (user_weights > 0)
             if counted.any():
                 weights = user_weights[counted] / user_weights[counted].sum()
-                means[sample, column] = [(values[m][counted] * weights).sum() for m in METRICS]
+                means[sample, column] = [
+                    (values[m][counted] * weights).sum() for m in RANKING_METRICS
+                ]
     return means[np.isfinite(means[:, 0, 0])]
 
 
@@ -156,14 +160,10 @@ def two_way_bootstrap_ci(
     """
     check_bootstrap_args(n_samples, alpha)
     means = _replicate_means([top], targets, k, n_samples, seed)[:, 0]
-    out = {}
-    for column, metric in enumerate(METRICS):
-        if means.shape[0] == 0:
-            out[metric] = (float("nan"), float("nan"))
-            continue
-        low, high = np.quantile(means[:, column], [alpha / 2.0, 1.0 - alpha / 2.0])
-        out[metric] = (float(low), float(high))
-    return out
+    return {
+        metric: percentile_interval(means[:, column], alpha)
+        for column, metric in enumerate(RANKING_METRICS)
+    }
 
 
 def two_way_paired_bootstrap(
@@ -199,24 +199,14 @@ def two_way_paired_bootstrap(
     differences = means[:, 1] - means[:, 0]
     observed = {
         metric: METRIC_OF[metric](top_b, targets, k) - METRIC_OF[metric](top_a, targets, k)
-        for metric in METRICS
+        for metric in RANKING_METRICS
     }
+    if differences.shape[0] == 0:
+        nan = float("nan")
+        return {metric: PairedComparison(nan, nan, nan, nan) for metric in RANKING_METRICS}
     out = {}
-    for column, metric in enumerate(METRICS):
-        if differences.shape[0] == 0:
-            nan = float("nan")
-            out[metric] = PairedComparison(nan, nan, nan, nan)
-            continue
-        low, high = np.quantile(differences[:, column], [alpha / 2.0, 1.0 - alpha / 2.0])
-        out[metric] = PairedComparison(
-            float(np.nanmean(observed[metric])),
-            float(low),
-            float(high),
-            bootstrap_p_value(differences[:, column]),
-        )
+    for column, metric in enumerate(RANKING_METRICS):
+        low, high = percentile_interval(differences[:, column], alpha)
+        diff = float(np.nanmean(observed[metric]))
+        out[metric] = PairedComparison(diff, low, high, bootstrap_p_value(differences[:, column]))
     return out
-
-
-def _largest(targets: Sequence[np.ndarray]) -> int:
-    """The largest target item index (-1 without targets)."""
-    return max((int(np.max(t)) for t in targets if len(t)), default=-1)

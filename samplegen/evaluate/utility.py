@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 from samplegen.config import Config, EvaluateConfig
 from samplegen.evaluate.data import EvalData, activity_edges, augmented_matrices, scored_rows
 from samplegen.evaluate.metrics import (
+    RANKING_METRICS,
     bootstrap_ci,
     catalogue_coverage,
     ndcg_at_k,
@@ -42,7 +43,6 @@ from samplegen.evaluate.rows import (
 from samplegen.registry import recommender as recommender_spec
 
 VARIANTS = ("real", "augmented")
-RANKING_METRICS = ("recall", "ndcg")
 
 #: The report summary's key, and its value per ``evaluate.score_with``: what the augmented
 #: variant's model is given for a real user at scoring time.
