@@ -454,7 +454,7 @@ def time_cuts(db: Duck, agg: dict) -> tuple[int, int]:
 
 
 def duck_split(db: Duck, agg: dict) -> dict:
-    """``choose_split``, ``split_events`` and ``decay_weights``: the ``events`` table."""
+    """``split_and_sum``'s split and ``decay_weights``: the ``events`` table."""
     weights = agg["event_weights"]
     w = " ".join(f"WHEN '{t}' THEN {float(v)}" for t, v in weights.items())
     rank = " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(weights))

@@ -161,8 +161,9 @@ class AggregateConfig:
     )
     samples_ctr: bool = setting(
         True,
-        "write samples_ctr (the CTR classifier rows); false leaves it empty and skips its pass "
-        "over the events, for logs where no CTR model or tabular generator reads it",
+        "write samples_ctr (the CTR classifier rows); false leaves it empty and skips its "
+        "negative draws and its write (one row per pair and split, plus the negatives), for "
+        "logs where no CTR model or tabular generator reads it",
     )
     ctr_negatives_per_positive: int = setting(
         1, "samples_ctr: popularity-sampled negatives drawn for each positive row; 0 disables"

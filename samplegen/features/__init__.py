@@ -24,14 +24,11 @@ from samplegen.data.validate import (
 from samplegen.features.interactions import (
     build_item_index,
     build_user_index,
-    choose_split,
-    decay_weights,
     interaction_rows,
     new_item_pairs,
-    split_events,
+    split_and_sum,
     training_view,
     user_item_lists,
-    user_item_pairs,
     weighted_events,
 )
 from samplegen.features.profile import (
@@ -92,15 +89,14 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
     ):
         result.rows |= ingest_events(spark, cfg)
 
-        events = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
-        choice = choose_split(events, agg)
-        events, cuts = split_events(events, agg, choice)
-        events = decay_weights(events, agg.decay_half_life_days, cuts["train_until"]).cache()
-        catalogue = read_table(spark, lake, CATALOGUE)
-        old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
+        # Not cached: each pass reads only the columns it needs (split cuts: times; heavy
+        # users: ids), which costs less than building the cache of every column.
+        clean = weighted_events(read_table(spark, lake, EVENTS_CLEAN), agg.event_weights)
         # No user can reach the threshold in a smaller load: no sampling pass then.
         heavy = agg.heavy_user_events if result.rows["events_clean"] >= agg.heavy_user_events else 0
-        pairs = user_item_pairs(events, heavy).cache()
+        choice, events, cuts, pairs = split_and_sum(clean, agg, heavy)
+        catalogue = read_table(spark, lake, CATALOGUE)
+        old_users, old_items = _previous_indices(spark, lake) if agg.keep_indices else (None, None)
         items = build_item_index(pairs, catalogue, agg, old_items)
         result.rows["item_index"] = write_table(items, lake, ITEM_INDEX)
         items = read_table(spark, lake, ITEM_INDEX)
@@ -131,10 +127,10 @@ def run_aggregate(spark: SparkSession, cfg: Config, run_id: str) -> StageResult:
         )
         result.rows |= ties
         for split, table in (("valid", VALID_NEW_ITEMS), ("test", TEST_NEW_ITEMS)):
-            pairs_new = new_item_pairs(events, catalogue, users, split)
+            pairs_new = new_item_pairs(pairs, catalogue, users, split)
             result.rows[table.name] = write_table(pairs_new, lake, table)
         result.rows |= write_tabular_tables(
-            events, users, items, catalogue, agg, lake, train_cut=cuts["train_until"]
+            pairs, events, users, items, catalogue, agg, lake, train_cut=cuts["train_until"]
         )
         events.unpersist()
         pairs.unpersist()

@@ -150,13 +150,10 @@ class SplitChoice:
         split: ``temporal`` or ``leave_last``.
         temporal_test_share: Under ``auto``, the :func:`temporal_test_share` of the events;
             ``None`` when the split was set explicitly (nothing was measured).
-        seconds_cuts: Under ``auto``, the temporal cuts it measured (:func:`temporal_cuts`),
-            so the temporal split does not compute them again.
     """
 
     split: str
     temporal_test_share: float | None = None
-    seconds_cuts: tuple[int, int] | None = None
 
 
 def temporal_cuts(events: DataFrame, cfg: AggregateConfig) -> tuple[int, int]:
@@ -167,70 +164,80 @@ def temporal_cuts(events: DataFrame, cfg: AggregateConfig) -> tuple[int, int]:
     return t1, t2
 
 
-def temporal_test_share(
-    events: DataFrame, cfg: AggregateConfig, seconds_cuts: tuple[int, int] | None = None
-) -> float:
-    """Share of active users that the temporal split would give an event in its test period.
+def temporal_test_share(pairs: DataFrame, min_user_items: int) -> float:
+    """Share of active users that the temporal split gives an event in its test period.
 
     Active users have at least ``min_user_items`` distinct items before the valid cut, the
-    users stage 1 indexes (before the vocabulary filter, which this estimate skips: it runs
-    before the split, on the events, in one pass over them). A log whose users are active in
-    bursts (ratings) leaves few of them in the last weeks; a shop's regular customers mostly
-    come back. 0 when no user is active.
+    users stage 1 indexes (before the vocabulary filter, which this estimate skips). A log
+    whose users are active in bursts (ratings) leaves few of them in the last weeks; a shop's
+    regular customers mostly come back. 0 when no user is active.
 
     Args:
-        events: The clean events (``user_id``, ``item_id``, ``event_time``).
-        cfg: The ``aggregate`` config (fractions, ``min_user_items``).
-        seconds_cuts: The :func:`temporal_cuts`, if already known.
+        pairs: :func:`user_item_pairs` of the events split by time (one row per user, item
+            and split, so a user's train rows are their distinct train items).
+        min_user_items: ``aggregate.min_user_items``.
     """
-    seconds = F.col("event_time").cast("long")
-    t1, t2 = seconds_cuts or temporal_cuts(events, cfg)
-    per_user = events.groupBy("user_id").agg(
-        F.countDistinct(F.when(seconds < t1, F.col("item_id"))).alias("train_items"),
-        F.max((seconds >= t2).cast("int")).alias("in_test"),
+    per_user = pairs.groupBy("user_id").agg(
+        F.sum((F.col("split") == "train").cast("int")).alias("train_items"),
+        F.max((F.col("split") == "test").cast("int")).alias("in_test"),
     )
     active, in_test = (
-        per_user.where(F.col("train_items") >= cfg.min_user_items)
+        per_user.where(F.col("train_items") >= min_user_items)
         .agg(F.count(F.lit(1)), F.coalesce(F.sum("in_test"), F.lit(0)))
         .first()
     )
     return in_test / active if active else 0.0
 
 
-def choose_split(events: DataFrame, cfg: AggregateConfig) -> SplitChoice:
-    """The split ``aggregate.split`` names, resolving ``auto`` from the events.
+def split_and_sum(
+    events: DataFrame, cfg: AggregateConfig, heavy_user_events: int = 0
+) -> tuple[SplitChoice, DataFrame, dict[str, str], DataFrame]:
+    """Split the events as ``aggregate.split`` says, decay their weights, sum their pairs.
 
     ``auto`` keeps the temporal split (no future leaks into train, the honest default) unless
     its test period would hold under ``auto_min_test_share`` of the active users
     (:func:`temporal_test_share`); then each user's last items are held out instead
-    (``leave_last``), so that every active user can be evaluated. The choice is logged.
+    (``leave_last``), so that every active user can be evaluated. The share is read from the
+    temporal split's pairs, which are kept when it is chosen, so the usual case sums the
+    events once; a log that goes leave-last is summed twice. The choice is logged.
+
+    Args:
+        events: :func:`weighted_events` (read by the cuts, the heavy-user sample and the sums).
+        cfg: the ``aggregate`` config.
+        heavy_user_events: see :func:`user_item_pairs`.
+
+    Returns:
+        The choice, the split events (cached under ``leave_last``, whose split is a window;
+        unpersist them after use), the cuts (always ``train_until``) and the pairs
+        (:func:`user_item_pairs`, cached).
     """
-    if cfg.split != "auto":
-        return SplitChoice(cfg.split)
-    cuts = temporal_cuts(events, cfg)
-    share = temporal_test_share(events, cfg, cuts)
-    split = "temporal" if share >= cfg.auto_min_test_share else "leave_last"
-    LOG.info(
-        "stage=aggregate split=auto chose %s: the temporal test period holds %.1f%% of active "
-        "users (aggregate.auto_min_test_share=%.1f%%)",
-        split,
-        100 * share,
-        100 * cfg.auto_min_test_share,
-    )
-    return SplitChoice(split, share, cuts)
-
-
-def split_events(
-    events: DataFrame, cfg: AggregateConfig, choice: SplitChoice | None = None
-) -> tuple[DataFrame, dict[str, str]]:
-    """Add the ``split`` column as ``choice`` says, else as :func:`choose_split` decides.
-
-    Returns the events and the cuts (always ``train_until``).
-    """
-    choice = choice or choose_split(events, cfg)
-    if choice.split == "leave_last":
-        return split_leave_last(events, cfg.leave_last_n, cfg.leave_last_by)
-    return split_by_time(events, cfg.valid_fraction, cfg.test_fraction, choice.seconds_cuts)
+    if cfg.split in ("temporal", "auto"):
+        split, cuts = split_by_time(
+            events, cfg.valid_fraction, cfg.test_fraction, temporal_cuts(events, cfg)
+        )
+        split = decay_weights(split, cfg.decay_half_life_days, cuts["train_until"])
+        pairs = user_item_pairs(split, heavy_user_events).cache()
+        if cfg.split == "temporal":
+            return SplitChoice("temporal"), split, cuts, pairs
+        share = temporal_test_share(pairs, cfg.min_user_items)
+        choice = SplitChoice(
+            "temporal" if share >= cfg.auto_min_test_share else "leave_last", share
+        )
+        LOG.info(
+            "stage=aggregate split=auto chose %s: the temporal test period holds %.1f%% of active "
+            "users (aggregate.auto_min_test_share=%.1f%%)",
+            choice.split,
+            100 * share,
+            100 * cfg.auto_min_test_share,
+        )
+        if choice.split == "temporal":
+            return choice, split, cuts, pairs
+        pairs.unpersist()
+    else:
+        choice = SplitChoice("leave_last")
+    split, cuts = split_leave_last(events, cfg.leave_last_n, cfg.leave_last_by)
+    split = decay_weights(split, cfg.decay_half_life_days, cuts["train_until"]).cache()
+    return choice, split, cuts, user_item_pairs(split, heavy_user_events).cache()
 
 
 def decay_weights(events: DataFrame, half_life_days: float, train_until: str) -> DataFrame:
@@ -329,12 +336,13 @@ def user_item_pairs(events: DataFrame, heavy_user_events: int = 0) -> DataFrame:
     ``first`` is the pair's earliest ``(event_time, event_rank)`` (:func:`weighted_events`), by
     which :func:`samplegen.features.sequences.user_sequences` orders each user's items.
 
-    Indices and interaction rows are computed from these pairs rather than from the events.
-    The events are shuffled once, by user, and sorted by (user, item, split) inside each
-    partition. Under :data:`~samplegen.spark.SORTED_AGGREGATION` (``run_aggregate`` applies
-    it) the sums are then one streaming pass over sorted rows, where Spark would otherwise
-    build a hash map of every pair twice, once for partial and once for final sums. The pairs
-    come out partitioned by user, so :func:`user_item_lists` needs no second shuffle.
+    Indices, interaction rows, sequences, new-item pairs, the user and item features and the CTR
+    rows are computed from these pairs (with the other sums of :func:`_sums`) rather than from
+    the events. The events are shuffled once, by user, and sorted by (user, item, split) inside
+    each partition. Under :data:`~samplegen.spark.SORTED_AGGREGATION` (``run_aggregate`` applies
+    it) the sums are then one streaming pass over sorted rows, where Spark would otherwise build
+    a hash map of every pair twice, once for partial and once for final sums. The pairs come out
+    partitioned by user, so :func:`user_item_lists` needs no second shuffle.
 
     With ``heavy_user_events`` (``aggregate.heavy_user_events``; 0: never), users with at
     least that many events (:func:`~samplegen.features.heavy_users.heavy_users`, on a sample)
@@ -367,12 +375,30 @@ def user_item_pairs(events: DataFrame, heavy_user_events: int = 0) -> DataFrame:
     )
 
 
+def _is_purchase() -> Column:
+    """1 for a purchase event, 0 for any other type."""
+    return (F.col("event_type") == "purchase").cast("int")
+
+
 def _sums() -> list[Column]:
-    """A pair's summed weight, event count and first ``(event_time, event_rank)``."""
+    """A pair's sums: what the interaction rows, sequences, features and CTR rows need.
+
+    The summed weight, event count and first ``(event_time, event_rank)``; the purchases and
+    last event time (the CTR row's label and time); the sum, count, least and largest of the
+    events' prices (null prices skipped, as ``avg`` skips them), so that the per-user and
+    per-item features of :mod:`samplegen.features.tabular` are sums over pairs rather than
+    a second pass over the events.
+    """
     return [
         F.sum("w").alias("w"),
         F.count(F.lit(1)).alias("n_events"),
         F.min(F.struct("event_time", "event_rank")).alias("first"),
+        F.sum(_is_purchase()).cast("long").alias("n_purchases"),
+        F.max("event_time").alias("last"),
+        F.sum("price").alias("price_sum"),
+        F.count("price").alias("price_n"),
+        F.min("price").alias("price_min"),
+        F.max("price").alias("price_max"),
     ]
 
 
@@ -539,7 +565,7 @@ def training_view(train: DataFrame, max_items: int, n_files: int) -> DataFrame:
 
 
 def new_item_pairs(
-    events: DataFrame, catalogue: DataFrame, users: DataFrame, split: str = "test"
+    pairs: DataFrame, catalogue: DataFrame, users: DataFrame, split: str = "test"
 ) -> DataFrame:
     """``split``-period (valid or test) ``(user_idx, item_id)`` pairs on items new to the catalogue.
 
@@ -549,13 +575,18 @@ def new_item_pairs(
     vocabulary. Only users of ``users`` (the active ones, which have interaction rows) are kept.
     The test pairs are what stage 4's item-cold slices score against, the valid pairs what it
     chooses the compared models on; no stage that trains or generates reads either.
+
+    Args:
+        pairs: :func:`user_item_pairs` of the split events.
+        catalogue: the ``catalogue`` table.
+        users: ``user_index`` rows of the users to keep.
+        split: ``valid`` or ``test``.
     """
-    seen = events.where(F.col("split") == "train").select("item_id").distinct()
-    return (
-        events.where(F.col("split") == split)
+    seen = pairs.where(F.col("split") == "train").select("item_id").distinct()
+    return (  # one pair per (user, item, split): no distinct needed
+        pairs.where(F.col("split") == split)
         .join(catalogue.select("item_id"), "item_id", "left_semi")
         .join(seen, "item_id", "left_anti")
         .join(users.select("user_id", "user_idx"), "user_id")
         .select("user_idx", "item_id")
-        .distinct()
     )

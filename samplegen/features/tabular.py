@@ -35,36 +35,51 @@ nearly every popular item reach it."""
 _POSITIVE_KEY = ("user_idx", "split", "positive_idx")
 
 
-def _is_purchase() -> Column:
-    return (F.col("event_type") == "purchase").cast("int")
-
-
-def indexed_events(events: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
-    """Events of indexed users on indexed items, with ``user_idx``, ``item_idx`` and ``category``.
+def indexed_pairs(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """Pairs of indexed users on indexed items, with ``user_idx``, ``item_idx`` and ``category``.
 
     Args:
-        events: events with a ``split`` column (see ``split_events``).
+        pairs: :func:`~samplegen.features.interactions.user_item_pairs` of the split events.
         users: ``user_index`` rows (``user_id``, ``user_idx``).
         items: ``item_index`` rows (``item_id``, ``item_idx``, ``category``).
     """
-    return events.join(users.select("user_id", "user_idx"), "user_id").join(
+    return pairs.join(users.select("user_id", "user_idx"), "user_id").join(
         F.broadcast(items.select("item_id", "item_idx", "category")), "item_id"
     )
 
 
-def _top_categories(train: DataFrame) -> DataFrame:
-    """Each user's most touched category (most events; ties: the smaller name)."""
+def _categories(train: DataFrame) -> DataFrame:
+    """Each user's number of categories and most touched one (most events; ties: smaller name)."""
     counts = (
         train.where(F.col("category").isNotNull())
         .groupBy("user_idx", "category")
-        .agg(F.count(F.lit(1)).alias("n"))
+        .agg(F.sum("n_events").alias("n"))
     )
     best = F.min(F.struct((-F.col("n")).alias("minus_n"), F.col("category").alias("category")))
-    return counts.groupBy("user_idx").agg(best["category"].alias("top_category"))
+    return counts.groupBy("user_idx").agg(
+        best["category"].alias("top_category"),
+        F.count(F.lit(1)).cast("int").alias("category_count"),
+    )
+
+
+def _mean_price() -> Column:
+    """The mean price per event with a price, from pair sums (null when none has one)."""
+    n = F.sum("price_n")
+    return F.when(n > 0, F.sum("price_sum") / n)
+
+
+def _sessions(events: DataFrame, items: DataFrame) -> DataFrame:
+    """Distinct train sessions per user on vocabulary items: the one feature pairs cannot give."""
+    return (
+        events.where(F.col("split") == "train")
+        .join(F.broadcast(items.select("item_id")), "item_id", "left_semi")
+        .groupBy("user_id")
+        .agg(F.countDistinct("session_id").alias("n_sessions"))
+    )
 
 
 def user_features(
-    events: DataFrame, users: DataFrame, items: DataFrame, train_cut: str
+    pairs: DataFrame, events: DataFrame, users: DataFrame, items: DataFrame, train_cut: str
 ) -> DataFrame:
     """One row per indexed user, from their train events on vocabulary items.
 
@@ -73,63 +88,66 @@ def user_features(
     ``interactions_train`` row. ``mean_price`` is the mean price per event (null when no event
     has a price), ``top_category`` the category with the most events (ties: the smaller name;
     null when no item has one) and ``days_since_last`` the days from the last event to
-    ``train_cut``.
+    ``train_cut``. Every figure but ``n_sessions`` is a sum over the user's pairs; sessions
+    span items, so they are counted on the events.
 
     Args:
-        events: events with a ``split`` column.
+        pairs: :func:`~samplegen.features.interactions.user_item_pairs` of the split events.
+        events: events with a ``split`` column (for ``n_sessions``).
         users: ``user_index`` rows.
         items: ``item_index`` rows.
         train_cut: end of the train period (``cuts["train_until"]`` of ``split_events``, an
             ISO timestamp in UTC).
     """
     cut_seconds = pd.Timestamp(train_cut).timestamp()
-    train = indexed_events(events, users, items).where(F.col("split") == "train")
+    train = indexed_pairs(pairs, users, items).where(F.col("split") == "train")
     totals = train.groupBy("user_id", "user_idx").agg(
-        F.count(F.lit(1)).alias("n_events"),
-        F.countDistinct("item_idx").alias("n_items"),
-        F.sum(_is_purchase()).cast("long").alias("n_purchases"),
-        F.countDistinct("session_id").alias("n_sessions"),
-        F.min("event_time").alias("first_event_time"),
-        F.max("event_time").alias("last_event_time"),
-        F.avg("price").alias("mean_price"),
-        F.countDistinct("category").cast("int").alias("category_count"),
+        F.sum("n_events").cast("long").alias("n_events"),
+        F.count(F.lit(1)).alias("n_items"),
+        F.sum("n_purchases").cast("long").alias("n_purchases"),
+        F.min("first.event_time").alias("first_event_time"),
+        F.max("last").alias("last_event_time"),
+        _mean_price().alias("mean_price"),
     )
     days = (F.lit(cut_seconds) - F.col("last_event_time").cast("double")) / SECONDS_PER_DAY
     return (
         totals.withColumn("days_since_last", days)
-        .join(_top_categories(train), "user_idx", "left")
+        .join(_sessions(events, items), "user_id", "left")
+        .join(_categories(train), "user_idx", "left")
+        .fillna(0, subset=["n_sessions", "category_count"])
         .select(*USER_FEATURES.schema.fieldNames())
     )
 
 
 def item_features(
-    events: DataFrame, items: DataFrame, catalogue: DataFrame, text_embeddings: bool = False
+    pairs: DataFrame, items: DataFrame, catalogue: DataFrame, text_embeddings: bool = False
 ) -> DataFrame:
     """One row per indexed item, from its train events by every user, plus catalogue attributes.
 
     ``n_users`` counts distinct train users, as ``item_index`` does, so the two agree.
     ``purchase_rate`` is ``n_purchases / n_events``; price figures are over the events that
     have a price (null when none has). An item kept in the index from an earlier load but
-    without train events in this one has zero counts and null rates and prices.
+    without train events in this one has zero counts and null rates and prices. Every figure
+    is a sum over the item's train pairs (one per user).
 
     Args:
-        events: events with a ``split`` column.
+        pairs: :func:`~samplegen.features.interactions.user_item_pairs` of the split events.
         items: ``item_index`` rows.
         catalogue: the ``catalogue`` table.
         text_embeddings: fill ``text_embedding`` (see :mod:`samplegen.features.text`);
             null otherwise.
     """
-    train = events.where(F.col("split") == "train").join(
+    train = pairs.where(F.col("split") == "train").join(
         F.broadcast(items.select("item_id")), "item_id"
     )
     stats = train.groupBy("item_id").agg(
-        F.countDistinct("user_id").alias("n_users"),
-        F.count(F.lit(1)).alias("n_events"),
-        F.sum(_is_purchase()).cast("long").alias("n_purchases"),
-        F.avg("price").alias("mean_price"),
-        F.min("price").alias("min_price"),
-        F.max("price").alias("max_price"),
-        F.min("event_time").alias("first_event_time"),
+        F.count(F.lit(1)).alias("n_users"),
+        F.sum("n_events").cast("long").alias("n_events"),
+        F.sum("n_purchases").cast("long").alias("n_purchases"),
+        _mean_price().alias("mean_price"),
+        F.min("price_min").alias("min_price"),
+        F.max("price_max").alias("max_price"),
+        F.min("first.event_time").alias("first_event_time"),
     )
     counts = ("n_users", "n_events", "n_purchases")
     attributes = catalogue.select("item_id", "category", "department", "brand", "title")
@@ -150,17 +168,21 @@ def item_features(
     return features.select(*ITEM_FEATURES.schema.fieldNames())
 
 
-def ctr_interactions(events: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
-    """Real CTR rows: one per distinct (user, item, split) of indexed users and items.
+def ctr_interactions(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """Real CTR rows: one per (user, item, split) pair of indexed users and items.
 
     ``label`` is 1 when the user purchased the item in that split, ``event_time`` the pair's last
     event in that split, ``source`` is ``"interaction"``.
     """
-    return (
-        indexed_events(events, users, items)
-        .groupBy("user_id", "item_id", "user_idx", "item_idx", "split")
-        .agg(F.max(_is_purchase()).alias("label"), F.max("event_time").alias("event_time"))
-        .withColumn("source", F.lit("interaction"))
+    return indexed_pairs(pairs, users, items).select(
+        "user_id",
+        "item_id",
+        "user_idx",
+        "item_idx",
+        "split",
+        (F.col("n_purchases") > 0).cast("int").alias("label"),
+        F.col("last").alias("event_time"),
+        F.lit("interaction").alias("source"),
     )
 
 
@@ -391,6 +413,7 @@ def samples_ctr(
 
 
 def write_tabular_tables(
+    pairs: DataFrame,
     events: DataFrame,
     users: DataFrame,
     items: DataFrame,
@@ -404,7 +427,8 @@ def write_tabular_tables(
     ``samples_ctr`` reads the two feature tables back, so its features are the stored ones.
 
     Args:
-        events: events with a ``split`` column.
+        pairs: :func:`~samplegen.features.interactions.user_item_pairs` of the split events.
+        events: events with a ``split`` column (sessions per user).
         users: ``user_index`` rows.
         items: ``item_index`` rows.
         catalogue: the ``catalogue`` table.
@@ -416,10 +440,10 @@ def write_tabular_tables(
     spark = events.sparkSession
     rows = {
         USER_FEATURES.name: write_table(
-            user_features(events, users, items, train_cut), tables, USER_FEATURES
+            user_features(pairs, events, users, items, train_cut), tables, USER_FEATURES
         ),
         ITEM_FEATURES.name: write_table(
-            item_features(events, items, catalogue, cfg.text_embeddings), tables, ITEM_FEATURES
+            item_features(pairs, items, catalogue, cfg.text_embeddings), tables, ITEM_FEATURES
         ),
     }
     if not cfg.samples_ctr:  # emptied, so no earlier load's rows outlive this load's indices
@@ -428,7 +452,7 @@ def write_tabular_tables(
         rows[SAMPLES_CTR.name] = write_table(empty, tables, SAMPLES_CTR)
         return rows
     item_feats = read_table(spark, tables, ITEM_FEATURES)
-    real = ctr_interactions(events, users, item_feats).persist()
+    real = ctr_interactions(pairs, users, item_feats).persist()
     try:
         ctr = samples_ctr(
             real,

@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from samplegen.config import AggregateConfig, Config
-from samplegen.features.interactions import choose_split, split_events, temporal_test_share
+from samplegen.features.interactions import (
+    split_and_sum,
+    split_by_time,
+    temporal_cuts,
+    temporal_test_share,
+    user_item_pairs,
+    weighted_events,
+)
 from samplegen.features.profile import format_profile, split_figures, split_warning
 
 T0 = datetime(2026, 1, 1)
@@ -15,11 +22,19 @@ N_USERS = 20
 
 
 def events(spark, rows):
-    """(user, item, days after T0) -> events."""
-    data = [(u, i, "purchase", T0 + timedelta(days=d)) for u, i, d in rows]
-    return spark.createDataFrame(
-        data, "user_id string, item_id string, event_type string, event_time timestamp"
-    )
+    """(user, item, days after T0) -> weighted purchase events without prices."""
+    data = [(u, i, "purchase", T0 + timedelta(days=d), None) for u, i, d in rows]
+    log = spark.createDataFrame(
+        data, "user_id string, item_id string, event_type string, event_time timestamp, "
+        "price double",
+    )  # fmt: skip
+    return weighted_events(log, {"purchase": 1.0})
+
+
+def share(log, cfg=AUTO):
+    """The temporal split's test share, from its pairs (as split_and_sum reads it)."""
+    split, _ = split_by_time(log, cfg.valid_fraction, cfg.test_fraction, temporal_cuts(log, cfg))
+    return temporal_test_share(user_item_pairs(split), cfg.min_user_items)
 
 
 def shop_log(spark):
@@ -43,13 +58,14 @@ def test_auto_is_the_default_split():
 @pytest.mark.spark
 def test_auto_keeps_the_temporal_split_when_most_users_reach_the_test_period(spark):
     log = shop_log(spark)
-    assert temporal_test_share(log, AUTO) == 1.0
-    choice = choose_split(log, AUTO)
+    assert share(log) == 1.0
+    choice, split, cuts, pairs = split_and_sum(log, AUTO)
     assert (choice.split, choice.temporal_test_share) == ("temporal", 1.0)
-    split, cuts = split_events(log, AUTO, choice)
     assert "test_from" in cuts  # the time cut
-    # The reused cuts are the ones the temporal split computes on its own.
-    assert cuts == split_events(log, AggregateConfig(split="temporal"))[1]
+    # The cuts and pairs are the ones the temporal split computes on its own.
+    temporal = split_and_sum(log, AggregateConfig(split="temporal"))
+    assert cuts == temporal[2]
+    assert sorted(pairs.collect()) == sorted(temporal[3].collect())
     assert {r.split for r in split.collect()} == {"train", "valid", "test"}
 
 
@@ -58,19 +74,18 @@ def test_auto_picks_leave_last_when_the_temporal_test_period_holds_few_users(spa
     log = ratings_log(spark)
     # 101 events: the valid cut is the 81st (day 16), the test cut the 91st (day 18). Active
     # (3+ items before day 16): u00..u15; in test: only u00 (its day-40 visit): 1 / 16.
-    share = temporal_test_share(log, AUTO)
-    assert share == pytest.approx(1 / 16)
-    choice = choose_split(log, AUTO)
+    assert share(log) == pytest.approx(1 / 16)
+    choice, split, cuts, pairs = split_and_sum(log, AUTO)
     assert (choice.split, choice.temporal_test_share) == ("leave_last", pytest.approx(1 / 16))
-    split, cuts = split_events(log, AUTO, choice)
     assert "test_from" not in cuts  # each user's last item, not a time cut
     test_users = {r.user_id for r in split.where("split = 'test'").collect()}
     assert test_users == {f"u{u:02d}" for u in range(N_USERS)}  # every user can be evaluated
+    assert {r.user_id for r in pairs.where("split = 'test'").collect()} == test_users
     # The threshold decides: at a share of 0.05 the temporal split is good enough.
     lenient = AggregateConfig(split="auto", min_user_items=3, auto_min_test_share=0.05)
-    assert choose_split(log, lenient).split == "temporal"
+    assert split_and_sum(log, lenient)[0].split == "temporal"
     # An explicit split is taken as it is, without measuring anything.
-    explicit = choose_split(log, AggregateConfig(split="temporal"))
+    explicit = split_and_sum(log, AggregateConfig(split="temporal"))[0]
     assert (explicit.split, explicit.temporal_test_share) == ("temporal", None)
 
 

@@ -34,11 +34,11 @@ OPEN = AggregateConfig(min_item_users=1, min_user_items=1, top_n_items=100)
 
 
 def events(spark, rows, split="train"):
-    """(user, item, hours after T0) -> events with weight 1 in ``split``."""
-    data = [(u, i, "view", T0 + timedelta(hours=h), 1.0, 0, split) for u, i, h in rows]
+    """(user, item, hours after T0) -> events with weight 1 and no price in ``split``."""
+    data = [(u, i, "view", T0 + timedelta(hours=h), None, 1.0, 0, split) for u, i, h in rows]
     return spark.createDataFrame(
         data, "user_id string, item_id string, event_type string, event_time timestamp, "
-        "w double, event_rank int, split string",
+        "price double, w double, event_rank int, split string",
     )  # fmt: skip
 
 
@@ -177,12 +177,12 @@ def test_sequences_keep_time_order_and_break_ties_by_event_type_then_item_index(
         ("v", "e", "view", 5, "train"),  # (e and f need a train user to be in the vocabulary)
         ("v", "f", "view", 6, "train"),
     ]
-    data = [(u, i, t, T0 + timedelta(hours=h), s) for u, i, t, h, s in rows]
+    data = [(u, i, t, T0 + timedelta(hours=h), None, s) for u, i, t, h, s in rows]
     df = weighted_events(
         spark.createDataFrame(
             data,
             "user_id string, item_id string, event_type string, event_time timestamp, "
-            "split string",
+            "price double, split string",
         ),
         {"view": 1.0, "cart": 3.0, "purchase": 5.0},
     )
@@ -220,12 +220,14 @@ def whale_and_light_users(spark, whale_events: int, whale_items: int, light_user
         F.concat(F.lit("i"), (F.col("id") % whale_items).cast("string")).alias("item_id"),
         F.lit("view").alias("event_type"),
         (F.lit(T0).cast("timestamp") + F.make_interval(secs=F.col("id"))).alias("event_time"),
+        F.lit(None).cast("double").alias("price"),
     )
     light = spark.range(2_000).select(
         F.concat(F.lit("u"), (F.col("id") % light_users).cast("string")).alias("user_id"),
         F.concat(F.lit("i"), (F.col("id") % 50).cast("string")).alias("item_id"),
         F.lit("cart").alias("event_type"),
         F.lit(T0).cast("timestamp").alias("event_time"),
+        F.lit(1.0).alias("price"),
     )
     return weighted_events(whale.unionByName(light), {"view": 1.0, "cart": 3.0})
 
