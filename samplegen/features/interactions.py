@@ -148,7 +148,7 @@ class SplitChoice:
 
     Attributes:
         split: ``temporal`` or ``leave_last``.
-        temporal_test_share: Under ``auto``, the :func:`temporal_test_share` of the events;
+        temporal_test_share: Under ``auto``, the temporal split's :func:`temporal_test_share`;
             ``None`` when the split was set explicitly (nothing was measured).
     """
 
@@ -331,7 +331,7 @@ def number_in_order(rows: DataFrame, order_col: str, idx_col: str, offset: int =
 
 
 def user_item_pairs(events: DataFrame, heavy_user_events: int = 0) -> DataFrame:
-    """One row per (user, item, split): the summed weight ``w``, the ``n_events``, the ``first``.
+    """One row per (user, item, split): the summed weight ``w``, ``n_events``, ``first`` and more.
 
     ``first`` is the pair's earliest ``(event_time, event_rank)`` (:func:`weighted_events`), by
     which :func:`samplegen.features.sequences.user_sequences` orders each user's items.

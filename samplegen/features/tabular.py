@@ -96,7 +96,7 @@ def user_features(
         events: events with a ``split`` column (for ``n_sessions``).
         users: ``user_index`` rows.
         items: ``item_index`` rows.
-        train_cut: end of the train period (``cuts["train_until"]`` of ``split_events``, an
+        train_cut: end of the train period (``cuts["train_until"]`` of ``split_and_sum``, an
             ISO timestamp in UTC).
     """
     cut_seconds = pd.Timestamp(train_cut).timestamp()
