@@ -16,11 +16,13 @@ DuckDB runs one SQL statement with 2 threads. Peak memory is the peak summed PSS
 engine's process tree (see ``common.measured``). Usage::
 
     python bench/aggregate_vs_duckdb.py --sizes 1e6 1e7 1e8
+    python bench/aggregate_vs_duckdb.py --sizes 1e8 --heavy-user-events 0 --out results/x.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,7 +34,9 @@ WEIGHTS = {"view": 1.0, "click": 2.0, "cart": 3.0, "purchase": 5.0}
 MIN_ITEM_USERS, MIN_USER_ITEMS, TOP_N, MAX_WEIGHT, TRAIN_SHARE = 10, 3, 5000, 50.0, 0.8
 
 
-def spark_child(events: str, catalogue: str, out: str, n: int, conf: dict[str, str]) -> dict:
+def spark_child(
+    events: str, catalogue: str, out: str, n: int, conf: dict[str, str], heavy: int | None
+) -> dict:
     from pyspark.sql import functions as F
 
     from samplegen.config import AggregateConfig, SparkConfig
@@ -72,6 +76,8 @@ def spark_child(events: str, catalogue: str, out: str, n: int, conf: dict[str, s
         top_n_items=TOP_N,
         max_weight=MAX_WEIGHT,
     )
+    if heavy is not None:
+        agg = dataclasses.replace(agg, heavy_user_events=heavy)
     raw = spark.read.parquet(events).where(F.col("event_type").isin(list(WEIGHTS)))
     weighted, _ = split_by_time(weighted_events(raw, WEIGHTS), 0.1, 0.1)  # train: first 80%
     phase("time_cut")
@@ -124,7 +130,9 @@ COPY (
 """
 
 
-def duckdb_child(events: str, catalogue: str, out: str, n: int, conf: dict[str, str]) -> dict:
+def duckdb_child(
+    events: str, catalogue: str, out: str, n: int, conf: dict[str, str], heavy: int | None
+) -> dict:
     import duckdb
 
     con = duckdb.connect()
@@ -172,6 +180,13 @@ def main() -> None:
         help="Spark settings of the samplegen run (spark.conf of the config); "
         "default: %(default)s",
     )
+    parser.add_argument(
+        "--heavy-user-events",
+        type=int,
+        default=None,
+        help="samplegen's aggregate.heavy_user_events (0: never spread a user; default: its own)",
+    )
+    parser.add_argument("--out", help="results file (default: results/aggregate_vs_duckdb.json)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -180,7 +195,7 @@ def main() -> None:
         if name == "simulate":
             result = fn(rest[0], int(rest[1]), int(rest[2]))
         else:
-            result = fn(*rest[:3], int(rest[3]), json.loads(rest[4]))
+            result = fn(*rest[:3], int(rest[3]), json.loads(rest[4]), json.loads(rest[5]))
         print(json.dumps(result))
         return
 
@@ -207,7 +222,8 @@ def main() -> None:
         for engine in ("duckdb", "spark"):
             out = str(Path(args.work) / f"out_{engine}_{n}")
             conf = dict(item.split("=", 1) for item in args.spark_conf)
-            got = measured(__file__, [engine, events, catalogue, out, str(n), json.dumps(conf)])
+            child = [engine, events, catalogue, out, str(n), json.dumps(conf)]
+            got = measured(__file__, [*child, json.dumps(args.heavy_user_events)])
             row[engine] = got
             print(f"{n:>12,} {engine:<7} {got['seconds']:8.1f} s  {got['peak_gib']:5.2f} GiB  "
                   f"users {got['users']:,} pairs {got['pairs']:,}", flush=True)  # fmt: skip
@@ -227,7 +243,7 @@ def main() -> None:
     if 10**7 in by_size and 10**8 in by_size:
         scaling = by_size[10**8]["spark"]["seconds"] / by_size[10**7]["spark"]["seconds"]
         print(f"samplegen scaling 1e8/1e7: {scaling:.2f} (target <= 12)")
-    out = HERE / "results" / "aggregate_vs_duckdb.json"
+    out = Path(args.out) if args.out else HERE / "results" / "aggregate_vs_duckdb.json"
     out.write_text(json.dumps(results, indent=1))
     print(f"wrote {out}")
 

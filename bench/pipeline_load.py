@@ -13,6 +13,10 @@ Usage::
     python bench/pipeline_load.py --events 1e8     # writes results/pipeline_load_<n>.json
     python bench/pipeline_load.py --events 1e7 --stages aggregate \
         --set aggregate.raw_events=false --tag _raw_off   # results/pipeline_load_<n>_raw_off.json
+    python bench/pipeline_load.py --events 1e8 --stages train generate evaluate \
+        --set evaluate.scoring=spark --tag _spark_all     # every evaluated user ranked in Spark
+
+``--stages`` without ``aggregate`` reuses the lakehouse ``<work>/lake_<n>`` of an earlier run.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ def stage_child(stage: str, run_id: str, sets: list[str]) -> dict:
     headline = {
         k: v for k, v in result.metrics.items() if isinstance(v, int | float | str) and k != "error"
     }
+    if stage == "evaluate":  # the verdict lines, to compare runs of different code
+        headline["verdict"] = result.metrics.get("verdict", [])
     if stage == "aggregate":  # the skewed user made it through, with every event counted
         whale = read_table(spark, table_store(cfg), USER_FEATURES).where(
             F.col("user_id") == "whale"
