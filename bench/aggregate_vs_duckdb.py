@@ -133,6 +133,7 @@ COPY (
 def duckdb_child(
     events: str, catalogue: str, out: str, n: int, conf: dict[str, str], heavy: int | None
 ) -> dict:
+    """DuckDB's side; ``conf`` and ``heavy`` are samplegen's settings, unused here."""
     import duckdb
 
     con = duckdb.connect()
