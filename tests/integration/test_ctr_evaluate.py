@@ -214,6 +214,7 @@ def test_logreg_learns_the_planted_signal_and_tunes_on_valid(spark, ctr_lake):
     assert "item_purchase_rate" in numeric and "query" not in categorical + numeric
 
 
+@pytest.mark.slow  # the whole evaluate stage: 35 s of the fast tier on 2026-12-07
 def test_evaluate_scores_a_synthetic_ctr_run(spark, ctr_lake, monkeypatch):
     # A classifier that fails is skipped, named in the log and the report; logreg still scores.
     _register_broken(monkeypatch)
