@@ -243,7 +243,7 @@ def main() -> None:
     by_size = {r["target_events"]: r for r in results}
     if 10**7 in by_size and 10**8 in by_size:
         scaling = by_size[10**8]["spark"]["seconds"] / by_size[10**7]["spark"]["seconds"]
-        print(f"samplegen scaling 1e8/1e7: {scaling:.2f} (target <= 12)")
+        print(f"samplegen scaling 1e8/1e7: {scaling:.2f} (issue 25: <= 10)")
     out = Path(args.out) if args.out else HERE / "results" / "aggregate_vs_duckdb.json"
     out.write_text(json.dumps(results, indent=1))
     print(f"wrote {out}")
