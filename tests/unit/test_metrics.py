@@ -105,6 +105,20 @@ def test_top_k_matches_reference_on_random_data_with_ties_and_chunks():
     np.testing.assert_array_equal(top_k_items(scores, k, exclude, chunk_rows=5), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_top_k_matches_reference_with_nan_and_ties_at_the_kth_value(dtype):
+    """Wide rows where the k-th value is shared by more items than fit: the tie re-selection."""
+    rng = np.random.default_rng(7)
+    n_users, n_items, k = 300, 500, 20
+    scores = rng.integers(0, 30, size=(n_users, n_items)).astype(dtype)  # ~17 items per value
+    scores[rng.random(scores.shape) < 0.01] = np.nan
+    exclude = [rng.choice(n_items, size=rng.integers(0, 50), replace=False) for _ in range(n_users)]
+    scores_ref = np.where(np.isnan(scores), -np.inf, scores)
+    np.testing.assert_array_equal(
+        top_k_items(scores, k, exclude), _ref_top_k(scores_ref, k, exclude)
+    )
+
+
 def test_top_k_validates_arguments():
     with pytest.raises(ValueError, match="k must be positive"):
         top_k_items(np.zeros((2, 3)), 0, _empty(2))

@@ -58,6 +58,7 @@ def test_ease_weights_have_zero_diagonal_and_float32_scores():
     model = EASERecommender(l2=10.0).fit(x)
     assert model.weights is not None
     np.testing.assert_array_equal(np.diag(model.weights), np.zeros(10))
+    assert model.weights.flags["C_CONTIGUOUS"]  # else every sparse product copies it
     scores = model.score(x[:3])
     assert scores.dtype == np.float32
     assert scores.shape == (3, 10)
