@@ -273,10 +273,13 @@ class RecommenderSpec(Entry):
     The module defines ``make(cfg: EvaluateConfig, spark: SparkSession | None, seed: int) ->
     Recommender`` (see :mod:`samplegen.evaluate.recommenders`). ``stochastic`` models depend
     on their seed, so stage 4 fits them once per seed (``evaluate.repeats``); the others once.
+    ``fits_in_spark`` models run their fit as Spark jobs, which leave the driver idle, so
+    stage 4 starts them on background threads next to the in-process fits.
     """
 
     kind: str = "recommender"
     stochastic: bool = False
+    fits_in_spark: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in RECOMMENDER_KINDS:
@@ -290,7 +293,9 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
         "popularity", _R + "popularity", "the most-interacted items, the same for every user"
     ),
     RecommenderSpec("ease", _R + "ease", "EASE, a closed-form item-item linear autoencoder"),
-    RecommenderSpec("als", _R + "als", "Spark ALS, implicit feedback", stochastic=True),
+    RecommenderSpec(
+        "als", _R + "als", "Spark ALS, implicit feedback", stochastic=True, fits_in_spark=True
+    ),
     RecommenderSpec(
         "multvae", _R + "multvae", "Mult-VAE trained in-process on the rows", stochastic=True
     ),

@@ -13,7 +13,10 @@ Mult-VAE) run once per seed; each seed gets its own rows.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +138,7 @@ class Scorer:
         self.targets = [data.targets[i] for i in rows]
         self._tops: dict[tuple[str, int, str], np.ndarray] = {}
         self._models: dict[tuple[str, int, str], Recommender] = {}
+        self._ahead: dict[tuple[str, int, str], Future[Recommender]] = {}
         #: Keep the real and augmented models for the item-cold slices (set when they run).
         self.keep_models = False
 
@@ -179,13 +183,39 @@ class Scorer:
         key = (name, seed, variant)
         if key in self._models:
             return self._models[key]
-        model = self.recommender(name, seed)
-        if variant == "real" and training.shape[1] > self.data.n_items:
-            model = VocabularyOnly(model, self.data.n_items)
-        model = model.fit(training)
+        ahead = self._ahead.pop(key, None)
+        model = ahead.result() if ahead else self._fit(name, seed, variant, training)
         if self.keep_models and variant in VARIANTS:
             self._models[key] = model
         return model
+
+    def _fit(self, name: str, seed: int, variant: str, training: np.ndarray) -> Recommender:
+        model = self.recommender(name, seed)
+        if variant == "real" and training.shape[1] > self.data.n_items:
+            model = VocabularyOnly(model, self.data.n_items)
+        return model.fit(training)
+
+    @contextlib.contextmanager
+    def fitting_ahead(self, jobs: dict[tuple[str, int, str], np.ndarray]) -> Iterator[None]:
+        """Fit the models of ``jobs`` ((recommender, seed, variant) -> training rows) on threads.
+
+        A Spark fit (ALS) leaves the driver waiting on its jobs; started here, the Spark fits
+        run side by side with each other and with the fits the driver does itself (EASE,
+        Mult-VAE). :meth:`model` then takes the fitted model. Each fit is the one
+        :meth:`model` would make, so the rankings do not change; one whose ranking or model
+        this scorer already has is skipped. On leaving, fits not yet started are cancelled and
+        running ones awaited.
+        """
+        known = self._tops.keys() | self._models.keys()
+        jobs = {key: rows for key, rows in jobs.items() if key not in known}
+        pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="fit-ahead")
+        try:
+            for key, training in jobs.items():
+                self._ahead[key] = pool.submit(self._fit, *key, training)
+            yield
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._ahead.clear()
 
 
 def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:
@@ -204,23 +234,35 @@ def utility_rows(
     """Rows for every recommender x seed x variant x slice x K, and the paired differences."""
     scorer = scorer or Scorer(data, cfg, spark)
     settings = cfg.evaluate
-    rows: list[EvalRow] = []
-    for name in settings.recommenders:
-        for seed in seeds_of(name, settings):
-            tops = {
+    runs = [(name, seed) for name in settings.recommenders for seed in seeds_of(name, settings)]
+    in_spark = {name for name in settings.recommenders if recommender_spec(name).fits_in_spark}
+    training = {variant: data.training_matrix(variant) for variant in VARIANTS}  # one copy
+    ahead = {
+        (name, seed, variant): training[variant]
+        for name, seed in runs
+        if name in in_spark
+        for variant in VARIANTS
+    }
+    tops: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+    with scorer.fitting_ahead(ahead):
+        for name, seed in sorted(runs, key=lambda run: run[0] in in_spark):  # Spark fits last
+            tops[(name, seed)] = {
                 variant: scorer.top(
                     name,
                     seed,
                     variant,
-                    data.training_matrix(variant),
+                    training[variant],
                     data.scored_matrix(variant, settings.score_with),
                 )
                 for variant in VARIANTS
             }
-            for k in settings.cutoffs():
-                for slice_name, members in where.items():
-                    values = {v: _per_user(tops[v], scorer.targets, k, members) for v in tops}
-                    rows += _slice_rows(name, seed, k, slice_name, members, values, tops, data, cfg)
+    rows: list[EvalRow] = []
+    for name, seed in runs:
+        run_tops = tops[(name, seed)]
+        for k in settings.cutoffs():
+            for slice_name, members in where.items():
+                values = {v: _per_user(run_tops[v], scorer.targets, k, members) for v in VARIANTS}
+                rows += _slice_rows(name, seed, k, slice_name, members, values, run_tops, data, cfg)
     return rows
 
 
