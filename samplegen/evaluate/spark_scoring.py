@@ -10,13 +10,15 @@ to the lower item index) and recall / NDCG at each K are computed against the ta
 same function. Per-user values land in ``eval_user_metrics``; the ``eval_metrics`` rows (means,
 bootstrap CIs, paired differences, coverage) are computed from them exactly as
 :func:`samplegen.evaluate.utility.paired_rows` does from the driver's arrays, on slices ``all``
-and ``cold``.
+and ``cold``. ALS is fitted on a background thread from the start, so its driver-side work
+(sending the entries to Spark, collecting the factors) overlaps the other models' scoring.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ from samplegen.evaluate.recommenders import Recommender
 from samplegen.evaluate.rows import EvalRow
 from samplegen.evaluate.sparse_training import SparseTraining, fit_sparse, load_sparse
 from samplegen.evaluate.utility import VARIANTS, paired_rows, seeds_of
+from samplegen.registry import recommender as recommender_spec
 from samplegen.runinfo import LOG
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -308,10 +311,21 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
     kept: list[DataFrame] = []
     rows: list[EvalRow] = []
     per_user: list[pd.DataFrame] = []
+    # One Spark fit at a time (ALS's input frame is large), started while the others score.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fit-ahead")
+    ahead = {
+        (name, seed, variant): pool.submit(
+            fit_sparse, name, data.training(variant), cfg, spark, seed
+        )
+        for name in settings.recommenders
+        if recommender_spec(name).fits_in_spark
+        for seed in seeds_of(name, settings)
+        for variant in VARIANTS
+    }
     try:
         for name in settings.recommenders:
             for seed in seeds_of(name, settings):
-                scored = _score(spark, cfg, data, users, name, seed, cold_threshold)
+                scored = _score(spark, cfg, data, users, name, seed, cold_threshold, ahead)
                 kept.append(scored)
                 metric_columns = [c for c in scored.columns if not c.startswith("top_")]
                 values = scored.select(*metric_columns).toPandas()
@@ -327,6 +341,7 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
             written = write_table(long, table_store(cfg), EVAL_USER_METRICS, run_id)
             LOG.info("stage=evaluate scoring=spark eval_user_metrics rows=%d", written)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         for scored in kept:
             scored.unpersist()
         users.unpersist()
@@ -347,12 +362,20 @@ def _score(
     name: str,
     seed: int,
     cold_threshold: float,
+    ahead: dict[tuple[str, int, str], Future[Recommender]],
 ) -> DataFrame:
-    """Fit ``name`` on both variants' sparse rows and rank every evaluated user in Spark."""
-    models = {
-        variant: _shippable(fit_sparse(name, data.training(variant), cfg, spark, seed))
-        for variant in VARIANTS
-    }
+    """Fit ``name`` on both variants' sparse rows and rank every evaluated user in Spark.
+
+    A model already being fitted on a background thread (``ahead``) is taken from there.
+    """
+
+    def fitted(variant: str) -> Recommender:
+        future = ahead.pop((name, seed, variant), None)
+        if future is not None:
+            return future.result()
+        return fit_sparse(name, data.training(variant), cfg, spark, seed)
+
+    models = {variant: _shippable(fitted(variant)) for variant in VARIANTS}
     cutoffs = cfg.evaluate.cutoffs()
     function = scoring_function(models, data.n_items, data.real.shape[1], cutoffs, cold_threshold)
     scored = users.mapInPandas(function, _scored_schema(cutoffs))

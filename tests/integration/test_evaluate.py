@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import math
+import threading
 from importlib.metadata import version
 from pathlib import Path
 
@@ -309,10 +310,19 @@ def test_spark_scoring_equals_the_driver_path(spark, cfg, pipeline_run, monkeypa
     scorer = Scorer(data, driver, spark)
     expected = utility_rows(data, driver, spark, where, scorer)
     n_new = len(data.new_users)
+    threads: list[str] = []
+    fit_entries = SparkALSRecommender.fit_entries
+
+    def fit_recording_thread(self, *args):
+        threads.append(threading.current_thread().name)
+        return fit_entries(self, *args)
+
     with monkeypatch.context() as patched:
         users = {len(data.user_idx), len(data.user_idx) + n_new, int(data.evaluated.sum())}
         _NoDenseUserRows(patched, users, data.n_items)
+        patched.setattr(SparkALSRecommender, "fit_entries", fit_recording_thread)
         got = spark_utility_rows(spark, settings, RUN_ID)
+    assert len(threads) == 2 and all(t.startswith("fit-ahead") for t in threads)  # real, aug
 
     # Per user: the same users, and the same values (ALS: the same seed and input frame).
     evaluated = data.user_idx[scorer.rows]
