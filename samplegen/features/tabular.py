@@ -7,14 +7,17 @@ driver are three scalars of the (small) item vocabulary.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from scipy.stats import nbinom
 
 from samplegen.config import AggregateConfig
 from samplegen.features.text import with_text_embeddings
 from samplegen.runinfo import LOG
+from samplegen.spark import from_pandas
 from samplegen.tables import (
     ITEM_FEATURES,
     SAMPLES_CTR,
@@ -33,6 +36,17 @@ MAX_DRAWS_PER_NEGATIVE = 1000
 """Cap on the draws of one positive, per negative wanted: only users who interacted with
 nearly every popular item reach it."""
 _POSITIVE_KEY = ("user_idx", "split", "positive_idx")
+
+#: The rows of :func:`_popularity_buckets`.
+_BUCKETS_SCHEMA = T.StructType(
+    [
+        T.StructField("bucket", T.LongType(), False),
+        T.StructField("lo", T.LongType(), False),
+        T.StructField("hi", T.LongType(), False),
+        T.StructField("item_id", T.StringType(), True),
+        T.StructField("item_idx", T.IntegerType(), True),
+    ]
+)
 
 
 def indexed_pairs(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
@@ -194,23 +208,37 @@ def _popularity_buckets(items: DataFrame) -> tuple[DataFrame, int, int, float]:
     ``n_users``. Tickets are grouped in buckets of ``width`` so the lookup is an equi-join on
     the bucket (an item appears once per bucket it overlaps). Returns the bucket rows, ``total``,
     ``width`` and the largest item's share of ``total``; ``total`` is 0 when no item has a user.
+
+    The running sum is taken on the driver: the vocabulary (at most ``aggregate.top_n_items``
+    rows) is small, and a window over all of it would move it into a single partition.
     """
-    running = Window.orderBy("item_idx").rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    cumulative = (
+    popular = (
         items.where(F.col("n_users") > 0)
         .select("item_id", "item_idx", F.col("n_users").cast("long").alias("n_users"))
-        .withColumn("hi", F.sum("n_users").over(running))
-        .withColumn("lo", F.col("hi") - F.col("n_users"))
+        .toPandas()
+        .sort_values("item_idx", ignore_index=True)
     )
-    total, n_items, most = cumulative.agg(
-        F.sum("n_users"), F.count(F.lit(1)), F.max("n_users")
-    ).first()
-    total = int(total or 0)
-    width = max(1, -(-total // max(int(n_items), 1)))
-    first, last = F.floor(F.col("lo") / width), F.floor((F.col("hi") - 1) / width)
-    buckets = cumulative.withColumn("bucket", F.explode(F.sequence(first, last)))
-    max_share = int(most or 0) / total if total else 0.0
-    return buckets.select("bucket", "lo", "hi", "item_id", "item_idx"), total, width, max_share
+    n_users = popular["n_users"].to_numpy(dtype=np.int64)
+    hi = np.cumsum(n_users)
+    lo = hi - n_users
+    total = int(hi[-1]) if len(hi) else 0
+    width = max(1, -(-total // max(len(popular), 1)))
+    first, last = lo // width, (hi - 1) // width
+    spans = (last - first + 1) if len(popular) else np.zeros(0, np.int64)
+    owner = np.repeat(np.arange(len(popular)), spans)
+    starts = np.repeat(np.cumsum(spans) - spans, spans)
+    buckets = pd.DataFrame(
+        {
+            "bucket": np.repeat(first, spans) + np.arange(len(owner)) - starts,
+            "lo": lo[owner],
+            "hi": hi[owner],
+            "item_id": popular["item_id"].to_numpy()[owner],
+            "item_idx": popular["item_idx"].to_numpy()[owner],
+        }
+    )
+    max_share = int(n_users.max()) / total if total else 0.0
+    spark = items.sparkSession
+    return from_pandas(spark, buckets, _BUCKETS_SCHEMA), total, width, max_share
 
 
 def draws_needed(

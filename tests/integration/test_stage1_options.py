@@ -25,6 +25,7 @@ from samplegen.features.interactions import (
     weighted_events,
 )
 from samplegen.features.sequences import user_sequences
+from samplegen.features.tabular import _popularity_buckets
 from samplegen.spark import SORTED_AGGREGATION, sql_settings
 
 pytestmark = [pytest.mark.spark]
@@ -342,6 +343,36 @@ def test_numbering_moves_no_rows_into_a_single_partition(spark, capsys):
     assert "SinglePartition" not in plans
     rows.withColumn("n", F.row_number().over(Window.orderBy("user_id"))).explain("formatted")
     assert "SinglePartition" in capsys.readouterr().out  # what the old numbering planned
+
+
+def test_popularity_buckets_equal_a_running_sum_window_without_a_single_partition(spark, capsys):
+    rng = np.random.default_rng(11)
+    counts = rng.integers(0, 40, 300)
+    counts[[0, 5, 299]] = [0, 900, 0]  # unused items, and one item spanning many buckets
+    items = spark.createDataFrame(
+        pd.DataFrame(
+            {"item_id": [f"i{n}" for n in range(300)], "item_idx": range(300), "n_users": counts}
+        ).sample(frac=1.0, random_state=2)
+    ).repartition(3)
+    buckets, total, width, max_share = _popularity_buckets(items)
+    running = Window.orderBy("item_idx").rowsBetween(Window.unboundedPreceding, 0)
+    windowed = (
+        items.where("n_users > 0")
+        .withColumn("hi", F.sum("n_users").over(running))
+        .withColumn("lo", F.col("hi") - F.col("n_users"))
+        .withColumn(
+            "bucket",
+            F.explode(F.sequence(F.floor(F.col("lo") / width), F.floor((F.col("hi") - 1) / width))),
+        )
+    )
+    columns = ["bucket", "lo", "hi", "item_id", "item_idx"]
+    assert sorted(buckets.collect()) == sorted(windowed.select(*columns).collect())
+    assert total == int(counts.sum()) and width == -(-total // int((counts > 0).sum()))
+    assert max_share == 900 / total
+    buckets.explain("formatted")
+    assert "SinglePartition" not in capsys.readouterr().out
+    empty, total, _, max_share = _popularity_buckets(items.where("n_users = 0"))
+    assert empty.count() == 0 and total == 0 and max_share == 0.0
 
 
 def test_time_quantiles_are_exact(spark):
