@@ -34,7 +34,7 @@ from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 from samplegen.evaluate.recommenders import Recommender
 from samplegen.evaluate.rows import EvalRow
 from samplegen.evaluate.sparse_training import SparseTraining, fit_sparse, load_sparse
-from samplegen.evaluate.utility import VARIANTS, paired_rows, seeds_of
+from samplegen.evaluate.utility import VARIANTS, fit_pool, paired_rows, seeds_of
 from samplegen.registry import recommender as recommender_spec
 from samplegen.runinfo import LOG
 from samplegen.tables import (
@@ -311,20 +311,12 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
     kept: list[DataFrame] = []
     rows: list[EvalRow] = []
     per_user: list[pd.DataFrame] = []
-    # One Spark fit at a time (ALS's input frame is large), started while the others score.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fit-ahead")
-    ahead = {
-        (name, seed, variant): pool.submit(
-            fit_sparse, name, data.training(variant), cfg, spark, seed
-        )
-        for name in settings.recommenders
-        if recommender_spec(name).fits_in_spark
-        for seed in seeds_of(name, settings)
-        for variant in VARIANTS
-    }
+    runs = [(name, seed) for name in settings.recommenders for seed in seeds_of(name, settings)]
     try:
-        for name in settings.recommenders:
-            for seed in seeds_of(name, settings):
+        # One Spark fit at a time (ALS's input is large), started while the others score.
+        with fit_pool(1) as pool:
+            ahead = _fits_ahead(pool, spark, cfg, data)
+            for name, seed in runs:
                 scored = _score(spark, cfg, data, users, name, seed, cold_threshold, ahead)
                 kept.append(scored)
                 metric_columns = [c for c in scored.columns if not c.startswith("top_")]
@@ -341,13 +333,28 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
             written = write_table(long, table_store(cfg), EVAL_USER_METRICS, run_id)
             LOG.info("stage=evaluate scoring=spark eval_user_metrics rows=%d", written)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         for scored in kept:
             scored.unpersist()
         users.unpersist()
     frame = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
     n_evaluated = len(per_user[0]) if per_user else 0
     return SparkUtility(rows, frame, n_evaluated)
+
+
+def _fits_ahead(
+    pool: ThreadPoolExecutor, spark: SparkSession, cfg: Config, data: SparseTraining
+) -> dict[tuple[str, int, str], Future[Recommender]]:
+    """Start every fit of a ``fits_in_spark`` recommender (ALS), by (name, seed, variant)."""
+    settings = cfg.evaluate
+    return {
+        (name, seed, variant): pool.submit(
+            fit_sparse, name, data.training(variant), cfg, spark, seed
+        )
+        for name in settings.recommenders
+        if recommender_spec(name).fits_in_spark
+        for seed in seeds_of(name, settings)
+        for variant in VARIANTS
+    }
 
 
 def _key(values: pd.DataFrame) -> tuple[str, int]:

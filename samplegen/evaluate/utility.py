@@ -203,19 +203,34 @@ class Scorer:
         run side by side with each other and with the fits the driver does itself (EASE,
         Mult-VAE). :meth:`model` then takes the fitted model. Each fit is the one
         :meth:`model` would make, so the rankings do not change; one whose ranking or model
-        this scorer already has is skipped. On leaving, fits not yet started are cancelled and
-        running ones awaited.
+        this scorer already has is skipped. Leaving follows :func:`fit_pool`.
         """
         known = self._tops.keys() | self._models.keys()
         jobs = {key: rows for key, rows in jobs.items() if key not in known}
-        pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="fit-ahead")
         try:
-            for key, training in jobs.items():
-                self._ahead[key] = pool.submit(self._fit, *key, training)
-            yield
+            with fit_pool(max(1, len(jobs))) as pool:
+                for key, training in jobs.items():
+                    self._ahead[key] = pool.submit(self._fit, *key, training)
+                yield
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
             self._ahead.clear()
+
+
+@contextlib.contextmanager
+def fit_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
+    """Threads for fits started ahead (:meth:`Scorer.fitting_ahead`, Spark scoring).
+
+    On leaving normally every fit has been taken or is awaited. On an error, fits not yet
+    started are cancelled and a running one is left to finish on its own, so the error is
+    not held back for the minutes an ALS fit can take at scale.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fit-ahead")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def seeds_of(recommender: str, cfg: EvaluateConfig) -> list[int]:
