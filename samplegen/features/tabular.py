@@ -1,8 +1,8 @@
 """Stage-1 tables for CTR and search models: user and item features, ``samples_ctr``.
 
 Features are learnt from the train split only, so nothing from valid/test leaks into them; the
-CTR rows cover every split. Everything is Spark DataFrame code: the only values brought to the
-driver are three scalars of the (small) item vocabulary.
+CTR rows cover every split. Everything is Spark DataFrame code except the popularity intervals
+of the negative sampler, summed on the driver over the (small) item vocabulary.
 """
 
 from __future__ import annotations
