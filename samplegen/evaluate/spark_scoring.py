@@ -34,8 +34,7 @@ from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 from samplegen.evaluate.recommenders import Recommender
 from samplegen.evaluate.rows import EvalRow
 from samplegen.evaluate.sparse_training import SparseTraining, fit_sparse, load_sparse
-from samplegen.evaluate.utility import VARIANTS, fit_pool, paired_rows, seeds_of
-from samplegen.registry import recommender as recommender_spec
+from samplegen.evaluate.utility import VARIANTS, fit_pool, fitted_ahead, paired_rows, seeds_of
 from samplegen.runinfo import LOG
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -344,14 +343,15 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
 def _fits_ahead(
     pool: ThreadPoolExecutor, spark: SparkSession, cfg: Config, data: SparseTraining
 ) -> dict[tuple[str, int, str], Future[Recommender]]:
-    """Start every fit of a ``fits_in_spark`` recommender (ALS), by (name, seed, variant)."""
+    """Start every fit of :func:`fitted_ahead`'s recommenders (ALS), by (name, seed, variant)."""
     settings = cfg.evaluate
+    names = fitted_ahead(spark, settings.recommenders)
     return {
         (name, seed, variant): pool.submit(
             fit_sparse, name, data.training(variant), cfg, spark, seed
         )
         for name in settings.recommenders
-        if recommender_spec(name).fits_in_spark
+        if name in names
         for seed in seeds_of(name, settings)
         for variant in VARIANTS
     }

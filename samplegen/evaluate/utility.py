@@ -44,6 +44,7 @@ from samplegen.evaluate.rows import (
     p_value_metric,
 )
 from samplegen.registry import recommender as recommender_spec
+from samplegen.spark import is_connect
 
 VARIANTS = ("real", "augmented")
 
@@ -216,6 +217,17 @@ class Scorer:
             self._ahead.clear()
 
 
+def fitted_ahead(spark: SparkSession | None, recommenders: list[str]) -> set[str]:
+    """The ``recommenders`` whose fits start on background threads: those fitted in Spark.
+
+    None on a Spark Connect session: its ``pyspark.ml`` calls need the session active in the
+    calling thread, which a pool thread does not have.
+    """
+    if spark is None or is_connect(spark):
+        return set()
+    return {name for name in recommenders if recommender_spec(name).fits_in_spark}
+
+
 @contextlib.contextmanager
 def fit_pool(workers: int) -> Iterator[ThreadPoolExecutor]:
     """Threads for fits started ahead (:meth:`Scorer.fitting_ahead`, Spark scoring).
@@ -250,7 +262,7 @@ def utility_rows(
     scorer = scorer or Scorer(data, cfg, spark)
     settings = cfg.evaluate
     runs = [(name, seed) for name in settings.recommenders for seed in seeds_of(name, settings)]
-    in_spark = {name for name in settings.recommenders if recommender_spec(name).fits_in_spark}
+    in_spark = fitted_ahead(spark, settings.recommenders)
     training = {variant: data.training_matrix(variant) for variant in VARIANTS}  # one copy
     ahead = {
         (name, seed, variant): training[variant]
