@@ -185,7 +185,7 @@ class Scorer:
         if key in self._models:
             return self._models[key]
         ahead = self._ahead.pop(key, None)
-        model = ahead.result() if ahead else self._fit(name, seed, variant, training)
+        model = ahead.result() if ahead is not None else self._fit(name, seed, variant, training)
         if self.keep_models and variant in VARIANTS:
             self._models[key] = model
         return model

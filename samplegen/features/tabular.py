@@ -224,7 +224,7 @@ def _popularity_buckets(items: DataFrame) -> tuple[DataFrame, int, int, float]:
     total = int(hi[-1]) if len(hi) else 0
     width = max(1, -(-total // max(len(popular), 1)))
     first, last = lo // width, (hi - 1) // width
-    spans = (last - first + 1) if len(popular) else np.zeros(0, np.int64)
+    spans = last - first + 1  # buckets each item overlaps (empty arrays for no items)
     owner = np.repeat(np.arange(len(popular)), spans)
     starts = np.repeat(np.cumsum(spans) - spans, spans)
     buckets = pd.DataFrame(
