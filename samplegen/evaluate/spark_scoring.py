@@ -1,6 +1,6 @@
 """Utility rows with the ranking in Spark (``evaluate.scoring: spark``).
 
-The driver fits popularity, EASE and ALS from sparse rows
+The driver fits popularity and EASE from sparse rows, and ALS is fitted in Spark
 (:mod:`samplegen.evaluate.sparse_training`); every evaluated user's sparse train row, the
 items the run added to it and their test targets go through ``mapInPandas``, where the fitted
 model (popularity vector, EASE item-item matrix or ALS item factors, shipped with the
@@ -10,8 +10,8 @@ to the lower item index) and recall / NDCG at each K are computed against the ta
 same function. Per-user values land in ``eval_user_metrics``; the ``eval_metrics`` rows (means,
 bootstrap CIs, paired differences, coverage) are computed from them exactly as
 :func:`samplegen.evaluate.utility.paired_rows` does from the driver's arrays, on slices ``all``
-and ``cold``. ALS is fitted on a background thread from the start, so its driver-side work
-(sending the entries to Spark, collecting the factors) overlaps the other models' scoring.
+and ``cold``. ALS is fitted in Spark on entries built there, on a background thread from the
+start, so its fit overlaps the other models' scoring.
 """
 
 from __future__ import annotations
@@ -335,6 +335,7 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
         for scored in kept:
             scored.unpersist()
         users.unpersist()
+        data.release()
     frame = pd.concat(per_user, ignore_index=True) if per_user else pd.DataFrame()
     n_evaluated = len(per_user[0]) if per_user else 0
     return SparkUtility(rows, frame, n_evaluated)
@@ -347,9 +348,7 @@ def _fits_ahead(
     settings = cfg.evaluate
     names = fitted_ahead(spark, settings.recommenders)
     return {
-        (name, seed, variant): pool.submit(
-            fit_sparse, name, data.training(variant), cfg, spark, seed
-        )
+        (name, seed, variant): pool.submit(fit_sparse, name, data, variant, cfg, spark, seed)
         for name in settings.recommenders
         if name in names
         for seed in seeds_of(name, settings)
@@ -380,7 +379,7 @@ def _score(
         future = ahead.pop((name, seed, variant), None)
         if future is not None:
             return future.result()
-        return fit_sparse(name, data.training(variant), cfg, spark, seed)
+        return fit_sparse(name, data, variant, cfg, spark, seed)
 
     models = {variant: _shippable(fitted(variant)) for variant in VARIANTS}
     cutoffs = cfg.evaluate.cutoffs()

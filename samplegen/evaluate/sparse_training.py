@@ -5,17 +5,20 @@ train rows and this run's synthetic rows are collected as flat Arrow arrays into
 matrices, with the same values :mod:`samplegen.evaluate.data` puts in its dense ones (real
 interactions 1.0, synthetic ones at their weight, the larger where both exist, new users'
 rows after the real users'). Popularity is fitted from per-item counts, EASE from the Gram
-matrix ``X^T X`` (``n_items^2``, small whatever the user count), ALS from the non-zero
-entries in row-major order, so each model equals the one the dense path fits.
+matrix ``X^T X`` (``n_items^2``, small whatever the user count), so each model equals the one
+the dense path fits. ALS's input is built in Spark from the same tables
+(:func:`training_entries`): the same entries in row-major order, without a round trip through
+the driver.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow.compute as pc
 import scipy.sparse as sp
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -24,6 +27,7 @@ from samplegen.evaluate.recommenders import Recommender, make_recommender
 from samplegen.evaluate.recommenders.als import SparkALSRecommender
 from samplegen.evaluate.recommenders.ease import EASERecommender, check_items
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
+from samplegen.features.interactions import number_in_order
 from samplegen.spark import arrow_table
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -49,6 +53,10 @@ class SparseTraining:
     augmented: sp.csr_matrix
     n_items: int
     last_real_user: int
+    run_id: str
+    #: ALS's input per variant (:func:`training_entries`), built once and kept for every seed;
+    #: :meth:`release` frees them.
+    entries: dict[str, DataFrame] = field(default_factory=dict)
 
     @property
     def activity(self) -> np.ndarray:
@@ -58,6 +66,12 @@ class SparseTraining:
     def training(self, variant: str) -> sp.csr_matrix:
         """What a recommender is fitted on for ``variant`` (``real`` or ``augmented``)."""
         return self.real if variant == "real" else self.augmented
+
+    def release(self) -> None:
+        """Unpersist the kept ALS inputs."""
+        for frame in self.entries.values():
+            frame.unpersist()
+        self.entries.clear()
 
 
 def _flat(df: DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -126,17 +140,73 @@ def load_sparse(spark: SparkSession, cfg: Config, run_id: str) -> SparseTraining
         np.concatenate([ones, weights[known], weights[is_new]]),
         (len(user_idx) + len(new_idx), n_columns),
     )
-    return SparseTraining(user_idx, real, augmented, n_items, last_real_user)
+    return SparseTraining(user_idx, real, augmented, n_items, last_real_user, run_id)
+
+
+def _exploded(df: DataFrame, weight: bool) -> DataFrame:
+    """One ``(user_idx, item, rating)`` row per list element; ``rating`` 1.0 or the weight."""
+    if not weight:
+        one = F.lit(1.0).cast("float")
+        return df.select("user_idx", F.explode("item_idx").alias("item"), one.alias("rating"))
+    pairs = df.select("user_idx", F.explode(F.arrays_zip("item_idx", "weight")).alias("pair"))
+    return pairs.select(
+        "user_idx",
+        F.col("pair.item_idx").alias("item"),
+        F.col("pair.weight").cast("float").alias("rating"),
+    )
+
+
+def _numbered(entries: DataFrame, offset: int) -> DataFrame:
+    """``entries`` with ``user``: the rank of its ``user_idx`` among theirs, from ``offset``."""
+    rows = number_in_order(entries.select("user_idx").distinct(), "user_idx", "user", offset)
+    return entries.join(rows, "user_idx").select("user", "item", "rating")
+
+
+def training_entries(
+    spark: SparkSession, cfg: Config, data: SparseTraining, variant: str
+) -> DataFrame:
+    """The non-zero entries of ``data.training(variant)`` as a Spark frame, built in Spark.
+
+    Columns ``user`` (the matrix row), ``item`` and ``rating`` (float), sorted by row then
+    item: the frame the driver would send (:meth:`SparkALSRecommender.fit_entries`), computed
+    from the tables :func:`load_sparse` reads, with the same rules (real entries 1.0, a
+    synthetic entry of a train user at its weight, the larger where both exist, new users'
+    rows after the train users', zeros dropped). Spark ALS fits on it directly: at 10^9 events
+    the entries are gigabytes, which a local frame would carry in its tasks.
+    """
+    lake = table_store(cfg)
+    train = _exploded(read_table(spark, lake, INTERACTIONS["train"]), weight=False)
+    train_rows = number_in_order(train.select("user_idx").distinct(), "user_idx", "user")
+    entries = train.join(train_rows, "user_idx").select("user", "item", "rating")
+    if variant != "real":
+        synthetic = read_table(spark, lake, AUGMENTED_TRAIN).where(
+            (F.col("run_id") == data.run_id) & F.col("is_synthetic")
+        )
+        added = _exploded(synthetic, weight=True)
+        is_new = F.col("user_idx") > data.last_real_user
+        known = added.where(~is_new).join(train_rows, "user_idx")
+        new = _numbered(added.where(is_new), offset=len(data.user_idx))
+        entries = entries.unionByName(known.select("user", "item", "rating")).unionByName(new)
+    return (
+        entries.groupBy("user", "item")
+        .agg(F.max("rating").alias("rating"))
+        .where(F.col("rating") != 0)
+        .orderBy("user", "item")
+    )
 
 
 def fit_sparse(
-    name: str, training: sp.csr_matrix, cfg: Config, spark: SparkSession, seed: int
+    name: str, data: SparseTraining, variant: str, cfg: Config, spark: SparkSession, seed: int
 ) -> Recommender:
-    """Recommender ``name`` (popularity, ease or als) fitted on the sparse ``training``.
+    """Recommender ``name`` (popularity, ease or als) fitted on ``data.training(variant)``.
+
+    Popularity and EASE are fitted from the driver's sparse matrix; ALS in Spark, on
+    :func:`training_entries` (kept in ``data.entries`` for the next seed).
 
     Raises:
         ValueError: For a recommender without a sparse fit.
     """
+    training = data.training(variant)
     model = make_recommender(name, cfg.evaluate, spark, seed)
     if isinstance(model, PopularityRecommender):
         return model.fit_counts(training.getnnz(axis=0))
@@ -145,6 +215,8 @@ def fit_sparse(
         wide = training.astype(np.float64)
         return model.fit_gram((wide.T @ wide).toarray())
     if isinstance(model, SparkALSRecommender):
-        entries = training.tocoo()  # row-major: the CSR is sorted, as np.nonzero lists them
-        return model.fit_entries(entries.row, entries.col, entries.data, training.shape[1])
+        if variant not in data.entries:
+            entries = training_entries(spark, cfg, data, variant)
+            data.entries[variant] = entries.persist(StorageLevel.MEMORY_AND_DISK)
+        return model.fit_frame(data.entries[variant], training.shape[1])
     raise ValueError(f"recommender {name!r} has no sparse fit (evaluate.scoring=spark)")

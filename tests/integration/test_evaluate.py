@@ -311,16 +311,16 @@ def test_spark_scoring_equals_the_driver_path(spark, cfg, pipeline_run, monkeypa
     expected = utility_rows(data, driver, spark, where, scorer)
     n_new = len(data.new_users)
     threads: list[str] = []
-    fit_entries = SparkALSRecommender.fit_entries
+    fit_frame = SparkALSRecommender.fit_frame
 
     def fit_recording_thread(self, *args):
         threads.append(threading.current_thread().name)
-        return fit_entries(self, *args)
+        return fit_frame(self, *args)
 
     with monkeypatch.context() as patched:
         users = {len(data.user_idx), len(data.user_idx) + n_new, int(data.evaluated.sum())}
         _NoDenseUserRows(patched, users, data.n_items)
-        patched.setattr(SparkALSRecommender, "fit_entries", fit_recording_thread)
+        patched.setattr(SparkALSRecommender, "fit_frame", fit_recording_thread)
         got = spark_utility_rows(spark, settings, RUN_ID)
     assert len(threads) == 2 and all(t.startswith("fit-ahead") for t in threads)  # real, aug
 

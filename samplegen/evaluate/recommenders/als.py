@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from samplegen.evaluate.recommenders import check_interactions, fitted
 from samplegen.spark import default_parallelism, from_pandas
@@ -54,11 +54,10 @@ class SparkALSRecommender:
     ) -> Self:
         """Run Spark ALS on the non-zero entries ``(users[i], items[i], ratings[i])``.
 
-        Entries in row-major order (as ``np.nonzero`` and a sorted CSR matrix list them) give
-        Spark the same input frame, so dense and sparse callers get the same factors.
+        The entries are sent to Spark from the driver (the dense path's data is there); in
+        row-major order (as ``np.nonzero`` lists them) they are the frame that
+        :func:`samplegen.evaluate.sparse_training.training_entries` builds in Spark.
         """
-        from pyspark.ml.recommendation import ALS
-
         frame = pd.DataFrame(
             {
                 "user": users.astype(np.int32),
@@ -66,6 +65,17 @@ class SparkALSRecommender:
                 "rating": np.asarray(ratings).astype(np.float32),
             }
         )
+        blocks = default_parallelism(self.spark)
+        return self.fit_frame(from_pandas(self.spark, frame, partitions=blocks), n_items)
+
+    def fit_frame(self, entries: DataFrame, n_items: int) -> Self:
+        """Run Spark ALS on ``entries`` (columns ``user``, ``item``, ``rating``).
+
+        Keeps the item factors of columns ``0 .. n_items - 1``, zero for a column without
+        entries.
+        """
+        from pyspark.ml.recommendation import ALS
+
         # One block per task slot: Spark's default of 10 made a 2-core fit about 1.5x slower.
         blocks = default_parallelism(self.spark)
         als = ALS(
@@ -81,7 +91,7 @@ class SparkALSRecommender:
             numUserBlocks=blocks,
             numItemBlocks=blocks,
         )
-        model = als.fit(from_pandas(self.spark, frame, partitions=blocks))
+        model = als.fit(entries)
         factors = model.itemFactors.toPandas()
         self.item_factors = np.zeros((n_items, self.rank), dtype=np.float64)
         self.item_factors[factors["id"].to_numpy()] = np.stack(factors["features"].to_numpy())
