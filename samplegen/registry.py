@@ -274,12 +274,15 @@ class RecommenderSpec(Entry):
     Recommender`` (see :mod:`samplegen.evaluate.recommenders`). ``stochastic`` models depend
     on their seed, so stage 4 fits them once per seed (``evaluate.repeats``); the others once.
     ``fits_in_spark`` models run their fit as Spark jobs, which leave the driver idle, so
-    stage 4 starts them on background threads next to the in-process fits.
+    stage 4 starts them on background threads next to the in-process fits. ``validated``
+    models choose their number of epochs on the valid split: stage 4 calls their
+    ``fit(interactions, validate)`` with ``validate(model) -> valid NDCG@k``.
     """
 
     kind: str = "recommender"
     stochastic: bool = False
     fits_in_spark: bool = False
+    validated: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in RECOMMENDER_KINDS:
@@ -297,7 +300,11 @@ RECOMMENDERS: dict[str, RecommenderSpec] = _registry(  # type: ignore[assignment
         "als", _R + "als", "Spark ALS, implicit feedback", stochastic=True, fits_in_spark=True
     ),
     RecommenderSpec(
-        "multvae", _R + "multvae", "Mult-VAE trained in-process on the rows", stochastic=True
+        "multvae",
+        _R + "multvae",
+        "Mult-VAE trained in-process on the rows",
+        stochastic=True,
+        validated=True,
     ),
     RecommenderSpec(
         "content_knn",

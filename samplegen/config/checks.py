@@ -211,6 +211,7 @@ def validate(config: Config) -> None:
         ("evaluate.als_alpha", config.evaluate.als_alpha > 0),
         ("evaluate.multvae_epochs", config.evaluate.multvae_epochs > 0),
         ("evaluate.multvae_hidden_dims", len(config.evaluate.multvae_hidden_dims) >= 1),
+        ("evaluate.multvae_patience", config.evaluate.multvae_patience >= 0),
         ("evaluate.sasrec_epochs", config.evaluate.sasrec_epochs > 0),
         ("evaluate.sasrec_patience", config.evaluate.sasrec_patience >= 0),
         ("evaluate.repeats", config.evaluate.repeats >= 1),

@@ -82,6 +82,12 @@ class EvaluateConfig:
     als_alpha: float = setting(10.0, "als: confidence of an interaction, 1 + alpha * weight")
     multvae_epochs: int = setting(30, "multvae recommender: training epochs")
     multvae_hidden_dims: list[int] = setting([200], "multvae recommender: encoder layer sizes")
+    multvae_patience: int = setting(
+        5,
+        "multvae recommender: stop after this many epochs without a better valid NDCG@k of the "
+        "train users (the best epoch's weights are scored on test); 0: train every epoch, keep "
+        "the best. samplegen tune, which scores on valid, trains every epoch and keeps the last",
+    )
     sasrec_epochs: int = setting(50, "sasrec (sequential, next item): most training epochs")
     sasrec_patience: int = setting(
         5,

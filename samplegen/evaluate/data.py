@@ -41,6 +41,8 @@ class EvalData:
     ``synthetic`` keeps this run's synthetic rows (``user_idx``, ``item_idx``, ``weight``) so
     the dose sweep can rebuild the augmented data from a share of them; ``test_records`` are
     each user's test-period items (held-out real records for the privacy metrics).
+    ``valid_targets`` are each user's valid items outside their train items, on which a
+    ``validated`` recommender chooses its epochs (None when the targets are the valid split).
     """
 
     user_idx: np.ndarray
@@ -55,6 +57,7 @@ class EvalData:
     test_records: list[np.ndarray]
     item_category: np.ndarray
     category_names: list[str]
+    valid_targets: list[np.ndarray] | None = None
 
     def training_matrix(self, variant: str) -> np.ndarray:
         """What a recommender is fitted on for ``variant``: real rows, or augmented + new users."""
@@ -189,6 +192,7 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
     last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
     train_rows = read_table(spark, lake, INTERACTIONS["train"])
     test_rows = read_table(spark, lake, INTERACTIONS[split])
+    valid_rows = read_table(spark, lake, INTERACTIONS["valid"]) if split == "test" else None
     synthetic_rows = read_table(spark, lake, AUGMENTED_TRAIN).where(
         (F.col("run_id") == run_id) & F.col("is_synthetic")
     )
@@ -196,6 +200,8 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
     if chosen is not None:
         train_rows = train_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
         test_rows = test_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
+        if valid_rows is not None:
+            valid_rows = valid_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
         synthetic_rows = synthetic_rows.where(F.col("user_idx") > last_real_user).unionByName(
             synthetic_rows.join(F.broadcast(chosen), "user_idx", "left_semi")
         )
@@ -217,6 +223,15 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
         if row is not None:
             test_records[row] = np.unique(np.asarray(items, dtype=np.int64))
             targets[row] = np.setdiff1d(test_records[row], train_items[row])
+    valid_targets = None
+    if valid_rows is not None:
+        valid_targets = [np.array([], dtype=np.int64)] * len(user_idx)
+        valid = _collect_rows(valid_rows)
+        for user, items in zip(valid["user_idx"], valid["item_idx"], strict=True):
+            row = position.get(int(user))
+            if row is not None:
+                held_out = np.unique(np.asarray(items, dtype=np.int64))
+                valid_targets[row] = np.setdiff1d(held_out, train_items[row])
     codes, names = category_codes(vocabulary)
     item_category = np.full(n_columns, -1, dtype=np.int64)
     item_category[: len(codes)] = codes
@@ -233,4 +248,5 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
         test_records=test_records,
         item_category=item_category,
         category_names=names,
+        valid_targets=valid_targets,
     )

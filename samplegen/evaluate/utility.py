@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -44,6 +44,7 @@ from samplegen.evaluate.rows import (
     p_value_metric,
 )
 from samplegen.registry import recommender as recommender_spec
+from samplegen.runinfo import LOG
 from samplegen.spark import is_connect
 
 VARIANTS = ("real", "augmented")
@@ -167,13 +168,24 @@ class Scorer:
         """
         key = (name, seed, variant)
         if key not in self._tops:
-            model = self.model(name, seed, variant, training)
+            model = self.model(name, seed, variant, training, scored)
             scores = model.score(scored[self.rows])[:, : self.data.n_items]
             self._tops[key] = top_k_items(scores, max(self.cfg.cutoffs()), self.exclude)
         return self._tops[key]
 
-    def model(self, name: str, seed: int, variant: str, training: np.ndarray) -> Recommender:
+    def model(
+        self,
+        name: str,
+        seed: int,
+        variant: str,
+        training: np.ndarray,
+        scored: np.ndarray | None = None,
+    ) -> Recommender:
         """Recommender ``name`` fitted on ``training``.
+
+        A ``validated`` recommender chooses its epochs on the valid targets of the real users,
+        scored on their rows of ``scored`` (default: :meth:`EvalData.scored_matrix`), as the
+        evaluated users are on test.
 
         With :attr:`keep_models` the real and augmented models are kept: the item-cold slices
         (:mod:`samplegen.evaluate.item_cold`) score them over more columns instead of fitting
@@ -185,16 +197,70 @@ class Scorer:
         if key in self._models:
             return self._models[key]
         ahead = self._ahead.pop(key, None)
-        model = ahead.result() if ahead is not None else self._fit(name, seed, variant, training)
+        if ahead is not None:
+            model = ahead.result()
+        else:
+            model = self._fit(name, seed, variant, training, scored)
         if self.keep_models and variant in VARIANTS:
             self._models[key] = model
         return model
 
-    def _fit(self, name: str, seed: int, variant: str, training: np.ndarray) -> Recommender:
+    def _fit(
+        self,
+        name: str,
+        seed: int,
+        variant: str,
+        training: np.ndarray,
+        scored: np.ndarray | None = None,
+    ) -> Recommender:
         model = self.recommender(name, seed)
         if variant == "real" and training.shape[1] > self.data.n_items:
             model = VocabularyOnly(model, self.data.n_items)
-        return model.fit(training)
+        validate = self._validation(name, variant, scored)
+        if validate is None:
+            return model.fit(training)
+        model.fit(training, validate)  # type: ignore[call-arg]
+        fitted = model.model if isinstance(model, VocabularyOnly) else model
+        LOG.info(
+            "stage=evaluate %s seed=%d variant=%s epoch chosen on valid NDCG@%d: %s of %d",
+            name,
+            seed,
+            variant,
+            self.cfg.k,
+            getattr(fitted, "best_epoch", None),
+            len(getattr(fitted, "history", [])),
+        )
+        return model
+
+    def _validation(
+        self, name: str, variant: str, scored: np.ndarray | None
+    ) -> Callable[[Recommender], float] | None:
+        """``model -> valid NDCG@k`` for a ``validated`` recommender, else None.
+
+        Over the real users with valid targets, ranked from their rows of ``scored`` with
+        their train items masked, as :meth:`top` ranks the evaluated users on test. None
+        without valid targets (``samplegen tune``'s data, whose targets are the valid split).
+        """
+        targets = self.data.valid_targets
+        if not recommender_spec(name).validated or targets is None:
+            return None
+        if scored is None:
+            if variant not in VARIANTS:
+                return None
+            scored = self.data.scored_matrix(variant, self.cfg.score_with)
+        rows = np.flatnonzero([len(t) > 0 for t in targets])
+        if len(rows) == 0:
+            return None
+        inputs = scored[rows]
+        exclude = [self.data.train_items[i] for i in rows]
+        wanted = [targets[i] for i in rows]
+        k, n_items = self.cfg.k, self.data.n_items
+
+        def validate(model: Recommender) -> float:
+            top = top_k_items(model.score(inputs)[:, :n_items], k, exclude)
+            return float(np.mean(ndcg_at_k(top, wanted, k)))
+
+        return validate
 
     @contextlib.contextmanager
     def fitting_ahead(self, jobs: dict[tuple[str, int, str], np.ndarray]) -> Iterator[None]:

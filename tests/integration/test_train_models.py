@@ -100,8 +100,15 @@ def test_gan_trains_with_a_text_condition_and_generates(spark, cfg, pipeline_run
         cfg,
         lakehouse=str(lakehouse),
         models_root=str(tmp_path / "models"),
-        train=replace(
-            cfg.train, model="gan", loader="arrow", epochs=1, n_categories=5, text_condition=True
+        train=replace(  # one in-process rank: the two-rank gan is the test above
+            cfg.train,
+            model="gan",
+            loader="arrow",
+            epochs=1,
+            n_categories=5,
+            text_condition=True,
+            num_processes=1,
+            local_mode=True,
         ),
         generate=replace(cfg.generate, strategy="category_balance"),
     )

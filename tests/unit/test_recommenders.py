@@ -141,6 +141,32 @@ def test_multvae_recommender_learns_blocks_and_is_seeded():
         MultVAERecommender().score(x[:1])
 
 
+def test_multvae_recommender_chooses_its_epochs_on_valid_and_keeps_the_best():
+    """``validate`` after each epoch; ``patience`` epochs without a better score stop it."""
+    x = np.repeat(_block_matrix(), 10, axis=0)
+    asked: list[np.ndarray] = []
+
+    def peak_at_epoch_2(model: MultVAERecommender) -> float:
+        asked.append(model.score(x[[0]]))
+        return [0.1, 0.3, 0.5, 0.2, 0.4, 0.45, 0.9][len(asked) - 1]
+
+    model = MultVAERecommender(hidden_dims=[16], epochs=7, batch_size=32, seed=5, patience=3)
+    model.fit(x, peak_at_epoch_2)
+    assert [r["epoch"] for r in model.history] == [0, 1, 2, 3, 4, 5]  # stopped: 3, 4, 5 worse
+    assert model.best_epoch == 2
+    np.testing.assert_array_equal(model.score(x[[0]]), asked[2])  # epoch 2's weights
+    # patience 0: every epoch, still the best one's weights; no validate: the last epoch's.
+    asked.clear()
+    every = MultVAERecommender(hidden_dims=[16], epochs=7, batch_size=32, seed=5)
+    every.fit(x, peak_at_epoch_2)
+    assert len(every.history) == 7 and every.best_epoch == 6
+    plain = MultVAERecommender(hidden_dims=[16], epochs=7, batch_size=32, seed=5).fit(x)
+    assert plain.best_epoch is None
+    np.testing.assert_allclose(plain.score(x[[0]]), every.score(x[[0]]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="patience"):
+        MultVAERecommender(patience=-1)
+
+
 def test_vocabulary_only_ignores_empty_columns_past_the_vocabulary():
     """A new_items run's real rows: the vocabulary plus empty new-item columns."""
     x = np.repeat(_block_matrix(), 10, axis=0)

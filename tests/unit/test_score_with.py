@@ -15,7 +15,7 @@ import pytest
 
 from samplegen.config import load_config
 from samplegen.evaluate.data import EvalData, augmented_matrices
-from samplegen.evaluate.metrics import top_k_items
+from samplegen.evaluate.metrics import ndcg_at_k, top_k_items
 from samplegen.evaluate.recommenders import VocabularyOnly
 from samplegen.evaluate.recommenders.ease import EASERecommender
 from samplegen.evaluate.utility import Scorer, Slice, dose_rows, utility_rows
@@ -144,3 +144,37 @@ def test_the_real_only_model_of_a_run_with_new_items_learns_the_vocabulary_alone
     assert not isinstance(
         Scorer(data, _cfg("real"), None).model("ease", 11, "real", data.real), VocabularyOnly
     )
+
+
+def _validated(valid_targets):
+    data = dataclasses.replace(_data(), valid_targets=valid_targets)
+    cfg = _cfg("real")
+    settings = dataclasses.replace(
+        cfg.evaluate,
+        recommenders=["multvae"],
+        multvae_epochs=6,
+        multvae_hidden_dims=[8],
+        multvae_patience=2,
+    )
+    return data, Scorer(data, dataclasses.replace(cfg, evaluate=settings), None)
+
+
+def test_a_validated_recommender_chooses_its_epochs_on_the_valid_targets():
+    """Mult-VAE's fits in stage 4 are scored on valid NDCG@k of the real users each epoch."""
+    rng = np.random.default_rng(3)
+    train_items = _data().train_items
+    valid = [np.setdiff1d(rng.choice(N_ITEMS, 2, replace=False), t) for t in train_items]
+    valid[0] = np.array([], np.int64)  # a user without valid targets is left out
+    data, scorer = _validated(valid)
+    model = scorer.model("multvae", 11, "augmented", data.training_matrix("augmented"))
+    scores = [r["valid_score"] for r in model.history]
+    assert len(scores) == len(model.history) >= 1
+    rows = np.flatnonzero([len(t) > 0 for t in valid])
+    assert 0 not in rows and len(rows) > N_USERS // 2
+    top = top_k_items(model.score(data.real[rows]), K, [train_items[i] for i in rows])
+    expected = ndcg_at_k(top, [valid[i] for i in rows], K).mean()
+    assert max(scores) == pytest.approx(expected)  # the kept weights are the best epoch's
+    # samplegen tune's data (targets from valid): no valid targets, every epoch, no scores.
+    _, tuning = _validated(None)
+    plain = tuning.model("multvae", 11, "augmented", data.training_matrix("augmented"))
+    assert len(plain.history) == 6 and all("valid_score" not in r for r in plain.history)

@@ -127,9 +127,17 @@ class VocabularyOnly:
         self.model = model
         self.n_items = n_items
 
-    def fit(self, interactions: np.ndarray) -> Self:
-        """Fit ``model`` on the vocabulary's columns of ``interactions``."""
-        self.model.fit(interactions[:, : self.n_items])
+    def fit(self, interactions: np.ndarray, validate: Callable[[Any], float] | None = None) -> Self:
+        """Fit ``model`` on the vocabulary's columns of ``interactions``.
+
+        ``validate`` (a ``validated`` recommender's, see :class:`samplegen.registry.
+        RecommenderSpec`) is asked about this wrapper, which scores every column.
+        """
+        vocabulary = interactions[:, : self.n_items]
+        if validate is None:
+            self.model.fit(vocabulary)
+        else:
+            self.model.fit(vocabulary, lambda _inner: validate(self))  # type: ignore[call-arg]
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -28,16 +28,41 @@ class MultVAERecommender:
         epochs: int = 30,
         batch_size: int = 128,
         seed: int = 0,
+        patience: int = 0,
     ) -> None:
-        if epochs <= 0 or batch_size <= 0:
-            raise ValueError(f"Mult-VAE needs positive epochs and batch_size, got {epochs}")
+        if epochs <= 0 or batch_size <= 0 or patience < 0:
+            raise ValueError(
+                f"Mult-VAE needs positive epochs and batch_size and a patience >= 0, got "
+                f"{epochs}, {batch_size}, {patience}"
+            )
         self.hidden_dims = [int(h) for h in hidden_dims]
         self.epochs, self.batch_size, self.seed = epochs, batch_size, seed
+        self.patience = patience
         self.model: Any = None
         self.n_items = 0
+        #: Per-epoch records of the last fit (``valid_score`` when it was validated).
+        self.history: list[dict[str, Any]] = []
 
-    def fit(self, interactions: np.ndarray) -> Self:
-        """Train for ``epochs`` passes over the rows, in a seeded order."""
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights the model holds after a validated fit (else None)."""
+        scored = [r for r in self.history if "valid_score" in r]
+        if not scored:
+            return None
+        return int(max(scored, key=lambda r: (r["valid_score"], -r["epoch"]))["epoch"])
+
+    def fit(
+        self,
+        interactions: np.ndarray,
+        validate: Callable[[MultVAERecommender], float] | None = None,
+    ) -> Self:
+        """Train for at most ``epochs`` passes over the rows, in a seeded order.
+
+        With ``validate`` (``self -> valid score``, higher is better, e.g. the valid NDCG of
+        the train users' rows) the best epoch's weights are kept and training stops after
+        ``patience`` epochs without a better score (0: every epoch): the number of epochs is
+        chosen on valid. Without it the last epoch's weights are kept.
+        """
         import torch
 
         from samplegen.models.multvae import MultVAE
@@ -54,7 +79,16 @@ class MultVAERecommender:
             }
         )
         rows = torch.from_numpy(np.asarray(interactions, dtype=np.float32))
-        fit_in_process(self.model, rows, self.epochs, self.batch_size, self.seed)
+        check = None if validate is None else (lambda _model: validate(self))
+        self.history = fit_in_process(
+            self.model,
+            rows,
+            self.epochs,
+            self.batch_size,
+            self.seed,
+            validate=check,
+            patience=self.patience,
+        )
         return self
 
     def score(self, user_rows: np.ndarray) -> np.ndarray:
@@ -72,5 +106,8 @@ class MultVAERecommender:
 def make(cfg: EvaluateConfig, spark: SparkSession | None, seed: int) -> MultVAERecommender:
     """The registry's factory: Mult-VAE with the ``evaluate.multvae_*`` settings and ``seed``."""
     return MultVAERecommender(
-        hidden_dims=cfg.multvae_hidden_dims, epochs=cfg.multvae_epochs, seed=seed
+        hidden_dims=cfg.multvae_hidden_dims,
+        epochs=cfg.multvae_epochs,
+        seed=seed,
+        patience=cfg.multvae_patience,
     )
