@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from samplegen.config import Config
 from samplegen.config.checks import CHOICES
 from samplegen.generate.baselines import category_codes
+from samplegen.registry import recommender as recommender_spec
 from samplegen.spark import pinned
 from samplegen.tables import (
     AUGMENTED_TRAIN,
@@ -42,7 +43,8 @@ class EvalData:
     the dose sweep can rebuild the augmented data from a share of them; ``test_records`` are
     each user's test-period items (held-out real records for the privacy metrics).
     ``valid_targets`` are each user's valid items outside their train items, on which a
-    ``validated`` recommender chooses its epochs (None when the targets are the valid split).
+    ``validated`` recommender chooses its epochs (None when the targets are the valid split
+    or no ``evaluate.recommenders`` entry is validated).
     """
 
     user_idx: np.ndarray
@@ -192,7 +194,10 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
     last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
     train_rows = read_table(spark, lake, INTERACTIONS["train"])
     test_rows = read_table(spark, lake, INTERACTIONS[split])
-    valid_rows = read_table(spark, lake, INTERACTIONS["valid"]) if split == "test" else None
+    validated = any(recommender_spec(name).validated for name in cfg.evaluate.recommenders)
+    valid_rows = None
+    if split == "test" and validated:
+        valid_rows = read_table(spark, lake, INTERACTIONS["valid"])
     synthetic_rows = read_table(spark, lake, AUGMENTED_TRAIN).where(
         (F.col("run_id") == run_id) & F.col("is_synthetic")
     )

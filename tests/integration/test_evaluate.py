@@ -15,7 +15,7 @@ from samplegen.evaluate.compare import compare_runs
 from samplegen.evaluate.recommenders.als import SparkALSRecommender
 from samplegen.evaluate.utility import VARIANTS, seeds_of, slices
 from samplegen.generate import run_generate
-from samplegen.tables import EVAL_METRICS, read_table
+from samplegen.tables import EVAL_METRICS, INTERACTIONS, read_table
 from tests.conftest import RUN_ID
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -275,6 +275,28 @@ class _NoDenseUserRows:
             return allocate(shape, *args, **kwargs)
 
         return allocate_checked
+
+
+def test_valid_targets_are_the_valid_items_outside_train_for_a_validated_recommender(
+    spark, cfg, pipeline_run
+):
+    """Mult-VAE (validated) chooses its epochs on them; no other run of the data reads them."""
+    assert "multvae" in cfg.evaluate.recommenders
+    data = load_eval_data(spark, cfg, RUN_ID)
+    position = {int(u): i for i, u in enumerate(data.user_idx)}
+    expected = [np.array([], np.int64)] * len(data.user_idx)
+    for row in read_table(spark, cfg.lakehouse, INTERACTIONS["valid"]).collect():
+        if row.user_idx in position:
+            at = position[row.user_idx]
+            expected[at] = np.setdiff1d(np.unique(row.item_idx), data.train_items[at])
+    assert [t.tolist() for t in data.valid_targets] == [t.tolist() for t in expected]
+    assert sum(len(t) > 0 for t in data.valid_targets) > len(data.user_idx) // 2
+    ease_only = dataclasses.replace(cfg.evaluate, recommenders=["ease"])
+    assert (
+        load_eval_data(spark, dataclasses.replace(cfg, evaluate=ease_only), RUN_ID).valid_targets
+        is None
+    )
+    assert load_eval_data(spark, cfg, RUN_ID, split="valid").valid_targets is None
 
 
 def test_only_profile_expansion_gives_spark_scoring_the_added_items(spark, cfg, pipeline_run):
