@@ -85,8 +85,9 @@ class EvaluateConfig:
     multvae_patience: int = setting(
         5,
         "multvae recommender: stop after this many epochs without a better valid NDCG@k of the "
-        "train users (the best epoch's weights are scored on test); 0: train every epoch, keep "
-        "the best. samplegen tune, which scores on valid, trains every epoch and keeps the last",
+        "real users with valid items outside their train items (the best epoch's weights are "
+        "scored on test); 0: train every epoch, keep the best. samplegen tune, which scores on "
+        "valid, trains every epoch and keeps the last",
     )
     sasrec_epochs: int = setting(50, "sasrec (sequential, next item): most training epochs")
     sasrec_patience: int = setting(

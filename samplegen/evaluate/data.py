@@ -44,7 +44,7 @@ class EvalData:
     each user's test-period items (held-out real records for the privacy metrics).
     ``valid_targets`` are each user's valid items outside their train items, on which a
     ``validated`` recommender chooses its epochs (None when the targets are the valid split
-    or no ``evaluate.recommenders`` entry is validated).
+    or no recommender of ``evaluate.recommenders`` or the dose sweep is validated).
     """
 
     user_idx: np.ndarray
@@ -194,7 +194,12 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
     last_real_user = int(read_table(spark, lake, USER_INDEX).agg(F.max("user_idx")).first()[0])
     train_rows = read_table(spark, lake, INTERACTIONS["train"])
     test_rows = read_table(spark, lake, INTERACTIONS[split])
-    validated = any(recommender_spec(name).validated for name in cfg.evaluate.recommenders)
+    settings = cfg.evaluate
+    fitted = [
+        *settings.recommenders,
+        *([settings.dose_recommender] if settings.dose_ratios else []),
+    ]
+    validated = any(recommender_spec(name).validated for name in fitted)
     valid_rows = None
     if split == "test" and validated:
         valid_rows = read_table(spark, lake, INTERACTIONS["valid"])

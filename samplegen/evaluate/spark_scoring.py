@@ -11,7 +11,7 @@ same function. Per-user values land in ``eval_user_metrics``; the ``eval_metrics
 bootstrap CIs, paired differences, coverage) are computed from them exactly as
 :func:`samplegen.evaluate.utility.paired_rows` does from the driver's arrays, on slices ``all``
 and ``cold``. ALS is fitted in Spark on entries built there, on a background thread from the
-start, so its fit overlaps the other models' scoring.
+start (not on Spark Connect), so its fit overlaps the other models' scoring.
 """
 
 from __future__ import annotations

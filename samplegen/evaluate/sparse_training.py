@@ -13,6 +13,7 @@ the driver.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,8 @@ class SparseTraining:
     #: ALS's input per variant (:func:`training_entries`), built once and kept for every seed;
     #: :meth:`release` frees them.
     entries: dict[str, DataFrame] = field(default_factory=dict)
+    released: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def activity(self) -> np.ndarray:
@@ -68,10 +71,22 @@ class SparseTraining:
         return self.real if variant == "real" else self.augmented
 
     def release(self) -> None:
-        """Unpersist the kept ALS inputs."""
-        for frame in self.entries.values():
+        """Unpersist the kept ALS inputs; a fit still running (after an error) keeps none."""
+        with self.lock:
+            self.released = True
+            frames, self.entries = list(self.entries.values()), {}
+        for frame in frames:
             frame.unpersist()
-        self.entries.clear()
+
+    def als_input(self, spark: SparkSession, cfg: Config, variant: str) -> DataFrame:
+        """:func:`training_entries` of ``variant``, built on first use and kept until released."""
+        with self.lock:
+            if variant in self.entries:
+                return self.entries[variant]
+            entries = training_entries(spark, cfg, self, variant)
+            if not self.released:
+                self.entries[variant] = entries.persist(StorageLevel.MEMORY_AND_DISK)
+            return entries
 
 
 def _flat(df: DataFrame, columns: tuple[str, ...]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -177,6 +192,11 @@ def training_entries(
     lake = table_store(cfg)
     train = _exploded(read_table(spark, lake, INTERACTIONS["train"]), weight=False)
     train_rows = number_in_order(train.select("user_idx").distinct(), "user_idx", "user")
+    if (n_train := train_rows.count()) != len(data.user_idx):
+        raise RuntimeError(
+            f"interactions_train changed while stage 4 ran ({len(data.user_idx)} train users "
+            f"collected, {n_train} now); rerun samplegen evaluate"
+        )
     entries = train.join(train_rows, "user_idx").select("user", "item", "rating")
     if variant != "real":
         synthetic = read_table(spark, lake, AUGMENTED_TRAIN).where(
@@ -201,7 +221,7 @@ def fit_sparse(
     """Recommender ``name`` (popularity, ease or als) fitted on ``data.training(variant)``.
 
     Popularity and EASE are fitted from the driver's sparse matrix; ALS in Spark, on
-    :func:`training_entries` (kept in ``data.entries`` for the next seed).
+    :func:`training_entries` (kept by :meth:`SparseTraining.als_input` for the next seed).
 
     Raises:
         ValueError: For a recommender without a sparse fit.
@@ -215,8 +235,5 @@ def fit_sparse(
         wide = training.astype(np.float64)
         return model.fit_gram((wide.T @ wide).toarray())
     if isinstance(model, SparkALSRecommender):
-        if variant not in data.entries:
-            entries = training_entries(spark, cfg, data, variant)
-            data.entries[variant] = entries.persist(StorageLevel.MEMORY_AND_DISK)
-        return model.fit_frame(data.entries[variant], training.shape[1])
+        return model.fit_frame(data.als_input(spark, cfg, variant), training.shape[1])
     raise ValueError(f"recommender {name!r} has no sparse fit (evaluate.scoring=spark)")

@@ -184,8 +184,9 @@ class Scorer:
         """Recommender ``name`` fitted on ``training``.
 
         A ``validated`` recommender chooses its epochs on the valid targets of the real users,
-        scored on their rows of ``scored`` (default: :meth:`EvalData.scored_matrix`), as the
-        evaluated users are on test.
+        scored on their rows of ``scored`` (default: :meth:`EvalData.scored_matrix` of
+        ``variant``; a dose variant without ``scored`` is not validated), as the evaluated
+        users are on test.
 
         With :attr:`keep_models` the real and augmented models are kept: the item-cold slices
         (:mod:`samplegen.evaluate.item_cold`) score them over more columns instead of fitting

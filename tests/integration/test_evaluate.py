@@ -291,11 +291,14 @@ def test_valid_targets_are_the_valid_items_outside_train_for_a_validated_recomme
             expected[at] = np.setdiff1d(np.unique(row.item_idx), data.train_items[at])
     assert [t.tolist() for t in data.valid_targets] == [t.tolist() for t in expected]
     assert sum(len(t) > 0 for t in data.valid_targets) > len(data.user_idx) // 2
-    ease_only = dataclasses.replace(cfg.evaluate, recommenders=["ease"])
-    assert (
-        load_eval_data(spark, dataclasses.replace(cfg, evaluate=ease_only), RUN_ID).valid_targets
-        is None
-    )
+
+    def targets_with(**settings):
+        evaluate = dataclasses.replace(cfg.evaluate, **settings)
+        return load_eval_data(spark, dataclasses.replace(cfg, evaluate=evaluate), RUN_ID)
+
+    assert cfg.evaluate.dose_ratios and cfg.evaluate.dose_recommender == "ease"
+    assert targets_with(recommenders=["ease"]).valid_targets is None
+    assert targets_with(recommenders=["ease"], dose_recommender="multvae").valid_targets
     assert load_eval_data(spark, cfg, RUN_ID, split="valid").valid_targets is None
 
 

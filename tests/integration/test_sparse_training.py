@@ -1,8 +1,9 @@
 """ALS's input under ``evaluate.scoring: spark`` is built in Spark, equal to the driver's matrix.
 
-A hand-written lakehouse (train rows, one run's synthetic rows: items added to train users, a
-repeat of a real item at a lower and at a higher weight, a zero weight, rows of a user outside
-the train rows and of two new users) is read by :func:`load_sparse`; the frame
+A hand-written lakehouse (train rows, an empty one and a repeated one; one run's synthetic
+rows: items added to train users, a repeat of a real item at a lower and at a higher weight, a
+zero weight, rows of a user outside the train rows and of three new users, one of them with a
+zero weight only) is read by :func:`load_sparse`; the frame
 :func:`training_entries` builds in Spark holds exactly the non-zero entries of each variant's
 CSR matrix, in row-major order, and ALS fitted on it equals ALS fitted on the driver's entries.
 """
@@ -67,13 +68,15 @@ def lake_cfg(spark, cfg, tmp_path_factory):
         3: [(0, 1.0), (2, 1.0), (5, 1.0)],
         5: [(4, 3.0)],
     }
-    _write(spark, store, INTERACTIONS["train"], _lists(train, n_items=2))
+    rows = pd.concat([_lists(train), _lists({1: []}), _lists({3: [(5, 1.0)]})])  # empty, repeat
+    _write(spark, store, INTERACTIONS["train"], rows.assign(n_items=2))
     synthetic = {
         0: [(3, 0.5), (4, 0.25)],  # a real item at a lower weight: the real 1.0 stays
         2: [(1, 1.5), (2, 0.0)],  # a real item at a higher weight; a zero weight is no entry
         4: [(1, 0.7)],  # not a train user
         9: [(2, 0.4), (7, 0.3)],  # new users, after the train users, ordered by user_idx
         7: [(5, 0.6)],
+        8: [(1, 0.0)],  # a row without an entry
     }
     rows = _lists(synthetic, run_id=RUN, is_synthetic=True)
     real = _lists(train, run_id=RUN, is_synthetic=False)
@@ -85,7 +88,7 @@ def lake_cfg(spark, cfg, tmp_path_factory):
 
 def test_spark_entries_are_the_nonzero_entries_of_each_variant_in_row_major_order(spark, lake_cfg):
     data = load_sparse(spark, lake_cfg, RUN)
-    assert data.real.shape == (4, 8) and data.augmented.shape == (6, 8)  # item 7 is a new column
+    assert data.real.shape == (4, 8) and data.augmented.shape == (7, 8)  # item 7 is a new column
     for variant in VARIANTS:
         matrix = data.training(variant).tocoo()
         got = training_entries(spark, lake_cfg, data, variant).toPandas()
@@ -94,8 +97,19 @@ def test_spark_entries_are_the_nonzero_entries_of_each_variant_in_row_major_orde
         assert np.array_equal(got["rating"].to_numpy(np.float32), matrix.data), variant
     augmented = data.augmented.toarray()
     assert augmented[0, 3] == 1.0 and augmented[1, 1] == 1.5 and augmented[1, 2] == 0.0
-    assert augmented[4].tolist() == pytest.approx([0, 0, 0, 0, 0, 0.6, 0, 0])  # 7, then 9
-    assert augmented[5, 7] == pytest.approx(0.3)
+    assert augmented[4].tolist() == pytest.approx([0, 0, 0, 0, 0, 0.6, 0, 0])  # 7, 8, then 9
+    assert not augmented[5].any() and augmented[6, 7] == pytest.approx(0.3)
+    # Kept for the next seed until released; a fit after the release keeps nothing.
+    assert data.als_input(spark, lake_cfg, "real") is data.als_input(spark, lake_cfg, "real")
+    data.release()
+    assert data.als_input(spark, lake_cfg, "real") is not None and data.entries == {}
+
+
+def test_a_train_table_changed_since_it_was_collected_is_named(spark, lake_cfg):
+    data = load_sparse(spark, lake_cfg, RUN)
+    stale = replace(data, user_idx=data.user_idx[:-1])
+    with pytest.raises(RuntimeError, match="interactions_train changed"):
+        training_entries(spark, lake_cfg, stale, "real")
 
 
 def test_als_on_spark_entries_equals_als_on_the_drivers_entries(spark, lake_cfg):
