@@ -195,6 +195,17 @@ def fitted(state: np.ndarray | None, user_rows: np.ndarray, name: str) -> np.nda
     return state
 
 
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch whose weights a validated fit keeps: the best-scored one, earliest of ties.
+
+    None when the :func:`fit_in_process` history has no validated epoch.
+    """
+    scored = [r for r in history if "valid_score" in r]
+    if not scored:
+        return None
+    return int(max(scored, key=lambda r: (r["valid_score"], -r["epoch"]))["epoch"])
+
+
 def fit_in_process(
     model: Any,
     rows: torch.Tensor,

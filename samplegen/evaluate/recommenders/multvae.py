@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from samplegen.evaluate.recommenders import check_interactions, fit_in_process, fitted
+from samplegen.evaluate.recommenders import best_epoch, check_interactions, fit_in_process, fitted
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -46,10 +46,7 @@ class MultVAERecommender:
     @property
     def best_epoch(self) -> int | None:
         """The epoch whose weights the model holds after a validated fit (else None)."""
-        scored = [r for r in self.history if "valid_score" in r]
-        if not scored:
-            return None
-        return int(max(scored, key=lambda r: (r["valid_score"], -r["epoch"]))["epoch"])
+        return best_epoch(self.history)
 
     def fit(
         self,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from samplegen.evaluate.recommenders import fit_in_process
+from samplegen.evaluate.recommenders import best_epoch, fit_in_process
 
 #: A scoring function: histories -> ``(n, n_items)`` next-item scores.
 Scores = Callable[[Sequence[np.ndarray]], np.ndarray]
@@ -51,10 +51,7 @@ class SASRecRecommender:
     @property
     def best_epoch(self) -> int | None:
         """The epoch whose weights the model holds after a validated fit (else None)."""
-        scored = [r for r in self.history if "valid_score" in r]
-        if not scored:
-            return None
-        return int(max(scored, key=lambda r: (r["valid_score"], -r["epoch"]))["epoch"])
+        return best_epoch(self.history)
 
     def fit(
         self,
