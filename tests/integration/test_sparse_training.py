@@ -112,6 +112,7 @@ def test_a_train_table_changed_since_it_was_collected_is_named(spark, lake_cfg):
         training_entries(spark, lake_cfg, stale, "real")
 
 
+@pytest.mark.slow  # two Spark ALS fits: make test runs it, the fast tier leaves it out
 def test_als_on_spark_entries_equals_als_on_the_drivers_entries(spark, lake_cfg):
     data = load_sparse(spark, lake_cfg, RUN)
     matrix = data.augmented.tocoo()
