@@ -154,6 +154,23 @@ def _collect_rows(df: DataFrame) -> pd.DataFrame:
     return df.select("user_idx", "item_idx", "weight").toPandas()
 
 
+def _held_out(
+    rows: pd.DataFrame, position: dict[int, int], train_items: list[np.ndarray]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each collected user's held-out items (unique) and those outside their train items.
+
+    Users of ``rows`` outside ``position`` are skipped; a user without rows gets empty arrays.
+    """
+    records = [np.array([], dtype=np.int64)] * len(train_items)
+    targets = [np.array([], dtype=np.int64)] * len(train_items)
+    for user, items in zip(rows["user_idx"], rows["item_idx"], strict=True):
+        row = position.get(int(user))
+        if row is not None:
+            records[row] = np.unique(np.asarray(items, dtype=np.int64))
+            targets[row] = np.setdiff1d(records[row], train_items[row])
+    return records, targets
+
+
 def _fill(matrix: np.ndarray, rows: pd.DataFrame, position: dict[int, int], value: str) -> None:
     for user, items, weights in zip(
         rows["user_idx"], rows["item_idx"], rows["weight"], strict=True
@@ -226,22 +243,10 @@ def load_eval_data(spark: SparkSession, cfg: Config, run_id: str, split: str = "
     _fill(real, train, position, "one")
     augmented, new_users = augmented_matrices(real, synthetic, position, last_real_user)
     train_items = [np.asarray(items, dtype=np.int64) for items in train["item_idx"]]
-    targets = [np.array([], dtype=np.int64)] * len(user_idx)
-    test_records = [np.array([], dtype=np.int64)] * len(user_idx)
-    for user, items in zip(test["user_idx"], test["item_idx"], strict=True):
-        row = position.get(int(user))
-        if row is not None:
-            test_records[row] = np.unique(np.asarray(items, dtype=np.int64))
-            targets[row] = np.setdiff1d(test_records[row], train_items[row])
+    test_records, targets = _held_out(test, position, train_items)
     valid_targets = None
     if valid_rows is not None:
-        valid_targets = [np.array([], dtype=np.int64)] * len(user_idx)
-        valid = _collect_rows(valid_rows)
-        for user, items in zip(valid["user_idx"], valid["item_idx"], strict=True):
-            row = position.get(int(user))
-            if row is not None:
-                held_out = np.unique(np.asarray(items, dtype=np.int64))
-                valid_targets[row] = np.setdiff1d(held_out, train_items[row])
+        _, valid_targets = _held_out(_collect_rows(valid_rows), position, train_items)
     codes, names = category_codes(vocabulary)
     item_category = np.full(n_columns, -1, dtype=np.int64)
     item_category[: len(codes)] = codes
