@@ -234,3 +234,18 @@ def test_ease_sparse_and_dense_paths_agree(density):
     scores = model.score(x)
     assert scores.dtype == np.float32 and isinstance(scores, np.ndarray)
     assert np.allclose(scores, x @ dense.weights, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 255, 256, 700])
+def test_the_inverse_is_symmetric_c_order_and_refuses_an_indefinite_matrix(n):
+    """The mirrored triangle covers every block size (one, a partial and several blocks)."""
+    rng = np.random.default_rng(n)
+    x = rng.random((n + 5, n))
+    gram = x.T @ x + np.eye(n)
+    inverse = spd_inverse(gram.copy())
+    assert inverse.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(inverse, inverse.T)
+    np.testing.assert_allclose(inverse @ gram, np.eye(n), atol=1e-8)
+    gram[0, 0] = -1.0
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        spd_inverse(gram)

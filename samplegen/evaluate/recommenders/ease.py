@@ -45,16 +45,47 @@ def check_items(n_items: int) -> None:
         )
 
 
-def spd_inverse(matrix: np.ndarray) -> np.ndarray:
-    """The inverse of a symmetric positive definite ``matrix`` (overwritten) by Cholesky.
+#: Rows of the blocks in which :func:`_mirror_upper` copies one triangle onto the other: a
+#: whole-matrix transpose walks memory column-wise (about 2 s at 5,000 items, against 0.04 s
+#: in blocks).
+_MIRROR_BLOCK = 256
 
-    ``X^T X + l2 I`` is SPD, and a Cholesky solve takes about a third of the time of the LU
-    inverse of ``np.linalg.inv`` (5,000 items: 3.5 s against 11.8 s here); the results agree
-    to rounding (tests/unit/test_recommenders.py).
+
+def spd_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite float ``matrix`` (overwritten) by Cholesky.
+
+    ``X^T X + l2 I`` is SPD. LAPACK's ``potrf`` factors it and ``potri`` inverts the factor
+    in place: 5,000 items take 1.4 s here, against 4.1 s for ``cho_factor`` + ``cho_solve``
+    of the identity and 11.8 s for the LU inverse of ``np.linalg.inv``; the results agree to
+    rounding (tests/unit/test_recommenders.py). ``potri`` fills one triangle, which is
+    mirrored onto the other.
+
+    Raises:
+        numpy.linalg.LinAlgError: the matrix is not positive definite.
     """
-    factor = scipy.linalg.cho_factor(matrix, overwrite_a=True, check_finite=False)
-    identity = np.eye(matrix.shape[0], dtype=matrix.dtype)
-    return scipy.linalg.cho_solve(factor, identity, overwrite_b=True, check_finite=False)
+    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (matrix,))
+    # A symmetric C-order matrix is its own transpose, which LAPACK reads in place (F order).
+    factor, info = potrf(matrix.T, lower=True, overwrite_a=True, clean=False)
+    if info == 0:
+        inverse, info = potri(factor, lower=True, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(
+            f"the matrix is not positive definite (LAPACK potrf/potri info={info})"
+        )
+    upper = inverse.T  # C order; the F-order lower triangle LAPACK wrote is its upper one
+    _mirror_upper(upper)
+    return upper
+
+
+def _mirror_upper(square: np.ndarray) -> None:
+    """Copy the upper triangle of ``square`` onto its lower one, in place, block by block."""
+    n = square.shape[0]
+    for start in range(0, n, _MIRROR_BLOCK):
+        stop = min(start + _MIRROR_BLOCK, n)
+        square[stop:, start:stop] = square[start:stop, stop:].T
+        block = square[start:stop, start:stop]
+        below = np.tril_indices(stop - start, -1)
+        block[below] = block.T[below]
 
 
 class EASERecommender:
@@ -109,11 +140,11 @@ class EASERecommender:
         n_items = gram.shape[0]
         check_items(n_items)
         gram[np.diag_indices(n_items)] += self.l2
-        precision = spd_inverse(gram)
-        weights = precision / -np.diag(precision)[None, :]
+        weights = spd_inverse(gram)  # the precision matrix P, turned into B in place
+        weights /= -weights.diagonal().copy()[None, :]
         np.fill_diagonal(weights, 0.0)
-        # C order: the Cholesky solve returns Fortran order, which scipy's sparse product
-        # would copy (100 MB at 5,000 items) on every score call.
+        # C order (spd_inverse's): scipy's sparse product would copy a Fortran-order matrix
+        # (100 MB at 5,000 items) on every score call.
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         return self
 
