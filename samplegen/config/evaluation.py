@@ -174,8 +174,9 @@ class EvaluateConfig:
     scoring: str = setting(
         "driver",
         "where the utility rows are scored: driver (dense user x item matrices on the driver, "
-        "every recommender and slice) or spark (popularity, ease and als fitted from sparse "
-        "rows, every evaluated user ranked in Spark, per-user values in eval_user_metrics; "
+        "every recommender and slice) or spark (popularity, ease and als fitted from "
+        "training entries built in Spark, every evaluated user ranked in Spark, per-user "
+        "values in eval_user_metrics; "
         "slices all and cold only; max_users then bounds only the driver-side parts: fidelity, "
         "privacy, explanation, dose sweep, next item, item-cold)",
     )

@@ -130,6 +130,25 @@ def activity_edges(activity: np.ndarray) -> np.ndarray:
     return np.quantile(activity, [0.25, 0.5, 0.75])
 
 
+def activity_edges_of_counts(activity: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """:func:`activity_edges` of ``activity[i]`` repeated ``users[i]`` times, not built.
+
+    The same linear interpolation as ``np.quantile``, between the two order statistics around
+    each quartile, read from the cumulative counts: Spark scoring has the histogram of train
+    activity, not one value per user.
+    """
+    order = np.argsort(activity, kind="stable")
+    values, ends = np.asarray(activity)[order], np.cumsum(np.asarray(users)[order])
+    n = int(ends[-1]) if len(ends) else 0
+    if n == 0:
+        return np.zeros(3)
+    position = (n - 1) * np.array([0.25, 0.5, 0.75])
+    below = np.floor(position).astype(np.int64)
+    low = values[np.searchsorted(ends, below, side="right")].astype(np.float64)
+    high = values[np.searchsorted(ends, np.minimum(below + 1, n - 1), side="right")]
+    return low + (position - below) * (high - low)
+
+
 def augmented_matrices(
     real: np.ndarray,
     synthetic: pd.DataFrame,

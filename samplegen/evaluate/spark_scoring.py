@@ -1,7 +1,7 @@
 """Utility rows with the ranking in Spark (``evaluate.scoring: spark``).
 
-The driver fits popularity and EASE from sparse rows, and ALS is fitted in Spark
-(:mod:`samplegen.evaluate.sparse_training`); every evaluated user's sparse train row, the
+Popularity, EASE and ALS are fitted from training entries built in Spark
+(:mod:`samplegen.evaluate.spark_training`); every evaluated user's sparse train row, the
 items the run added to it and their test targets go through ``mapInPandas``, where the fitted
 model (popularity vector, EASE item-item matrix or ALS item factors, shipped with the
 function) scores a few thousand users at a time with the same ``score`` and
@@ -29,11 +29,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from samplegen.config import Config
-from samplegen.evaluate.data import activity_edges
 from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 from samplegen.evaluate.recommenders import Recommender
 from samplegen.evaluate.rows import EvalRow
-from samplegen.evaluate.sparse_training import SparseTraining, fit_sparse, load_sparse
+from samplegen.evaluate.spark_training import SparkTraining, fit_in_spark, load_training
 from samplegen.evaluate.utility import VARIANTS, fit_pool, fitted_ahead, paired_rows, seeds_of
 from samplegen.runinfo import LOG
 from samplegen.tables import (
@@ -301,9 +300,9 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
     ``all`` and ``cold`` (the bottom quartile of train activity, over every train user).
     """
     settings = cfg.evaluate
-    data = load_sparse(spark, cfg, run_id)
+    data = load_training(spark, cfg, run_id)
     cutoffs = settings.cutoffs()
-    cold_threshold = float(activity_edges(data.activity)[0])
+    cold_threshold = data.cold_threshold()
     users = evaluated_users(spark, cfg, run_id, data.last_real_user).persist(
         StorageLevel.MEMORY_AND_DISK
     )
@@ -342,13 +341,13 @@ def spark_utility_rows(spark: SparkSession, cfg: Config, run_id: str) -> SparkUt
 
 
 def _fits_ahead(
-    pool: ThreadPoolExecutor, spark: SparkSession, cfg: Config, data: SparseTraining
+    pool: ThreadPoolExecutor, spark: SparkSession, cfg: Config, data: SparkTraining
 ) -> dict[tuple[str, int, str], Future[Recommender]]:
     """Start every fit of :func:`fitted_ahead`'s recommenders (ALS), by (name, seed, variant)."""
     settings = cfg.evaluate
     names = fitted_ahead(spark, settings.recommenders)
     return {
-        (name, seed, variant): pool.submit(fit_sparse, name, data, variant, cfg, spark, seed)
+        (name, seed, variant): pool.submit(fit_in_spark, name, data, variant, cfg, spark, seed)
         for name in settings.recommenders
         if name in names
         for seed in seeds_of(name, settings)
@@ -363,14 +362,14 @@ def _key(values: pd.DataFrame) -> tuple[str, int]:
 def _score(
     spark: SparkSession,
     cfg: Config,
-    data: SparseTraining,
+    data: SparkTraining,
     users: DataFrame,
     name: str,
     seed: int,
     cold_threshold: float,
     ahead: dict[tuple[str, int, str], Future[Recommender]],
 ) -> DataFrame:
-    """Fit ``name`` on both variants' sparse rows and rank every evaluated user in Spark.
+    """Fit ``name`` on both variants' entries and rank every evaluated user in Spark.
 
     A model already being fitted on a background thread (``ahead``) is taken from there.
     """
@@ -379,10 +378,10 @@ def _score(
         future = ahead.pop((name, seed, variant), None)
         if future is not None:
             return future.result()
-        return fit_sparse(name, data, variant, cfg, spark, seed)
+        return fit_in_spark(name, data, variant, cfg, spark, seed)
 
     models = {variant: _shippable(fitted(variant)) for variant in VARIANTS}
     cutoffs = cfg.evaluate.cutoffs()
-    function = scoring_function(models, data.n_items, data.real.shape[1], cutoffs, cold_threshold)
+    function = scoring_function(models, data.n_items, data.n_columns, cutoffs, cold_threshold)
     scored = users.mapInPandas(function, _scored_schema(cutoffs))
     return scored.persist(StorageLevel.MEMORY_AND_DISK)

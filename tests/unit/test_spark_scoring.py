@@ -1,4 +1,5 @@
-"""Spark scoring's driver-free pieces on hand-built data: sparse fits and one scored block.
+"""Spark scoring's driver-free pieces on hand-built data: fits from sparse figures, quartiles
+from a histogram and one scored block.
 
 Each is compared with the dense path it replaces (:mod:`samplegen.evaluate.data`'s fill, the
 recommenders' dense ``fit``, :class:`samplegen.evaluate.utility.Scorer`'s ranking).
@@ -7,13 +8,13 @@ recommenders' dense ``fit``, :class:`samplegen.evaluate.utility.Scorer`'s rankin
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
-from samplegen.evaluate.data import augmented_matrices
+from samplegen.evaluate.data import activity_edges, activity_edges_of_counts, augmented_matrices
 from samplegen.evaluate.metrics import ndcg_at_k, recall_at_k, top_k_items
 from samplegen.evaluate.recommenders.ease import EASERecommender
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.evaluate.spark_scoring import score_chunk
-from samplegen.evaluate.sparse_training import max_csr
 
 
 def _synthetic() -> pd.DataFrame:
@@ -37,29 +38,19 @@ def _real(rng: np.random.Generator, n_users: int = 6, n_items: int = 7) -> np.nd
     return real
 
 
-def test_max_csr_equals_the_dense_fill_of_real_and_synthetic_rows():
-    real = _real(np.random.default_rng(0))
-    position = {u: u for u in range(len(real))}
-    augmented, new_users = augmented_matrices(real, _synthetic(), position, last_real_user=5)
-    dense = np.vstack([augmented, new_users])
-    rows, cols = np.nonzero(real)
-    synthetic = _synthetic().explode(["item_idx", "weight"])
-    users = synthetic["user_idx"].to_numpy()
-    new_row = np.where(users > 5, len(real) + 0, users)  # one new user (9), after the real ones
-    sparse = max_csr(
-        np.concatenate([rows, new_row]),
-        np.concatenate([cols, synthetic["item_idx"].to_numpy(dtype=np.int64)]),
-        np.concatenate([np.ones(len(rows)), synthetic["weight"].to_numpy(dtype=np.float64)]),
-        dense.shape,
-    )
-    assert np.array_equal(sparse.toarray(), dense)
-    assert sparse.has_sorted_indices and (sparse.data > 0).all()
+@pytest.mark.parametrize("n_users", [0, 1, 2, 5, 8, 97])
+def test_activity_edges_from_a_histogram_equal_numpys_quantiles(n_users):
+    activity = np.random.default_rng(n_users).integers(1, 9, n_users)
+    values, users = np.unique(activity, return_counts=True)
+    order = np.random.default_rng(1).permutation(len(values))  # any order of the histogram
+    got = activity_edges_of_counts(values[order], users[order])
+    assert np.array_equal(got, activity_edges(activity))
 
 
 def test_sparse_fits_equal_the_dense_fits():
     rng = np.random.default_rng(1)
     dense = _real(rng, 40, 12) * rng.choice([1.0, 0.5, 0.25], size=(40, 12)).astype(np.float32)
-    sparse = max_csr(*np.nonzero(dense), dense[np.nonzero(dense)], dense.shape)
+    sparse = sp.csr_matrix(dense)
     ease = EASERecommender(l2=5.0).fit(dense).weights
     wide = sparse.astype(np.float64)
     assert np.allclose(EASERecommender(l2=5.0).fit_gram((wide.T @ wide).toarray()).weights, ease)

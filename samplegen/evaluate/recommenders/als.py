@@ -56,7 +56,7 @@ class SparkALSRecommender:
 
         The entries are sent to Spark from the driver (the dense path's data is there); in
         row-major order (as ``np.nonzero`` lists them) they are the frame that
-        :func:`samplegen.evaluate.sparse_training.training_entries` builds in Spark.
+        :func:`samplegen.evaluate.spark_training.training_entries` builds in Spark.
         """
         frame = pd.DataFrame(
             {
