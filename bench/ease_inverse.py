@@ -2,7 +2,7 @@
 
 Times, in one process, the two ways of inverting ``X^T X + l2 I`` for a catalogue of
 ``--items`` items: ``before`` is what :func:`samplegen.evaluate.recommenders.ease.spd_inverse`
-did until 2026-12-08 (scipy's ``cho_factor``, then ``cho_solve`` against the identity),
+did until 2026-12-07 (scipy's ``cho_factor``, then ``cho_solve`` against the identity),
 ``after`` is the function as it is (``potrf`` + ``potri`` in place, one triangle mirrored).
 Prints the seconds of each (best of ``--repeats``) and the largest difference between the two
 inverses. The Gram matrix is that of random rows shaped like completejourney's train rows
@@ -25,7 +25,7 @@ from samplegen.evaluate.recommenders.ease import spd_inverse
 
 
 def _cholesky_solve(matrix: np.ndarray) -> np.ndarray:
-    """The inverse as computed before 2026-12-08."""
+    """The inverse as computed before 2026-12-07."""
     factor = scipy.linalg.cho_factor(matrix, overwrite_a=True, check_finite=False)
     identity = np.eye(matrix.shape[0], dtype=matrix.dtype)
     return scipy.linalg.cho_solve(factor, identity, overwrite_b=True, check_finite=False)
