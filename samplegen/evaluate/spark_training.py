@@ -242,7 +242,10 @@ def fit_in_spark(
     """
     model = make_recommender(name, cfg.evaluate, spark, seed)
     if not isinstance(model, PopularityRecommender | EASERecommender | SparkALSRecommender):
-        raise ValueError(f"recommender {name!r} has no sparse fit (evaluate.scoring=spark)")
+        raise ValueError(
+            f"recommender {name!r} has no fit from training entries "
+            "(evaluate.scoring=spark ranks popularity, ease and als)"
+        )
     if isinstance(model, EASERecommender):
         check_items(data.n_columns)  # before the dense Gram matrix is built
     entries = data.entries_of(spark, cfg, variant)
