@@ -8,7 +8,7 @@ users' rows after the train users'). Popularity is fitted from their per-item co
 from their Gram matrix ``X^T X`` (``n_items^2``, small whatever the user count; summed from
 per-partition products, :func:`gram_matrix`), ALS on the entries themselves; so each model
 equals the one the driver path fits. The driver keeps per-item figures and a histogram of
-train activity (for the ``cold`` slice's threshold), never a row per user.
+train activity (for the ``cold`` slice's threshold), never a training row.
 """
 
 from __future__ import annotations
