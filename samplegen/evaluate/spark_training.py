@@ -31,7 +31,7 @@ from samplegen.evaluate.recommenders.als import SparkALSRecommender
 from samplegen.evaluate.recommenders.ease import EASERecommender, check_items
 from samplegen.evaluate.recommenders.popularity import PopularityRecommender
 from samplegen.features.interactions import number_in_order
-from samplegen.spark import arrow_table, default_parallelism
+from samplegen.spark import arrow_table
 from samplegen.tables import (
     AUGMENTED_TRAIN,
     INTERACTIONS,
@@ -186,18 +186,14 @@ def item_counts(entries: DataFrame, n_columns: int) -> np.ndarray:
     return counts
 
 
-def gram_matrix(entries: DataFrame, n_columns: int, partitions: int | None = None) -> np.ndarray:
+def gram_matrix(entries: DataFrame, n_columns: int) -> np.ndarray:
     """``X^T X`` (float64, ``n_columns`` square) of the rows whose non-zero entries are ``entries``.
 
-    Each user's entries are brought to one of ``partitions`` partitions (default: one per task
-    slot, :func:`~samplegen.spark.default_parallelism`), whose rows' product is taken there
+    Each user's entries are brought to one partition, whose rows' product is taken there
     (scipy, sparse); Spark sums the partitions' upper triangles, and only those sums (at most
-    ``n_columns^2 / 2`` values) reach the driver. Each partition's triangle is nearly dense
-    at scale (up to ``n_columns^2 / 2`` rows), so fewer partitions than the shuffle's keep
-    that sum small.
+    ``n_columns^2 / 2`` values) reach the driver.
     """
-    slots = partitions or default_parallelism(entries.sparkSession)
-    partial = entries.repartition(slots, "user").mapInPandas(
+    partial = entries.repartition("user").mapInPandas(
         _partition_gram(n_columns), "i int, j int, value double"
     )
     table = arrow_table(partial.groupBy("i", "j").agg(F.sum("value").alias("value")))

@@ -146,8 +146,13 @@ def test_the_gram_matrix_sums_the_partitions_products(spark):
     rows, cols = np.nonzero(matrix)
     frame = pd.DataFrame({"user": rows, "item": cols, "rating": matrix[rows, cols]})
     entries = from_pandas(spark, frame, schema="user int, item int, rating float")
-    with sql_settings(spark, {"spark.sql.adaptive.coalescePartitions.enabled": "false"}):
-        gram = gram_matrix(entries, 41, partitions=7)  # one more column than any entry: zeros
+    settings = {
+        "spark.sql.shuffle.partitions": "7",
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
+    }
+    with sql_settings(spark, settings):
+        gram = gram_matrix(entries, 41)  # one more column than any entry: zeros
+        assert entries.repartition("user").rdd.getNumPartitions() == 7
     expected = np.zeros((41, 41))
     expected[:40, :40] = matrix.T @ matrix
     assert np.allclose(gram, expected, rtol=0, atol=1e-9) and gram[0, 0] > 0
